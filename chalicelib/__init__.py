@@ -1,0 +1,1 @@
+"""sagewire: inference front door, champion automation and lineage for Amazon SageMaker."""

@@ -1,0 +1,45 @@
+"""Frozen settings read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    region: str
+    table_name: str
+    bucket_name: str
+    max_request_bytes: int
+    max_invoke_bytes: int
+    invoke_read_timeout_seconds: float
+    invoke_connect_timeout_seconds: float
+    invoke_max_attempts: int
+    retry_after_seconds: int
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        return cls(
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            table_name=env.get("SAGEWIRE_TABLE", "sagewire"),
+            bucket_name=env.get("SAGEWIRE_BUCKET", "sagewire"),
+            # API Gateway accepts 10 MB and Lambda 6 MB of event; base64 costs a third of that.
+            max_request_bytes=int(env.get("SAGEWIRE_MAX_REQUEST_BYTES", str(4 * MiB))),
+            # InvokeEndpoint accepts at most 6 MiB per call.
+            max_invoke_bytes=int(env.get("SAGEWIRE_MAX_INVOKE_BYTES", str(6 * MiB - 1024))),
+            # Attempts x read timeout stays below API Gateway's 29 s integration timeout.
+            invoke_read_timeout_seconds=float(env.get("SAGEWIRE_INVOKE_READ_TIMEOUT", "8")),
+            invoke_connect_timeout_seconds=float(env.get("SAGEWIRE_INVOKE_CONNECT_TIMEOUT", "2")),
+            invoke_max_attempts=int(env.get("SAGEWIRE_INVOKE_MAX_ATTEMPTS", "3")),
+            retry_after_seconds=int(env.get("SAGEWIRE_RETRY_AFTER_SECONDS", "2")),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_environ()

@@ -1,0 +1,352 @@
+"""Project definitions: validated from JSON documents into frozen `Project` values and back."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any, cast, get_args
+
+from chalicelib.errors import InvalidDefinition
+from chalicelib.models import (
+    EndpointSpec,
+    Goal,
+    Guard,
+    InferenceSpec,
+    InputSpec,
+    JsonLayout,
+    Match,
+    ModelOutputs,
+    Objective,
+    PostprocessKind,
+    Project,
+    RequestSpec,
+    ResizeFilter,
+    ResponseSpec,
+    Strategy,
+    StrategyType,
+)
+
+# SageMaker resource names: at most 63 characters.
+SAGEMAKER_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+PROJECT_NAME = SAGEMAKER_NAME
+ROLE_ARN = re.compile(r"arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+")
+INSTANCE_TYPE = re.compile(r"ml\.[a-z0-9]+\.[a-z0-9]+")
+METRIC_NAME = re.compile(r".{1,255}", re.DOTALL)
+GUARD_OPS = ("<", "<=", ">", ">=", "==", "!=")
+REQUEST_CONTENT_TYPES = (
+    "text/csv",
+    "application/json",
+    "application/x-npy",
+    "application/x-recordio-protobuf",
+)
+RESPONSE_CONTENT_TYPES = ("application/json", "text/csv", "application/x-npy")
+MAX_FEATURES = 1_000_000
+MAX_LABELS = 10_000
+
+
+class _Fields:
+    """Reads one JSON object, naming the full path of any offending field."""
+
+    def __init__(self, value: Any, path: str, allowed: tuple[str, ...]) -> None:
+        if not isinstance(value, Mapping):
+            raise InvalidDefinition(path or "$", "must be an object")
+        unknown = sorted(set(value) - set(allowed))
+        if unknown:
+            raise InvalidDefinition(self._join(path, str(unknown[0])), "unknown field")
+        self._value = value
+        self._path = path
+
+    @staticmethod
+    def _join(path: str, key: str) -> str:
+        return f"{path}.{key}" if path else key
+
+    def path(self, key: str) -> str:
+        return self._join(self._path, key)
+
+    def has(self, key: str) -> bool:
+        return key in self._value and self._value[key] is not None
+
+    def raw(self, key: str) -> Any:
+        return self._value.get(key)
+
+    def obj(self, key: str, allowed: tuple[str, ...], required: bool = False) -> _Fields:
+        if not self.has(key):
+            if required:
+                raise InvalidDefinition(self.path(key), "is required")
+            return _Fields({}, self.path(key), allowed)
+        return _Fields(self._value[key], self.path(key), allowed)
+
+    def string(
+        self, key: str, pattern: re.Pattern[str] | None = None, default: str | None = None
+    ) -> str:
+        if not self.has(key):
+            if default is None:
+                raise InvalidDefinition(self.path(key), "is required")
+            return default
+        value = self._value[key]
+        if not isinstance(value, str) or not value:
+            raise InvalidDefinition(self.path(key), "must be a non-empty string")
+        if pattern is not None and not pattern.fullmatch(value):
+            raise InvalidDefinition(self.path(key), f"must match {pattern.pattern}")
+        return value
+
+    def optional_string(self, key: str, pattern: re.Pattern[str] | None = None) -> str | None:
+        return self.string(key, pattern) if self.has(key) else None
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.string(key, default=default)
+        if value not in choices:
+            raise InvalidDefinition(self.path(key), f"must be one of {', '.join(choices)}")
+        return value
+
+    def number(
+        self,
+        key: str,
+        default: float | None = None,
+        minimum: float | None = None,
+        exclusive_minimum: float | None = None,
+    ) -> float:
+        if not self.has(key):
+            if default is None:
+                raise InvalidDefinition(self.path(key), "is required")
+            return default
+        value = self._value[key]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise InvalidDefinition(self.path(key), "must be a finite number")
+        if minimum is not None and value < minimum:
+            raise InvalidDefinition(self.path(key), f"must be >= {minimum}")
+        if exclusive_minimum is not None and value <= exclusive_minimum:
+            raise InvalidDefinition(self.path(key), f"must be > {exclusive_minimum}")
+        return float(value)
+
+    def integer(self, key: str, default: int | None, minimum: int, maximum: int) -> int:
+        if not self.has(key):
+            if default is None:
+                raise InvalidDefinition(self.path(key), "is required")
+            return default
+        value = self._value[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidDefinition(self.path(key), "must be an integer")
+        if not minimum <= value <= maximum:
+            raise InvalidDefinition(self.path(key), f"must be between {minimum} and {maximum}")
+        return value
+
+    def optional_integer(self, key: str, minimum: int, maximum: int) -> int | None:
+        return self.integer(key, None, minimum, maximum) if self.has(key) else None
+
+    def boolean(self, key: str, default: bool) -> bool:
+        if not self.has(key):
+            return default
+        value = self._value[key]
+        if not isinstance(value, bool):
+            raise InvalidDefinition(self.path(key), "must be true or false")
+        return value
+
+    def items(self, key: str, max_items: int) -> list[tuple[str, Any]]:
+        if not self.has(key):
+            return []
+        values = self._value[key]
+        if not isinstance(values, list):
+            raise InvalidDefinition(self.path(key), "must be an array")
+        if len(values) > max_items:
+            raise InvalidDefinition(self.path(key), f"must have at most {max_items} items")
+        return [(f"{self.path(key)}[{index}]", value) for index, value in enumerate(values)]
+
+
+def parse_project(document: Any, name: str | None = None) -> Project:
+    """Validates a definition; `name` (from the URL) must agree with the document's name."""
+    root = _Fields(document, "", ("name", "match", "objective", "guards", "endpoint", "inference"))
+    if name is not None and not root.has("name"):
+        project_name = name
+    else:
+        project_name = root.string("name", PROJECT_NAME)
+    if not PROJECT_NAME.fullmatch(project_name):
+        raise InvalidDefinition("name", f"must match {PROJECT_NAME.pattern}")
+    if name is not None and project_name != name:
+        raise InvalidDefinition("name", f"must equal the project in the path ({name!r})")
+    return Project(
+        name=project_name,
+        match=_match(
+            root.obj("match", ("tags", "experiment_name", "trial_name", "tuning_job_name"))
+        ),
+        objective=_objective(root.obj("objective", ("metric", "goal", "min_improvement"), True)),
+        guards=tuple(_guard(path, value) for path, value in root.items("guards", 32)),
+        endpoint=_endpoint(
+            root.obj(
+                "endpoint",
+                ("name", "instance_type", "instance_count", "execution_role_arn", "strategy"),
+                True,
+            )
+        ),
+        inference=_inference(root.obj("inference", ("input", "request", "response"), True)),
+    )
+
+
+def _match(fields: _Fields) -> Match:
+    tags = fields.raw("tags") or {}
+    if not isinstance(tags, Mapping) or not all(
+        isinstance(key, str) and isinstance(value, str) and key and len(key) <= 128
+        for key, value in tags.items()
+    ):
+        raise InvalidDefinition(fields.path("tags"), "must map non-empty strings to strings")
+    return Match(
+        tags=dict(tags),
+        experiment_name=fields.optional_string("experiment_name", SAGEMAKER_NAME),
+        trial_name=fields.optional_string("trial_name", SAGEMAKER_NAME),
+        tuning_job_name=fields.optional_string("tuning_job_name", SAGEMAKER_NAME),
+    )
+
+
+def _objective(fields: _Fields) -> Objective:
+    return Objective(
+        metric=fields.string("metric", METRIC_NAME),
+        goal=cast(Goal, fields.choice("goal", get_args(Goal), "minimize")),
+        min_improvement=fields.number("min_improvement", 0.0, minimum=0.0),
+    )
+
+
+def _guard(path: str, value: Any) -> Guard:
+    fields = _Fields(value, path, ("metric", "op", "value"))
+    return Guard(
+        metric=fields.string("metric", METRIC_NAME),
+        op=cast(Any, fields.choice("op", GUARD_OPS, ">=")),
+        value=fields.number("value"),
+    )
+
+
+def _endpoint(fields: _Fields) -> EndpointSpec:
+    strategy = fields.obj(
+        "strategy",
+        (
+            "type",
+            "canary_percent",
+            "linear_step_percent",
+            "wait_seconds",
+            "rollback_alarms",
+            "challenger_weight",
+        ),
+    )
+    strategy_type = cast(
+        StrategyType, strategy.choice("type", get_args(StrategyType), "all_at_once")
+    )
+    alarms = []
+    for path, alarm in strategy.items("rollback_alarms", 10):
+        if not isinstance(alarm, str) or not 1 <= len(alarm) <= 255:
+            raise InvalidDefinition(path, "must be a CloudWatch alarm name")
+        alarms.append(alarm)
+    canary_percent = strategy.optional_integer("canary_percent", 1, 99)
+    linear_step_percent = strategy.optional_integer("linear_step_percent", 1, 50)
+    if strategy_type == "canary" and canary_percent is None:
+        raise InvalidDefinition(strategy.path("canary_percent"), "is required for a canary")
+    if strategy_type == "linear" and linear_step_percent is None:
+        raise InvalidDefinition(strategy.path("linear_step_percent"), "is required for linear")
+    challenger_weight = (
+        strategy.number("challenger_weight", exclusive_minimum=0.0)
+        if strategy.has("challenger_weight")
+        else None
+    )
+    if challenger_weight is not None and challenger_weight >= 1.0:
+        raise InvalidDefinition(strategy.path("challenger_weight"), "must be below 1")
+    return EndpointSpec(
+        name=fields.string("name", SAGEMAKER_NAME),
+        instance_type=fields.string("instance_type", INSTANCE_TYPE, "ml.m5.large"),
+        instance_count=fields.integer("instance_count", 1, 1, 100),
+        execution_role_arn=fields.optional_string("execution_role_arn", ROLE_ARN),
+        strategy=Strategy(
+            type=strategy_type,
+            canary_percent=canary_percent,
+            linear_step_percent=linear_step_percent,
+            wait_seconds=strategy.integer("wait_seconds", 600, 0, 3600),
+            rollback_alarms=tuple(alarms),
+            challenger_weight=challenger_weight,
+        ),
+    )
+
+
+def _inference(fields: _Fields) -> InferenceSpec:
+    return InferenceSpec(
+        input=_input(
+            fields.obj(
+                "input",
+                (
+                    "shape",
+                    "scale",
+                    "mean",
+                    "std",
+                    "flatten",
+                    "channel_first",
+                    "invert",
+                    "resize_filter",
+                ),
+                True,
+            )
+        ),
+        request=_request(fields.obj("request", ("content_type", "json_layout"))),
+        response=_response(fields.obj("response", ("accept", "postprocess", "outputs", "labels"))),
+    )
+
+
+def _input(fields: _Fields) -> InputSpec:
+    dims = fields.items("shape", 3)
+    if not dims:
+        raise InvalidDefinition(fields.path("shape"), "is required: 1 to 3 positive integers")
+    shape = []
+    for path, dim in dims:
+        if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= 4096:
+            raise InvalidDefinition(path, "must be an integer between 1 and 4096")
+        shape.append(dim)
+    if math.prod(shape) > MAX_FEATURES:
+        raise InvalidDefinition(fields.path("shape"), f"must hold at most {MAX_FEATURES} values")
+    return InputSpec(
+        shape=tuple(shape),
+        scale=fields.number("scale", 1.0, exclusive_minimum=0.0),
+        mean=fields.number("mean", 0.0),
+        std=fields.number("std", 1.0, exclusive_minimum=0.0),
+        flatten=fields.boolean("flatten", True),
+        channel_first=fields.boolean("channel_first", False),
+        invert=fields.boolean("invert", False),
+        resize_filter=cast(
+            ResizeFilter, fields.choice("resize_filter", get_args(ResizeFilter), "box")
+        ),
+    )
+
+
+def _request(fields: _Fields) -> RequestSpec:
+    return RequestSpec(
+        content_type=fields.choice("content_type", REQUEST_CONTENT_TYPES, "text/csv"),
+        json_layout=cast(JsonLayout, fields.choice("json_layout", get_args(JsonLayout), "list")),
+    )
+
+
+def _response(fields: _Fields) -> ResponseSpec:
+    labels: list[str] = []
+    for path, label in fields.items("labels", MAX_LABELS):
+        if not isinstance(label, str) or not 1 <= len(label) <= 256:
+            raise InvalidDefinition(path, "must be a string of 1 to 256 characters")
+        labels.append(label)
+    return ResponseSpec(
+        accept=fields.choice("accept", RESPONSE_CONTENT_TYPES, "application/json"),
+        postprocess=cast(
+            PostprocessKind, fields.choice("postprocess", get_args(PostprocessKind), "raw")
+        ),
+        outputs=cast(ModelOutputs, fields.choice("outputs", get_args(ModelOutputs), "auto")),
+        labels=tuple(labels) if labels else None,
+    )
+
+
+def project_to_document(project: Project) -> dict[str, Any]:
+    """The canonical JSON document of a project: what GET returns and what is stored."""
+    document = asdict(project)
+    document["guards"] = list(document["guards"])
+    document["inference"]["input"]["shape"] = list(project.inference.input.shape)
+    strategy = document["endpoint"]["strategy"]
+    strategy["rollback_alarms"] = list(strategy["rollback_alarms"])
+    labels = project.inference.response.labels
+    document["inference"]["response"]["labels"] = list(labels) if labels else None
+    return document

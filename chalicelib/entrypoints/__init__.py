@@ -1,0 +1,1 @@
+"""Lambda and HTTP entrypoints: parse, make one service call, return."""

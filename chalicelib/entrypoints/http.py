@@ -1,0 +1,157 @@
+"""HTTP routes (API v1): the only module that knows about HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict
+from functools import wraps
+from typing import Any
+
+import orjson
+from aws_lambda_powertools import Logger
+from chalice import Blueprint, Response
+
+from chalicelib import errors, wiring
+from chalicelib.definitions import project_to_document
+
+MAX_DEFINITION_BYTES = 64 * 1024
+BINARY_TYPES = ("image/png", "image/jpeg", "application/x-npy")
+
+api = Blueprint(__name__)
+logger = Logger(service="sagewire")
+
+_STATUS: dict[type[errors.SagewireError], int] = {
+    errors.MalformedInput: 400,
+    errors.InvalidParameter: 400,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.InputTooLarge: 413,
+    errors.UnsupportedMediaType: 415,
+    errors.InvalidShape: 422,
+    errors.InvalidDefinition: 422,
+    errors.ModelFailed: 502,
+    errors.EndpointUnavailable: 503,
+    errors.EndpointTimeout: 504,
+}
+
+
+def _request_id() -> str:
+    request = api.current_request
+    context = request.context if request is not None else {}
+    return str(context.get("requestId") or uuid.uuid4())
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        body=orjson.dumps(body).decode(),
+        status_code=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def _error_response(error: errors.SagewireError, request_id: str) -> Response:
+    status = next(_STATUS[kind] for kind in type(error).__mro__ if kind in _STATUS)
+    detail: dict[str, Any] = {"code": error.code, "message": error.message}
+    if isinstance(error, errors.InvalidDefinition):
+        detail["field"] = error.field
+    detail["request_id"] = request_id
+    headers = {}
+    if isinstance(error, errors.EndpointUnavailable):
+        headers["Retry-After"] = str(error.retry_after)
+    return _json(status, {"error": detail}, headers)
+
+
+def _json_errors(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Every failure becomes a JSON error; only a bug in sagewire is a 500."""
+
+    @wraps(view)
+    def handle(*args: Any, **kwargs: Any) -> Response:
+        request_id = _request_id()
+        try:
+            return view(*args, request_id=request_id, **kwargs)
+        except errors.SagewireError as error:
+            logger.info("request refused", code=error.code, request_id=request_id)
+            return _error_response(error, request_id)
+        except Exception:
+            logger.exception("unexpected failure", request_id=request_id)
+            detail = {"code": "InternalError", "message": "internal error"}
+            return _json(500, {"error": {**detail, "request_id": request_id}})
+
+    return handle
+
+
+def _body(limit: int) -> bytes:
+    request = api.current_request
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise errors.InputTooLarge(f"the body exceeds {limit} bytes")
+    body = request.raw_body or b""
+    if isinstance(body, str):
+        body = body.encode()
+    if len(body) > limit:
+        raise errors.InputTooLarge(f"the body exceeds {limit} bytes")
+    return body
+
+
+def _query(name: str) -> str | None:
+    params = api.current_request.query_params or {}
+    value = params.get(name)
+    return None if value is None else str(value)
+
+
+@api.route("/v1/health", methods=["GET"])
+@_json_errors
+def health(request_id: str) -> Response:
+    return _json(200, {"status": "ok", "request_id": request_id})
+
+
+@api.route("/v1/projects", methods=["GET"])
+@_json_errors
+def list_projects(request_id: str) -> Response:
+    projects = wiring.container().projects.all()
+    return _json(200, {"projects": [project_to_document(p) for p in projects]})
+
+
+@api.route("/v1/projects/{project}", methods=["GET"])
+@_json_errors
+def get_project(project: str, request_id: str) -> Response:
+    return _json(200, project_to_document(wiring.container().projects.get(project)))
+
+
+@api.route("/v1/projects/{project}", methods=["PUT"], content_types=["*/*"])
+@_json_errors
+def put_project(project: str, request_id: str) -> Response:
+    content_type = api.current_request.headers.get("content-type", "application/json")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise errors.UnsupportedMediaType("a project definition is application/json")
+    try:
+        document = orjson.loads(_body(MAX_DEFINITION_BYTES))
+    except orjson.JSONDecodeError as error:
+        raise errors.MalformedInput(f"the definition is not valid JSON: {error.msg}") from None
+    stored, created = wiring.container().projects.put(project, document)
+    return _json(201 if created else 200, project_to_document(stored))
+
+
+@api.route("/v1/projects/{project}", methods=["DELETE"])
+@_json_errors
+def delete_project(project: str, request_id: str) -> Response:
+    wiring.container().projects.delete(project)
+    return Response(body="", status_code=204)
+
+
+@api.route("/v1/projects/{project}/predictions", methods=["POST"], content_types=["*/*"])
+@_json_errors
+def predict(project: str, request_id: str) -> Response:
+    container = wiring.container()
+    top_k = _query("top_k")
+    if top_k is not None and not top_k.isdigit():
+        raise errors.InvalidParameter("top_k must be a positive integer")
+    result = container.inference.predict(
+        project,
+        _body(container.settings.max_request_bytes),
+        api.current_request.headers.get("content-type", ""),
+        variant=_query("variant"),
+        top_k=None if top_k is None else int(top_k),
+    )
+    return _json(200, {**asdict(result), "request_id": request_id})

@@ -1,0 +1,1 @@
+"""One class per AWS service, client injected; AWS errors become domain errors."""

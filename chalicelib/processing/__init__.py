@@ -1,0 +1,1 @@
+"""Pure functions: decode, preprocess, serialize and postprocess."""

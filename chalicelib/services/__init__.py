@@ -1,0 +1,1 @@
+"""Use cases that depend on small ports and never on AWS SDKs."""

@@ -1,0 +1,67 @@
+"""Raw input to predictions: decode, preprocess, serialize, invoke, postprocess."""
+
+from __future__ import annotations
+
+from chalicelib.definitions import SAGEMAKER_NAME
+from chalicelib.errors import InvalidParameter
+from chalicelib.models import PredictionResult
+from chalicelib.processing.codecs import deserialize_response, serialize_chunks
+from chalicelib.processing.decode import DEFAULT_LIMITS, DecodeLimits, decode
+from chalicelib.processing.postprocess import postprocess
+from chalicelib.processing.preprocess import preprocess
+from chalicelib.services.ports import EndpointInvoker
+from chalicelib.services.projects import ProjectService
+
+MAX_TOP_K = 100
+
+
+class InferenceService:
+    def __init__(
+        self,
+        projects: ProjectService,
+        runtime: EndpointInvoker,
+        max_invoke_bytes: int,
+        limits: DecodeLimits = DEFAULT_LIMITS,
+    ) -> None:
+        self._projects = projects
+        self._runtime = runtime
+        self._max_invoke_bytes = max_invoke_bytes
+        self._limits = limits
+
+    def predict(
+        self,
+        project_name: str,
+        body: bytes,
+        content_type: str,
+        variant: str | None = None,
+        top_k: int | None = None,
+    ) -> PredictionResult:
+        if variant is not None and not SAGEMAKER_NAME.fullmatch(variant):
+            raise InvalidParameter("variant must be a SageMaker production variant name")
+        if top_k is not None and not 1 <= top_k <= MAX_TOP_K:
+            raise InvalidParameter(f"top_k must be between 1 and {MAX_TOP_K}")
+        project = self._projects.get(project_name)
+        spec = project.inference
+        features = preprocess(decode(body, content_type, self._limits), spec.input)
+        chunks = serialize_chunks(
+            features, spec.request.content_type, spec.request.json_layout, self._max_invoke_bytes
+        )
+        predictions = []
+        for chunk in chunks:
+            invocation = self._runtime.invoke(
+                project.endpoint.name,
+                chunk.body,
+                spec.request.content_type,
+                spec.response.accept,
+                variant,
+            )
+            # Later chunks of one request go to the variant that answered the first one.
+            variant = invocation.variant or variant
+            response = deserialize_response(invocation.body, invocation.content_type)
+            predictions.extend(postprocess(response, spec.response, chunk.rows, top_k))
+        return PredictionResult(
+            project=project.name,
+            endpoint=project.endpoint.name,
+            variant=variant,
+            predictions=predictions,
+        )

@@ -1,0 +1,76 @@
+"""Composition root: lazily built, cached boto3 clients, gateways and services."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import boto3
+
+from chalicelib.config import Settings, get_settings
+from chalicelib.gateways.dynamodb import ProjectTable
+from chalicelib.gateways.sagemaker_runtime import SageMakerRuntimeGateway, runtime_client_config
+from chalicelib.services.inference import InferenceService
+from chalicelib.services.ports import EndpointInvoker, ProjectStore
+from chalicelib.services.projects import ProjectService
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_sagemaker_runtime.client import SageMakerRuntimeClient
+
+
+class Container:
+    """Builds each collaborator on first use; tests replace any of them by assignment."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings
+
+    @cached_property
+    def settings(self) -> Settings:
+        return self._settings or get_settings()
+
+    @cached_property
+    def session(self) -> boto3.session.Session:
+        return boto3.session.Session(region_name=self.settings.region)
+
+    @cached_property
+    def dynamodb_client(self) -> DynamoDBClient:
+        return self.session.client("dynamodb")
+
+    @cached_property
+    def runtime_client(self) -> SageMakerRuntimeClient:
+        return self.session.client("sagemaker-runtime", config=runtime_client_config(self.settings))
+
+    @cached_property
+    def project_store(self) -> ProjectStore:
+        return ProjectTable(self.dynamodb_client, self.settings.table_name)
+
+    @cached_property
+    def endpoint_invoker(self) -> EndpointInvoker:
+        return SageMakerRuntimeGateway(self.runtime_client, self.settings.retry_after_seconds)
+
+    @cached_property
+    def projects(self) -> ProjectService:
+        return ProjectService(self.project_store)
+
+    @cached_property
+    def inference(self) -> InferenceService:
+        return InferenceService(
+            self.projects, self.endpoint_invoker, self.settings.max_invoke_bytes
+        )
+
+
+_container: Container | None = None
+
+
+def container() -> Container:
+    global _container
+    if _container is None:
+        _container = Container()
+    return _container
+
+
+def use(replacement: Container | None) -> None:
+    """Installs a container (tests, the devstack); None goes back to the default."""
+    global _container
+    _container = replacement

@@ -1,0 +1,19 @@
+"""Builders of valid test values shared by every test layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def project_document(name: str = "digits-zero", endpoint: str | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "match": {"tags": {"Project": "Project_Binary_Classifier"}},
+        "objective": {"metric": "train:objective_loss:final", "goal": "minimize"},
+        "endpoint": {"name": endpoint or name, "instance_type": "ml.m5.large"},
+        "inference": {
+            "input": {"shape": [8, 8], "scale": 255.0},
+            "request": {"content_type": "text/csv"},
+            "response": {"accept": "application/json", "postprocess": "linear_learner"},
+        },
+    }
