@@ -33,7 +33,7 @@ class Settings:
             # InvokeEndpoint accepts at most 6 MiB per call.
             max_invoke_bytes=int(env.get("SAGEWIRE_MAX_INVOKE_BYTES", str(6 * MiB - 1024))),
             # Attempts x read timeout stays below API Gateway's 29 s integration timeout.
-            invoke_read_timeout_seconds=float(env.get("SAGEWIRE_INVOKE_READ_TIMEOUT", "8")),
+            invoke_read_timeout_seconds=float(env.get("SAGEWIRE_INVOKE_READ_TIMEOUT", "7")),
             invoke_connect_timeout_seconds=float(env.get("SAGEWIRE_INVOKE_CONNECT_TIMEOUT", "2")),
             invoke_max_attempts=int(env.get("SAGEWIRE_INVOKE_MAX_ATTEMPTS", "3")),
             retry_after_seconds=int(env.get("SAGEWIRE_RETRY_AFTER_SECONDS", "2")),
