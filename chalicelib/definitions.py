@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -42,6 +43,7 @@ REQUEST_CONTENT_TYPES = (
     "application/x-recordio-protobuf",
 )
 RESPONSE_CONTENT_TYPES = ("application/json", "text/csv", "application/x-npy")
+FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 MAX_FEATURES = 1_000_000
 MAX_LABELS = 10_000
 
@@ -60,6 +62,8 @@ class _Fields:
 
     @staticmethod
     def _join(path: str, key: str) -> str:
+        if not FIELD_NAME.fullmatch(key):
+            return f"{path}[{json.dumps(key)}]"
         return f"{path}.{key}" if path else key
 
     def path(self, key: str) -> str:
