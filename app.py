@@ -1,6 +1,6 @@
 """sagewire's Chalice application: registers the blueprints, nothing else."""
 
-from chalice import Chalice
+from chalice.app import Chalice
 
 from chalicelib.entrypoints.http import BINARY_TYPES, api
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 from aws_lambda_powertools import Logger
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 
 from chalicelib import errors, wiring
 from chalicelib.definitions import project_to_document
@@ -95,9 +95,8 @@ def _body(limit: int) -> bytes:
 
 
 def _query(name: str) -> str | None:
-    params = api.current_request.query_params or {}
-    value = params.get(name)
-    return None if value is None else str(value)
+    params = api.current_request.query_params
+    return None if params is None else params.get(name)
 
 
 @api.route("/v1/health", methods=["GET"])

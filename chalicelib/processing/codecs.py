@@ -1,0 +1,285 @@
+"""Wire formats of SageMaker containers: request serializers and parsers, response readers."""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from chalicelib.errors import (
+    InputTooLarge,
+    MalformedInput,
+    ModelFailed,
+    SagewireError,
+    UnsupportedMediaType,
+)
+from chalicelib.models import FloatArray, JsonLayout
+from chalicelib.processing.decode import (
+    DEFAULT_LIMITS,
+    csv_matrix,
+    media_type,
+    numeric_array,
+    read_npy,
+)
+
+REQUEST_CONTENT_TYPES: tuple[str, ...] = (
+    "text/csv",
+    "application/json",
+    "application/x-npy",
+    "application/x-recordio-protobuf",
+)
+RESPONSE_CONTENT_TYPES: tuple[str, ...] = ("application/json", "text/csv", "application/x-npy")
+
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+# RecordIO framing (MXNet's recordio, as the SageMaker SDK writes it): magic, length, payload,
+# zero padding to four bytes.
+_RECORDIO_MAGIC = struct.pack("<I", 0xCED7230A)
+# Field 1 (the key) of the Record's features map entry: "values".
+_RECORD_KEY = b"\x0a\x06values"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    body: bytes
+    rows: int
+
+
+def serialize(features: FloatArray, content_type: str, json_layout: JsonLayout = "list") -> bytes:
+    """The request body for a (n, ...) float32 batch; rows are the first axis."""
+    serializer = _SERIALIZERS.get(media_type(content_type))
+    if serializer is None:
+        raise ValueError(f"no request serializer for {content_type!r}")
+    return serializer(np.ascontiguousarray(features, dtype=np.float32), json_layout)
+
+
+def serialize_chunks(
+    features: FloatArray, content_type: str, json_layout: JsonLayout, max_bytes: int
+) -> list[Chunk]:
+    """Consecutive row ranges whose bodies each fit in max_bytes, in order."""
+    rows = len(features)
+    body = serialize(features, content_type, json_layout)
+    if len(body) <= max_bytes:
+        return [Chunk(body, rows)]
+    chunks = []
+    start = 0
+    # Guess rows per chunk from the average row size, then shrink the guess until it fits.
+    guess = max(1, int(max_bytes / (len(body) / rows) * 0.95))
+    while start < rows:
+        count = min(guess, rows - start)
+        body = serialize(features[start : start + count], content_type, json_layout)
+        while len(body) > max_bytes:
+            if count == 1:
+                raise InputTooLarge(
+                    f"one input serializes to {len(body)} bytes; the endpoint accepts "
+                    f"at most {max_bytes}"
+                )
+            count = max(1, min(count - 1, int(count * max_bytes / len(body) * 0.95)))
+            body = serialize(features[start : start + count], content_type, json_layout)
+        chunks.append(Chunk(body, count))
+        start += count
+    return chunks
+
+
+def _rows(features: FloatArray) -> FloatArray:
+    return features.reshape(len(features), -1)
+
+
+def _serialize_csv(features: FloatArray, _: JsonLayout) -> bytes:
+    if not len(features):
+        return b""
+    return _csv_lines(orjson.dumps(_rows(features), option=_NUMPY))
+
+
+def _csv_lines(matrix: bytes) -> bytes:
+    # orjson writes each float32 in its shortest round-tripping form; its "[[a,b],[c,d]]" becomes
+    # CSV lines by splitting on "],[" (numbers never contain brackets), faster than bytes.replace.
+    return b"\n".join(matrix[2:-2].split(b"],["))
+
+
+def _serialize_json(features: FloatArray, json_layout: JsonLayout) -> bytes:
+    if json_layout == "instances":
+        return orjson.dumps({"instances": features}, option=_NUMPY)
+    if json_layout == "features":
+        if not len(features):
+            return b'{"instances":[]}'
+        rows = orjson.dumps(_rows(features), option=_NUMPY)[1:-1]
+        return b'{"instances":[{"features":' + b']},{"features":['.join(rows.split(b"],[")) + b"}]}"
+    return orjson.dumps(features, option=_NUMPY)
+
+
+def _serialize_npy(features: FloatArray, _: JsonLayout) -> bytes:
+    return _npy(features)
+
+
+def _npy(array: npt.NDArray[Any]) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _length_delimited(tag: bytes, payload_length: int) -> bytes:
+    return tag + _varint(payload_length)
+
+
+def _record_prefix(columns: int) -> bytes:
+    """The bytes of a Record protobuf before its values: features["values"].float32_tensor."""
+    values_length = 4 * columns
+    tensor = _length_delimited(b"\x0a", values_length) if columns else b""
+    value = _length_delimited(b"\x12", len(tensor) + values_length)
+    entry = _RECORD_KEY + _length_delimited(b"\x12", len(value) + len(tensor) + values_length)
+    entry_length = len(entry) + len(value) + len(tensor) + values_length
+    return _length_delimited(b"\x0a", entry_length) + entry + value + tensor
+
+
+def _serialize_recordio(features: FloatArray, _: JsonLayout) -> bytes:
+    # Every row is one Record with identical framing, so the whole body is built as one
+    # (rows, record_size) byte matrix.
+    rows = _rows(features)
+    count, columns = rows.shape
+    prefix = _record_prefix(columns)
+    length = len(prefix) + 4 * columns
+    header = _RECORDIO_MAGIC + struct.pack("<I", length) + prefix
+    size = 8 + length + (-length) % 4
+    out = np.zeros((count, size), dtype=np.uint8)
+    out[:, : len(header)] = np.frombuffer(header, dtype=np.uint8)
+    out[:, len(header) : len(header) + 4 * columns] = rows.astype("<f4", copy=False).view(np.uint8)
+    return out.tobytes()
+
+
+def read_recordio_protobuf(body: bytes) -> FloatArray:
+    """Rows of a dense float32 RecordIO-protobuf body exactly as the SageMaker SDK writes it."""
+    if len(body) < 8 or body[:4] != _RECORDIO_MAGIC:
+        raise MalformedInput("not a RecordIO body (bad magic number)")
+    (length,) = struct.unpack_from("<I", body, 4)
+    columns = _recordio_columns(length)
+    size = 8 + length + (-length) % 4
+    if columns is None or len(body) % size:
+        raise MalformedInput("not a dense float32 RecordIO-protobuf body")
+    header = _RECORDIO_MAGIC + struct.pack("<I", length) + _record_prefix(columns)
+    records = np.frombuffer(body, dtype=np.uint8).reshape(-1, size)
+    end = len(header) + 4 * columns
+    if not (
+        (records[:, : len(header)] == np.frombuffer(header, dtype=np.uint8)).all()
+        and not records[:, end:].any()
+    ):
+        raise MalformedInput("not a dense float32 RecordIO-protobuf body")
+    values = np.ascontiguousarray(records[:, len(header) : end]).view("<f4")
+    return values.astype(np.float32, copy=False)
+
+
+def _recordio_columns(length: int) -> int | None:
+    """The number of values in a dense Record of this length, if there is one."""
+    # The prefix is 14 to 31 bytes long, and 4 * columns + prefix grows with columns.
+    for prefix in range(14, 32):
+        columns, rest = divmod(length - prefix, 4)
+        if columns >= 0 and not rest and len(_record_prefix(columns)) == prefix:
+            return columns
+    return None
+
+
+def parse_request(body: bytes, content_type: str) -> FloatArray:
+    """A request body as a 2-D float32 batch (what a model container reads)."""
+    media = media_type(content_type)
+    values: npt.NDArray[Any]
+    if media == "application/x-recordio-protobuf":
+        values = read_recordio_protobuf(body)
+    elif media == "text/csv":
+        values = csv_matrix(body, DEFAULT_LIMITS)
+    elif media == "application/json":
+        values = _json_request(body)
+    elif media == "application/x-npy":
+        values = np.atleast_2d(read_npy(body, DEFAULT_LIMITS.max_elements))
+    else:
+        raise UnsupportedMediaType(f"unsupported request content type {content_type[:100]!r}")
+    with np.errstate(over="ignore"):
+        batch = values.reshape(len(values), -1).astype(np.float32)
+    if not np.isfinite(batch).all():
+        raise MalformedInput("request values are not finite float32 numbers")
+    return batch
+
+
+def _json_request(body: bytes) -> npt.NDArray[np.float64]:
+    document = _load_json(body, MalformedInput)
+    if isinstance(document, dict) and document.keys() == {"instances"}:
+        instances = document["instances"]
+        if (
+            isinstance(instances, list)
+            and instances
+            and all(isinstance(item, dict) and item.keys() == {"features"} for item in instances)
+        ):
+            document = [item["features"] for item in instances]
+        else:
+            document = instances
+    if not isinstance(document, list):
+        raise MalformedInput('JSON request must be an array or {"instances": [...]}')
+    return numeric_array(document, "the request")
+
+
+def _load_json(body: bytes, error: type[SagewireError]) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise error(f"invalid JSON: {exc.msg}") from None
+
+
+def deserialize_response(body: bytes, content_type: str) -> Any:
+    """A model response as Python values (JSON, CSV) or an ndarray (.npy); else ModelFailed."""
+    media = media_type(content_type)
+    if media == "application/json":
+        return _load_json(body, ModelFailed)
+    if media == "text/csv":
+        return _csv_response(body)
+    if media == "application/x-npy":
+        try:
+            return read_npy(body, DEFAULT_LIMITS.max_elements)
+        except SagewireError as exc:
+            raise ModelFailed(f"unreadable .npy response: {exc.message}") from None
+    raise ModelFailed(f"the model answered with unsupported content type {content_type[:100]!r}")
+
+
+def _csv_response(body: bytes) -> list[list[float]]:
+    try:
+        return [
+            [float(field) for field in line.split(b",")]
+            for line in body.strip().split(b"\n")
+            if line.strip()
+        ]
+    except ValueError:
+        raise ModelFailed("the model's CSV response is not numeric") from None
+
+
+def serialize_response(obj: Any, accept: str) -> bytes:
+    """A model response body (the local runtime's side of deserialize_response)."""
+    media = media_type(accept)
+    if media == "application/json":
+        return orjson.dumps(obj, option=_NUMPY)
+    array = np.asarray(obj)
+    if media == "application/x-npy":
+        return _npy(array)
+    if media == "text/csv":
+        rows = array.reshape(-1, 1) if array.ndim < 2 else array.reshape(len(array), -1)
+        return _csv_lines(orjson.dumps(rows, option=_NUMPY))
+    raise ValueError(f"no response serializer for {accept!r}")
+
+
+_SERIALIZERS: dict[str, Callable[[FloatArray, JsonLayout], bytes]] = {
+    "text/csv": _serialize_csv,
+    "application/json": _serialize_json,
+    "application/x-npy": _serialize_npy,
+    "application/x-recordio-protobuf": _serialize_recordio,
+}

@@ -1,0 +1,377 @@
+"""Raw request bodies (PNG, JPEG, CSV, JSON, .npy) to RawInputs, with caps checked before work."""
+
+from __future__ import annotations
+
+import ast
+import base64
+import binascii
+import io
+import math
+import struct
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import chain, repeat
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+from PIL import Image
+
+from chalicelib.errors import (
+    EmptyInput,
+    InputTooLarge,
+    InvalidShape,
+    MalformedInput,
+    UnsupportedMediaType,
+)
+from chalicelib.models import RawInput
+
+Float64Array = npt.NDArray[np.float64]
+UInt8Array = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    max_pixels: int = 4_000_000
+    max_images: int = 256
+    max_rows: int = 10_000
+    max_columns: int = 65_536
+    max_field_chars: int = 64
+    max_json_depth: int = 64
+    max_elements: int = 10_000_000
+
+
+DEFAULT_LIMITS = DecodeLimits()
+
+SUPPORTED_CONTENT_TYPES: tuple[str, ...] = (
+    "image/png",
+    "image/jpeg",
+    "text/csv",
+    "application/json",
+    "application/x-npy",
+)
+
+_IMAGE_FORMATS = ("PNG", "JPEG")
+_NPY_MAGIC = b"\x93NUMPY"
+_NPY_MAX_HEADER = 10_000
+# Integers and floats in either byte order; no bool, complex, object, string or structured dtypes.
+_NPY_DTYPES = (
+    frozenset(f"{order}{kind}{size}" for order in "<>" for kind in "iu" for size in (2, 4, 8))
+    | frozenset(f"{order}f{size}" for order in "<>" for size in (2, 4, 8))
+    | {"|u1", "|i1"}
+)
+_JSON_SHAPES = 'a numeric array, {"instances": [...]}, {"image": "<base64>"} or {"images": [...]}'
+
+
+def media_type(content_type: str) -> str:
+    """The bare, lower-case media type of a Content-Type header value."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def decode(body: bytes, content_type: str, limits: DecodeLimits = DEFAULT_LIMITS) -> list[RawInput]:
+    """Decode one request body into its inputs; raises only sagewire domain errors."""
+    media = media_type(content_type)
+    decoder = _DECODERS.get(media)
+    if decoder is None:
+        raise UnsupportedMediaType(
+            f"unsupported content type {media[:100]!r}; use one of "
+            + ", ".join(SUPPORTED_CONTENT_TYPES)
+        )
+    if not body:
+        raise EmptyInput("the request body is empty")
+    return decoder(body, limits)
+
+
+def _decode_png(body: bytes, limits: DecodeLimits) -> list[RawInput]:
+    return [RawInput(decode_image(body, ("PNG",), limits), "image")]
+
+
+def _decode_jpeg(body: bytes, limits: DecodeLimits) -> list[RawInput]:
+    return [RawInput(decode_image(body, ("JPEG",), limits), "image")]
+
+
+def decode_image(data: bytes, formats: tuple[str, ...], limits: DecodeLimits) -> UInt8Array:
+    """Pixels of a PNG or JPEG as uint8, HxW (grayscale) or HxWx3 (color)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=formats) as image:
+                width, height = image.size
+                if width * height > limits.max_pixels:
+                    raise InputTooLarge(
+                        f"image of {width}x{height} pixels is over the limit of "
+                        f"{limits.max_pixels} pixels"
+                    )
+                return _pixels(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning, MemoryError) as exc:
+        raise InputTooLarge(f"image is over the limit of {limits.max_pixels} pixels") from exc
+    except ValueError as exc:
+        if str(exc).startswith(("Decompressed data too large", "Too much memory used")):
+            raise InputTooLarge("image metadata is too large") from exc
+        raise _not_an_image(formats) from exc
+    except InputTooLarge:
+        raise
+    # Pillow's decoders raise a wide, undocumented set of exceptions on hostile bytes
+    # (OSError, SyntaxError, struct.error, IndexError, EOFError ...): all mean "not an image".
+    except Exception as exc:
+        raise _not_an_image(formats) from exc
+
+
+def _not_an_image(formats: tuple[str, ...]) -> MalformedInput:
+    return MalformedInput(f"the data is not a valid {' or '.join(formats)} image")
+
+
+def _pixels(image: Image.Image) -> UInt8Array:
+    mode = image.mode
+    if mode in ("L", "RGB"):
+        return np.asarray(image)
+    if mode.startswith("I"):
+        # 16-bit grayscale: rescale 0..65535 to 0..255 with rounding.
+        wide = np.clip(np.asarray(image), 0, 65535).astype(np.uint32)
+        return ((wide + 128) // 257).astype(np.uint8)
+    if mode in ("1", "LA", "La"):
+        return np.asarray(image.convert("L"))
+    return np.asarray(image.convert("RGB"))
+
+
+def _decode_csv(body: bytes, limits: DecodeLimits) -> list[RawInput]:
+    return [RawInput(row, "array") for row in csv_matrix(body, limits)]
+
+
+def csv_matrix(body: bytes, limits: DecodeLimits) -> Float64Array:
+    """A headerless numeric CSV as a (rows, columns) float64 matrix."""
+    text = body.removeprefix(b"\xef\xbb\xbf").rstrip()
+    if not text:
+        raise EmptyInput("the CSV body has no rows")
+    rows = text.count(b"\n") + 1
+    if rows > limits.max_rows:
+        raise InputTooLarge(f"CSV has {rows} rows; the limit is {limits.max_rows}")
+    lines = text.split(b"\n")
+    commas = set(map(bytes.count, lines, repeat(b",")))
+    if len(commas) > 1:
+        first = lines[0].count(b",")
+        line = next(i for i, row in enumerate(lines, 1) if row.count(b",") != first)
+        if not lines[line - 1].strip():
+            raise MalformedInput(f"CSV line {line} is empty")
+        raise InvalidShape(
+            f"CSV line {line} has {lines[line - 1].count(b',') + 1} columns; line 1 has {first + 1}"
+        )
+    columns = commas.pop() + 1
+    if columns > limits.max_columns:
+        raise InputTooLarge(f"CSV has {columns} columns; the limit is {limits.max_columns}")
+    if rows * columns > limits.max_elements:
+        raise InputTooLarge(f"CSV has {rows * columns} values; the limit is {limits.max_elements}")
+    fields = text.replace(b"\n", b",").split(b",")
+    if max(map(len, fields)) > limits.max_field_chars:
+        raise InputTooLarge(f"a CSV field is longer than {limits.max_field_chars} characters")
+    try:
+        values = np.array(fields, dtype=np.float64)
+    except ValueError:
+        raise _csv_error(fields, columns) from None
+    finite = np.isfinite(values)
+    if not finite.all():
+        line = int(np.argmin(finite)) // columns + 1
+        raise MalformedInput(f"CSV line {line}: NaN and infinity are not allowed")
+    return values.reshape(rows, columns)
+
+
+def _csv_error(fields: list[bytes], columns: int) -> MalformedInput:
+    for index, field in enumerate(fields):
+        try:
+            np.array([field], dtype=np.float64)
+        except ValueError:
+            line, column = divmod(index, columns)
+            header = " (a header row is not supported)" if line == 0 else ""
+            return MalformedInput(
+                f"CSV line {line + 1}, column {column + 1} is not a number{header}"
+            )
+    return MalformedInput("CSV is not numeric")
+
+
+def _decode_json(body: bytes, limits: DecodeLimits) -> list[RawInput]:
+    if _json_depth(body, limits.max_json_depth) > limits.max_json_depth:
+        raise InputTooLarge(f"JSON is nested deeper than {limits.max_json_depth} levels")
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedInput(f"invalid JSON: {exc.msg}") from None
+    if isinstance(document, list):
+        return [RawInput(numeric_array(document, "the array", limits), "array")]
+    if not isinstance(document, dict) or len(document) != 1:
+        raise MalformedInput(f"JSON must be {_JSON_SHAPES}")
+    ((key, value),) = document.items()
+    if key == "image":
+        _count_images(1, limits)
+        return [RawInput(_base64_image(value, "image", limits), "image")]
+    if key == "images":
+        if not isinstance(value, list):
+            raise MalformedInput('"images" must be an array of base64 strings')
+        if not value:
+            raise EmptyInput('"images" is empty')
+        _count_images(len(value), limits)
+        return [
+            RawInput(_base64_image(item, f"images[{index}]", limits), "image")
+            for index, item in enumerate(value)
+        ]
+    if key == "instances":
+        return _instances(value, limits)
+    raise MalformedInput(f"JSON must be {_JSON_SHAPES}")
+
+
+def _instances(instances: Any, limits: DecodeLimits) -> list[RawInput]:
+    if not isinstance(instances, list):
+        raise MalformedInput('"instances" must be an array')
+    if not instances:
+        raise EmptyInput('"instances" is empty')
+    if len(instances) > limits.max_rows:
+        raise InputTooLarge(f"{len(instances)} instances; the limit is {limits.max_rows}")
+    images = sum(isinstance(item, dict) and "image" in item for item in instances)
+    _count_images(images, limits)
+    inputs = []
+    elements = 0
+    for index, item in enumerate(instances):
+        what = f"instances[{index}]"
+        if isinstance(item, dict):
+            if len(item) != 1 or not {"features", "image"} >= item.keys():
+                raise MalformedInput(
+                    f'{what} must be an array, {{"features": [...]}} or {{"image": ...}}'
+                )
+            if "image" in item:
+                inputs.append(RawInput(_base64_image(item["image"], what, limits), "image"))
+                continue
+            item = item["features"]
+        values = numeric_array(item, what, limits)
+        elements += values.size
+        if elements > limits.max_elements:
+            raise InputTooLarge(f"more than {limits.max_elements} values")
+        inputs.append(RawInput(np.atleast_1d(values), "array"))
+    return inputs
+
+
+def _count_images(count: int, limits: DecodeLimits) -> None:
+    if count > limits.max_images:
+        raise InputTooLarge(f"{count} images; the limit is {limits.max_images}")
+
+
+def _base64_image(value: Any, what: str, limits: DecodeLimits) -> UInt8Array:
+    if not isinstance(value, str):
+        raise MalformedInput(f"{what} must be a base64 string")
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedInput(f"{what} is not valid base64") from None
+    if not data:
+        raise EmptyInput(f"{what} is empty")
+    return decode_image(data, _IMAGE_FORMATS, limits)
+
+
+def numeric_array(value: Any, what: str, limits: DecodeLimits = DEFAULT_LIMITS) -> Float64Array:
+    """A parsed JSON value made only of (nested) arrays of numbers, as float64."""
+    level = [value]
+    while True:
+        kinds = set(map(type, level))
+        if kinds <= {int, float}:
+            break
+        if kinds == {list}:
+            level = list(chain.from_iterable(level))
+            if len(level) > limits.max_elements:
+                raise InputTooLarge(f"{what} has more than {limits.max_elements} values")
+            continue
+        if list in kinds and kinds & {int, float}:
+            raise InvalidShape(f"{what} is ragged: it mixes numbers and arrays")
+        raise MalformedInput(f"{what} must contain only numbers")
+    try:
+        return np.array(value, dtype=np.float64)
+    except ValueError:
+        raise InvalidShape(f"{what} is ragged: its rows differ in length") from None
+
+
+def _json_depth(body: bytes, limit: int) -> int:
+    """Bracket depth of a JSON text, ignoring brackets in strings, without parsing it."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return 0
+    data = np.frombuffer(body, dtype=np.uint8)
+    quotes = np.flatnonzero(data == ord('"'))
+    slashes = np.flatnonzero(data == ord("\\"))
+    if slashes.size:
+        # A quote is escaped when the run of backslashes right before it has an odd length.
+        breaks = np.flatnonzero(np.diff(slashes) != 1)
+        firsts = np.r_[slashes[0], slashes[breaks + 1]]
+        lasts = np.r_[slashes[breaks], slashes[-1]]
+        quotes = quotes[~np.isin(quotes - 1, lasts[(lasts - firsts) % 2 == 0])]
+    opening = (data == ord("[")) | (data == ord("{"))
+    brackets = np.flatnonzero(opening | (data == ord("]")) | (data == ord("}")))
+    # Outside strings, an even number of quotes precedes a bracket.
+    brackets = brackets[np.searchsorted(quotes, brackets) % 2 == 0]
+    steps = np.where(opening[brackets], 1, -1).astype(np.int32)
+    return int(np.cumsum(steps).max(initial=0))
+
+
+def _decode_npy(body: bytes, limits: DecodeLimits) -> list[RawInput]:
+    array = read_npy(body, limits.max_elements)
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise MalformedInput("the array contains NaN or infinity")
+    values = np.atleast_1d(array.astype(np.float64))
+    if values.ndim == 1:
+        return [RawInput(values, "array")]
+    if len(values) == 0:
+        raise EmptyInput("the array has no rows")
+    if len(values) > limits.max_rows:
+        raise InputTooLarge(f"the array has {len(values)} rows; the limit is {limits.max_rows}")
+    return [RawInput(row, "array") for row in values]
+
+
+def read_npy(body: bytes, max_elements: int) -> npt.NDArray[Any]:
+    """An .npy body as an array, never unpickling; integer and float dtypes only."""
+    if not body.startswith(_NPY_MAGIC) or len(body) < 8:
+        raise MalformedInput("not an .npy array (bad magic string)")
+    major = body[6]
+    if major not in (1, 2, 3):
+        raise MalformedInput(f"unsupported .npy format version {major}")
+    # Version 1 has a 2-byte header length, versions 2 and 3 a 4-byte one.
+    length_format, start = ("<H", 10) if major == 1 else ("<I", 12)
+    if len(body) < start:
+        raise MalformedInput(".npy header is truncated")
+    (header_length,) = struct.unpack_from(length_format, body, 8)
+    if header_length > _NPY_MAX_HEADER or start + header_length > len(body):
+        raise MalformedInput(".npy header is truncated or too long")
+    header = _npy_header(body[start : start + header_length])
+    descr, fortran_order, shape = header["descr"], header["fortran_order"], header["shape"]
+    if not isinstance(descr, str) or descr not in _NPY_DTYPES:
+        raise MalformedInput(".npy dtype is not allowed; use integers or floats")
+    if not isinstance(fortran_order, bool) or not (
+        isinstance(shape, tuple) and all(type(n) is int and n >= 0 for n in shape)
+    ):
+        raise MalformedInput(".npy header is not valid")
+    if len(shape) > 32:
+        raise InvalidShape(".npy array has more than 32 dimensions")
+    count = math.prod(shape)
+    if count > max_elements or any(n > max_elements for n in shape):
+        raise InputTooLarge(f".npy array has {count} values; the limit is {max_elements}")
+    dtype = np.dtype(descr)
+    offset = start + header_length
+    if len(body) - offset != count * dtype.itemsize:
+        raise MalformedInput(".npy data length does not match its header")
+    flat = np.frombuffer(body, dtype=dtype, count=count, offset=offset)
+    return flat.reshape(shape, order="F" if fortran_order else "C")
+
+
+def _npy_header(raw: bytes) -> dict[str, Any]:
+    try:
+        header = ast.literal_eval(raw.decode("latin-1"))
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        raise MalformedInput(".npy header is not valid") from None
+    if not isinstance(header, dict) or header.keys() != {"descr", "fortran_order", "shape"}:
+        raise MalformedInput(".npy header is not valid")
+    return header
+
+
+_DECODERS: dict[str, Callable[[bytes, DecodeLimits], list[RawInput]]] = {
+    "image/png": _decode_png,
+    "image/jpeg": _decode_jpeg,
+    "text/csv": _decode_csv,
+    "application/json": _decode_json,
+    "application/x-npy": _decode_npy,
+}

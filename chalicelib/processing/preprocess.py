@@ -1,0 +1,85 @@
+"""Decoded inputs to the model's float32 feature batch (grayscale, resize, invert, normalize)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from chalicelib.errors import EmptyInput, InvalidShape, MalformedInput
+from chalicelib.models import FloatArray, InputSpec, RawInput, ResizeFilter
+
+# "box" (the InputSpec default) averages the source pixels under each target pixel: the right
+# filter for shrinking digit drawings, and what MNIST-style tooling gets from Pillow.
+_FILTERS: dict[ResizeFilter, Image.Resampling] = {
+    "nearest": Image.Resampling.NEAREST,
+    "box": Image.Resampling.BOX,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+
+
+def preprocess(inputs: Sequence[RawInput], spec: InputSpec) -> FloatArray:
+    """One C-contiguous float32 batch: (n, prod(shape)), (n, *shape) or (n, 1, *shape)."""
+    if not inputs:
+        raise EmptyInput("there are no inputs")
+    size = math.prod(spec.shape)
+    batch = np.empty((len(inputs), size), dtype=np.float32)
+    # Values beyond float32 become inf here and are refused below.
+    with np.errstate(over="ignore"):
+        for row, raw in enumerate(inputs):
+            values = _image(raw.values, spec) if raw.kind == "image" else raw.values
+            if values.size != size:
+                raise InvalidShape(
+                    f"input {row} has {values.size} values; the model expects {size} "
+                    f"(shape {list(spec.shape)})"
+                )
+            batch[row] = values.reshape(size)
+        if spec.invert:
+            np.subtract(np.float32(255), batch, out=batch)
+        # Divide, then subtract and divide again, in float32: bit for bit what torchvision's
+        # ToTensor + Normalize compute during training.
+        if spec.scale != 1:
+            batch /= np.float32(spec.scale)
+        if spec.mean != 0:
+            batch -= np.float32(spec.mean)
+        if spec.std != 1:
+            batch /= np.float32(spec.std)
+    if not np.isfinite(batch).all():
+        raise MalformedInput("input values are out of the float32 range")
+    if spec.flatten:
+        return batch
+    if spec.channel_first:
+        return batch.reshape(len(inputs), 1, *spec.shape)
+    return batch.reshape(len(inputs), *spec.shape)
+
+
+def _image(pixels: npt.NDArray[Any], spec: InputSpec) -> npt.NDArray[np.uint8]:
+    """Grayscale pixels at the model's height and width, as Pillow would make them."""
+    height, width = _image_size(spec.shape)
+    if pixels.ndim == 2 and pixels.shape == (height, width):
+        return pixels
+    image = Image.fromarray(pixels)
+    if image.mode != "L":
+        image = image.convert("L")
+    if image.size != (width, height):
+        image = image.resize((width, height), _FILTERS[spec.resize_filter])
+    return np.asarray(image)
+
+
+def _image_size(shape: tuple[int, ...]) -> tuple[int, int]:
+    if len(shape) == 3 and shape[0] == 1:
+        shape = shape[1:]
+    elif len(shape) == 3 and shape[2] == 1:
+        shape = shape[:2]
+    if len(shape) != 2:
+        raise InvalidShape(
+            f"image inputs need a (height, width) model shape, not {list(shape)}; "
+            "send a numeric array instead"
+        )
+    return shape[0], shape[1]
