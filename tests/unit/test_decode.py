@@ -136,6 +136,31 @@ def test_pixel_cap_is_checked() -> None:
     assert len(decode(body, "image/png", DecodeLimits(max_pixels=120))) == 1
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(["L", "RGB"]),
+    st.integers(1, 40),
+    st.integers(1, 40),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([{}, {"optimize": True}, {"compress_level": 0}, {"compress_level": 9}]),
+)
+def test_plain_pngs_decode_exactly_as_pillow_does(
+    mode: str, width: int, height: int, seed: int, options: dict[str, Any]
+) -> None:
+    shape = (height, width) if mode == "L" else (height, width, 3)
+    pixels = np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+    body = encode(Image.fromarray(pixels, mode), **options)
+    (raw,) = decode(body, "image/png")
+    assert np.array_equal(raw.values, np.asarray(Image.open(io.BytesIO(body))))
+
+
+def test_a_png_chunk_with_a_bad_checksum_is_malformed() -> None:
+    body = bytearray(encode(Image.fromarray(GRAY)))
+    body[-20] ^= 0xFF
+    with pytest.raises(MalformedInput):
+        decode(bytes(body), "image/png")
+
+
 def test_truncated_png_is_malformed() -> None:
     body = encode(Image.fromarray(COLOR))
     with pytest.raises(MalformedInput):

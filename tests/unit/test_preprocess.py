@@ -127,3 +127,15 @@ def test_values_beyond_float32_are_refused() -> None:
 def test_no_inputs_is_empty() -> None:
     with pytest.raises(EmptyInput):
         preprocess([], InputSpec(shape=(2,)))
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        InputSpec(shape=(2, 2), scale=1e-3, mean=-1e6, std=1e-6),
+        InputSpec(shape=(2, 2), scale=1e-3, mean=1e6, std=1e-6, invert=True),
+    ],
+)
+def test_pixels_stay_finite_at_the_bounds_a_definition_allows(spec: InputSpec) -> None:
+    pixels = np.array([[0, 255], [255, 0]], dtype=np.uint8)
+    assert np.isfinite(preprocess([RawInput(pixels, "image")], spec)).all()
