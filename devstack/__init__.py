@@ -1,0 +1,1 @@
+"""sagewire's local stack: local AWS, local endpoints, a trainer on real data, and a demo."""

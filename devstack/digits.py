@@ -1,0 +1,74 @@
+"""The bundled scikit-learn digits (8x8, values 0..16): a fixed split and client-side encodings."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+SEED = 0
+TRAIN_FRACTION = 0.8
+SIDE = 8
+FEATURES = SIDE * SIDE
+MAX_VALUE = 16.0
+
+FloatMatrix = npt.NDArray[np.float64]
+IntVector = npt.NDArray[np.int64]
+Pixels = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """Seeded train / held-out split; features are raw digits values 0..16."""
+
+    x_train: FloatMatrix
+    y_train: IntVector
+    x_test: FloatMatrix
+    y_test: IntVector
+
+
+@lru_cache(maxsize=1)
+def load_split() -> Split:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = np.asarray(digits.data, dtype=np.float64)
+    y = np.asarray(digits.target, dtype=np.int64)
+    order = np.random.default_rng(SEED).permutation(len(x))
+    cut = round(len(x) * TRAIN_FRACTION)
+    train, test = order[:cut], order[cut:]
+    return Split(x_train=x[train], y_train=y[train], x_test=x[test], y_test=y[test])
+
+
+def features(x: FloatMatrix) -> FloatMatrix:
+    """What the models are trained on: values scaled to 0..1."""
+    return x / MAX_VALUE
+
+
+# The classifier is trained on standardized features; the demo project sends the same constants
+# to sagewire's preprocessing (computed once on the training split, rounded).
+CLASSIFIER_MEAN = 0.3054
+CLASSIFIER_STD = 0.3760
+
+
+def to_pixels(x: FloatMatrix) -> Pixels:
+    """What a client holds: 0..255 pixels, i.e. value * 255 / 16 rounded, one row per image."""
+    return np.rint(x * (255.0 / MAX_VALUE)).astype(np.uint8)
+
+
+def image_bytes(row: FloatMatrix, image_format: str, upscale: int = 1) -> bytes:
+    """One digit as an encoded grayscale image (white ink on black), optionally enlarged."""
+    image = Image.fromarray(to_pixels(row).reshape(SIDE, SIDE))
+    if upscale > 1:
+        image = image.resize((SIDE * upscale, SIDE * upscale), Image.Resampling.NEAREST)
+    out = io.BytesIO()
+    image.save(out, format=image_format, **({"quality": 95} if image_format == "JPEG" else {}))
+    return out.getvalue()
+
+
+def csv_rows(x: FloatMatrix) -> str:
+    return "".join(",".join(str(int(v)) for v in row) + "\n" for row in to_pixels(x))

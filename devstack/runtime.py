@@ -1,0 +1,262 @@
+"""A local sagemaker-runtime: InvokeEndpoint served from real model artifacts in local S3."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+import boto3
+import numpy as np
+from botocore.exceptions import ClientError
+
+from chalicelib.errors import SagewireError
+from chalicelib.processing.codecs import parse_request, serialize_response
+from devstack import algorithms
+from devstack.wsgi import BackgroundServer
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_sagemaker.client import SageMakerClient
+
+ACCOUNT_ID = "123456789012"
+MAX_BODY_BYTES = 6 * 1024 * 1024
+# SageMaker keeps serving the current config while an update rolls out; an endpoint in any
+# other status (Creating, Failed, ...) is answered like a missing one.
+_SERVING = ("InService", "Updating")
+_INVOCATIONS = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations$")
+_TARGET_VARIANT = "HTTP_X_AMZN_SAGEMAKER_TARGET_VARIANT"
+_REQUEST_TYPES = {
+    algorithms.LINEAR_LEARNER: ("text/csv", "application/json", "application/x-recordio-protobuf"),
+    algorithms.KMEANS: ("text/csv", "application/json", "application/x-recordio-protobuf"),
+    algorithms.SOFTMAX: ("application/json", "text/csv", "application/x-npy"),
+}
+_RESPONSE_TYPES = {
+    algorithms.LINEAR_LEARNER: ("application/json",),
+    algorithms.KMEANS: ("application/json",),
+    algorithms.SOFTMAX: ("application/json", "application/x-npy"),
+}
+
+
+class ServiceError(Exception):
+    """An error SageMaker Runtime itself returns (rest-json: x-amzn-ErrorType + JSON body)."""
+
+    def __init__(self, status: int, code: str, message: str, **fields: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.body = {"message": message, **fields}
+
+
+class ContainerError(Exception):
+    """What a model container answers with a 4xx/5xx; the runtime wraps it as ModelError 424."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Answer:
+    body: bytes
+    content_type: str
+    variant: str
+
+
+def _media_type(value: str) -> str:
+    return value.split(";", 1)[0].strip().lower()
+
+
+class LocalRuntime:
+    """The WSGI app: resolves endpoint -> config -> variant -> model -> artifact like SageMaker."""
+
+    def __init__(self, region: str) -> None:
+        self._region = region
+        self._lock = threading.Lock()
+        self._clients: tuple[SageMakerClient, S3Client] | None = None
+        self._models: dict[tuple[str, str], algorithms.Model] = {}
+
+    def _aws(self) -> tuple[SageMakerClient, S3Client]:
+        # Built on first use from the standard AWS_ENDPOINT_URL* variables, like any client.
+        with self._lock:
+            if self._clients is None:
+                session = boto3.session.Session(region_name=self._region)
+                self._clients = (session.client("sagemaker"), session.client("s3"))
+            return self._clients
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        request_id = str(uuid.uuid4())
+        headers = [("x-amzn-RequestId", request_id)]
+        match = _INVOCATIONS.match(environ.get("PATH_INFO", ""))
+        try:
+            if environ.get("REQUEST_METHOD") != "POST" or match is None:
+                raise ServiceError(404, "UnknownOperationException", "Unknown operation.")
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            if length > MAX_BODY_BYTES:
+                raise ServiceError(
+                    413, "ValidationError", "Request body exceeds the 6 MB InvokeEndpoint limit."
+                )
+            answer = self.invoke(
+                unquote(match["name"]),
+                environ["wsgi.input"].read(length),
+                environ.get("CONTENT_TYPE", ""),
+                environ.get("HTTP_ACCEPT", ""),
+                environ.get(_TARGET_VARIANT),
+            )
+        except ServiceError as error:
+            payload = json.dumps(error.body).encode()
+            headers += [("x-amzn-ErrorType", error.code), ("Content-Type", "application/json")]
+            start_response(
+                f"{error.status} Error", [*headers, ("Content-Length", str(len(payload)))]
+            )
+            return [payload]
+        headers += [
+            ("Content-Type", answer.content_type),
+            ("Content-Length", str(len(answer.body))),
+            ("X-Amzn-Invoked-Production-Variant", answer.variant),
+        ]
+        start_response("200 OK", headers)
+        return [answer.body]
+
+    def invoke(
+        self, endpoint: str, body: bytes, content_type: str, accept: str, target: str | None
+    ) -> Answer:
+        sagemaker, _ = self._aws()
+        not_found = ServiceError(
+            400, "ValidationError", f"Endpoint {endpoint} of account {ACCOUNT_ID} not found."
+        )
+        try:
+            described = sagemaker.describe_endpoint(EndpointName=endpoint)
+        except ClientError:
+            raise not_found from None
+        if described["EndpointStatus"] not in _SERVING:
+            raise not_found
+        config = sagemaker.describe_endpoint_config(
+            EndpointConfigName=described["EndpointConfigName"]
+        )
+        current = {v["VariantName"]: v for v in described.get("ProductionVariants", [])}
+        variants = {v["VariantName"]: v for v in config["ProductionVariants"]}
+        if target is not None:
+            if target not in variants:
+                raise ServiceError(
+                    400,
+                    "ValidationError",
+                    f"Target variant {target} is not present in endpoint {endpoint}.",
+                )
+            chosen = target
+        else:
+            names = list(variants)
+            # UpdateEndpointWeightsAndCapacities changes CurrentWeight; the config has the start.
+            weights = [
+                current[name]["CurrentWeight"]
+                if name in current and "CurrentWeight" in current[name]
+                else variants[name].get("InitialVariantWeight", 1.0)
+                for name in names
+            ]
+            if not any(weights):
+                raise ServiceError(
+                    400, "ValidationError", f"Endpoint {endpoint} has no variant with traffic."
+                )
+            chosen = random.choices(names, weights)[0]
+        model = self._load(endpoint, variants[chosen]["ModelName"])
+        try:
+            answer_body, answer_type = self._predict(model, body, content_type, accept)
+        except ContainerError as error:
+            kind = "client" if error.status < 500 else "server"
+            log_group = f"/aws/sagemaker/Endpoints/{endpoint}"
+            raise ServiceError(
+                424,
+                "ModelError",
+                f"Received {kind} error ({error.status}) from primary with message "
+                f'"{error.message}". See https://{self._region}.console.aws.amazon.com/cloudwatch/'
+                f"home?region={self._region}#logEventViewer:group={log_group} in account "
+                f"{ACCOUNT_ID} for more information.",
+                ErrorCode=f"{kind.upper()}_ERROR_FROM_MODEL",
+                OriginalStatusCode=error.status,
+                OriginalMessage=error.message,
+                LogStreamArn=f"arn:aws:logs:{self._region}:{ACCOUNT_ID}:log-group:{log_group}",
+            ) from None
+        return Answer(answer_body, answer_type, chosen)
+
+    def _load(self, endpoint: str, model_name: str) -> algorithms.Model:
+        sagemaker, s3 = self._aws()
+        described = sagemaker.describe_model(ModelName=model_name)
+        container = described.get("PrimaryContainer") or described["Containers"][0]
+        url = container.get("ModelDataUrl", "")
+        location = urlparse(url)
+        bucket, key = location.netloc, location.path.lstrip("/")
+        try:
+            etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
+            with self._lock:
+                cached = self._models.get((url, etag))
+            if cached is not None:
+                return cached
+            model = algorithms.unpack(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except (ClientError, algorithms.ArtifactError) as error:
+            raise ServiceError(
+                424,
+                "ModelError",
+                f"Model {model_name} of endpoint {endpoint} could not be loaded: {error}",
+                OriginalStatusCode=500,
+                OriginalMessage="model load failed",
+            ) from None
+        with self._lock:
+            self._models[(url, etag)] = model
+        return model
+
+    def _predict(
+        self, model: algorithms.Model, body: bytes, content_type: str, accept: str
+    ) -> tuple[bytes, str]:
+        """What the algorithm's container does with one request."""
+        media = _media_type(content_type)
+        if media not in _REQUEST_TYPES[model.algorithm]:
+            raise ContainerError(415, f"Content type {content_type!r} is not supported.")
+        accepted = _media_type(accept) or "application/json"
+        if accepted in ("*/*", "application/*"):
+            accepted = "application/json"
+        if accepted not in _RESPONSE_TYPES[model.algorithm]:
+            raise ContainerError(406, f"Accept type {accept!r} is not supported.")
+        try:
+            batch = parse_request(body, media).astype(np.float64)
+        except SagewireError as error:
+            raise ContainerError(400, f"Unable to parse the request: {error.message}") from None
+        if batch.shape[0] == 0:
+            raise ContainerError(400, "The request holds no records.")
+        if batch.shape[1] != model.feature_dim:
+            raise ContainerError(
+                400,
+                f"Invalid feature dimension: expected {model.feature_dim}, got {batch.shape[1]}.",
+            )
+        result: Any
+        if model.algorithm == algorithms.LINEAR_LEARNER:
+            result = {"predictions": algorithms.predict_linear_learner(model, batch)}
+        elif model.algorithm == algorithms.KMEANS:
+            result = {"predictions": algorithms.predict_kmeans(model, batch)}
+        else:
+            result = algorithms.softmax_logits(model, batch).astype(np.float32)
+        return serialize_response(result, accepted), accepted
+
+
+class RuntimeServer:
+    def __init__(self, region: str, port: int = 0) -> None:
+        self.runtime = LocalRuntime(region)
+        self._server = BackgroundServer(self.runtime, "devstack-runtime", port=port)
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self) -> None:
+        self._server.stop()

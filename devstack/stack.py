@@ -1,0 +1,274 @@
+"""The whole stack in one process: moto + shim, local sagemaker-runtime, chalice local, models."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import boto3
+import requests
+from chalice.cli.factory import CLIFactory
+from chalice.deploy.validate import validate_routes
+from chalice.local import ChaliceRequestHandler
+
+from chalicelib.gateways.dynamodb import TABLE_SCHEMA
+from devstack import projects, trainer
+from devstack.aws import ControlPlane
+from devstack.runtime import RuntimeServer
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.literals import BucketLocationConstraintType
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+STATE_FILE = "devstack.json"
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+class StackError(RuntimeError):
+    """The stack could not start or a step of its bootstrap failed."""
+
+
+def _port(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) > 65535:
+        raise StackError(f"{name}={raw!r} is not a TCP port")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    project_dir: Path
+    out_dir: Path
+    api_port: int
+    aws_port: int = 0
+    runtime_port: int = 0
+    region: str = "us-east-1"
+    stage: str = "local"
+    update_delay_seconds: float = 2.0
+
+    @classmethod
+    def from_environ(cls, default_api_port: int) -> StackSettings:
+        """SAGEWIRE_API_PORT, SAGEWIRE_AWS_PORT, SAGEWIRE_RUNTIME_PORT (0: any free port),
+        SAGEWIRE_OUT_DIR (default ./out), AWS_REGION, SAGEWIRE_UPDATE_DELAY_SECONDS."""
+        env = os.environ
+        return cls(
+            project_dir=PROJECT_DIR,
+            out_dir=Path(env.get("SAGEWIRE_OUT_DIR") or PROJECT_DIR / "out").resolve(),
+            api_port=_port("SAGEWIRE_API_PORT", default_api_port),
+            aws_port=_port("SAGEWIRE_AWS_PORT", 0),
+            runtime_port=_port("SAGEWIRE_RUNTIME_PORT", 0),
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            update_delay_seconds=float(env.get("SAGEWIRE_UPDATE_DELAY_SECONDS", "2")),
+        )
+
+
+@dataclass(frozen=True)
+class StackState:
+    """What a running stack writes to out/devstack.json so other commands can find it."""
+
+    pid: int
+    api_url: str
+    aws_endpoint_url: str
+    runtime_endpoint_url: str
+    region: str
+    table: str
+    bucket: str
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def read(cls, path: Path) -> StackState:
+        return cls(**json.loads(path.read_text()))
+
+    def use_environment(self) -> None:
+        """Points boto3 (standard variables only) at this stack, with fake credentials."""
+        use_local_aws(self.region)
+        os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint_url
+        os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = self.runtime_endpoint_url
+
+
+class _QuietRequestHandler(ChaliceRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """No access log line on stderr."""
+
+
+def use_local_aws(region: str) -> None:
+    """Fake credentials and no inherited endpoint overrides: nothing can reach a real account."""
+    for name in list(os.environ):
+        if name.startswith("AWS_ENDPOINT_URL") or name in (
+            "AWS_PROFILE",
+            "AWS_SESSION_TOKEN",
+            "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+        ):
+            del os.environ[name]
+    os.environ.update(FAKE_CREDENTIALS)
+    os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
+
+
+class Stack:
+    def __init__(self, settings: StackSettings, access_log: bool = True) -> None:
+        self.settings = settings
+        self._access_log = access_log
+        self._stoppers: list[tuple[str, Callable[[], None]]] = []
+        self._state: StackState | None = None
+
+    @property
+    def state(self) -> StackState:
+        if self._state is None:
+            raise StackError("the stack is not started")
+        return self._state
+
+    @property
+    def api_url(self) -> str:
+        return self.state.api_url
+
+    @property
+    def state_file(self) -> Path:
+        return self.settings.out_dir / STATE_FILE
+
+    def start(self) -> StackState:
+        settings = self.settings
+        use_local_aws(settings.region)
+        control = ControlPlane(settings.aws_port, settings.update_delay_seconds)
+        control.start()
+        self._stoppers.append(("AWS control plane", control.stop))
+        os.environ["AWS_ENDPOINT_URL"] = control.url
+        print(f"devstack: AWS control plane (moto + UpdateEndpoint shim) on {control.url}")
+
+        runtime = RuntimeServer(settings.region, settings.runtime_port)
+        runtime.start()
+        self._stoppers.append(("sagemaker-runtime", runtime.stop))
+        os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = runtime.url
+        print(f"devstack: sagemaker-runtime on {runtime.url}")
+
+        table, bucket, api_url = self._start_api()
+        self._state = StackState(
+            pid=os.getpid(),
+            api_url=api_url,
+            aws_endpoint_url=control.url,
+            runtime_endpoint_url=runtime.url,
+            region=settings.region,
+            table=table,
+            bucket=bucket,
+        )
+        self._state.write(self.state_file)
+        self._stoppers.append(("state file", self._remove_state_file))
+        return self._state
+
+    def _start_api(self) -> tuple[str, str, str]:
+        """`chalice local --no-autoreload --stage <stage>`, on a thread of this process."""
+        settings = self.settings
+        os.environ["AWS_CHALICE_CLI_MODE"] = "true"
+        factory = CLIFactory(str(settings.project_dir), environ=os.environ)
+        config = factory.create_config_obj(chalice_stage_name=settings.stage)
+        environment = config.environment_variables
+        table, bucket = environment["SAGEWIRE_TABLE"], environment["SAGEWIRE_BUCKET"]
+        session = boto3.session.Session(region_name=settings.region)
+        session.client("dynamodb").create_table(TableName=table, **TABLE_SCHEMA)
+        s3 = session.client("s3")
+        if settings.region == "us-east-1":
+            s3.create_bucket(Bucket=bucket)
+        else:
+            s3.create_bucket(
+                Bucket=bucket,
+                CreateBucketConfiguration={
+                    "LocationConstraint": cast("BucketLocationConstraintType", settings.region)
+                },
+            )
+        print(f"devstack: created table {table} and bucket {bucket}")
+
+        app = config.chalice_app  # imports app.py with the stage's environment variables
+        validate_routes(app.routes)
+        try:
+            server = factory.create_local_server(app, config, "127.0.0.1", settings.api_port)
+        except OSError as error:
+            raise StackError(
+                f"cannot listen on 127.0.0.1:{settings.api_port} ({error.strerror}); "
+                "set SAGEWIRE_API_PORT to a free port"
+            ) from None
+        # Port 0 picks a free port; report the real one. Idle keep-alive handlers must not block.
+        server.port = server.server.server_port
+        if not self._access_log:
+            server.server.RequestHandlerClass = functools.partial(
+                _QuietRequestHandler, app_object=app, config=config
+            )
+        server.server.block_on_close = False
+        thread = threading.Thread(
+            target=server.server.serve_forever,
+            name="devstack-api",
+            kwargs={"poll_interval": 0.1},
+            daemon=True,
+        )
+        thread.start()
+        url = f"http://127.0.0.1:{server.port}"
+        print(f"devstack: sagewire API (chalice local, stage {settings.stage}) on {url}")
+
+        def stop_api() -> None:
+            server.shutdown()
+            thread.join()
+            server.server.server_close()
+
+        self._stoppers.append(("sagewire API", stop_api))
+        return table, bucket, url
+
+    def _remove_state_file(self) -> None:
+        # Another stack may have taken the file over since; only remove our own.
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            if StackState.read(self.state_file).pid == os.getpid():
+                self.state_file.unlink()
+
+    def deploy_demo_projects(self) -> None:
+        """Trains each demo model, deploys it through boto3 and registers it through the API."""
+        state = self.state
+        session = boto3.session.Session(region_name=state.region)
+        s3, sagemaker = session.client("s3"), session.client("sagemaker")
+        for project in projects.DEMO_PROJECTS:
+            started = time.perf_counter()
+            job = trainer.TrainingJob(
+                name=trainer.job_name(project.name),
+                algorithm=project.algorithm,
+                hyperparameters=project.hyperparameters,
+                tags=project.tags,
+            )
+            result = trainer.run(job, s3, state.bucket)
+            projects.deploy(sagemaker, project.name, result)
+            response = requests.put(
+                f"{state.api_url}/v1/projects/{project.name}", json=project.definition, timeout=30
+            )
+            if response.status_code not in (200, 201):
+                raise StackError(
+                    f"registering {project.name} failed: {response.status_code} {response.text}"
+                )
+            metrics = ", ".join(f"{name}={value:.4g}" for name, value in result.metrics.items())
+            print(
+                f"devstack: {project.name}: trained {project.algorithm} job {job.name} "
+                f"({metrics}); endpoint {project.name} InService; project registered "
+                f"[{time.perf_counter() - started:.1f}s]"
+            )
+
+    def stop(self) -> None:
+        """Stops what was started, newest first; safe to call more than once."""
+        while self._stoppers:
+            name, stop = self._stoppers.pop()
+            try:
+                stop()
+            except Exception as error:  # keep stopping the rest
+                print(f"devstack: stopping {name} failed: {error}")
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()

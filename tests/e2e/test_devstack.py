@@ -1,0 +1,230 @@
+"""End to end: `python -m devstack serve` and `demo` as subprocesses, driven over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import requests
+
+from devstack import digits
+from devstack.samples import first_of
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+READY_TIMEOUT = 120
+STOP_TIMEOUT = 5
+PROJECTS = {"digits-zero", "digits-kmeans", "digits-classifier"}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _environment(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAGEWIRE_")}
+    return {**env, "PYTHONUNBUFFERED": "1", **extra}
+
+
+def _session_members(session: int) -> list[int]:
+    """Live processes in a session: the stack runs in its own, so this finds any descendant."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[3]) == session:
+            members.append(int(entry.name))
+    return members
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen[str]
+    url: str
+    lines: list[str] = field(default_factory=list)
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def post(self, project: str, body: bytes, content_type: str, query: str = "") -> Any:
+        return requests.post(
+            f"{self.url}/v1/projects/{project}/predictions{query}",
+            data=body,
+            headers={"Content-Type": content_type},
+            timeout=30,
+        )
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devstack", "serve"],
+        cwd=ROOT,
+        env=_environment(
+            SAGEWIRE_API_PORT=str(port), SAGEWIRE_OUT_DIR=str(tmp_path_factory.mktemp("out"))
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    stack = Served(process, f"http://127.0.0.1:{port}")
+    ready = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            stack.lines.append(line)
+            if line.startswith("devstack ready"):
+                ready.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not ready.wait(0.2):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"devstack serve did not get ready:\n{stack.output()}")
+        yield stack
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        reader.join(5)
+
+
+def test_health(served: Served) -> None:
+    response = requests.get(f"{served.url}/v1/health", timeout=10)
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+def test_the_demo_projects_are_registered(served: Served) -> None:
+    response = requests.get(f"{served.url}/v1/projects", timeout=10)
+    assert response.status_code == 200
+    assert {project["name"] for project in response.json()["projects"]} == PROJECTS
+
+
+def test_ready_line_comes_with_working_curl_lines(served: Served) -> None:
+    curls = [line.strip() for line in served.output().splitlines() if "curl " in line]
+    assert any("image/png" in line and "--data-binary @" in line for line in curls)
+    assert all(served.url in line for line in curls)
+
+
+def test_a_png_of_a_held_out_zero_is_a_zero(served: Served) -> None:
+    split = digits.load_split()
+    png = digits.image_bytes(split.x_test[first_of(0)], "PNG")
+    response = served.post("digits-zero", png, "image/png")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["project"], body["endpoint"], body["variant"]) == (
+        "digits-zero",
+        "digits-zero",
+        "AllTraffic",
+    )
+    assert body["predictions"][0]["predicted_label"] == 1
+
+
+def test_the_classifier_is_accurate_on_held_out_digits(served: Served) -> None:
+    split = digits.load_split()
+    document = {"instances": digits.to_pixels(split.x_test).tolist()}
+    response = served.post("digits-classifier", json.dumps(document).encode(), "application/json")
+    assert response.status_code == 200, response.text
+    labels = [int(p["label"]) for p in response.json()["predictions"]]
+    assert len(labels) == len(split.y_test)
+    assert float(np.mean(np.array(labels) == split.y_test)) > 0.9
+
+
+def test_kmeans_answers_a_batch_with_cluster_indexes(served: Served) -> None:
+    rows = digits.csv_rows(digits.load_split().x_test[:20]).encode()
+    response = served.post("digits-kmeans", rows, "text/csv")
+    assert response.status_code == 200, response.text
+    clusters = [p["closest_cluster"] for p in response.json()["predictions"]]
+    assert len(clusters) == 20
+    assert all(isinstance(c, int) and 0 <= c < 10 for c in clusters)
+
+
+def test_an_unknown_variant_is_a_400(served: Served) -> None:
+    rows = digits.csv_rows(digits.load_split().x_test[:1]).encode()
+    response = served.post("digits-zero", rows, "text/csv", "?variant=NoSuchVariant")
+    assert response.status_code == 400
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.json()["error"]["code"]
+
+
+def test_an_unknown_project_is_a_404(served: Served) -> None:
+    response = served.post("no-such-project", b"1,2,3\n", "text/csv")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "ProjectNotFound"
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def test_a_hostile_png_is_refused_and_the_stack_stays_up(served: Served) -> None:
+    # A decompression bomb: 50000 x 50000 pixels declared, a few bytes sent.
+    header = struct.pack(">IIBBBBB", 50_000, 50_000, 8, 0, 0, 0, 0)
+    bomb = (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(bytes(50_001 * 16)))
+        + _chunk(b"IEND", b"")
+    )
+    response = served.post("digits-zero", bomb, "image/png")
+    assert 400 <= response.status_code < 500
+    assert response.json()["error"]["code"]
+    assert requests.get(f"{served.url}/v1/health", timeout=10).status_code == 200
+
+
+def test_sigint_stops_everything(served: Served) -> None:
+    process = served.process
+    session = os.getsid(process.pid)
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    process.wait(STOP_TIMEOUT)
+    assert time.monotonic() - started < STOP_TIMEOUT
+    assert process.returncode == 0, served.output()
+    assert "devstack: stopped" in served.output()
+    assert _session_members(session) == []
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{served.url}/v1/health", timeout=5)
+
+
+def test_demo_tells_the_story_and_exits_0(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "devstack", "demo"],
+        cwd=ROOT,
+        env=_environment(SAGEWIRE_OUT_DIR=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=READY_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for line in ("devstack ready", "held-out accuracy", "digits-classifier 0.9", "demo: OK"):
+        assert line in result.stdout
+    assert not (tmp_path / "devstack.json").exists()
