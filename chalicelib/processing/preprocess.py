@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -33,7 +34,7 @@ def preprocess(inputs: Sequence[RawInput], spec: InputSpec) -> FloatArray:
     # Pixels (0..255) stay finite under the bounded scale, mean and std of a valid InputSpec;
     # only numeric arrays can overflow float32, so only they pay for the check.
     arrays = any(raw.kind == "array" for raw in inputs)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore") if arrays else contextlib.nullcontext():
         for row, raw in enumerate(inputs):
             values = _image(raw.values, spec) if raw.kind == "image" else raw.values
             if values.size != size:
