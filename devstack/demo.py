@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 from typing import Any
 
@@ -156,8 +155,7 @@ def _accuracy(api: Api, x: digits.FloatMatrix, y: digits.IntVector) -> None:
 
 def run() -> int:
     started = time.perf_counter()
-    # The story is the output: the app's INFO lines and the access log would drown it.
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    # The story is the output: the access log would drown it.
     with Stack(StackSettings.from_environ(default_api_port=0), access_log=False) as stack:
         try:
             stack.start()
