@@ -203,10 +203,8 @@ def test_a_hostile_png_is_refused_and_the_stack_stays_up(served: Served) -> None
 def test_sigint_stops_everything(served: Served) -> None:
     process = served.process
     session = os.getsid(process.pid)
-    started = time.monotonic()
     process.send_signal(signal.SIGINT)
     process.wait(STOP_TIMEOUT)
-    assert time.monotonic() - started < STOP_TIMEOUT
     assert process.returncode == 0, served.output()
     assert "devstack: stopped" in served.output()
     assert _session_members(session) == []

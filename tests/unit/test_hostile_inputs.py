@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import pickle
 import struct
-import time
 import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,7 +25,6 @@ from chalicelib.models import InputSpec
 from chalicelib.processing.decode import decode
 from chalicelib.processing.preprocess import preprocess
 
-SECONDS = 1.0
 UNPICKLED: list[str] = []
 
 
@@ -48,10 +46,8 @@ def png(width: int, height: int, *extra: bytes) -> bytes:
 
 
 def refused(error: type[SagewireError], body: bytes, content_type: str) -> SagewireError:
-    started = time.perf_counter()
     with pytest.raises(error) as caught:
         decode(body, content_type)
-    assert time.perf_counter() - started < SECONDS
     return caught.value
 
 
