@@ -10,7 +10,6 @@ import boto3
 import orjson
 import pytest
 from chalice.test import Client
-from chalicelib.processing.codecs import parse_request
 from moto import mock_aws
 
 from app import app
@@ -19,6 +18,7 @@ from chalicelib.config import Settings
 from chalicelib.errors import SagewireError
 from chalicelib.gateways.dynamodb import TABLE_SCHEMA
 from chalicelib.models import Invocation
+from chalicelib.processing.codecs import parse_request
 
 TABLE = "sagewire-test"
 
