@@ -89,3 +89,15 @@ class EndpointUnavailable(SagewireError):
 
 class EndpointTimeout(SagewireError):
     code = "EndpointTimeout"
+
+
+class EndpointBusy(SagewireError):
+    """SageMaker refuses the update while the endpoint is Creating, Updating or RollingBack."""
+
+    code = "EndpointBusy"
+
+
+class DeploymentFailed(SagewireError):
+    """SageMaker refused a deployment step for a reason retrying will not fix."""
+
+    code = "DeploymentFailed"

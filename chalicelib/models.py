@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 import numpy as np
@@ -128,3 +129,149 @@ class PredictionResult:
     endpoint: str
     variant: str | None
     predictions: list[dict[str, Any]]
+
+
+RunStatus = Literal["InProgress", "Completed", "Failed", "Stopping", "Stopped"]
+PromotionOutcome = Literal["recorded", "pending", "deploying", "succeeded", "failed", "superseded"]
+# A promotion in one of these states never changes again.
+SETTLED_OUTCOMES: tuple[PromotionOutcome, ...] = ("succeeded", "failed", "superseded", "recorded")
+EndpointStatus = Literal[
+    "OutOfService",
+    "Creating",
+    "Updating",
+    "SystemUpdating",
+    "RollingBack",
+    "InService",
+    "Deleting",
+    "Failed",
+    "UpdateRollbackFailed",
+    "Absent",
+]
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str
+    s3_uri: str
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training job as sagewire records it (DescribeTrainingJob plus the event's tags)."""
+
+    name: str
+    arn: str
+    status: RunStatus
+    last_modified_at: datetime
+    metrics: dict[str, float] = field(default_factory=dict)
+    hyperparameters: dict[str, str] = field(default_factory=dict)
+    channels: tuple[Channel, ...] = ()
+    model_artifact: str | None = None
+    training_image: str | None = None
+    role_arn: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    experiment_name: str | None = None
+    trial_name: str | None = None
+    tuning_job_name: str | None = None
+    failure_reason: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TrainingJobChange:
+    """A normalized "SageMaker Training Job State Change" event."""
+
+    name: str
+    arn: str
+    status: RunStatus
+    last_modified_at: datetime
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TuningJobChange:
+    """A normalized "SageMaker HyperParameter Tuning Job State Change" event."""
+
+    name: str
+    arn: str
+    status: str
+    last_modified_at: datetime
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EndpointChange:
+    """A normalized endpoint (or endpoint deployment) state change event."""
+
+    name: str
+    arn: str
+    status: EndpointStatus
+    last_modified_at: datetime
+    config_name: str | None = None
+
+
+@dataclass(frozen=True)
+class EndpointState:
+    """What an endpoint serves right now, from DescribeEndpoint."""
+
+    name: str
+    status: EndpointStatus
+    config_name: str | None
+    pending_config_name: str | None = None
+    failure_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    model_name: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The best eligible run of a project; `version` grows with every change."""
+
+    project: str
+    run_name: str
+    objective_value: float
+    version: int
+    model_name: str
+    endpoint_config_name: str
+    promotion_id: str
+    changed_at: datetime
+    previous_run_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """One entry of a project's append-only promotion ledger."""
+
+    project: str
+    promotion_id: str
+    run_name: str
+    previous_run_name: str | None
+    cause: str
+    strategy: StrategyType
+    outcome: PromotionOutcome
+    model_name: str
+    endpoint_config_name: str
+    previous_endpoint_config_name: str | None
+    created_at: datetime
+    updated_at: datetime
+    message: str | None = None
+
+
+def document(value: Any) -> Any:
+    """A domain value as JSON-safe data: dataclasses as objects, datetimes as ISO-8601."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "__dataclass_fields__"):
+        return {name: document(getattr(value, name)) for name in value.__dataclass_fields__}
+    if isinstance(value, dict):
+        return {key: document(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [document(item) for item in value]
+    return value

@@ -9,13 +9,24 @@ import boto3
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.gateways.dynamodb import ProjectTable
+from chalicelib.gateways.ledger import ChampionTable, RunTable
+from chalicelib.gateways.sagemaker import SageMakerGateway, control_plane_client_config
 from chalicelib.gateways.sagemaker_runtime import SageMakerRuntimeGateway, runtime_client_config
+from chalicelib.services.automation import EventHandlers
+from chalicelib.services.champions import ChampionService
 from chalicelib.services.inference import InferenceService
-from chalicelib.services.ports import EndpointInvoker, ProjectStore
+from chalicelib.services.ports import (
+    ChampionStore,
+    ControlPlane,
+    EndpointInvoker,
+    ProjectStore,
+    RunStore,
+)
 from chalicelib.services.projects import ProjectService
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_sagemaker.client import SageMakerClient
     from mypy_boto3_sagemaker_runtime.client import SageMakerRuntimeClient
 
 
@@ -42,12 +53,28 @@ class Container:
         return self.session.client("sagemaker-runtime", config=runtime_client_config(self.settings))
 
     @cached_property
+    def sagemaker_client(self) -> SageMakerClient:
+        return self.session.client("sagemaker", config=control_plane_client_config())
+
+    @cached_property
     def project_store(self) -> ProjectStore:
         return ProjectTable(self.dynamodb_client, self.settings.table_name)
 
     @cached_property
     def endpoint_invoker(self) -> EndpointInvoker:
         return SageMakerRuntimeGateway(self.runtime_client, self.settings.retry_after_seconds)
+
+    @cached_property
+    def control_plane(self) -> ControlPlane:
+        return SageMakerGateway(self.sagemaker_client, self.settings.retry_after_seconds)
+
+    @cached_property
+    def run_store(self) -> RunStore:
+        return RunTable(self.dynamodb_client, self.settings.table_name)
+
+    @cached_property
+    def champion_store(self) -> ChampionStore:
+        return ChampionTable(self.dynamodb_client, self.settings.table_name)
 
     @cached_property
     def projects(self) -> ProjectService:
@@ -57,6 +84,22 @@ class Container:
     def inference(self) -> InferenceService:
         return InferenceService(
             self.projects, self.endpoint_invoker, self.settings.max_invoke_bytes
+        )
+
+    @cached_property
+    def champions(self) -> ChampionService:
+        return ChampionService(
+            self.project_store, self.run_store, self.champion_store, self.control_plane
+        )
+
+    @cached_property
+    def event_handlers(self) -> EventHandlers:
+        # Imported here: Powertools' import costs ~25 ms, which the HTTP cold start never pays.
+        from chalicelib.gateways.idempotency import idempotent
+
+        return EventHandlers(
+            self.champions,
+            lambda handler: idempotent(handler, self.dynamodb_client, self.settings.table_name),
         )
 
 

@@ -15,6 +15,7 @@ from chalice.app import Blueprint, Response
 
 from chalicelib import errors, wiring
 from chalicelib.definitions import project_to_document
+from chalicelib.models import document
 
 MAX_DEFINITION_BYTES = 64 * 1024
 BINARY_TYPES = ("image/png", "image/jpeg", "application/x-npy")
@@ -99,6 +100,16 @@ def _body(limit: int) -> bytes:
     return body
 
 
+def _json_document(limit: int) -> Any:
+    content_type = api.current_request.headers.get("content-type", "application/json")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise errors.UnsupportedMediaType("the body must be application/json")
+    try:
+        return orjson.loads(_body(limit))
+    except orjson.JSONDecodeError as error:
+        raise errors.MalformedInput(f"the body is not valid JSON: {error.msg}") from None
+
+
 def _query(name: str) -> str | None:
     params = api.current_request.query_params
     return None if params is None else params.get(name)
@@ -126,14 +137,7 @@ def get_project(project: str, request_id: str) -> Response:
 @api.route("/v1/projects/{project}", methods=["PUT"], content_types=["*/*"])
 @_json_errors
 def put_project(project: str, request_id: str) -> Response:
-    content_type = api.current_request.headers.get("content-type", "application/json")
-    if content_type.split(";")[0].strip().lower() != "application/json":
-        raise errors.UnsupportedMediaType("a project definition is application/json")
-    try:
-        document = orjson.loads(_body(MAX_DEFINITION_BYTES))
-    except orjson.JSONDecodeError as error:
-        raise errors.MalformedInput(f"the definition is not valid JSON: {error.msg}") from None
-    stored, created = wiring.container().projects.put(project, document)
+    stored, created = wiring.container().projects.put(project, _json_document(MAX_DEFINITION_BYTES))
     return _json(201 if created else 200, project_to_document(stored))
 
 
@@ -159,3 +163,33 @@ def predict(project: str, request_id: str) -> Response:
         top_k=None if top_k is None else int(top_k),
     )
     return _json(200, {**asdict(result), "request_id": request_id})
+
+
+@api.route("/v1/projects/{project}/champion", methods=["GET"])
+@_json_errors
+def get_champion(project: str, request_id: str) -> Response:
+    view = wiring.container().champions.view(project)
+    return _json(200, {"project": project, **document(view)})
+
+
+@api.route("/v1/projects/{project}/promotions", methods=["GET"])
+@_json_errors
+def list_promotions(project: str, request_id: str) -> Response:
+    limit = _query("limit") or "100"
+    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+        raise errors.InvalidParameter("limit must be an integer from 1 to 1000")
+    promotions = wiring.container().champions.promotions(project, int(limit))
+    return _json(200, {"project": project, "promotions": document(promotions)})
+
+
+@api.route("/v1/projects/{project}/promotions", methods=["POST"], content_types=["*/*"])
+@_json_errors
+def create_promotion(project: str, request_id: str) -> Response:
+    request = _json_document(MAX_DEFINITION_BYTES)
+    run = request.get("run") if isinstance(request, dict) else None
+    if not isinstance(run, str) or not run:
+        raise errors.InvalidParameter('the body must be {"run": "<training job name>"}')
+    identity = api.current_request.context.get("identity") or {}
+    caller = identity.get("userArn") or identity.get("sourceIp") or "unknown"
+    promotion = wiring.container().champions.promote(project, run, cause=f"api:{caller}")
+    return _json(201, document(promotion))

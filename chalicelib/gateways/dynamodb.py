@@ -160,6 +160,11 @@ class ProjectTable:
         )
         return True
 
+    def owner_of(self, endpoint: str) -> str | None:
+        """The project that owns an endpoint name, if any."""
+        item = self._client.get_item(TableName=self._table, Key=_owner_key(endpoint)).get("Item")
+        return None if item is None else item["owning_project"]["S"]
+
     def _transact(self, actions: list[TransactWriteItemTypeDef], project: Project) -> None:
         try:
             self._client.transact_write_items(TransactItems=actions)

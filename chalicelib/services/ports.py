@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
-from chalicelib.models import Invocation, Project
+from chalicelib.models import (
+    Champion,
+    EndpointSpec,
+    EndpointState,
+    Invocation,
+    Project,
+    Promotion,
+    PromotionOutcome,
+    Run,
+    Strategy,
+    Variant,
+)
 
 
 class ProjectStore(Protocol):
@@ -16,6 +28,8 @@ class ProjectStore(Protocol):
 
     def delete(self, name: str) -> bool: ...
 
+    def owner_of(self, endpoint: str) -> str | None: ...
+
 
 class EndpointInvoker(Protocol):
     def invoke(
@@ -26,3 +40,43 @@ class EndpointInvoker(Protocol):
         accept: str,
         target_variant: str | None = None,
     ) -> Invocation: ...
+
+
+class ControlPlane(Protocol):
+    """The SageMaker control plane (gateways/sagemaker.py)."""
+
+    def describe_training_job(self, name: str, tags: dict[str, str]) -> Run: ...
+
+    def best_training_job(self, tuning_job_name: str) -> str | None: ...
+
+    def ensure_model(self, name: str, run: Run, role_arn: str) -> None: ...
+
+    def ensure_endpoint_config(
+        self, name: str, variants: Sequence[Variant], endpoint: EndpointSpec
+    ) -> None: ...
+
+    def describe_endpoint(self, name: str) -> EndpointState: ...
+
+    def create_endpoint(self, name: str, config_name: str) -> None: ...
+
+    def update_endpoint(self, name: str, config_name: str, strategy: Strategy) -> None: ...
+
+
+class RunStore(Protocol):
+    def put_run(self, run: Run) -> bool: ...
+
+    def get_run(self, name: str) -> Run | None: ...
+
+
+class ChampionStore(Protocol):
+    def get_champion(self, project: str) -> Champion | None: ...
+
+    def replace(self, champion: Champion, expected_version: int, promotion: Promotion) -> bool: ...
+
+    def get_promotion(self, project: str, promotion_id: str) -> Promotion | None: ...
+
+    def set_outcome(
+        self, project: str, promotion_id: str, outcome: PromotionOutcome, message: str | None
+    ) -> bool: ...
+
+    def promotions(self, project: str, limit: int = 100) -> list[Promotion]: ...

@@ -1,0 +1,323 @@
+"""SageMaker control plane: training jobs in, models, endpoint configs and endpoints out."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, TypeVar, cast
+
+from botocore.config import Config
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as TransportConnectionError
+
+from chalicelib.errors import (
+    Conflict,
+    DeploymentFailed,
+    EndpointBusy,
+    EndpointUnavailable,
+    NotFound,
+    SagewireError,
+)
+from chalicelib.models import Channel, EndpointSpec, EndpointState, Run, Strategy, Variant
+
+if TYPE_CHECKING:
+    from mypy_boto3_sagemaker.client import SageMakerClient
+    from mypy_boto3_sagemaker.literals import ProductionVariantInstanceTypeType
+    from mypy_boto3_sagemaker.type_defs import (
+        CapacitySizeTypeDef,
+        ContainerDefinitionTypeDef,
+        DeploymentConfigTypeDef,
+        DescribeTrainingJobResponseTypeDef,
+        ProductionVariantOutputTypeDef,
+        ProductionVariantTypeDef,
+        TrafficRoutingConfigTypeDef,
+        UpdateEndpointInputTypeDef,
+    )
+
+_T = TypeVar("_T")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_ARN = re.compile(r"arn:[^\s\"']+")
+_ACCOUNT_ID = re.compile(r"\b\d{12}\b")
+_MAX_MESSAGE = 200
+RUN_TAG = "sagewire:run"
+
+
+class _AlreadyExists(Conflict):
+    """A create call met a resource of the same name; the caller decides what that means."""
+
+
+# SageMaker tells most of its faults apart only by the words of a ValidationException.
+# (error code, message prefix, domain error); the first match wins, "" matches any message.
+# Everything unmatched (ResourceLimitExceeded, other ValidationExceptions, AccessDenied ...)
+# is a DeploymentFailed: retrying the same call would not change the answer.
+_RULES: tuple[tuple[str, str, type[SagewireError]], ...] = (
+    ("ValidationException", "Cannot create already existing", _AlreadyExists),
+    ("ValidationException", "Cannot update in-progress endpoint", EndpointBusy),
+    ("ValidationException", "Could not find", NotFound),
+    ("ValidationException", "Requested resource not found", NotFound),
+    ("ResourceNotFound", "", NotFound),
+)
+# Transient: botocore's standard mode has already retried these before they reach us.
+_UNAVAILABLE = frozenset({"ThrottlingException", "InternalFailure", "ServiceUnavailable"})
+
+
+def control_plane_client_config() -> Config:
+    # Control-plane calls answer in well under a second; the timeouts only bound a hung
+    # connection, so that 5 attempts with backoff still end inside a Lambda's default minute.
+    # "total_max_attempts" counts the first call; botocore's "max_attempts" would add one to it.
+    return Config(
+        connect_timeout=2,
+        read_timeout=5,
+        retries={"mode": "standard", "total_max_attempts": 5},
+    )
+
+
+class SageMakerGateway:
+    """The `ControlPlane` port on SageMaker; every create is idempotent by name."""
+
+    def __init__(self, client: SageMakerClient, retry_after_seconds: int) -> None:
+        self._client = client
+        self._retry_after = retry_after_seconds
+
+    def describe_training_job(self, name: str, tags: dict[str, str]) -> Run:
+        job = self._call(
+            f"training job {name}", lambda: self._client.describe_training_job(TrainingJobName=name)
+        )
+        return _run(job, tags)
+
+    def best_training_job(self, tuning_job_name: str) -> str | None:
+        job = self._call(
+            f"tuning job {tuning_job_name}",
+            lambda: self._client.describe_hyper_parameter_tuning_job(
+                HyperParameterTuningJobName=tuning_job_name
+            ),
+        )
+        return job.get("BestTrainingJob", {}).get("TrainingJobName")
+
+    def ensure_model(self, name: str, run: Run, role_arn: str) -> None:
+        if not run.training_image or not run.model_artifact:
+            raise DeploymentFailed(f"run {run.name} has no training image or model artifact")
+        container: ContainerDefinitionTypeDef = {
+            "Image": run.training_image,
+            "ModelDataUrl": run.model_artifact,
+        }
+        subject = f"model {name}"
+        try:
+            self._call(
+                subject,
+                lambda: self._client.create_model(
+                    ModelName=name,
+                    PrimaryContainer=container,
+                    ExecutionRoleArn=role_arn,
+                    Tags=[{"Key": RUN_TAG, "Value": run.name}],
+                ),
+            )
+        except _AlreadyExists:
+            model = self._call(subject, lambda: self._client.describe_model(ModelName=name))
+            existing = model.get("PrimaryContainer", {})
+            differences = [
+                field
+                for field, have, want in (
+                    ("image", existing.get("Image"), run.training_image),
+                    ("artifact", existing.get("ModelDataUrl"), run.model_artifact),
+                    ("role", model.get("ExecutionRoleArn"), role_arn),
+                )
+                if have != want
+            ]
+            if differences:
+                raise Conflict(
+                    f"{subject} already exists with another {' and '.join(differences)}"
+                ) from None
+
+    def ensure_endpoint_config(
+        self, name: str, variants: Sequence[Variant], endpoint: EndpointSpec
+    ) -> None:
+        wanted: list[ProductionVariantTypeDef] = [
+            {
+                "VariantName": variant.name,
+                "ModelName": variant.model_name,
+                "InitialInstanceCount": endpoint.instance_count,
+                "InstanceType": cast("ProductionVariantInstanceTypeType", endpoint.instance_type),
+                "InitialVariantWeight": variant.weight,
+            }
+            for variant in variants
+        ]
+        subject = f"endpoint config {name}"
+        try:
+            self._call(
+                subject,
+                lambda: self._client.create_endpoint_config(
+                    EndpointConfigName=name, ProductionVariants=wanted
+                ),
+            )
+        except _AlreadyExists:
+            config = self._call(
+                subject, lambda: self._client.describe_endpoint_config(EndpointConfigName=name)
+            )
+            if _variant_keys(config["ProductionVariants"]) != _variant_keys(wanted):
+                raise Conflict(f"{subject} already exists with other variants") from None
+
+    def describe_endpoint(self, name: str) -> EndpointState:
+        try:
+            endpoint = self._call(
+                f"endpoint {name}", lambda: self._client.describe_endpoint(EndpointName=name)
+            )
+        except NotFound:
+            return EndpointState(name, "Absent", None)
+        return EndpointState(
+            name=name,
+            status=endpoint["EndpointStatus"],
+            config_name=endpoint.get("EndpointConfigName"),
+            pending_config_name=endpoint.get("PendingDeploymentSummary", {}).get(
+                "EndpointConfigName"
+            ),
+            failure_reason=endpoint.get("FailureReason"),
+        )
+
+    def create_endpoint(self, name: str, config_name: str) -> None:
+        subject = f"endpoint {name}"
+        try:
+            self._call(
+                subject,
+                lambda: self._client.create_endpoint(
+                    EndpointName=name, EndpointConfigName=config_name
+                ),
+            )
+        except _AlreadyExists:
+            raise EndpointBusy(f"{subject} already exists; describe it and update it") from None
+
+    def update_endpoint(self, name: str, config_name: str, strategy: Strategy) -> None:
+        params: UpdateEndpointInputTypeDef = {
+            "EndpointName": name,
+            "EndpointConfigName": config_name,
+        }
+        deployment = _deployment_config(strategy)
+        if deployment is not None:
+            params["DeploymentConfig"] = deployment
+        self._call(f"endpoint {name}", lambda: self._client.update_endpoint(**params))
+
+    def _call(self, subject: str, call: Callable[[], _T]) -> _T:
+        try:
+            return call()
+        except ClientError as error:
+            raise self._translate(subject, error) from None
+        except (TransportConnectionError, HTTPClientError) as error:
+            raise EndpointUnavailable(
+                f"{subject}: SageMaker could not be reached", self._retry_after
+            ) from error
+
+    def _translate(self, subject: str, error: ClientError) -> SagewireError:
+        code = error.response.get("Error", {}).get("Code", "")
+        message = error.response.get("Error", {}).get("Message", "")
+        text = _clean(f"{subject}: {message or code or 'unknown error'}")
+        if code in _UNAVAILABLE:
+            return EndpointUnavailable(text, self._retry_after)
+        for rule_code, prefix, error_class in _RULES:
+            if code == rule_code and message.startswith(prefix):
+                return error_class(text)
+        return DeploymentFailed(text)
+
+
+def _run(job: DescribeTrainingJobResponseTypeDef, tags: dict[str, str]) -> Run:
+    experiment = job.get("ExperimentConfig", {})
+    tuning_job_arn = job.get("TuningJobArn")
+    created_at = job["CreationTime"].astimezone(UTC)
+    status = job["TrainingJobStatus"]
+    # DeleteTrainingJob is under way: nothing of this job is worth recording or deploying.
+    if status == "Deleting":
+        raise NotFound(f"training job {job['TrainingJobName']} is being deleted")
+    return Run(
+        name=job["TrainingJobName"],
+        arn=job["TrainingJobArn"],
+        status=status,
+        last_modified_at=_utc(job.get("LastModifiedTime")) or created_at,
+        metrics={
+            metric["MetricName"]: metric["Value"]
+            for metric in job.get("FinalMetricDataList", [])
+            if "MetricName" in metric and math.isfinite(metric.get("Value", math.nan))
+        },
+        hyperparameters=dict(job.get("HyperParameters", {})),
+        channels=tuple(
+            Channel(channel["ChannelName"], channel["DataSource"]["S3DataSource"]["S3Uri"])
+            for channel in job.get("InputDataConfig", [])
+            if "S3DataSource" in channel["DataSource"]
+        ),
+        model_artifact=job.get("ModelArtifacts", {}).get("S3ModelArtifacts"),
+        training_image=job.get("AlgorithmSpecification", {}).get("TrainingImage"),
+        role_arn=job.get("RoleArn"),
+        tags=dict(tags),
+        experiment_name=experiment.get("ExperimentName"),
+        trial_name=experiment.get("TrialName"),
+        tuning_job_name=tuning_job_arn.rsplit("/", 1)[-1] if tuning_job_arn else None,
+        failure_reason=job.get("FailureReason"),
+        created_at=created_at,
+        started_at=_utc(job.get("TrainingStartTime")),
+        ended_at=_utc(job.get("TrainingEndTime")),
+    )
+
+
+def _deployment_config(strategy: Strategy) -> DeploymentConfigTypeDef | None:
+    """Blue/green guardrails for canary and linear shifts; None lets SageMaker swap at once."""
+    routing: TrafficRoutingConfigTypeDef
+    if strategy.type == "canary":
+        routing = {
+            "Type": "CANARY",
+            "CanarySize": _percent(strategy.canary_percent, "canary_percent"),
+            "WaitIntervalInSeconds": strategy.wait_seconds,
+        }
+    elif strategy.type == "linear":
+        routing = {
+            "Type": "LINEAR",
+            "LinearStepSize": _percent(strategy.linear_step_percent, "linear_step_percent"),
+            "WaitIntervalInSeconds": strategy.wait_seconds,
+        }
+    else:
+        return None
+    config: DeploymentConfigTypeDef = {
+        "BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": routing}
+    }
+    if strategy.rollback_alarms:
+        config["AutoRollbackConfiguration"] = {
+            "Alarms": [{"AlarmName": alarm} for alarm in strategy.rollback_alarms]
+        }
+    return config
+
+
+def _percent(value: int | None, field: str) -> CapacitySizeTypeDef:
+    if value is None:
+        raise DeploymentFailed(f"the strategy needs {field}")
+    return {"Type": "CAPACITY_PERCENT", "Value": value}
+
+
+def _variant_keys(
+    variants: Sequence[ProductionVariantTypeDef] | Sequence[ProductionVariantOutputTypeDef],
+) -> set[tuple[str, str | None, int | None, str | None, float | None]]:
+    return {
+        (
+            variant["VariantName"],
+            variant.get("ModelName"),
+            variant.get("InitialInstanceCount"),
+            variant.get("InstanceType"),
+            variant.get("InitialVariantWeight"),
+        )
+        for variant in variants
+    }
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC)
+
+
+def _clean(text: str) -> str:
+    """One short printable line naming resources without their ARNs or account ids."""
+    text = " ".join(_CONTROL.sub(" ", text).split())
+    text = _ARN.sub(_resource_of, text)
+    text = _ACCOUNT_ID.sub("<redacted>", text)
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
+
+
+def _resource_of(arn: re.Match[str]) -> str:
+    _, slash, resource = arn.group().rpartition("/")
+    return resource if slash and resource else "<redacted>"

@@ -1,0 +1,112 @@
+"""SageMaker's EventBridge events, normalized (times, status spellings) before any service."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, cast, get_args
+
+from chalicelib.errors import MalformedInput
+from chalicelib.models import (
+    EndpointChange,
+    EndpointStatus,
+    RunStatus,
+    TrainingJobChange,
+    TuningJobChange,
+)
+
+_ENDPOINT_STATUSES = {status.upper(): status for status in get_args(EndpointStatus)}
+_RUN_STATUSES = {status.upper(): status for status in get_args(RunStatus)}
+
+
+def event_time(value: Any, field: str) -> datetime:
+    """Epoch milliseconds (number or digit string) or ISO-8601, as an aware UTC datetime."""
+    if isinstance(value, bool):
+        raise MalformedInput(f"{field} is not a time")
+    if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+        try:
+            return datetime.fromtimestamp(float(value) / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise MalformedInput(f"{field} is out of range") from None
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise MalformedInput(f"{field} is not a time") from None
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    raise MalformedInput(f"{field} is not a time")
+
+
+def _status(value: Any, table: Mapping[str, str], field: str) -> str:
+    """`IN_SERVICE`, `InService` and `inservice` are one status."""
+    if not isinstance(value, str):
+        raise MalformedInput(f"{field} is missing")
+    status = table.get(value.replace("_", "").upper())
+    if status is None:
+        raise MalformedInput(f"{field} {value[:40]!r} is unknown")
+    return status
+
+
+def _detail(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping):
+        raise MalformedInput("the event has no detail")
+    return detail
+
+
+def _text(detail: Mapping[str, Any], field: str) -> str:
+    value = detail.get(field)
+    if not isinstance(value, str) or not value:
+        raise MalformedInput(f"{field} is missing")
+    return value
+
+
+def _tags(detail: Mapping[str, Any]) -> dict[str, str]:
+    tags = detail.get("Tags") or {}
+    if isinstance(tags, list):  # the API's [{"Key", "Value"}] form
+        tags = {tag.get("Key"): tag.get("Value") for tag in tags if isinstance(tag, Mapping)}
+    if not isinstance(tags, Mapping):
+        raise MalformedInput("Tags is not a map")
+    return {str(key): str(value) for key, value in tags.items() if key is not None}
+
+
+def _modified(event: Mapping[str, Any], detail: Mapping[str, Any]) -> datetime:
+    value = detail.get("LastModifiedTime", event.get("time"))
+    return event_time(value, "LastModifiedTime")
+
+
+def training_job_change(event: Mapping[str, Any]) -> TrainingJobChange:
+    detail = _detail(event)
+    return TrainingJobChange(
+        name=_text(detail, "TrainingJobName"),
+        arn=_text(detail, "TrainingJobArn"),
+        status=cast(RunStatus, _status(detail.get("TrainingJobStatus"), _RUN_STATUSES, "status")),
+        last_modified_at=_modified(event, detail),
+        tags=_tags(detail),
+    )
+
+
+def tuning_job_change(event: Mapping[str, Any]) -> TuningJobChange:
+    detail = _detail(event)
+    return TuningJobChange(
+        name=_text(detail, "HyperParameterTuningJobName"),
+        arn=_text(detail, "HyperParameterTuningJobArn"),
+        status=_text(detail, "HyperParameterTuningJobStatus"),
+        last_modified_at=_modified(event, detail),
+        tags=_tags(detail),
+    )
+
+
+def endpoint_change(event: Mapping[str, Any]) -> EndpointChange:
+    detail = _detail(event)
+    config = detail.get("EndpointConfigName")
+    return EndpointChange(
+        name=_text(detail, "EndpointName"),
+        arn=_text(detail, "EndpointArn"),
+        status=cast(
+            EndpointStatus,
+            _status(detail.get("EndpointStatus"), _ENDPOINT_STATUSES, "EndpointStatus"),
+        ),
+        last_modified_at=_modified(event, detail),
+        config_name=config if isinstance(config, str) and config else None,
+    )

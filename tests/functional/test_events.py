@@ -1,0 +1,205 @@
+"""The event handlers end to end: fixture events in, SageMaker calls (Stubber), DynamoDB (moto)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.stub import ANY, Stubber
+from chalice.test import Client
+
+from chalicelib import wiring
+from chalicelib.processing.events import event_time
+from tests.factories import project_document
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "events"
+ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
+MODEL = "mnist-zero-linear-mbs-100"
+
+
+def fixture(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((FIXTURES / name).read_text())
+    return event
+
+
+def described_job(name: str = "linear-mbs-100", **changes: Any) -> dict[str, Any]:
+    """The fixture's DescribeTrainingJob answer, with the fields its abridgement left out."""
+    job: dict[str, Any] = {
+        key: event_time(value, key) if key.endswith("Time") else value
+        for key, value in fixture("describe-training-job-response.json").items()
+        if key != "_comment" and value is not None
+    }
+    for metric in job["FinalMetricDataList"]:
+        metric["Timestamp"] = event_time(metric["Timestamp"], "Timestamp")
+    job.update(
+        TrainingJobName=name,
+        TrainingJobArn=f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}",
+        ResourceConfig={"InstanceType": "ml.c4.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+        StoppingCondition={"MaxRuntimeInSeconds": 86400},
+        **changes,
+    )
+    return job
+
+
+@pytest.fixture
+def sagemaker(client: Client) -> Iterator[Stubber]:
+    container = wiring.container()
+    document = project_document("mnist-zero")
+    document["endpoint"]["execution_role_arn"] = ROLE
+    response = client.http.put(
+        "/v1/projects/mnist-zero",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps(document).encode(),
+    )
+    assert response.status_code == 201
+    with Stubber(container.sagemaker_client) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def expect_first_deployment(sagemaker: Stubber) -> None:
+    sagemaker.add_response(
+        "describe_training_job", described_job(), {"TrainingJobName": "linear-mbs-100"}
+    )
+    sagemaker.add_response(
+        "create_model",
+        {"ModelArn": f"arn:aws:sagemaker:us-east-1:123456789012:model/{MODEL}"},
+        {
+            "ModelName": MODEL,
+            "PrimaryContainer": {
+                "Image": "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1",
+                "ModelDataUrl": described_job()["ModelArtifacts"]["S3ModelArtifacts"],
+            },
+            "ExecutionRoleArn": ROLE,
+            "Tags": ANY,
+        },
+    )
+    sagemaker.add_response(
+        "create_endpoint_config",
+        {"EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/c"},
+        {"EndpointConfigName": ANY, "ProductionVariants": ANY},
+    )
+    sagemaker.add_client_error(
+        "describe_endpoint",
+        service_error_code="ValidationException",
+        service_message='Could not find endpoint "mnist-zero".',
+        expected_params={"EndpointName": "mnist-zero"},
+    )
+    sagemaker.add_response(
+        "create_endpoint",
+        {"EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/mnist-zero"},
+        {"EndpointName": "mnist-zero", "EndpointConfigName": ANY},
+    )
+
+
+def test_a_completed_training_job_is_recorded_selected_and_deployed(
+    client: Client, sagemaker: Stubber
+) -> None:
+    expect_first_deployment(sagemaker)
+    client.lambda_.invoke("on_training_job_state_change", fixture("training-job-completed.json"))
+    champion = client.http.get("/v1/projects/mnist-zero/promotions").json_body
+    [promotion] = champion["promotions"]
+    assert promotion["run_name"] == "linear-mbs-100"
+    assert promotion["outcome"] == "deploying"
+    assert promotion["cause"] == "event:844e2571-85d4-695f-b930-0153b71dcb42"
+
+
+def test_a_duplicate_delivery_under_another_event_id_changes_nothing(
+    client: Client, sagemaker: Stubber
+) -> None:
+    expect_first_deployment(sagemaker)
+    event = fixture("training-job-completed.json")
+    first = client.lambda_.invoke("on_training_job_state_change", event).payload
+    event["id"] = "another-delivery"
+    again = client.lambda_.invoke("on_training_job_state_change", event).payload
+    assert again == first  # the stored result; the Stubber has no answers left for new calls
+    assert len(client.http.get("/v1/projects/mnist-zero/promotions").json_body["promotions"]) == 1
+
+
+def test_the_endpoint_event_closes_the_promotion(client: Client, sagemaker: Stubber) -> None:
+    expect_first_deployment(sagemaker)
+    client.lambda_.invoke("on_training_job_state_change", fixture("training-job-completed.json"))
+    config = client.http.get("/v1/projects/mnist-zero/promotions").json_body["promotions"][0][
+        "endpoint_config_name"
+    ]
+    in_service = {
+        "EndpointName": "mnist-zero",
+        "EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/mnist-zero",
+        "EndpointConfigName": config,
+        "EndpointStatus": "InService",
+        "CreationTime": event_time("2026-11-20T12:30:00Z", "t"),
+        "LastModifiedTime": event_time("2026-11-20T12:40:00Z", "t"),
+    }
+    sagemaker.add_response("describe_endpoint", in_service, {"EndpointName": "mnist-zero"})
+    client.lambda_.invoke("on_endpoint_state_change", fixture("endpoint-state-change.json"))
+    sagemaker.add_response("describe_endpoint", in_service, {"EndpointName": "mnist-zero"})
+    view = client.http.get("/v1/projects/mnist-zero/champion").json_body
+    assert view["champion"]["run_name"] == "linear-mbs-100"
+    assert view["promotion"]["outcome"] == "succeeded"
+    assert view["serving"]["config_name"] == config
+
+
+def test_a_tuning_jobs_best_training_job_is_recorded_and_deployed(
+    client: Client, sagemaker: Stubber
+) -> None:
+    sagemaker.add_response(
+        "describe_hyper_parameter_tuning_job",
+        {
+            "HyperParameterTuningJobName": "pytorch-mnist-hpo",
+            "HyperParameterTuningJobArn": "arn:aws:sagemaker:us-east-1:123456789012:"
+            "hyper-parameter-tuning-job/pytorch-mnist-hpo",
+            "HyperParameterTuningJobConfig": {
+                "Strategy": "Bayesian",
+                "ResourceLimits": {"MaxParallelTrainingJobs": 3},
+            },
+            "HyperParameterTuningJobStatus": "Completed",
+            "CreationTime": event_time("2026-11-20T13:00:00Z", "t"),
+            "TrainingJobStatusCounters": {},
+            "ObjectiveStatusCounters": {},
+            "BestTrainingJob": {
+                "TrainingJobName": "linear-mbs-100",
+                "TrainingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:"
+                "training-job/linear-mbs-100",
+                "CreationTime": event_time("2026-11-20T13:00:00Z", "t"),
+                "TrainingJobStatus": "Completed",
+                "TunedHyperParameters": {"mini_batch_size": "100"},
+            },
+        },
+        {"HyperParameterTuningJobName": "pytorch-mnist-hpo"},
+    )
+    expect_first_deployment(sagemaker)
+    event = fixture("tuning-job-completed.json")
+    event["detail"]["Tags"] = {"Project": "Project_Binary_Classifier"}
+    client.lambda_.invoke("on_tuning_job_state_change", event)
+    promotions = client.http.get("/v1/projects/mnist-zero/promotions").json_body["promotions"]
+    assert [p["run_name"] for p in promotions] == ["linear-mbs-100"]
+
+
+def test_reconcile_runs_on_its_schedule(client: Client, sagemaker: Stubber) -> None:
+    event = client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
+    result = client.lambda_.invoke("reconcile", event)
+    assert result.payload == {"advanced": [], "drift": []}
+
+
+def test_promotions_api_rolls_back_to_a_named_run(client: Client, sagemaker: Stubber) -> None:
+    expect_first_deployment(sagemaker)
+    client.lambda_.invoke("on_training_job_state_change", fixture("training-job-completed.json"))
+    response = client.http.post(
+        "/v1/projects/mnist-zero/promotions",
+        headers={"Content-Type": "application/json"},
+        body=b'{"run": "no-such-run"}',
+    )
+    assert response.status_code == 404
+    response = client.http.post(
+        "/v1/projects/mnist-zero/promotions",
+        headers={"Content-Type": "application/json"},
+        body=b'{"runs": 1}',
+    )
+    assert response.status_code == 400
+    assert client.http.get("/v1/projects/nobody/champion").status_code == 404
+    assert client.http.get("/v1/projects/mnist-zero/promotions?limit=0").status_code == 400

@@ -1,0 +1,773 @@
+"""SageMakerGateway against a real botocore client: Stubber and before-send hooks."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+import urllib3
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.compat import HTTPHeaders
+from botocore.exceptions import EndpointConnectionError
+from botocore.stub import Stubber
+from mypy_boto3_sagemaker.client import SageMakerClient
+
+from chalicelib.definitions import SAGEMAKER_NAME
+from chalicelib.errors import (
+    Conflict,
+    DeploymentFailed,
+    EndpointBusy,
+    EndpointUnavailable,
+    NotFound,
+    SagewireError,
+)
+from chalicelib.gateways.sagemaker import SageMakerGateway, control_plane_client_config
+from chalicelib.models import (
+    Channel,
+    EndpointSpec,
+    EndpointState,
+    Run,
+    Strategy,
+    Variant,
+)
+from chalicelib.naming import resource_name
+
+ACCOUNT = "123456789012"
+ARN_PREFIX = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerExecution"
+IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1"
+ARTIFACT = "s3://sagewire-demo/digits-zero/linear-learner-mb-200/output/model.tar.gz"
+JOB = "linear-learner-mb-200"
+ENDPOINT = "digits-zero"
+CONFIG = "digits-zero-linear-learner-mb-200"
+MODEL = "digits-zero-linear-learner-mb-200"
+RETRY_AFTER = 7
+CREATED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+STARTED = datetime(2024, 5, 1, 12, 2, tzinfo=UTC)
+ENDED = datetime(2024, 5, 1, 12, 9, tzinfo=UTC)
+MODIFIED = datetime(2024, 5, 1, 12, 10, tzinfo=UTC)
+TAGS = {"Project": "Project_Binary_Classifier"}
+URL = "https://api.sagemaker.us-east-1.amazonaws.com/"
+SPEC = EndpointSpec(name=ENDPOINT, instance_type="ml.m5.large", instance_count=2)
+VARIANTS = (Variant("champion", MODEL, 0.9), Variant("challenger", "digits-zero-mb-100", 0.1))
+
+Handler = Callable[[AWSPreparedRequest], AWSResponse]
+
+
+@pytest.fixture
+def client() -> SageMakerClient:
+    return boto3.client("sagemaker", region_name="us-east-1", config=control_plane_client_config())
+
+
+@pytest.fixture
+def stubber(client: SageMakerClient) -> Iterator[Stubber]:
+    with Stubber(client) as stub:
+        yield stub
+        stub.assert_no_pending_responses()
+
+
+@pytest.fixture
+def gateway(client: SageMakerClient) -> SageMakerGateway:
+    return SageMakerGateway(client, retry_after_seconds=RETRY_AFTER)
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Botocore's retry backoff, recorded instead of slept."""
+    recorded: list[float] = []
+    monkeypatch.setattr(time, "sleep", recorded.append)
+    return recorded
+
+
+def run(**changes: Any) -> Run:
+    fields: dict[str, Any] = {
+        "name": JOB,
+        "arn": f"{ARN_PREFIX}:training-job/{JOB}",
+        "status": "Completed",
+        "last_modified_at": MODIFIED,
+        "model_artifact": ARTIFACT,
+        "training_image": IMAGE,
+        "role_arn": ROLE,
+    }
+    return Run(**(fields | changes))
+
+
+def training_job(**changes: Any) -> dict[str, Any]:
+    """A DescribeTrainingJob answer for a linear-learner job started by a tuning job."""
+    job: dict[str, Any] = {
+        "TrainingJobName": JOB,
+        "TrainingJobArn": f"{ARN_PREFIX}:training-job/{JOB}",
+        "TuningJobArn": f"{ARN_PREFIX}:hyper-parameter-tuning-job/digits-zero-tuning",
+        "ModelArtifacts": {"S3ModelArtifacts": ARTIFACT},
+        "TrainingJobStatus": "Completed",
+        "SecondaryStatus": "Completed",
+        "HyperParameters": {
+            "feature_dim": "784",
+            "predictor_type": "binary_classifier",
+            "mini_batch_size": "200",
+        },
+        "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+        "RoleArn": ROLE,
+        "InputDataConfig": [
+            {
+                "ChannelName": "train",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": "s3://sagewire-demo/digits/train/",
+                    }
+                },
+            },
+            {
+                "ChannelName": "validation",
+                "DataSource": {
+                    "FileSystemDataSource": {
+                        "FileSystemId": "fs-0123456789abcdef0",
+                        "FileSystemAccessMode": "ro",
+                        "FileSystemType": "EFS",
+                        "DirectoryPath": "/digits/validation",
+                    }
+                },
+            },
+        ],
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+        "CreationTime": CREATED,
+        "TrainingStartTime": STARTED,
+        "TrainingEndTime": ENDED,
+        "LastModifiedTime": MODIFIED,
+        "FinalMetricDataList": [
+            {"MetricName": "train:objective_loss:final", "Value": 0.0351, "Timestamp": ENDED},
+            {"MetricName": "validation:binary_f_beta", "Value": 0.962, "Timestamp": ENDED},
+            {"MetricName": "validation:objective_loss", "Value": float("nan"), "Timestamp": ENDED},
+        ],
+        "ExperimentConfig": {"ExperimentName": "digits-zero", "TrialName": "mb-200"},
+    }
+    return job | changes
+
+
+def production_variants(weights: tuple[float, float] = (0.9, 0.1)) -> list[dict[str, Any]]:
+    return [
+        {
+            "VariantName": variant.name,
+            "ModelName": variant.model_name,
+            "InitialInstanceCount": 2,
+            "InstanceType": "ml.m5.large",
+            "InitialVariantWeight": weight,
+        }
+        for variant, weight in zip(VARIANTS, weights, strict=True)
+    ]
+
+
+def endpoint(status: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "EndpointName": ENDPOINT,
+        "EndpointArn": f"{ARN_PREFIX}:endpoint/{ENDPOINT}",
+        "EndpointConfigName": CONFIG,
+        "EndpointStatus": status,
+        "CreationTime": CREATED,
+        "LastModifiedTime": MODIFIED,
+    } | changes
+
+
+def wire(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> AWSResponse:
+    all_headers = {"Content-Type": "application/x-amz-json-1.1", **(headers or {})}
+    raw = urllib3.HTTPResponse(
+        body=io.BytesIO(json.dumps(body).encode()),
+        status=status,
+        headers=all_headers,
+        preload_content=False,
+    )
+    return AWSResponse(URL, status, HTTPHeaders.from_dict(all_headers), raw)
+
+
+def throttled(_: AWSPreparedRequest) -> AWSResponse:
+    return wire(
+        400,
+        {"__type": "ThrottlingException", "message": "Rate exceeded"},
+        {"x-amzn-ErrorType": "ThrottlingException"},
+    )
+
+
+def on_send(
+    client: SageMakerClient, operation: str, handlers: list[Handler]
+) -> list[dict[str, Any]]:
+    """Answers the n-th attempt with handlers[n] (the last one repeats); returns sent params."""
+    sent: list[dict[str, Any]] = []
+
+    def handler(request: AWSPreparedRequest, **_: object) -> AWSResponse:
+        assert isinstance(request.body, bytes)
+        sent.append(json.loads(request.body))
+        return handlers[min(len(sent), len(handlers)) - 1](request)
+
+    # The stubs type every handler as returning None; before-send handlers may answer instead.
+    client.meta.events.register(f"before-send.sagemaker.{operation}", handler)  # type: ignore[arg-type]
+    return sent
+
+
+def assert_clean(error: SagewireError) -> None:
+    assert len(error.message) <= 200
+    for leak in ("arn:", ACCOUNT, "\r", "\n", "\x1b"):
+        assert leak not in error.message
+
+
+def test_config_uses_standard_retries_with_five_attempts_and_short_timeouts(
+    client: SageMakerClient,
+) -> None:
+    options = vars(control_plane_client_config())
+
+    assert options["retries"] == {"mode": "standard", "total_max_attempts": 5}
+    assert 0 < options["connect_timeout"] <= options["read_timeout"] <= 10
+    assert vars(client.meta.config)["read_timeout"] == options["read_timeout"]
+
+
+def test_describe_training_job_returns_the_run_with_finite_metrics_and_the_event_tags(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    stubber.add_response("describe_training_job", training_job(), {"TrainingJobName": JOB})
+
+    described = gateway.describe_training_job(JOB, TAGS)
+
+    assert described == Run(
+        name=JOB,
+        arn=f"{ARN_PREFIX}:training-job/{JOB}",
+        status="Completed",
+        last_modified_at=MODIFIED,
+        metrics={"train:objective_loss:final": 0.0351, "validation:binary_f_beta": 0.962},
+        hyperparameters={
+            "feature_dim": "784",
+            "predictor_type": "binary_classifier",
+            "mini_batch_size": "200",
+        },
+        channels=(Channel("train", "s3://sagewire-demo/digits/train/"),),
+        model_artifact=ARTIFACT,
+        training_image=IMAGE,
+        role_arn=ROLE,
+        tags=TAGS,
+        experiment_name="digits-zero",
+        trial_name="mb-200",
+        tuning_job_name="digits-zero-tuning",
+        created_at=CREATED,
+        started_at=STARTED,
+        ended_at=ENDED,
+    )
+    assert described.last_modified_at.tzinfo is not None
+
+
+def test_describe_failed_training_job_keeps_the_failure_reason(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    failed = training_job(
+        TrainingJobStatus="Failed",
+        SecondaryStatus="Failed",
+        FailureReason="AlgorithmError: feature_dim 784 does not match the data (64)",
+    )
+    for key in ("FinalMetricDataList", "TuningJobArn", "ExperimentConfig", "LastModifiedTime"):
+        del failed[key]
+    stubber.add_response("describe_training_job", failed, {"TrainingJobName": JOB})
+
+    described = gateway.describe_training_job(JOB, {})
+
+    assert described.status == "Failed"
+    assert described.failure_reason == (
+        "AlgorithmError: feature_dim 784 does not match the data (64)"
+    )
+    assert described.metrics == {}
+    assert described.tuning_job_name is None
+    assert described.experiment_name is None
+    assert described.last_modified_at == CREATED
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("ValidationException", "Requested resource not found."),
+        ("ValidationException", f"Could not find training job '{ARN_PREFIX}:training-job/{JOB}'."),
+    ],
+)
+def test_describe_missing_training_job_is_not_found(
+    stubber: Stubber, gateway: SageMakerGateway, code: str, message: str
+) -> None:
+    stubber.add_client_error(
+        "describe_training_job", code, message, 400, expected_params={"TrainingJobName": JOB}
+    )
+
+    with pytest.raises(NotFound) as raised:
+        gateway.describe_training_job(JOB, TAGS)
+
+    assert JOB in raised.value.message
+    assert_clean(raised.value)
+
+
+def test_describe_training_job_being_deleted_is_not_found(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    stubber.add_response(
+        "describe_training_job",
+        training_job(TrainingJobStatus="Deleting"),
+        {"TrainingJobName": JOB},
+    )
+
+    with pytest.raises(NotFound):
+        gateway.describe_training_job(JOB, TAGS)
+
+
+def tuning_job(**changes: Any) -> dict[str, Any]:
+    return {
+        "HyperParameterTuningJobName": "digits-zero-tuning",
+        "HyperParameterTuningJobArn": f"{ARN_PREFIX}:hyper-parameter-tuning-job/digits-zero-tuning",
+        "HyperParameterTuningJobConfig": {
+            "Strategy": "Bayesian",
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": 6, "MaxParallelTrainingJobs": 2},
+        },
+        "HyperParameterTuningJobStatus": "Completed",
+        "CreationTime": CREATED,
+        "TrainingJobStatusCounters": {"Completed": 6},
+        "ObjectiveStatusCounters": {"Succeeded": 6},
+    } | changes
+
+
+def test_best_training_job_names_the_tuning_jobs_winner(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    best = {
+        "TrainingJobName": "digits-zero-tuning-004-3f2a1b0c",
+        "TrainingJobArn": f"{ARN_PREFIX}:training-job/digits-zero-tuning-004-3f2a1b0c",
+        "CreationTime": CREATED,
+        "TrainingJobStatus": "Completed",
+        "TunedHyperParameters": {"lr": "0.0123", "batch-size": "128"},
+    }
+    stubber.add_response(
+        "describe_hyper_parameter_tuning_job",
+        tuning_job(BestTrainingJob=best),
+        {"HyperParameterTuningJobName": "digits-zero-tuning"},
+    )
+
+    assert gateway.best_training_job("digits-zero-tuning") == "digits-zero-tuning-004-3f2a1b0c"
+
+
+def test_best_training_job_is_none_before_any_job_succeeded(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    stubber.add_response(
+        "describe_hyper_parameter_tuning_job",
+        tuning_job(HyperParameterTuningJobStatus="Failed"),
+        {"HyperParameterTuningJobName": "digits-zero-tuning"},
+    )
+
+    assert gateway.best_training_job("digits-zero-tuning") is None
+
+
+def test_best_training_job_of_a_missing_tuning_job_is_not_found(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    stubber.add_client_error(
+        "describe_hyper_parameter_tuning_job",
+        "ResourceNotFound",
+        "Amazon SageMaker can't find a tuning job with name digits-zero-tuning",
+        400,
+        expected_params={"HyperParameterTuningJobName": "digits-zero-tuning"},
+    )
+
+    with pytest.raises(NotFound):
+        gateway.best_training_job("digits-zero-tuning")
+
+
+def create_model_params(name: str = MODEL) -> dict[str, Any]:
+    return {
+        "ModelName": name,
+        "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": ARTIFACT},
+        "ExecutionRoleArn": ROLE,
+        "Tags": [{"Key": "sagewire:run", "Value": JOB}],
+    }
+
+
+def model_already_exists(stubber: Stubber) -> None:
+    stubber.add_client_error(
+        "create_model",
+        "ValidationException",
+        f'Cannot create already existing model "{ARN_PREFIX}:model/{MODEL}".',
+        400,
+        expected_params=create_model_params(),
+    )
+
+
+def test_ensure_model_creates_the_model_from_the_runs_image_and_artifact(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    stubber.add_response(
+        "create_model", {"ModelArn": f"{ARN_PREFIX}:model/{MODEL}"}, create_model_params()
+    )
+
+    gateway.ensure_model(MODEL, run(), ROLE)
+
+
+def test_ensure_model_reuses_an_identical_existing_model(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    model_already_exists(stubber)
+    stubber.add_response(
+        "describe_model",
+        {
+            "ModelName": MODEL,
+            "ModelArn": f"{ARN_PREFIX}:model/{MODEL}",
+            "CreationTime": CREATED,
+            "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": ARTIFACT},
+            "ExecutionRoleArn": ROLE,
+        },
+        {"ModelName": MODEL},
+    )
+
+    gateway.ensure_model(MODEL, run(), ROLE)
+
+
+def test_ensure_model_refuses_an_existing_model_with_another_artifact(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    model_already_exists(stubber)
+    stubber.add_response(
+        "describe_model",
+        {
+            "ModelName": MODEL,
+            "ModelArn": f"{ARN_PREFIX}:model/{MODEL}",
+            "CreationTime": CREATED,
+            "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": "s3://elsewhere/model.tar.gz"},
+            "ExecutionRoleArn": ROLE,
+        },
+        {"ModelName": MODEL},
+    )
+
+    with pytest.raises(Conflict) as raised:
+        gateway.ensure_model(MODEL, run(), ROLE)
+
+    assert raised.value.message == f"model {MODEL} already exists with another artifact"
+
+
+@pytest.mark.parametrize("missing", ["training_image", "model_artifact"])
+def test_ensure_model_of_a_run_without_image_or_artifact_fails_without_calls(
+    stubber: Stubber, gateway: SageMakerGateway, missing: str
+) -> None:
+    with pytest.raises(DeploymentFailed):
+        gateway.ensure_model(MODEL, run(**{missing: None}), ROLE)
+
+
+def test_ensure_model_names_longer_than_63_characters_are_shortened_validly(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    long_run = run(name="pytorch-cnn-hidden-channels-64-lr-0-0123-batch-size-128-2024-05-01")
+    name = resource_name("digits-classifier-with-a-rather-long-project-name", long_run.name)
+    params = create_model_params(name) | {"Tags": [{"Key": "sagewire:run", "Value": long_run.name}]}
+    stubber.add_response("create_model", {"ModelArn": f"{ARN_PREFIX}:model/{name}"}, params)
+
+    gateway.ensure_model(name, long_run, ROLE)
+
+    assert len(name) <= 63
+    assert SAGEMAKER_NAME.fullmatch(name)
+
+
+def config_already_exists(stubber: Stubber) -> None:
+    stubber.add_client_error(
+        "create_endpoint_config",
+        "ValidationException",
+        f'Cannot create already existing endpoint configuration "{ARN_PREFIX}:endpoint-config/'
+        f'{CONFIG}".',
+        400,
+        expected_params={"EndpointConfigName": CONFIG, "ProductionVariants": production_variants()},
+    )
+
+
+def describe_config(stubber: Stubber, weights: tuple[float, float]) -> None:
+    stubber.add_response(
+        "describe_endpoint_config",
+        {
+            "EndpointConfigName": CONFIG,
+            "EndpointConfigArn": f"{ARN_PREFIX}:endpoint-config/{CONFIG}",
+            "ProductionVariants": list(reversed(production_variants(weights))),
+            "CreationTime": CREATED,
+        },
+        {"EndpointConfigName": CONFIG},
+    )
+
+
+def test_ensure_endpoint_config_creates_one_variant_per_model(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    stubber.add_response(
+        "create_endpoint_config",
+        {"EndpointConfigArn": f"{ARN_PREFIX}:endpoint-config/{CONFIG}"},
+        {"EndpointConfigName": CONFIG, "ProductionVariants": production_variants()},
+    )
+
+    gateway.ensure_endpoint_config(CONFIG, VARIANTS, SPEC)
+
+
+def test_ensure_endpoint_config_reuses_an_identical_existing_config(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    config_already_exists(stubber)
+    describe_config(stubber, (0.9, 0.1))
+
+    gateway.ensure_endpoint_config(CONFIG, VARIANTS, SPEC)
+
+
+def test_ensure_endpoint_config_refuses_an_existing_config_with_other_weights(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    config_already_exists(stubber)
+    describe_config(stubber, (0.5, 0.5))
+
+    with pytest.raises(Conflict) as raised:
+        gateway.ensure_endpoint_config(CONFIG, VARIANTS, SPEC)
+
+    assert CONFIG in raised.value.message
+
+
+def test_describe_endpoint_in_service(stubber: Stubber, gateway: SageMakerGateway) -> None:
+    stubber.add_response("describe_endpoint", endpoint("InService"), {"EndpointName": ENDPOINT})
+
+    assert gateway.describe_endpoint(ENDPOINT) == EndpointState(ENDPOINT, "InService", CONFIG)
+
+
+def test_describe_endpoint_updating_names_the_pending_config(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    pending = {"EndpointConfigName": "digits-zero-mb-100", "StartTime": MODIFIED}
+    stubber.add_response(
+        "describe_endpoint",
+        endpoint("Updating", PendingDeploymentSummary=pending),
+        {"EndpointName": ENDPOINT},
+    )
+
+    assert gateway.describe_endpoint(ENDPOINT) == EndpointState(
+        ENDPOINT, "Updating", CONFIG, pending_config_name="digits-zero-mb-100"
+    )
+
+
+def test_describe_failed_endpoint_keeps_the_failure_reason(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    reason = "The primary container for production variant champion did not pass the ping check."
+    stubber.add_response(
+        "describe_endpoint",
+        endpoint("Failed", FailureReason=reason),
+        {"EndpointName": ENDPOINT},
+    )
+
+    assert gateway.describe_endpoint(ENDPOINT) == EndpointState(
+        ENDPOINT, "Failed", CONFIG, failure_reason=reason
+    )
+
+
+def test_describe_missing_endpoint_is_absent(stubber: Stubber, gateway: SageMakerGateway) -> None:
+    stubber.add_client_error(
+        "describe_endpoint",
+        "ValidationException",
+        f'Could not find endpoint "{ARN_PREFIX}:endpoint/{ENDPOINT}".',
+        400,
+        expected_params={"EndpointName": ENDPOINT},
+    )
+
+    assert gateway.describe_endpoint(ENDPOINT) == EndpointState(ENDPOINT, "Absent", None)
+
+
+def test_create_endpoint(stubber: Stubber, gateway: SageMakerGateway) -> None:
+    stubber.add_response(
+        "create_endpoint",
+        {"EndpointArn": f"{ARN_PREFIX}:endpoint/{ENDPOINT}"},
+        {"EndpointName": ENDPOINT, "EndpointConfigName": CONFIG},
+    )
+
+    gateway.create_endpoint(ENDPOINT, CONFIG)
+
+
+def test_create_existing_endpoint_is_busy(stubber: Stubber, gateway: SageMakerGateway) -> None:
+    stubber.add_client_error(
+        "create_endpoint",
+        "ValidationException",
+        f'Cannot create already existing endpoint "{ARN_PREFIX}:endpoint/{ENDPOINT}".',
+        400,
+        expected_params={"EndpointName": ENDPOINT, "EndpointConfigName": CONFIG},
+    )
+
+    with pytest.raises(EndpointBusy):
+        gateway.create_endpoint(ENDPOINT, CONFIG)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "deployment"),
+    [
+        pytest.param(Strategy("all_at_once"), None, id="all_at_once"),
+        pytest.param(Strategy("ab", challenger_weight=0.1), None, id="ab"),
+        pytest.param(
+            Strategy(
+                "canary", canary_percent=10, wait_seconds=600, rollback_alarms=("digits-zero-5xx",)
+            ),
+            {
+                "BlueGreenUpdatePolicy": {
+                    "TrafficRoutingConfiguration": {
+                        "Type": "CANARY",
+                        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
+                        "WaitIntervalInSeconds": 600,
+                    }
+                },
+                "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "digits-zero-5xx"}]},
+            },
+            id="canary",
+        ),
+        pytest.param(
+            Strategy("linear", linear_step_percent=25, wait_seconds=300),
+            {
+                "BlueGreenUpdatePolicy": {
+                    "TrafficRoutingConfiguration": {
+                        "Type": "LINEAR",
+                        "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 25},
+                        "WaitIntervalInSeconds": 300,
+                    }
+                }
+            },
+            id="linear",
+        ),
+    ],
+)
+def test_update_endpoint_sends_the_strategys_deployment_config(
+    stubber: Stubber,
+    gateway: SageMakerGateway,
+    strategy: Strategy,
+    deployment: dict[str, Any] | None,
+) -> None:
+    expected: dict[str, Any] = {"EndpointName": ENDPOINT, "EndpointConfigName": CONFIG}
+    if deployment is not None:
+        expected["DeploymentConfig"] = deployment
+    stubber.add_response(
+        "update_endpoint", {"EndpointArn": f"{ARN_PREFIX}:endpoint/{ENDPOINT}"}, expected
+    )
+
+    gateway.update_endpoint(ENDPOINT, CONFIG, strategy)
+
+
+def test_update_endpoint_canary_without_a_percentage_fails_without_calls(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    with pytest.raises(DeploymentFailed):
+        gateway.update_endpoint(ENDPOINT, CONFIG, Strategy("canary"))
+
+
+def test_update_of_a_busy_endpoint_is_endpoint_busy(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    stubber.add_client_error(
+        "update_endpoint",
+        "ValidationException",
+        f'Cannot update in-progress endpoint "{ARN_PREFIX}:endpoint/{ENDPOINT}".',
+        400,
+        expected_params={"EndpointName": ENDPOINT, "EndpointConfigName": CONFIG},
+    )
+
+    with pytest.raises(EndpointBusy) as raised:
+        gateway.update_endpoint(ENDPOINT, CONFIG, Strategy())
+
+    assert (
+        raised.value.message
+        == f'endpoint {ENDPOINT}: Cannot update in-progress endpoint "{ENDPOINT}".'
+    )
+
+
+def test_resource_limit_exceeded_is_deployment_failed(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    stubber.add_client_error(
+        "create_endpoint",
+        "ResourceLimitExceeded",
+        f"The account-level service limit 'ml.m5.large for endpoint usage' is 0 Instances, "
+        f"with current utilization of 0 Instances and a request delta of 2 Instances, "
+        f"for account {ACCOUNT}.",
+        400,
+        expected_params={"EndpointName": ENDPOINT, "EndpointConfigName": CONFIG},
+    )
+
+    with pytest.raises(DeploymentFailed) as raised:
+        gateway.create_endpoint(ENDPOINT, CONFIG)
+
+    assert "service limit" in raised.value.message
+    assert_clean(raised.value)
+
+
+def test_other_validation_errors_are_deployment_failed_with_a_clean_short_message(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    stubber.add_client_error(
+        "create_model",
+        "ValidationException",
+        f"Could not access model data at {ARTIFACT}.\r\n\x1b[31mPlease ensure that the role "
+        f'"{ROLE}" exists and that its trust relationship policy allows the action '
+        f'"sts:AssumeRole" for the service principal "sagemaker.amazonaws.com". ' + "x" * 300,
+        400,
+        expected_params=create_model_params(),
+    )
+
+    with pytest.raises(DeploymentFailed) as raised:
+        gateway.ensure_model(MODEL, run(), ROLE)
+
+    assert raised.value.message.startswith(f"model {MODEL}: Could not access model data")
+    assert '"SageMakerExecution"' in raised.value.message
+    assert_clean(raised.value)
+
+
+@pytest.mark.parametrize("code", ["ThrottlingException", "InternalFailure", "ServiceUnavailable"])
+def test_transient_faults_left_after_botocores_retries_are_endpoint_unavailable(
+    stubber: Stubber, gateway: SageMakerGateway, code: str
+) -> None:
+    stubber.add_client_error(
+        "describe_endpoint", code, "Rate exceeded", 400, expected_params={"EndpointName": ENDPOINT}
+    )
+
+    with pytest.raises(EndpointUnavailable) as raised:
+        gateway.describe_endpoint(ENDPOINT)
+
+    assert raised.value.retry_after == RETRY_AFTER
+
+
+def test_throttling_is_retried_by_botocore_then_succeeds(
+    client: SageMakerClient, gateway: SageMakerGateway, sleeps: list[float]
+) -> None:
+    in_service = json.loads(json.dumps(endpoint("InService"), default=lambda t: t.timestamp()))
+    sent = on_send(client, "DescribeEndpoint", [throttled, lambda _: wire(200, in_service)])
+
+    state = gateway.describe_endpoint(ENDPOINT)
+
+    assert state == EndpointState(ENDPOINT, "InService", CONFIG)
+    assert sent == [{"EndpointName": ENDPOINT}] * 2
+    assert len(sleeps) == 1
+
+
+def test_throttling_that_outlasts_the_retries_is_endpoint_unavailable(
+    client: SageMakerClient, gateway: SageMakerGateway, sleeps: list[float]
+) -> None:
+    sent = on_send(client, "UpdateEndpoint", [throttled])
+
+    with pytest.raises(EndpointUnavailable) as raised:
+        gateway.update_endpoint(ENDPOINT, CONFIG, Strategy())
+
+    assert raised.value.retry_after == RETRY_AFTER
+    assert sent == [{"EndpointName": ENDPOINT, "EndpointConfigName": CONFIG}] * 5
+    assert len(sleeps) == 4
+
+
+def test_an_unreachable_sagemaker_is_endpoint_unavailable_after_the_retries(
+    client: SageMakerClient, gateway: SageMakerGateway, sleeps: list[float]
+) -> None:
+    def unreachable(_: AWSPreparedRequest) -> AWSResponse:
+        raise EndpointConnectionError(endpoint_url=URL)
+
+    sent = on_send(client, "CreateEndpoint", [unreachable])
+
+    with pytest.raises(EndpointUnavailable) as raised:
+        gateway.create_endpoint(ENDPOINT, CONFIG)
+
+    assert raised.value.retry_after == RETRY_AFTER
+    assert sent == [{"EndpointName": ENDPOINT, "EndpointConfigName": CONFIG}] * 5

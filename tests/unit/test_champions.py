@@ -1,0 +1,305 @@
+"""Champion automation over fakes: selection, promotion, deferral, crash recovery, races."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chalicelib.definitions import parse_project
+from chalicelib.errors import EndpointUnavailable
+from chalicelib.models import Champion, Project, Run, TrainingJobChange, TuningJobChange
+from chalicelib.services.champions import ChampionService
+from tests.factories import project_document
+from tests.fakes import EPOCH, FakeChampions, FakeProjects, FakeRuns, FakeSageMaker
+
+ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
+TAGS = {"Project": "Project_Binary_Classifier"}
+METRIC = "train:objective_loss:final"
+
+
+def project(name: str = "digits-zero", strategy: dict[str, object] | None = None) -> Project:
+    document = project_document(name)
+    document["endpoint"]["execution_role_arn"] = ROLE
+    document["endpoint"]["strategy"] = strategy or {"type": "all_at_once"}
+    document["guards"] = [{"metric": "validation:binary_f_beta", "op": ">=", "value": 0.5}]
+    return parse_project(document)
+
+
+def run(name: str, loss: float, **changes: object) -> Run:
+    base = Run(
+        name=name,
+        arn=f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}",
+        status="Completed",
+        last_modified_at=EPOCH,
+        metrics={METRIC: loss, "validation:binary_f_beta": 0.9},
+        model_artifact=f"s3://bucket/{name}/output/model.tar.gz",
+        training_image="382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1",
+        role_arn=ROLE,
+        tags=TAGS,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+class World:
+    def __init__(self, *projects: Project) -> None:
+        self.sagemaker = FakeSageMaker()
+        self.champions = FakeChampions()
+        self.runs = FakeRuns()
+        self.service = ChampionService(
+            FakeProjects(*(projects or (project(),))),
+            self.runs,
+            self.champions,
+            self.sagemaker,
+            clock=self._tick,
+        )
+        self._ticks = 0
+        self._lock = threading.Lock()
+
+    def _tick(self) -> datetime:
+        with self._lock:
+            self._ticks += 1
+            return EPOCH + timedelta(milliseconds=self._ticks)
+
+    def complete(self, *runs: Run) -> None:
+        for job in runs:
+            self.sagemaker.jobs[job.name] = job
+            change = TrainingJobChange(job.name, job.arn, job.status, job.last_modified_at, TAGS)
+            self.service.on_training_job(change, cause=f"event:{job.name}")
+
+    def settle(self, endpoint: str = "digits-zero", succeed: bool = True) -> None:
+        """Lets every update finish and delivers SageMaker's endpoint events, until quiet."""
+        while (change := self.sagemaker.settle(endpoint, succeed)) is not None:
+            self.service.on_endpoint(change)
+
+    def champion(self, name: str = "digits-zero") -> Champion:
+        champion = self.champions.get_champion(name)
+        assert champion is not None
+        return champion
+
+    def outcome(self, promotion_id: str, name: str = "digits-zero") -> str:
+        promotion = self.champions.get_promotion(name, promotion_id)
+        assert promotion is not None
+        return promotion.outcome
+
+    def champion_run(self, name: str = "digits-zero") -> str | None:
+        champion = self.champions.get_champion(name)
+        return None if champion is None else champion.run_name
+
+    def serving(self, endpoint: str = "digits-zero") -> str | None:
+        return self.sagemaker.endpoints[endpoint].config
+
+
+def test_the_first_completed_run_is_deployed_and_closed_by_the_endpoint_event() -> None:
+    world = World()
+    world.complete(run("mbs-100", 0.3))
+    [promotion] = world.champions.promotions("digits-zero")
+    assert promotion.outcome == "deploying"
+    assert world.sagemaker.calls == [
+        "DescribeTrainingJob",
+        "CreateModel",
+        "CreateEndpointConfig",
+        "DescribeEndpoint",
+        "CreateEndpoint",
+    ]
+    world.settle()
+    assert world.champions.promotions("digits-zero")[0].outcome == "succeeded"
+    assert world.serving() == world.champion().endpoint_config_name
+
+
+def test_a_worse_run_never_replaces_the_champion() -> None:
+    world = World()
+    world.complete(run("mbs-100", 0.3))
+    world.settle()
+    calls = len(world.sagemaker.calls)
+    world.complete(run("mbs-300", 0.5))
+    assert world.champion_run() == "mbs-100"
+    assert world.sagemaker.calls[calls:] == ["DescribeTrainingJob"]
+    assert len(world.champions.promotions("digits-zero")) == 1
+
+
+def test_unfinished_failed_and_guarded_runs_never_win() -> None:
+    world = World()
+    world.sagemaker.jobs["running"] = run("running", 0.1, status="InProgress")
+    world.service.on_training_job(
+        TrainingJobChange("running", "arn:running", "InProgress", EPOCH, TAGS), cause="event"
+    )
+    assert world.sagemaker.calls == []
+    world.complete(
+        run("failed", 0.1, status="Failed", failure_reason="AlgorithmError"),
+        run("guarded", 0.1, metrics={METRIC: 0.1, "validation:binary_f_beta": 0.2}),
+        run("no-metric", 0.1, metrics={"validation:binary_f_beta": 0.9}),
+        run("no-artifact", 0.1, model_artifact=None),
+    )
+    assert world.champion_run() is None
+    failed = world.runs.get_run("failed")
+    assert failed is not None
+    assert failed.failure_reason == "AlgorithmError"
+
+
+def test_runs_join_only_the_projects_they_match() -> None:
+    other = parse_project(
+        {**project_document("other"), "match": {"tags": {"Project": "Elsewhere"}}}
+    )
+    world = World(project(), other)
+    world.complete(run("mbs-100", 0.3))
+    assert world.champion_run() == "mbs-100"
+    assert world.champion_run("other") is None
+
+
+def test_a_winner_while_the_endpoint_is_busy_is_deferred_then_resumed() -> None:
+    world = World()
+    world.complete(run("mbs-100", 0.3))
+    world.complete(run("mbs-200", 0.2))
+    first, second = sorted(world.champions.ledger.values(), key=lambda p: p.promotion_id)
+    assert second.outcome == "pending"
+    assert first.outcome == "superseded"
+    world.settle()
+    assert world.champion().run_name == "mbs-200"
+    assert world.serving() == world.champion().endpoint_config_name
+    assert world.outcome(second.promotion_id) == "succeeded"
+
+
+def test_a_crash_between_create_model_and_update_endpoint_is_finished_by_the_retry() -> None:
+    world = World()
+    world.complete(run("mbs-100", 0.3))
+    world.settle()
+    world.sagemaker.fail_once["UpdateEndpoint"] = RuntimeError("Lambda crashed")
+    with pytest.raises(RuntimeError):
+        world.complete(run("mbs-200", 0.2))
+    models_before = dict(world.sagemaker.models)
+    world.complete(run("mbs-200", 0.2))  # the redelivered event
+    assert world.sagemaker.models == models_before  # reused, no orphan
+    world.settle()
+    assert world.champion().run_name == "mbs-200"
+    assert world.serving() == world.champion().endpoint_config_name
+
+
+def test_reconcile_finishes_a_promotion_deferred_by_throttling() -> None:
+    world = World()
+    world.sagemaker.fail_once["DescribeEndpoint"] = EndpointUnavailable("throttled", 2)
+    world.complete(run("mbs-100", 0.3))
+    assert world.champions.promotions("digits-zero")[0].outcome == "pending"
+    report = world.service.reconcile()
+    assert [p.outcome for p in report.advanced] == ["deploying"]
+    world.settle()
+    assert world.champions.promotions("digits-zero")[0].outcome == "succeeded"
+    assert world.service.reconcile().drift == ()
+
+
+def test_a_failed_update_is_in_the_ledger_and_the_old_config_still_serves() -> None:
+    world = World()
+    world.complete(run("mbs-100", 0.3))
+    world.settle()
+    serving = world.serving()
+    world.complete(run("mbs-200", 0.2))
+    world.settle(succeed=False)
+    latest = world.champions.promotions("digits-zero")[0]
+    assert latest.outcome == "failed"
+    assert "rolled back" in (latest.message or "")
+    assert world.serving() == serving
+    assert world.service.view("digits-zero").serving.config_name == serving
+    [drift] = world.service.reconcile().drift
+    assert drift.serving_config == serving
+
+
+def test_manual_projects_record_winners_and_deploy_only_through_the_api() -> None:
+    world = World(project(strategy={"type": "manual"}))
+    world.complete(run("mbs-100", 0.3))
+    assert world.champions.promotions("digits-zero")[0].outcome == "recorded"
+    assert "CreateModel" not in world.sagemaker.calls
+    promotion = world.service.promote("digits-zero", "mbs-100", cause="api:admin")
+    assert promotion.outcome == "deploying"
+    world.settle()
+    assert world.champions.promotions("digits-zero")[0].outcome == "succeeded"
+
+
+def test_rollback_to_a_named_run_through_the_api() -> None:
+    world = World()
+    world.complete(run("mbs-100", 0.3))
+    world.settle()
+    first_config = world.serving()
+    world.complete(run("mbs-200", 0.2))
+    world.settle()
+    world.service.promote("digits-zero", "mbs-100", cause="api:admin")
+    world.settle()
+    assert world.champion_run() == "mbs-100"
+    assert world.serving() == first_config
+
+
+def test_ab_projects_serve_the_champion_and_the_challenger() -> None:
+    world = World(project(strategy={"type": "ab", "challenger_weight": 0.25}))
+    world.complete(run("mbs-100", 0.3))
+    world.settle()
+    world.complete(run("mbs-200", 0.2))
+    world.settle()
+    variants = world.sagemaker.configs[world.serving()]  # type: ignore[index]
+    assert [(v.name, v.weight) for v in variants] == [("Champion", 0.75), ("Challenger", 0.25)]
+    assert variants[1].model_name.endswith("mbs-200")
+
+
+def test_a_tuning_jobs_best_run_is_deployed() -> None:
+    world = World()
+    for index, loss in enumerate([0.4, 0.1, 0.3]):
+        world.sagemaker.jobs[f"hpo-00{index}"] = run(f"hpo-00{index}", loss, tuning_job_name="hpo")
+    world.sagemaker.best["hpo"] = "hpo-001"
+    change = TuningJobChange("hpo", "arn:hpo", "Completed", EPOCH, TAGS)
+    world.service.on_tuning_job(change, cause="event")
+    world.settle()
+    assert world.champion_run() == "hpo-001"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    losses=st.lists(st.sampled_from([0.1, 0.2, 0.3, 0.4, 0.5]), min_size=2, max_size=10),
+    order=st.randoms(use_true_random=False),
+    duplicates=st.lists(st.integers(0, 9), max_size=5),
+    threads=st.integers(1, 4),
+    settle_between=st.booleans(),
+)
+def test_any_order_duplicates_and_concurrency_leave_the_best_run_serving(
+    losses: list[float],
+    order: object,
+    duplicates: list[int],
+    threads: int,
+    settle_between: bool,
+) -> None:
+    world = World()
+    runs = [run(f"run-{index}", loss) for index, loss in enumerate(losses)]
+    deliveries = runs + [runs[i % len(runs)] for i in duplicates]
+    order.shuffle(deliveries)  # type: ignore[attr-defined]
+    queue = list(deliveries)
+    lock = threading.Lock()
+
+    def deliver() -> None:
+        while True:
+            with lock:
+                if not queue:
+                    return
+                job = queue.pop()
+            world.complete(job)
+            if settle_between:
+                world.settle()
+
+    workers = [threading.Thread(target=deliver) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    world.settle()
+    world.service.reconcile()
+    world.settle()
+
+    best = min(runs, key=lambda r: (r.metrics[METRIC], r.name))
+    champion = world.champion()
+    assert champion.run_name == best.name
+    assert world.serving() == champion.endpoint_config_name
+    assert world.outcome(champion.promotion_id) == "succeeded"
+    ledger = sorted(world.champions.ledger.values(), key=lambda p: p.promotion_id)
+    assert all(p.outcome in ("succeeded", "superseded") for p in ledger)
+    values = [next(r for r in runs if r.name == p.run_name).metrics[METRIC] for p in ledger]
+    assert values == sorted(values, reverse=True)  # each promotion improved on the one before
