@@ -95,11 +95,13 @@ class Container:
     @cached_property
     def event_handlers(self) -> EventHandlers:
         # Imported here: Powertools' import costs ~25 ms, which the HTTP cold start never pays.
-        from chalicelib.gateways.idempotency import idempotent
+        from chalicelib.gateways.idempotency import Idempotent
 
         return EventHandlers(
             self.champions,
-            lambda handler: idempotent(handler, self.dynamodb_client, self.settings.table_name),
+            lambda handler, function: Idempotent(
+                handler, function, self.dynamodb_client, self.settings.table_name
+            ),
         )
 
 

@@ -25,6 +25,7 @@ def _key(arn: str, status: str, last_modified: Any) -> dict[str, str]:
 def on_training_job_state_change(event: CloudWatchEvent) -> Any:
     change = training_job_change(event.to_dict())
     return wiring.container().event_handlers.training_job(
+        event.context,
         key=_key(change.arn, change.status, change.last_modified_at),
         change=change,
         cause=f"event:{event.event_id}",
@@ -38,6 +39,7 @@ def on_training_job_state_change(event: CloudWatchEvent) -> Any:
 def on_tuning_job_state_change(event: CloudWatchEvent) -> Any:
     change = tuning_job_change(event.to_dict())
     return wiring.container().event_handlers.tuning_job(
+        event.context,
         key=_key(change.arn, change.status, change.last_modified_at),
         change=change,
         cause=f"event:{event.event_id}",
@@ -57,7 +59,7 @@ def on_tuning_job_state_change(event: CloudWatchEvent) -> Any:
 def on_endpoint_state_change(event: CloudWatchEvent) -> Any:
     change = endpoint_change(event.to_dict())
     return wiring.container().event_handlers.endpoint(
-        key=_key(change.arn, change.status, change.last_modified_at), change=change
+        event.context, key=_key(change.arn, change.status, change.last_modified_at), change=change
     )
 
 

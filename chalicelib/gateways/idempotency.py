@@ -19,19 +19,34 @@ if TYPE_CHECKING:
 RECORD_TTL_SECONDS = 24 * 3600
 
 
-def idempotent(
-    handler: str, client: DynamoDBClient, table_name: str
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Runs a function once per distinct `key=` argument; duplicates get the stored result."""
-    persistence = DynamoDBPersistenceLayer(
-        table_name=table_name,
-        key_attr="pk",
-        sort_key_attr="sk",
-        static_pk_value=f"IDEMPOTENCY#{handler}",
-        boto3_client=client,
-    )
-    config = IdempotencyConfig(expires_after_seconds=RECORD_TTL_SECONDS)
-    decorate: Callable[[Callable[..., Any]], Callable[..., Any]] = idempotent_function(
-        data_keyword_argument="key", persistence_store=persistence, config=config
-    )
-    return decorate
+class Idempotent:
+    """Runs `function` once per distinct `key=` argument; a duplicate gets the stored result."""
+
+    def __init__(
+        self,
+        handler: str,
+        function: Callable[..., Any],
+        client: DynamoDBClient,
+        table_name: str,
+    ) -> None:
+        persistence = DynamoDBPersistenceLayer(
+            table_name=table_name,
+            key_attr="pk",
+            sort_key_attr="sk",
+            static_pk_value=f"IDEMPOTENCY#{handler}",
+            boto3_client=client,
+        )
+        self._config = IdempotencyConfig(expires_after_seconds=RECORD_TTL_SECONDS)
+        self._call: Callable[..., Any] = idempotent_function(
+            function,
+            data_keyword_argument="key",
+            persistence_store=persistence,
+            config=self._config,
+        )
+
+    def __call__(self, context: Any, **kwargs: Any) -> Any:
+        # With the Lambda context, a run that dies mid-way leaves an in-progress record that
+        # expires with the invocation, so the redelivered event is not refused for a day.
+        if context is not None:
+            self._config.register_lambda_context(context)
+        return self._call(**kwargs)

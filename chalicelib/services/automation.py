@@ -8,7 +8,9 @@ from typing import Any
 from chalicelib.models import EndpointChange, TrainingJobChange, TuningJobChange, document
 from chalicelib.services.champions import ChampionService
 
-Idempotent = Callable[[str], Callable[[Callable[..., Any]], Callable[..., Any]]]
+# (handler name, function) -> the function, run once per distinct `key=`; called with the Lambda
+# context first.
+Idempotent = Callable[[str, Callable[..., Any]], Callable[..., Any]]
 
 
 class EventHandlers:
@@ -17,9 +19,9 @@ class EventHandlers:
 
     def __init__(self, service: ChampionService, idempotent: Idempotent) -> None:
         self._service = service
-        self.training_job = idempotent("on_training_job_state_change")(self._training_job)
-        self.tuning_job = idempotent("on_tuning_job_state_change")(self._tuning_job)
-        self.endpoint = idempotent("on_endpoint_state_change")(self._endpoint)
+        self.training_job = idempotent("on_training_job_state_change", self._training_job)
+        self.tuning_job = idempotent("on_tuning_job_state_change", self._tuning_job)
+        self.endpoint = idempotent("on_endpoint_state_change", self._endpoint)
 
     def _training_job(self, key: dict[str, str], change: TrainingJobChange, cause: str) -> Any:
         return document(self._service.on_training_job(change, cause))

@@ -204,7 +204,7 @@ class ChampionService:
             champion, promotion = self._candidate(project, run, value, current, cause, "pending")
             if self._champions.replace(champion, current.version if current else 0, promotion):
                 self._supersede(project, current)
-                return self._deploy(project, champion, promotion)
+                return self._deploy(project, champion, promotion, run)
         raise Conflict(f"the champion of {project_name!r} kept changing; try again")
 
     def view(self, project_name: str) -> ChampionView:
@@ -254,7 +254,7 @@ class ChampionService:
             )
             if self._champions.replace(champion, current.version if current else 0, promotion):
                 self._supersede(project, current)
-                return promotion if manual else self._deploy(project, champion, promotion)
+                return promotion if manual else self._deploy(project, champion, promotion, run)
         raise Conflict(f"the champion of {project.name!r} kept changing; the event is retried")
 
     def _candidate(
@@ -326,10 +326,13 @@ class ChampionService:
                 project.name, replaced.promotion_id, "superseded", "a better run took over"
             )
 
-    def _deploy(self, project: Project, champion: Champion, promotion: Promotion) -> Promotion:
-        """Each step is safe to repeat: existing models and configs are verified and reused."""
+    def _deploy(
+        self, project: Project, champion: Champion, promotion: Promotion, run: Run | None = None
+    ) -> Promotion:
+        """Each step is safe to repeat: existing models and configs are verified and reused.
+        `run` is the champion's run when the caller has it at hand."""
         try:
-            self._ensure_resources(project, champion)
+            self._ensure_resources(project, champion, run)
             state = self._sagemaker.describe_endpoint(project.endpoint.name)
             outcome, message = self._roll_out(project, champion, state)
         except (EndpointBusy, EndpointUnavailable) as error:
@@ -339,10 +342,11 @@ class ChampionService:
         self._champions.set_outcome(project.name, promotion.promotion_id, outcome, message)
         return replace(promotion, outcome=outcome, message=message, updated_at=self._clock())
 
-    def _ensure_resources(self, project: Project, champion: Champion) -> None:
+    def _ensure_resources(self, project: Project, champion: Champion, known: Run | None) -> None:
         variants = self._variants(project, champion.run_name, champion.previous_run_name)
         for run_name, variant in variants:
-            run = self._runs.get_run(run_name)
+            run = known if known is not None and known.name == run_name else None
+            run = run or self._runs.get_run(run_name)
             if run is None:
                 raise NotFound(
                     f"run {run_name!r} behind model {variant.model_name} is not recorded"
