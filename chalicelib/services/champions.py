@@ -52,11 +52,13 @@ _GUARDS: dict[str, Callable[[float, float], bool]] = {
 
 @dataclass(frozen=True)
 class ChampionView:
-    """A project's champion, its newest promotion, and what the endpoint really serves."""
+    """A project's champion, its promotion, and what the endpoint really serves (and which run
+    that is, from the ledger), which differ while a promotion is in flight or after it failed."""
 
     champion: Champion | None
     promotion: Promotion | None
     serving: EndpointState
+    serving_run_name: str | None
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,7 @@ class ChampionService:
             champion = self._champions.get_champion(project.name)
             if champion is None:
                 continue
-            promotion = self._advance(project)
+            promotion = self._advance(project, champion)
             if promotion is not None:
                 advanced.append(promotion)
                 continue
@@ -215,9 +217,16 @@ class ChampionService:
             if champion is None
             else self._champions.get_promotion(project.name, champion.promotion_id)
         )
-        return ChampionView(
-            champion, promotion, self._sagemaker.describe_endpoint(project.endpoint.name)
+        serving = self._sagemaker.describe_endpoint(project.endpoint.name)
+        serving_run = next(
+            (
+                entry.run_name
+                for entry in self._champions.promotions(project.name)
+                if entry.endpoint_config_name == serving.config_name
+            ),
+            None,
         )
+        return ChampionView(champion, promotion, serving, serving_run)
 
     def promotions(self, project_name: str, limit: int) -> list[Promotion]:
         return self._champions.promotions(self._project(project_name).name, limit)
@@ -385,9 +394,9 @@ class ChampionService:
             )
         return "pending", f"the endpoint is {state.status}"
 
-    def _advance(self, project: Project) -> Promotion | None:
+    def _advance(self, project: Project, champion: Champion | None = None) -> Promotion | None:
         """Moves the champion's promotion on, if one is in flight."""
-        champion = self._champions.get_champion(project.name)
+        champion = champion or self._champions.get_champion(project.name)
         if champion is None:
             return None
         promotion = self._champions.get_promotion(project.name, champion.promotion_id)

@@ -29,7 +29,9 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 120
 STOP_TIMEOUT = 5
-PROJECTS = {"digits-zero", "digits-kmeans", "digits-classifier"}
+PROJECTS = {"digits-zero", "digits-kmeans", "digits-classifier", "digits-zero-auto", "digits-ab"}
+FIXTURES = ROOT.parent / "shared" / "fixtures" / "events"
+COMMAND_TIMEOUT = 120
 
 
 def _free_port() -> int:
@@ -63,7 +65,26 @@ def _session_members(session: int) -> list[int]:
 class Served:
     process: subprocess.Popen[str]
     url: str
+    out_dir: Path
     lines: list[str] = field(default_factory=list)
+
+    def command(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """`python -m devstack <args>` against this stack, as a developer runs it."""
+        return subprocess.run(
+            [sys.executable, "-m", "devstack", *args],
+            cwd=ROOT,
+            env=_environment(SAGEWIRE_OUT_DIR=str(self.out_dir)),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+            check=False,
+        )
+
+    def get(self, path: str) -> Any:
+        response = requests.get(f"{self.url}{path}", timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
 
     def output(self) -> str:
         return "".join(self.lines)
@@ -80,18 +101,17 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     port = _free_port()
+    out_dir = tmp_path_factory.mktemp("out")
     process = subprocess.Popen(
         [sys.executable, "-m", "devstack", "serve"],
         cwd=ROOT,
-        env=_environment(
-            SAGEWIRE_API_PORT=str(port), SAGEWIRE_OUT_DIR=str(tmp_path_factory.mktemp("out"))
-        ),
+        env=_environment(SAGEWIRE_API_PORT=str(port), SAGEWIRE_OUT_DIR=str(out_dir)),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
     )
-    stack = Served(process, f"http://127.0.0.1:{port}")
+    stack = Served(process, f"http://127.0.0.1:{port}", out_dir)
     ready = threading.Event()
 
     def read() -> None:
@@ -200,6 +220,89 @@ def test_a_hostile_png_is_refused_and_the_stack_stays_up(served: Served) -> None
     assert requests.get(f"{served.url}/v1/health", timeout=10).status_code == 200
 
 
+def test_train_delivers_sagemaker_events_and_the_app_deploys_the_winner(served: Served) -> None:
+    result = served.command(
+        "train",
+        "--name",
+        "e2e-linear-100",
+        "--algorithm",
+        "linear-learner",
+        "--hp",
+        "mini_batch_size=100",
+        "--tag",
+        "Project=Project_Binary_Classifier",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "training job e2e-linear-100 Completed" in result.stdout
+    assert "train:objective_loss:final = " in result.stdout
+    for status in ("InProgress", "Completed"):
+        assert (
+            f"(e2e-linear-100 {status}) -> on_training_job_state_change: succeeded" in result.stdout
+        )
+    # The app's deployment of the first champion: CreateEndpoint, reported back as events.
+    assert "(digits-zero-auto IN_SERVICE) -> on_endpoint_state_change: succeeded" in (result.stdout)
+    champion = served.get("/v1/projects/digits-zero-auto/champion")["champion"]
+    assert champion["run_name"] == "e2e-linear-100"
+    rows = digits.csv_rows(digits.load_split().x_test[:3]).encode()
+    response = served.post("digits-zero-auto", rows, "text/csv")
+    assert response.status_code == 200, response.text
+    assert response.json()["endpoint"] == "digits-zero-auto"
+
+
+def test_a_refused_training_job_says_why(served: Served) -> None:
+    result = served.command("train", "--name", "bad_name", "--algorithm", "kmeans")
+    assert result.returncode == 1
+    assert "SageMaker name pattern" in result.stdout
+
+
+def test_emit_delivers_a_duplicate_event_harmlessly(served: Served) -> None:
+    ledger = served.get("/v1/projects/digits-zero-auto/promotions")
+    event = json.loads((FIXTURES / "training-job-completed.json").read_text())
+    described = served.get("/v1/projects/digits-zero-auto/champion")["champion"]
+    name = described["run_name"]
+    event["detail"]["TrainingJobName"] = name
+    event["detail"]["TrainingJobArn"] = (
+        f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}"
+    )
+    event["resources"] = [event["detail"]["TrainingJobArn"]]
+    path = served.out_dir / "duplicate.json"
+    path.write_text(json.dumps(event))
+    result = served.command("emit", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        f"SageMaker Training Job State Change ({name} Completed): "
+        "on_training_job_state_change succeeded"
+    ) in result.stdout
+    assert served.get("/v1/projects/digits-zero-auto/promotions") == ledger
+
+
+def test_emit_reads_stdin_and_an_unmatched_event_reaches_no_handler(served: Served) -> None:
+    event = {"source": "e2e.test", "detail-type": "Nothing Listens", "detail": {}}
+    result = served.command("emit", "-", stdin=json.dumps(event))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Nothing Listens: no matching handler" in result.stdout
+
+
+def test_tune_runs_every_combination_and_names_the_best(served: Served) -> None:
+    result = served.command(
+        "tune",
+        "--name",
+        "e2e-hpo",
+        "--hp-range",
+        "lr=0.05,0.1",
+        "--hp-range",
+        "batch-size=64",
+        "--objective",
+        "validation:accuracy",
+        "--tag",
+        "Project=e2e-no-project",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "tuning job e2e-hpo Completed: 2 training jobs" in result.stdout
+    assert "best training job: e2e-hpo-00" in result.stdout
+    assert "(e2e-hpo Completed) -> on_tuning_job_state_change: succeeded" in result.stdout
+
+
 def test_sigint_stops_everything(served: Served) -> None:
     process = served.process
     session = os.getsid(process.pid)
@@ -223,6 +326,18 @@ def test_demo_tells_the_story_and_exits_0(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    for line in ("devstack ready", "held-out accuracy", "digits-classifier 0.9", "demo: OK"):
+    for line in (
+        "devstack ready",
+        "held-out accuracy",
+        "digits-classifier 0.9",
+        "#1 linear-mbs-100: train:objective_loss:final",
+        "champion linear-mbs-100",
+        "champion still linear-mbs-100; ledger 1 -> 1 promotion(s)",
+        "tuning job digits-hpo: 9 softmax jobs",
+        "BestTrainingJob digits-hpo-",
+        "served by Champion (ab-hidden-8)",
+        "served by Challenger (ab-hidden-32)",
+        "demo: OK",
+    ):
         assert line in result.stdout
     assert not (tmp_path / "devstack.json").exists()

@@ -140,6 +140,7 @@ def test_the_endpoint_event_closes_the_promotion(client: Client, sagemaker: Stub
     assert view["champion"]["run_name"] == "linear-mbs-100"
     assert view["promotion"]["outcome"] == "succeeded"
     assert view["serving"]["config_name"] == config
+    assert view["serving_run_name"] == "linear-mbs-100"
 
 
 def test_a_tuning_jobs_best_training_job_is_recorded_and_deployed(

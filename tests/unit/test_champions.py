@@ -202,7 +202,11 @@ def test_a_failed_update_is_in_the_ledger_and_the_old_config_still_serves() -> N
     assert latest.outcome == "failed"
     assert "rolled back" in (latest.message or "")
     assert world.serving() == serving
-    assert world.service.view("digits-zero").serving.config_name == serving
+    view = world.service.view("digits-zero")
+    assert view.serving.config_name == serving
+    assert view.serving_run_name == "mbs-100"
+    assert view.champion is not None
+    assert view.champion.run_name == "mbs-200"
     [drift] = world.service.reconcile().drift
     assert drift.serving_config == serving
 
