@@ -12,8 +12,10 @@ from botocore.stub import ANY, Stubber
 from chalice.test import Client
 
 from chalicelib import wiring
+from chalicelib.models import Run
 from chalicelib.processing.events import event_time
 from tests.factories import project_document
+from tests.fakes import EPOCH, FakeSageMaker
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "events"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
@@ -204,3 +206,35 @@ def test_promotions_api_rolls_back_to_a_named_run(client: Client, sagemaker: Stu
     assert response.status_code == 400
     assert client.http.get("/v1/projects/nobody/champion").status_code == 404
     assert client.http.get("/v1/projects/mnist-zero/promotions?limit=0").status_code == 400
+
+
+def test_a_crash_midway_is_finished_by_the_redelivered_event(client: Client) -> None:
+    """Powertools drops the in-progress record of a failed run, so the retry is not refused."""
+    document = project_document("mnist-zero")
+    document["endpoint"]["execution_role_arn"] = ROLE
+    client.http.put(
+        "/v1/projects/mnist-zero",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps(document).encode(),
+    )
+    fake = FakeSageMaker()
+    fake.jobs["linear-mbs-100"] = Run(
+        name="linear-mbs-100",
+        arn="arn:aws:sagemaker:us-east-1:123456789012:training-job/linear-mbs-100",
+        status="Completed",
+        last_modified_at=EPOCH,
+        metrics={"train:objective_loss:final": 0.0226},
+        model_artifact="s3://example-bucket/linear-mbs-100/output/model.tar.gz",
+        training_image="382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1",
+        role_arn=ROLE,
+    )
+    fake.fail_once["CreateEndpoint"] = RuntimeError("the Lambda runtime died")
+    wiring.container().control_plane = fake
+    event = fixture("training-job-completed.json")
+    with pytest.raises(RuntimeError):
+        client.lambda_.invoke("on_training_job_state_change", event)
+    client.lambda_.invoke("on_training_job_state_change", event)
+    [promotion] = client.http.get("/v1/projects/mnist-zero/promotions").json_body["promotions"]
+    assert promotion["outcome"] == "deploying"
+    assert fake.calls.count("CreateModel") == 2  # verified and reused, not duplicated
+    assert len(fake.models) == 1
