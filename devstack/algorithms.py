@@ -20,6 +20,17 @@ LINEAR_LEARNER: Final = "linear-learner"
 KMEANS: Final = "kmeans"
 SOFTMAX: Final = "softmax"
 ALGORITHMS: Final = (LINEAR_LEARNER, KMEANS, SOFTMAX)
+# What each algorithm reports (SageMaker's FinalMetricDataList names).
+METRIC_NAMES: Final = {
+    LINEAR_LEARNER: (
+        "train:objective_loss:final",
+        "validation:objective_loss:final",
+        "validation:binary_f_beta",
+        "validation:binary_classification_accuracy",
+    ),
+    KMEANS: ("train:msd", "test:msd"),
+    SOFTMAX: ("train:loss", "validation:loss", "validation:accuracy"),
+}
 
 _MODEL_FILE = "model.npz"
 _META_FILE = "meta.json"

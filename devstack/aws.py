@@ -1,7 +1,8 @@
-"""The local AWS control plane: moto's server in-process, plus a SageMaker UpdateEndpoint shim."""
+"""The local AWS control plane: moto's server in-process, with a shim for SageMaker endpoints."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -20,9 +21,13 @@ from moto.moto_server.werkzeug_app import (
 )
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, sagemaker_backends
 
+from devstack import sagemaker_events
+from devstack.events import Discard, EventSink
 from devstack.wsgi import BackgroundServer, WsgiApp
 
 UPDATE_ENDPOINT_TARGET = "SageMaker.UpdateEndpoint"
+CREATE_ENDPOINT_TARGET = "SageMaker.CreateEndpoint"
+CONTROL_PREFIX = "/_devstack/"
 _CREDENTIAL = re.compile(r"Credential=(?P<key>[^/,\s]+)/[^/]+/(?P<region>[^/]+)/")
 
 
@@ -30,50 +35,86 @@ class _ValidationException(Exception):
     pass
 
 
-class UpdateEndpointShim:
-    """WSGI middleware answering SageMaker UpdateEndpoint (moto 5 lacks it) from moto's backend.
+def _json_response(start_response: Callable[..., Any], status: str, body: Any) -> list[bytes]:
+    payload = json.dumps(body, default=str).encode()
+    start_response(
+        status,
+        [
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("Content-Length", str(len(payload))),
+            ("x-amzn-RequestId", str(uuid.uuid4())),
+        ],
+    )
+    return [payload]
 
-    Like SageMaker, the endpoint goes to Updating and keeps serving its current config; after
-    `delay_seconds` it switches to the new config and returns to InService. Every other request
-    reaches moto untouched.
+
+class SageMakerShim:
+    """WSGI middleware giving moto's SageMaker endpoints SageMaker's lifecycle, with its events.
+
+    CreateEndpoint (moto's) leaves the endpoint Creating for `create_delay_seconds`; UpdateEndpoint
+    (moto 5 lacks it) sets Updating, keeps serving the current config and switches after
+    `update_delay_seconds`, accepting and storing a DeploymentConfig. Every status change is
+    published as a "SageMaker Endpoint State Change" event. `/_devstack/` requests go to the
+    mounted control API; every other request reaches moto untouched.
     """
 
-    def __init__(self, app: WsgiApp, delay_seconds: float) -> None:
+    def __init__(
+        self,
+        app: WsgiApp,
+        update_delay_seconds: float,
+        create_delay_seconds: float = 0.0,
+        events: EventSink | None = None,
+    ) -> None:
         self._app = app
-        self._delay_seconds = delay_seconds
+        self._update_delay_seconds = update_delay_seconds
+        self._create_delay_seconds = create_delay_seconds
+        self._events: EventSink = events or Discard()
+        self._control: WsgiApp | None = None
         self._lock = threading.Lock()
         self._timers: list[threading.Timer] = []
 
+    def attach(self, events: EventSink, control: WsgiApp) -> None:
+        """Once the app is loaded: where endpoint events go, and the control API."""
+        self._events = events
+        self._control = control
+
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if environ.get("HTTP_X_AMZ_TARGET") != UPDATE_ENDPOINT_TARGET:
+        if environ.get("PATH_INFO", "").startswith(CONTROL_PREFIX):
+            if self._control is None:
+                return _json_response(
+                    start_response, "503 Service Unavailable", {"error": "stack starting"}
+                )
+            return self._control(environ, start_response)
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        if target not in (UPDATE_ENDPOINT_TARGET, CREATE_ENDPOINT_TARGET):
             return self._app(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length)
         try:
-            params = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            params = json.loads(body or b"{}")
             if not isinstance(params, dict):
                 raise _ValidationException("The request body must be a JSON object.")
-            status, body = "200 OK", {"EndpointArn": self._update(environ, params)}
         except (_ValidationException, json.JSONDecodeError) as error:
-            status, body = (
-                "400 Bad Request",
-                {"__type": "ValidationException", "Message": str(error)},
-            )
-        payload = json.dumps(body).encode()
-        start_response(
-            status,
-            [
-                ("Content-Type", "application/x-amz-json-1.1"),
-                ("Content-Length", str(len(payload))),
-                ("x-amzn-RequestId", str(uuid.uuid4())),
-            ],
-        )
-        return [payload]
+            return self._refuse(start_response, error)
+        if target == CREATE_ENDPOINT_TARGET:
+            environ["wsgi.input"] = io.BytesIO(body)
+            return self._create(environ, start_response, params)
+        try:
+            arn = self._update(environ, params)
+        except _ValidationException as error:
+            return self._refuse(start_response, error)
+        return _json_response(start_response, "200 OK", {"EndpointArn": arn})
 
-    def _update(self, environ: dict[str, Any], params: dict[str, Any]) -> str:
-        endpoint_name = params.get("EndpointName")
-        config_name = params.get("EndpointConfigName")
-        if not isinstance(endpoint_name, str) or not isinstance(config_name, str):
-            raise _ValidationException("EndpointName and EndpointConfigName are required.")
+    @staticmethod
+    def _refuse(start_response: Callable[..., Any], error: Exception) -> list[bytes]:
+        return _json_response(
+            start_response,
+            "400 Bad Request",
+            {"__type": "ValidationException", "Message": str(error)},
+        )
+
+    @staticmethod
+    def _backend(environ: dict[str, Any]) -> Any:
         match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
         region = match["region"] if match else os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
         account = (
@@ -81,7 +122,40 @@ class UpdateEndpointShim:
             or environ.get("HTTP_X_MOTO_ACCOUNT_ID")
             or (get_account_id_from(match["key"]) if match else DEFAULT_ACCOUNT_ID)
         )
-        backend = sagemaker_backends[account][region]
+        return sagemaker_backends[account][region]
+
+    def _create(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], params: dict[str, Any]
+    ) -> Any:
+        answer: list[str] = []
+
+        def remember(status: str, headers: Any, exc_info: Any = None) -> Any:
+            answer.append(status)
+            return start_response(status, headers, exc_info)
+
+        body = self._app(environ, remember)
+        name = params.get("EndpointName")
+        backend = self._backend(environ)
+        if not answer or not answer[0].startswith("200") or not isinstance(name, str):
+            return body
+        with self._lock:
+            endpoint: FakeEndpoint = backend.endpoints[name]
+            config: FakeEndpointConfig = backend.endpoint_configs[endpoint.endpoint_config_name]
+            if self._create_delay_seconds > 0:
+                endpoint.endpoint_status = "Creating"
+                self._publish(endpoint, config)
+                self._later(self._create_delay_seconds, self._finish, endpoint, config)
+            else:
+                self._publish(endpoint, config)
+        return body
+
+    def _update(self, environ: dict[str, Any], params: dict[str, Any]) -> str:
+        endpoint_name = params.get("EndpointName")
+        config_name = params.get("EndpointConfigName")
+        if not isinstance(endpoint_name, str) or not isinstance(config_name, str):
+            raise _ValidationException("EndpointName and EndpointConfigName are required.")
+        backend = self._backend(environ)
+        account, region = backend.account_id, backend.region_name
         with self._lock:
             endpoint: FakeEndpoint | None = backend.endpoints.get(endpoint_name)
             if endpoint is None:
@@ -107,11 +181,24 @@ class UpdateEndpointShim:
                 },
                 last_deployment_config=params.get("DeploymentConfig"),
             )
-            timer = threading.Timer(self._delay_seconds, self._finish, (endpoint, config))
-            timer.daemon = True
-            self._timers = [t for t in self._timers if t.is_alive()] + [timer]
-            timer.start()
+            self._publish(endpoint, config)
+            self._later(self._update_delay_seconds, self._finish, endpoint, config)
         return str(endpoint.arn)
+
+    def _later(self, delay: float, action: Callable[..., None], *args: Any) -> None:
+        """Runs `action` after `delay`, announced to the event sink (it will publish)."""
+
+        def run() -> None:
+            try:
+                action(*args)
+            finally:
+                self._events.end()
+
+        timer = threading.Timer(delay, run)
+        timer.daemon = True
+        self._events.begin()
+        self._timers = [t for t in self._timers if t.is_alive()] + [timer]
+        timer.start()
 
     def _finish(self, endpoint: FakeEndpoint, config: FakeEndpointConfig) -> None:
         with self._lock:
@@ -122,6 +209,24 @@ class UpdateEndpointShim:
             vars(endpoint)["pending_deployment_summary"] = None
             endpoint.endpoint_status = "InService"
             endpoint.last_modified_time = datetime.now(UTC)
+            self._publish(endpoint, config)
+
+    def _publish(self, endpoint: FakeEndpoint, config: FakeEndpointConfig) -> None:
+        """The state change event for the endpoint's current status (called under the lock)."""
+        region = endpoint.arn.split(":")[3]
+        self._events.publish(
+            sagemaker_events.endpoint_event(
+                name=endpoint.endpoint_name,
+                arn=endpoint.arn,
+                config_name=endpoint.endpoint_config_name,
+                variants=config.production_variants,
+                status=endpoint.endpoint_status,
+                created=endpoint.creation_time,
+                modified=endpoint.last_modified_time,
+                tags=endpoint.tags,
+                region=region,
+            )
+        )
 
     def stop(self) -> None:
         with self._lock:
@@ -134,9 +239,13 @@ class UpdateEndpointShim:
 class ControlPlane:
     """moto's server (DynamoDB, S3, SageMaker, ...) with the shim, on 127.0.0.1."""
 
-    def __init__(self, port: int = 0, update_delay_seconds: float = 2.0) -> None:
-        self.shim = UpdateEndpointShim(
-            DomainDispatcherApplication(create_backend_app), update_delay_seconds
+    def __init__(
+        self, port: int = 0, update_delay_seconds: float = 2.0, create_delay_seconds: float = 0.0
+    ) -> None:
+        self.shim = SageMakerShim(
+            DomainDispatcherApplication(create_backend_app),
+            update_delay_seconds,
+            create_delay_seconds,
         )
         self._server = BackgroundServer(
             self.shim, "devstack-aws", port=port, request_handler=MotoRequestHandler

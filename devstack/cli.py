@@ -1,24 +1,28 @@
-"""The devstack command line: serve, demo, train."""
+"""The devstack command line: serve, demo, train, tune, emit."""
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import logging
 import os
 import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
-import boto3
+import requests
 
-from devstack import algorithms, demo, trainer
+from devstack import algorithms, control, demo, projects
 from devstack.samples import curl_line, write_samples
 from devstack.stack import STATE_FILE, Stack, StackError, StackSettings, StackState
 
 DEFAULT_API_PORT = 8000
+CONTROL_TIMEOUT_SECONDS = 600
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -50,13 +54,19 @@ def serve() -> int:
         api = stack.api_url
         print(
             f"devstack ready: sagewire API on {api} "
-            f"(projects digits-zero, digits-kmeans, digits-classifier) "
+            f"(projects {', '.join(p.name for p in projects.DEMO_PROJECTS)}) "
             f"[{time.perf_counter() - started:.1f}s]"
         )
         print("Try:")
         print(f"  curl -s {api}/v1/projects")
         for sample in samples:
             print(f"  # {sample.what}\n  {curl_line(api, sample)}")
+        print(
+            "  # a run competing for digits-zero-auto; sagewire deploys it if it wins\n"
+            "  python -m devstack train --name linear-mbs-100 --algorithm linear-learner "
+            "--hp mini_batch_size=100 --tag Project=Project_Binary_Classifier\n"
+            f"  curl -s {api}/v1/projects/digits-zero-auto/champion"
+        )
         print("Ctrl-C stops the stack.")
         threading.Event().wait()  # until SIGINT or SIGTERM raises KeyboardInterrupt
     except KeyboardInterrupt:
@@ -70,34 +80,126 @@ def serve() -> int:
     return 0
 
 
-def train(args: argparse.Namespace) -> int:
+def _running_stack() -> StackState | None:
     path = StackSettings.from_environ(DEFAULT_API_PORT).out_dir / STATE_FILE
     try:
         state = StackState.read(path)
         os.kill(state.pid, 0)
     except (OSError, ValueError, TypeError):
         print(f"devstack: no running stack found ({path}); start one with `make serve`")
-        return 1
-    state.use_environment()
-    job = trainer.TrainingJob(
-        name=args.name,
-        algorithm=args.algorithm,
-        hyperparameters=dict(args.hp),
-        tags=dict(args.tag),
-    )
-    s3 = boto3.session.Session(region_name=state.region).client("s3")
+        return None
+    return state
+
+
+def _control(action: str, body: dict[str, Any]) -> tuple[int, Any]:
+    """(0, answer) or (exit status, None) after printing why."""
+    state = _running_stack()
+    if state is None:
+        return 1, None
     try:
-        result = trainer.run(job, s3, state.bucket)
-    except ValueError as error:
-        print(f"devstack: training job {job.name} failed: {error}")
-        return 2
-    seconds = (result.ended - result.started).total_seconds()
-    tags = ", ".join(f"{key}={value}" for key, value in job.tags.items()) or "none"
-    print(f"training job {job.name} ({job.algorithm}, tags: {tags}) completed in {seconds:.2f}s")
-    for name, value in result.metrics.items():
-        print(f"  {name} = {value}")
-    print(f"  artifact: {result.model_data_url}")
-    return 0
+        return 0, control.call(state.control_url, action, body, CONTROL_TIMEOUT_SECONDS)
+    except control.ControlError as error:
+        print(f"devstack: {action} refused: {error}")
+    except requests.RequestException as error:
+        print(f"devstack: {action} failed: {error}")
+    return 1, None
+
+
+def _print_deliveries(answer: dict[str, Any]) -> int:
+    """Every event delivered meanwhile and each handler's outcome; 3 if any was dropped."""
+    status = 0
+    print("events delivered to the app:")
+    for delivery in answer["deliveries"]:
+        outcomes = delivery["outcomes"]
+        if not outcomes:
+            print(f"  {delivery['event']} -> no matching handler")
+        for outcome in outcomes:
+            line = (
+                f"  {delivery['event']} -> {outcome['handler']}: {outcome['status']} "
+                f"(attempt {outcome['attempts']}, {outcome['seconds']:.2f}s)"
+            )
+            if outcome["error"]:
+                line += f": {outcome['error']}"
+                status = 3
+            elif outcome["result"]:
+                line += f" -> {outcome['result']}"
+            print(line)
+    if not answer["idle"]:
+        print("devstack: the app was still busy when the control API stopped waiting")
+        status = 3
+    return status
+
+
+def _print_job(job: dict[str, Any], indent: str = "") -> None:
+    hyperparameters = ", ".join(f"{k}={v}" for k, v in job["hyperparameters"].items())
+    print(f"{indent}training job {job['name']} {job['status']} [{job['seconds']:.2f}s]")
+    print(f"{indent}  hyperparameters: {hyperparameters or 'none'}")
+    for name, value in job["metrics"].items():
+        print(f"{indent}  {name} = {value}")
+    if job["artifact"]:
+        print(f"{indent}  artifact: {job['artifact']}")
+    if job["failure"]:
+        print(f"{indent}  failure: {job['failure']}")
+
+
+def train(args: argparse.Namespace) -> int:
+    body = {
+        "name": args.name,
+        "algorithm": args.algorithm,
+        "hyperparameters": dict(args.hp),
+        "tags": dict(args.tag),
+        "experiment": args.experiment,
+        "trial": args.trial,
+    }
+    status, answer = _control("train", body)
+    if answer is None:
+        return status
+    _print_job(answer["job"])
+    delivered = _print_deliveries(answer)
+    return 2 if answer["job"]["status"] != "Completed" else delivered
+
+
+def tune(args: argparse.Namespace) -> int:
+    body = {
+        "name": args.name,
+        "algorithm": args.algorithm,
+        "ranges": {name: values.split(",") for name, values in args.hp_range},
+        "objective": args.objective,
+        "goal": args.goal.capitalize(),
+        "static": dict(args.hp),
+        "tags": dict(args.tag),
+    }
+    status, answer = _control("tune", body)
+    if answer is None:
+        return status
+    tuning = answer["tuning_job"]
+    print(f"tuning job {tuning['name']} {tuning['status']}: {len(tuning['jobs'])} training jobs")
+    for job in tuning["jobs"]:
+        _print_job(job, indent="  ")
+    best = tuning["best"]
+    if best is not None:
+        value = best["metrics"][args.objective]
+        print(f"best training job: {best['name']} ({args.objective}={value})")
+    delivered = _print_deliveries(answer)
+    return 2 if tuning["status"] != "Completed" else delivered
+
+
+def emit(args: argparse.Namespace) -> int:
+    try:
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+        event = json.loads(text)
+    except (OSError, ValueError) as error:
+        print(f"devstack: cannot read an event from {args.file}: {error}")
+        return 1
+    status, answer = _control("emit", {"event": event})
+    if answer is None:
+        return status
+    handlers = answer["event"]["outcomes"]
+    print(
+        f"{answer['event']['event']}: "
+        + (", ".join(f"{h['handler']} {h['status']}" for h in handlers) or "no matching handler")
+    )
+    return _print_deliveries(answer)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,15 +212,40 @@ def main(argv: list[str] | None = None) -> int:
     training = commands.add_parser("train", help="run a local training job on the running stack")
     training.add_argument("--name", required=True, help="training job name")
     training.add_argument("--algorithm", required=True, choices=algorithms.ALGORITHMS)
-    for flag, what in (("--hp", "a hyperparameter"), ("--tag", "a tag of the job")):
-        training.add_argument(
-            flag,
-            action="append",
-            default=[],
-            type=_key_value,
-            metavar="KEY=VALUE",
-            help=f"{what} (repeatable)",
-        )
+    training.add_argument("--experiment", help="SageMaker experiment (ExperimentConfig)")
+    training.add_argument("--trial", help="trial of the experiment (default: the job name)")
+    tuning = commands.add_parser(
+        "tune", help="run a grid-search hyperparameter tuning job on the running stack"
+    )
+    tuning.add_argument("--name", required=True, help="tuning job name (at most 32 characters)")
+    tuning.add_argument("--algorithm", default=algorithms.SOFTMAX, choices=algorithms.ALGORITHMS)
+    tuning.add_argument(
+        "--hp-range",
+        action="append",
+        required=True,
+        type=_key_value,
+        metavar="KEY=V1,V2,...",
+        help="values to try for a hyperparameter (repeatable; every combination runs)",
+    )
+    tuning.add_argument("--objective", required=True, help="metric, e.g. validation:accuracy")
+    tuning.add_argument("--goal", choices=("maximize", "minimize"), default="maximize")
+    for command in (training, tuning):
+        for flag, what in (
+            ("--hp", "a (static) hyperparameter"),
+            ("--tag", "a tag of the job"),
+        ):
+            command.add_argument(
+                flag,
+                action="append",
+                default=[],
+                type=_key_value,
+                metavar="KEY=VALUE",
+                help=f"{what} (repeatable)",
+            )
+    emitting = commands.add_parser(
+        "emit", help="deliver one EventBridge event (JSON) to the app's matching handlers"
+    )
+    emitting.add_argument("file", metavar="FILE", help="the event as JSON; - reads stdin")
     args = parser.parse_args(argv)
     # Explicit: a shell starts background jobs with SIGINT ignored, and Python keeps it so.
     signal.signal(signal.SIGINT, _interrupt)
@@ -130,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             logging.basicConfig(level=logging.WARNING, format="%(message)s")
             _quiet_aws_logs()
             return demo.run()
-        return train(args)
+        return {"train": train, "tune": tune, "emit": emit}[args.command](args)
     except StackError as error:
         print(f"devstack: {error}", file=sys.stderr)
         return 1

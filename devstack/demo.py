@@ -1,22 +1,31 @@
-"""`python -m devstack demo`: start the stack, deploy the demo models, send real requests, stop."""
+"""`python -m devstack demo`: start the stack, serve, automate champions from events, stop."""
 
 from __future__ import annotations
 
 import base64
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import boto3
 import numpy as np
 import requests
 
-from devstack import digits
+from devstack import algorithms, digits, projects, trainer
+from devstack.jobs import TuningRequest
 from devstack.samples import first_of
 from devstack.stack import Stack, StackSettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_sagemaker.client import SageMakerClient
 
 BATCH_ROWS = 100
 MIN_CLASSIFIER_ACCURACY = 0.9
 MIN_ZERO_ACCURACY = 0.95
+IDLE_TIMEOUT = 120.0
+ZERO_AUTO = "digits-zero-auto"
+CLASSIFIER = "digits-classifier"
+AB = "digits-ab"
 
 
 class DemoFailure(Exception):
@@ -30,6 +39,14 @@ class Api:
 
     def get(self, path: str) -> Any:
         return self._check(self._http.get(f"{self.url}{path}", timeout=30), f"GET {path}")
+
+    def champion(self, project: str) -> dict[str, Any]:
+        answer: dict[str, Any] = self.get(f"/v1/projects/{project}/champion")
+        return answer
+
+    def promotions(self, project: str) -> list[dict[str, Any]]:
+        answer: list[dict[str, Any]] = self.get(f"/v1/projects/{project}/promotions")["promotions"]
+        return answer
 
     def predict(
         self, project: str, body: bytes, content_type: str, query: str = ""
@@ -153,6 +170,182 @@ def _accuracy(api: Api, x: digits.FloatMatrix, y: digits.IntVector) -> None:
         )
 
 
+class Automation:
+    """The champion stories: jobs run in the stack, SageMaker's events reach the app's handlers,
+    and the app's API and the endpoints say what it did."""
+
+    def __init__(self, stack: Stack, api: Api) -> None:
+        self._stack = stack
+        self._api = api
+        session = boto3.session.Session(region_name=stack.state.region)
+        self._sagemaker: SageMakerClient = session.client("sagemaker")
+
+    def _settle(self) -> None:
+        router = self._stack.router
+        if not router.wait_idle(IDLE_TIMEOUT):
+            raise DemoFailure(f"events still being delivered after {IDLE_TIMEOUT:.0f}s")
+        if router.dead_letters:
+            dead = router.dead_letters[-1]
+            raise DemoFailure(
+                f"{len(router.dead_letters)} event(s) dropped; last: {dead.handler}: {dead.error}"
+            )
+
+    def _train(self, name: str, algorithm: str, hp: dict[str, str], tags: dict[str, str]) -> None:
+        report = self._stack.jobs.train(trainer.TrainingJob(name, algorithm, hp, tags))
+        if report.status != "Completed":
+            raise DemoFailure(f"training job {name} {report.status}: {report.failure}")
+
+    def _final_metric(self, job: str, metric: str) -> float:
+        described = self._sagemaker.describe_training_job(TrainingJobName=job)
+        values = {m["MetricName"]: m["Value"] for m in described.get("FinalMetricDataList", [])}
+        return float(values[metric])
+
+    def _leaderboard(self, jobs: list[str], metric: str, minimize: bool) -> list[str]:
+        """Runs ranked by the objective, from DescribeTrainingJob's FinalMetricDataList."""
+        scores = {job: self._final_metric(job, metric) for job in jobs}
+        ranked = sorted(jobs, key=lambda job: scores[job], reverse=not minimize)
+        for rank, job in enumerate(ranked, start=1):
+            print(f"        #{rank} {job}: {metric} = {scores[job]:.6f}")
+        return ranked
+
+    def _serving(self, endpoint: str) -> tuple[str, dict[str, str]]:
+        """The endpoint's config, and each variant's training job (from its model's artifact)."""
+        described = self._sagemaker.describe_endpoint(EndpointName=endpoint)
+        if described["EndpointStatus"] != "InService":
+            raise DemoFailure(f"endpoint {endpoint} is {described['EndpointStatus']}")
+        config = self._sagemaker.describe_endpoint_config(
+            EndpointConfigName=described["EndpointConfigName"]
+        )
+        variants = {}
+        for variant in config["ProductionVariants"]:
+            model = self._sagemaker.describe_model(ModelName=variant["ModelName"])
+            url = model["PrimaryContainer"]["ModelDataUrl"]
+            variants[variant["VariantName"]] = url.split("/")[-3]  # models/<job>/output/...
+        return described["EndpointConfigName"], variants
+
+    def zero_champion(self) -> None:
+        tags = projects.BINARY_CLASSIFIER_TAGS
+        runs = [f"linear-mbs-{size}" for size in (100, 200, 300)]
+        for run, size in zip(runs, (100, 200, 300), strict=True):
+            hp = {"predictor_type": "binary_classifier", "mini_batch_size": str(size)}
+            self._train(run, algorithms.LINEAR_LEARNER, hp, tags)
+        self._settle()
+        _show(
+            f"(a) 3 linear-learner jobs tagged Project={tags['Project']} (mini_batch_size 100, "
+            "200, 300); SageMaker's events delivered to on_training_job_state_change",
+            "leaderboard by train:objective_loss:final (minimize):",
+        )
+        metric = "train:objective_loss:final"
+        best = self._leaderboard(runs, metric, minimize=True)[0]
+        champion = self._api.champion(ZERO_AUTO)["champion"]
+        config, variants = self._serving(ZERO_AUTO)
+        zero = digits.image_bytes(digits.load_split().x_test[first_of(0)], "PNG")
+        answer = self._api.predict(ZERO_AUTO, zero, "image/png")
+        (p,) = answer["predictions"]
+        _show(
+            f"{ZERO_AUTO}: champion, endpoint and a held-out 0 as a PNG",
+            f"champion {champion['run_name']} ({metric}={champion['objective_value']}); endpoint "
+            f"{ZERO_AUTO} InService on config {config}, variants {variants}; "
+            f"predicted_label={p['predicted_label']} score={p['score']:.4f}",
+        )
+        if champion["run_name"] != best or set(variants.values()) != {best}:
+            raise DemoFailure(f"{ZERO_AUTO}: {best} is the best run but {variants} serve")
+        if config != champion["endpoint_config_name"] or p["predicted_label"] != 1:
+            raise DemoFailure(f"{ZERO_AUTO}: the champion's config does not serve a zero")
+
+        ledger = self._api.promotions(ZERO_AUTO)
+        worse = "linear-mbs-1000"
+        hp = {"predictor_type": "binary_classifier", "mini_batch_size": "1000"}
+        self._train(worse, algorithms.LINEAR_LEARNER, hp, tags)
+        self._settle()
+        after = self._api.champion(ZERO_AUTO)["champion"]
+        _show(
+            f"a 4th, worse run {worse} ({metric}={self._final_metric(worse, metric):.6f})",
+            f"champion still {after['run_name']}; ledger {len(ledger)} -> "
+            f"{len(self._api.promotions(ZERO_AUTO))} promotion(s); endpoint config "
+            f"{self._serving(ZERO_AUTO)[0]}",
+        )
+        if (
+            after["run_name"] != best
+            or self._api.promotions(ZERO_AUTO) != ledger
+            or self._serving(ZERO_AUTO)[0] != config
+        ):
+            raise DemoFailure(f"{ZERO_AUTO}: a worse run changed the champion or the ledger")
+
+    def tuned_classifier(self) -> None:
+        ranges = {"lr": ["0.01", "0.05", "0.1"], "batch-size": ["32", "64", "128"]}
+        objective = "validation:accuracy"
+        before, _ = self._serving(CLASSIFIER)
+        report = self._stack.jobs.tune(
+            TuningRequest(
+                name="digits-hpo",
+                algorithm=algorithms.SOFTMAX,
+                ranges=ranges,
+                objective=objective,
+                goal="Maximize",
+                static={"hidden_channels": "32", "epochs": "30"},
+                tags={"Project": CLASSIFIER},
+            )
+        )
+        self._settle()
+        _show(
+            "(b) tuning job digits-hpo: 9 softmax jobs over lr x batch-size, tagged "
+            f"Project={CLASSIFIER}",
+            f"{report.status}; leaderboard by {objective} (maximize):",
+        )
+        self._leaderboard([job.name for job in report.jobs], objective, minimize=False)
+        described = self._sagemaker.describe_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=report.name
+        )
+        best = described["BestTrainingJob"]
+        best_value = best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+        champion = self._api.champion(CLASSIFIER)["champion"]
+        config, variants = self._serving(CLASSIFIER)
+        seven = digits.image_bytes(digits.load_split().x_test[first_of(7)], "PNG")
+        (p,) = self._api.predict(CLASSIFIER, seven, "image/png")["predictions"]
+        _show(
+            f"{CLASSIFIER} after the tuning job",
+            f"BestTrainingJob {best['TrainingJobName']} ({objective}={best_value}, "
+            f"{best['TunedHyperParameters']}); champion {champion['run_name']} "
+            f"({champion['objective_value']}); endpoint config {before} -> {config}, "
+            f"variants {variants}; a held-out 7 -> {p['label']}",
+        )
+        if abs(champion["objective_value"] - best_value) > 1e-9:
+            raise DemoFailure(f"{CLASSIFIER}: the champion is not as good as the tuning's best")
+        if set(variants.values()) != {champion["run_name"]} or config == before:
+            raise DemoFailure(f"{CLASSIFIER}: the endpoint does not serve the champion")
+
+    def ab_variants(self) -> None:
+        tags = {"Project": AB}
+        self._train("ab-hidden-8", algorithms.SOFTMAX, {"hidden_channels": "8"}, tags)
+        self._settle()
+        self._train("ab-hidden-32", algorithms.SOFTMAX, {"hidden_channels": "32"}, tags)
+        self._settle()
+        config, variants = self._serving(AB)
+        weights = {
+            v["VariantName"]: v.get("InitialVariantWeight")
+            for v in self._sagemaker.describe_endpoint_config(EndpointConfigName=config)[
+                "ProductionVariants"
+            ]
+        }
+        _show(
+            f"(c) {AB} (strategy ab): ab-hidden-8 then the better ab-hidden-32",
+            f"endpoint config {config}: variants {variants}, weights {weights}",
+        )
+        if sorted(variants.values()) != ["ab-hidden-32", "ab-hidden-8"]:
+            raise DemoFailure(f"{AB}: expected both runs as variants, got {variants}")
+        rows = digits.load_split().x_test[:8]
+        body = json.dumps({"instances": digits.to_pixels(rows).tolist()}).encode()
+        for variant, job in variants.items():
+            answer = self._api.predict(AB, body, "application/json", f"?variant={variant}")
+            _show(
+                f"8 held-out digits -> {AB}?variant={variant}",
+                f"served by {answer['variant']} ({job}): labels {_classes(answer['predictions'])}",
+            )
+            if answer["variant"] != variant:
+                raise DemoFailure(f"{AB}: ?variant={variant} was served by {answer['variant']}")
+
+
 def run() -> int:
     started = time.perf_counter()
     # The story is the output: the access log would drown it.
@@ -162,7 +355,12 @@ def run() -> int:
             stack.deploy_demo_projects()
             seconds = time.perf_counter() - started
             print(f"devstack ready: sagewire API on {stack.api_url} [{seconds:.1f}s]")
-            tell_the_story(Api(stack.api_url))
+            api = Api(stack.api_url)
+            tell_the_story(api)
+            automation = Automation(stack, api)
+            automation.zero_champion()
+            automation.tuned_classifier()
+            automation.ab_variants()
         except (DemoFailure, requests.RequestException, KeyError) as error:
             print(f"demo FAILED: {type(error).__name__}: {error}")
             return 1

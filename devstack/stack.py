@@ -15,13 +15,17 @@ from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import requests
+from chalice.app import Chalice
 from chalice.cli.factory import CLIFactory
 from chalice.deploy.validate import validate_routes
 from chalice.local import ChaliceRequestHandler
 
 from chalicelib.gateways.dynamodb import TABLE_SCHEMA
 from devstack import projects, trainer
-from devstack.aws import ControlPlane
+from devstack.aws import CONTROL_PREFIX, ControlPlane
+from devstack.control import ControlApi
+from devstack.events import EventRouter
+from devstack.jobs import LocalSageMaker
 from devstack.runtime import RuntimeServer
 
 if TYPE_CHECKING:
@@ -30,6 +34,17 @@ if TYPE_CHECKING:
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 STATE_FILE = "devstack.json"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+def _seconds(name: str, default: float, minimum: float = 0.0) -> float:
+    raw = os.environ.get(name, "")
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        value = -1.0
+    if not value >= minimum or value > 3600:
+        raise StackError(f"{name}={raw!r} is not a number of seconds (>= {minimum}, <= 3600)")
+    return value
 
 
 class StackError(RuntimeError):
@@ -55,11 +70,15 @@ class StackSettings:
     region: str = "us-east-1"
     stage: str = "local"
     update_delay_seconds: float = 2.0
+    create_delay_seconds: float = 1.0
+    schedule_seconds: float = 10.0
 
     @classmethod
     def from_environ(cls, default_api_port: int) -> StackSettings:
         """SAGEWIRE_API_PORT, SAGEWIRE_AWS_PORT, SAGEWIRE_RUNTIME_PORT (0: any free port),
-        SAGEWIRE_OUT_DIR (default ./out), AWS_REGION, SAGEWIRE_UPDATE_DELAY_SECONDS."""
+        SAGEWIRE_OUT_DIR (default ./out), AWS_REGION, SAGEWIRE_UPDATE_DELAY_SECONDS (2),
+        SAGEWIRE_CREATE_DELAY_SECONDS (1), SAGEWIRE_SCHEDULE_SECONDS (10: how often scheduled
+        handlers such as `reconcile` run locally)."""
         env = os.environ
         return cls(
             project_dir=PROJECT_DIR,
@@ -68,7 +87,9 @@ class StackSettings:
             aws_port=_port("SAGEWIRE_AWS_PORT", 0),
             runtime_port=_port("SAGEWIRE_RUNTIME_PORT", 0),
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-            update_delay_seconds=float(env.get("SAGEWIRE_UPDATE_DELAY_SECONDS", "2")),
+            update_delay_seconds=_seconds("SAGEWIRE_UPDATE_DELAY_SECONDS", 2.0),
+            create_delay_seconds=_seconds("SAGEWIRE_CREATE_DELAY_SECONDS", 1.0),
+            schedule_seconds=_seconds("SAGEWIRE_SCHEDULE_SECONDS", 10.0, minimum=0.1),
         )
 
 
@@ -80,6 +101,7 @@ class StackState:
     api_url: str
     aws_endpoint_url: str
     runtime_endpoint_url: str
+    control_url: str
     region: str
     table: str
     bucket: str
@@ -123,12 +145,26 @@ class Stack:
         self._access_log = access_log
         self._stoppers: list[tuple[str, Callable[[], None]]] = []
         self._state: StackState | None = None
+        self._router: EventRouter | None = None
+        self._jobs: LocalSageMaker | None = None
 
     @property
     def state(self) -> StackState:
         if self._state is None:
             raise StackError("the stack is not started")
         return self._state
+
+    @property
+    def router(self) -> EventRouter:
+        if self._router is None:
+            raise StackError("the stack is not started")
+        return self._router
+
+    @property
+    def jobs(self) -> LocalSageMaker:
+        if self._jobs is None:
+            raise StackError("the stack is not started")
+        return self._jobs
 
     @property
     def api_url(self) -> str:
@@ -141,11 +177,13 @@ class Stack:
     def start(self) -> StackState:
         settings = self.settings
         use_local_aws(settings.region)
-        control = ControlPlane(settings.aws_port, settings.update_delay_seconds)
+        control = ControlPlane(
+            settings.aws_port, settings.update_delay_seconds, settings.create_delay_seconds
+        )
         control.start()
         self._stoppers.append(("AWS control plane", control.stop))
         os.environ["AWS_ENDPOINT_URL"] = control.url
-        print(f"devstack: AWS control plane (moto + UpdateEndpoint shim) on {control.url}")
+        print(f"devstack: AWS control plane (moto + SageMaker endpoint shim) on {control.url}")
 
         runtime = RuntimeServer(settings.region, settings.runtime_port)
         runtime.start()
@@ -153,12 +191,27 @@ class Stack:
         os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = runtime.url
         print(f"devstack: sagemaker-runtime on {runtime.url}")
 
-        table, bucket, api_url = self._start_api()
+        app, table, bucket, api_url = self._start_api()
+        router = EventRouter.for_app(
+            app, settings.stage, region=settings.region, schedule_seconds=settings.schedule_seconds
+        )
+        router.start()
+        self._stoppers.append(("event router", router.stop))
+        session = boto3.session.Session(region_name=settings.region)
+        jobs = LocalSageMaker(session.client("sagemaker"), session.client("s3"), bucket, router)
+        control.shim.attach(router, ControlApi(jobs, router))
+        self._router, self._jobs = router, jobs
+        every = f"every {settings.schedule_seconds:g}s"
+        handlers = ", ".join(
+            f"{rule.name} ({every if rule.schedule else 'pattern'})" for rule in router.rules
+        )
+        print(f"devstack: event router delivering to {handlers or 'no handlers'}")
         self._state = StackState(
             pid=os.getpid(),
             api_url=api_url,
             aws_endpoint_url=control.url,
             runtime_endpoint_url=runtime.url,
+            control_url=control.url + CONTROL_PREFIX.rstrip("/"),
             region=settings.region,
             table=table,
             bucket=bucket,
@@ -167,7 +220,7 @@ class Stack:
         self._stoppers.append(("state file", self._remove_state_file))
         return self._state
 
-    def _start_api(self) -> tuple[str, str, str]:
+    def _start_api(self) -> tuple[Chalice, str, str, str]:
         """`chalice local --no-autoreload --stage <stage>`, on a thread of this process."""
         settings = self.settings
         os.environ["AWS_CHALICE_CLI_MODE"] = "true"
@@ -221,7 +274,7 @@ class Stack:
             server.server.server_close()
 
         self._stoppers.append(("sagewire API", stop_api))
-        return table, bucket, url
+        return app, table, bucket, url
 
     def _remove_state_file(self) -> None:
         # Another stack may have taken the file over since; only remove our own.
@@ -230,20 +283,38 @@ class Stack:
                 self.state_file.unlink()
 
     def deploy_demo_projects(self) -> None:
-        """Trains each demo model, deploys it through boto3 and registers it through the API."""
+        """Trains and deploys the bootstrapped demo models (as SageMaker jobs, with their events),
+        then registers every demo project through the API."""
         state = self.state
-        session = boto3.session.Session(region_name=state.region)
-        s3, sagemaker = session.client("s3"), session.client("sagemaker")
+        sagemaker = boto3.session.Session(region_name=state.region).client("sagemaker")
+        started = time.perf_counter()
+        deployed = []
         for project in projects.DEMO_PROJECTS:
-            started = time.perf_counter()
+            if not project.bootstrap:
+                continue
             job = trainer.TrainingJob(
                 name=trainer.job_name(project.name),
                 algorithm=project.algorithm,
                 hyperparameters=project.hyperparameters,
                 tags=project.tags,
             )
-            result = trainer.run(job, s3, state.bucket)
-            projects.deploy(sagemaker, project.name, result)
+            report = self.jobs.train(job)
+            if report.artifact is None:
+                raise StackError(f"training {project.name} failed: {report.failure}")
+            projects.deploy(sagemaker, project.name, job, report.artifact)
+            deployed.append(project.name)
+            metrics = ", ".join(f"{name}={value:.4g}" for name, value in report.metrics.items())
+            print(
+                f"devstack: {project.name}: trained {project.algorithm} job {job.name} ({metrics})"
+            )
+        try:
+            projects.wait_in_service(sagemaker, deployed, timeout=60)
+        except TimeoutError as error:
+            raise StackError(str(error)) from None
+        # The bootstrap's own events (training, endpoint creation) reach the app before the
+        # projects exist, as they would for jobs that ran before a project was defined.
+        self.router.wait_idle(60)
+        for project in projects.DEMO_PROJECTS:
             response = requests.put(
                 f"{state.api_url}/v1/projects/{project.name}", json=project.definition, timeout=30
             )
@@ -251,12 +322,11 @@ class Stack:
                 raise StackError(
                     f"registering {project.name} failed: {response.status_code} {response.text}"
                 )
-            metrics = ", ".join(f"{name}={value:.4g}" for name, value in result.metrics.items())
-            print(
-                f"devstack: {project.name}: trained {project.algorithm} job {job.name} "
-                f"({metrics}); endpoint {project.name} InService; project registered "
-                f"[{time.perf_counter() - started:.1f}s]"
-            )
+        print(
+            f"devstack: endpoints {', '.join(deployed)} InService; projects "
+            f"{', '.join(p.name for p in projects.DEMO_PROJECTS)} registered "
+            f"[{time.perf_counter() - started:.1f}s]"
+        )
 
     def stop(self) -> None:
         """Stops what was started, newest first; safe to call more than once."""

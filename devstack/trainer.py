@@ -15,13 +15,14 @@ from devstack import algorithms, digits
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
-_JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
-# The containers these algorithms stand in for; the local runtime reads the artifact instead.
+JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+# The training images these algorithms stand in for (the notebooks deploy the same image); the
+# local runtime reads the artifact instead.
 _IMAGES = {
     algorithms.LINEAR_LEARNER: "382416733822.dkr.ecr.{region}.amazonaws.com/linear-learner:1",
     algorithms.KMEANS: "382416733822.dkr.ecr.{region}.amazonaws.com/kmeans:1",
     algorithms.SOFTMAX: (
-        "763104351884.dkr.ecr.{region}.amazonaws.com/pytorch-inference:2.1-cpu-py310"
+        "763104351884.dkr.ecr.{region}.amazonaws.com/pytorch-training:2.1-cpu-py310"
     ),
 }
 
@@ -32,6 +33,8 @@ class TrainingJob:
     algorithm: str
     hyperparameters: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
+    experiment: str | None = None
+    trial: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ def channels(algorithm: str) -> algorithms.Channels:
 
 def run(job: TrainingJob, s3: S3Client, bucket: str) -> TrainingResult:
     """Trains, uploads s3://bucket/models/<job>/output/model.tar.gz, and returns the metrics."""
-    if not _JOB_NAME.fullmatch(job.name):
+    if not JOB_NAME.fullmatch(job.name):
         raise ValueError(f"invalid training job name {job.name!r} (SageMaker name pattern)")
     if job.algorithm not in algorithms.ALGORITHMS:
         raise ValueError(

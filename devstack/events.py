@@ -1,0 +1,361 @@
+"""A local EventBridge: delivers events to a Chalice app's handlers by their own event patterns."""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from chalice.app import Chalice, CloudWatchEventConfig, ScheduledEventConfig
+
+from devstack import patterns
+
+logger = logging.getLogger("devstack.events")
+
+ACCOUNT_ID = "123456789012"
+# Lambda's asynchronous invocation: the first attempt, then two retries (backoff shortened here).
+DEFAULT_RETRY_DELAYS = (0.2, 0.5)
+DEFAULT_TIMEOUT_SECONDS = 60.0
+
+Status = Literal["succeeded", "dropped"]
+
+
+class EventSink(Protocol):
+    """What emits events: publish one, and say when more are on their way (begin ... end)."""
+
+    def publish(self, event: Mapping[str, Any]) -> Delivery: ...
+
+    def begin(self) -> None: ...
+
+    def end(self) -> None: ...
+
+
+class Discard:
+    """An event sink for a control plane that nobody listens to."""
+
+    def publish(self, event: Mapping[str, Any]) -> Delivery:
+        return Delivery(dict(event), expected=0)
+
+    def begin(self) -> None:
+        """Nothing waits on a discarding sink."""
+
+    def end(self) -> None:
+        """Nothing waits on a discarding sink."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One EventBridge rule targeting one Lambda function of the app."""
+
+    name: str
+    handler: Callable[[dict[str, Any], Any], Any]
+    pattern: Mapping[str, Any] | None = None
+    schedule: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    handler: str
+    status: Status
+    attempts: int
+    seconds: float
+    error: str | None = None
+    result: str | None = None
+
+
+@dataclass
+class Delivery:
+    """One event and, once delivered, what each matching handler made of it."""
+
+    event: dict[str, Any]
+    expected: int
+    outcomes: list[Outcome] = field(default_factory=list)
+    _done: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.expected == 0:
+            self._done.set()
+
+    def record(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
+        if len(self.outcomes) >= self.expected:
+            self._done.set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._done.wait(timeout)
+
+    @property
+    def summary(self) -> str:
+        return describe(self.event)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    handler: str
+    event: dict[str, Any]
+    error: str
+    attempts: int
+
+
+class LambdaContext:
+    """The parts of Lambda's context object a handler may read."""
+
+    def __init__(self, function_name: str, region: str, timeout_seconds: float) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{function_name}"
+        self.memory_limit_in_mb = 128
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = datetime.now(UTC).strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def describe(event: Mapping[str, Any]) -> str:
+    """`detail-type (name status)` for log lines."""
+    detail = event.get("detail")
+    detail = detail if isinstance(detail, Mapping) else {}
+    name = next((str(v) for k, v in detail.items() if k.endswith("Name")), "")
+    status = next((str(v) for k, v in detail.items() if k.endswith("Status")), "")
+    what = " ".join(part for part in (name, status) if part)
+    return f"{event.get('detail-type', '?')}" + (f" ({what})" if what else "")
+
+
+def rules_of(app: Chalice) -> list[Rule]:
+    """The app's EventBridge rules, read from its registered event sources."""
+    rules = []
+    for source in app.event_sources:
+        handler = app.handler_map[source.name]
+        if isinstance(source, CloudWatchEventConfig):
+            patterns.validate(source.event_pattern)
+            rules.append(Rule(source.name, handler, pattern=source.event_pattern))
+        elif isinstance(source, ScheduledEventConfig):
+            expression = source.schedule_expression
+            text = expression if isinstance(expression, str) else expression.to_string()
+            rules.append(Rule(source.name, handler, schedule=text))
+    return rules
+
+
+def scheduled_event(rule_arn: str, region: str) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT_ID,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [rule_arn],
+        "detail": {},
+    }
+
+
+@dataclass
+class _Task:
+    rule: Rule
+    delivery: Delivery
+    attempt: int = 1
+    started: float = field(default_factory=time.monotonic)
+
+
+class EventRouter:
+    """EventBridge -> Lambda, asynchronously: a queue, worker threads, retries, a dead-letter list.
+
+    `wait_idle` returns once nothing is queued, running or waiting to be retried, and no emitter
+    holds an announcement (`begin` ... `end`, e.g. an endpoint update that will report back).
+    """
+
+    def __init__(
+        self,
+        rules: list[Rule],
+        *,
+        function_prefix: str,
+        region: str = "us-east-1",
+        workers: int = 2,
+        retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS,
+        schedule_seconds: float = 10.0,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
+        self.rules = rules
+        self.dead_letters: list[DeadLetter] = []
+        self._prefix = function_prefix
+        self._region = region
+        self._workers = workers
+        self._retry_delays = retry_delays
+        self._schedule_seconds = schedule_seconds
+        self._timeout_seconds = timeout_seconds
+        self._queue: queue.Queue[_Task | None] = queue.Queue()
+        self._idle = threading.Condition()
+        self._outstanding = 0
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._retries: list[threading.Timer] = []
+        self._published: list[Delivery] = []
+
+    @classmethod
+    def for_app(cls, app: Chalice, stage: str, **options: Any) -> EventRouter:
+        return cls(rules_of(app), function_prefix=f"{app.app_name}-{stage}-", **options)
+
+    def start(self) -> None:
+        for index in range(self._workers):
+            thread = threading.Thread(target=self._work, name=f"devstack-events-{index}")
+            thread.daemon = True
+            thread.start()
+            self._threads.append(thread)
+        if any(rule.schedule for rule in self.rules):
+            clock = threading.Thread(target=self._tick, name="devstack-schedule", daemon=True)
+            clock.start()
+            self._threads.append(clock)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._idle:
+            retries, self._retries = self._retries, []
+        for timer in retries:
+            timer.cancel()
+        for _ in range(self._workers):
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(10)
+        self._threads = []
+
+    # --- emitters ---
+
+    def publish(self, event: Mapping[str, Any]) -> Delivery:
+        """PutEvents: delivers a copy to every rule whose pattern matches; returns at once."""
+        copy = json.loads(json.dumps(event))
+        matched = [
+            r for r in self.rules if r.pattern is not None and patterns.matches(r.pattern, copy)
+        ]
+        delivery = Delivery(copy, expected=len(matched))
+        with self._idle:
+            self._published.append(delivery)
+        if not matched:
+            logger.info("devstack: event %s matches no rule", delivery.summary)
+        for rule in matched:
+            self._enqueue(_Task(rule, delivery))
+        return delivery
+
+    def mark(self) -> int:
+        """A bookmark in the published events, for `published_since`."""
+        with self._idle:
+            return len(self._published)
+
+    def published_since(self, mark: int) -> list[Delivery]:
+        with self._idle:
+            return self._published[mark:]
+
+    def invoke_schedule(self, rule: Rule) -> Delivery:
+        """What EventBridge Scheduler does when the rule's time comes."""
+        arn = f"arn:aws:events:{self._region}:{ACCOUNT_ID}:rule/{self._prefix}{rule.name}"
+        delivery = Delivery(scheduled_event(arn, self._region), expected=1)
+        self._enqueue(_Task(rule, delivery))
+        return delivery
+
+    def begin(self) -> None:
+        with self._idle:
+            self._outstanding += 1
+
+    def end(self) -> None:
+        with self._idle:
+            self._outstanding -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True once all deliveries and announced follow-ups are done; False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._outstanding == 0, timeout)
+
+    # --- delivery ---
+
+    def _enqueue(self, task: _Task) -> None:
+        self.begin()
+        self._queue.put(task)
+
+    def _tick(self) -> None:
+        scheduled = [rule for rule in self.rules if rule.schedule]
+        while not self._stopping.wait(self._schedule_seconds):
+            for rule in scheduled:
+                self.invoke_schedule(rule)
+
+    def _work(self) -> None:
+        while (task := self._queue.get()) is not None:
+            self._deliver(task)
+
+    def _deliver(self, task: _Task) -> None:
+        rule, delivery = task.rule, task.delivery
+        function = f"{self._prefix}{rule.name}"
+        context = LambdaContext(function, self._region, self._timeout_seconds)
+        event = json.loads(json.dumps(delivery.event))
+        try:
+            result = rule.handler(event, context)
+        except Exception as error:
+            self._failed(task, f"{type(error).__name__}: {error}")
+            return
+        seconds = time.monotonic() - task.started
+        # A scheduled run every few seconds would drown the story; failures are still logged.
+        logger.log(
+            logging.DEBUG if rule.schedule else logging.INFO,
+            "devstack: %s -> %s succeeded (attempt %d) [%.2fs]",
+            delivery.summary,
+            rule.name,
+            task.attempt,
+            seconds,
+        )
+        self._finish(
+            task, Outcome(rule.name, "succeeded", task.attempt, seconds, result=_short(result))
+        )
+
+    def _failed(self, task: _Task, error: str) -> None:
+        rule, delivery = task.rule, task.delivery
+        if task.attempt <= len(self._retry_delays) and not self._stopping.is_set():
+            delay = self._retry_delays[task.attempt - 1]
+            logger.warning(
+                "devstack: %s -> %s failed (attempt %d: %s); retrying in %.1fs",
+                delivery.summary,
+                rule.name,
+                task.attempt,
+                error,
+                delay,
+            )
+            task.attempt += 1
+            timer = threading.Timer(delay, self._queue.put, (task,))
+            timer.daemon = True
+            with self._idle:
+                self._retries = [t for t in self._retries if t.is_alive()] + [timer]
+            timer.start()
+            return
+        logger.error(
+            "devstack: %s -> %s dropped after %d attempts: %s",
+            delivery.summary,
+            rule.name,
+            task.attempt,
+            error,
+        )
+        self.dead_letters.append(DeadLetter(rule.name, delivery.event, error, task.attempt))
+        seconds = time.monotonic() - task.started
+        self._finish(task, Outcome(rule.name, "dropped", task.attempt, seconds, error=error))
+
+    def _finish(self, task: _Task, outcome: Outcome) -> None:
+        task.delivery.record(outcome)
+        self.end()
+
+
+def _short(result: Any, limit: int = 300) -> str | None:
+    if result is None:
+        return None
+    try:
+        text = json.dumps(result, default=str)
+    except (TypeError, ValueError):
+        text = repr(result)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
