@@ -5,12 +5,23 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import Check, Outcome, Row, coldstart, format_ns, format_speedup, preprocess, serializers
+from bench import (
+    Check,
+    Outcome,
+    Row,
+    calls,
+    coldstart,
+    format_ns,
+    format_speedup,
+    preprocess,
+    serializers,
+)
 
 BENCHMARKS: dict[str, Callable[[], list[Outcome]]] = {
     serializers.NAME: serializers.run,
     preprocess.NAME: preprocess.run,
     coldstart.NAME: coldstart.run,
+    calls.NAME: calls.run,
 }
 
 

@@ -176,7 +176,9 @@ class FakeSageMaker:
     def update_endpoint(self, name: str, config_name: str, strategy: Strategy) -> None:
         self._call("UpdateEndpoint")
         with self.lock:
-            endpoint = self.endpoints[name]
+            endpoint = self.endpoints.get(name)
+            if endpoint is None:
+                raise NotFound(f"Could not find endpoint {name}")
             if endpoint.status != "InService":
                 raise EndpointBusy("Cannot update in-progress endpoint")
             endpoint.status, endpoint.pending = "Updating", config_name

@@ -263,7 +263,9 @@ class ChampionService:
             )
             if self._champions.replace(champion, current.version if current else 0, promotion):
                 self._supersede(project, current)
-                return promotion if manual else self._deploy(project, champion, promotion, run)
+                if manual:
+                    return promotion
+                return self._deploy(project, champion, promotion, run, fresh=True)
         raise Conflict(f"the champion of {project.name!r} kept changing; the event is retried")
 
     def _candidate(
@@ -336,20 +338,42 @@ class ChampionService:
             )
 
     def _deploy(
-        self, project: Project, champion: Champion, promotion: Promotion, run: Run | None = None
+        self,
+        project: Project,
+        champion: Champion,
+        promotion: Promotion,
+        run: Run | None = None,
+        fresh: bool = False,
     ) -> Promotion:
         """Each step is safe to repeat: existing models and configs are verified and reused.
-        `run` is the champion's run when the caller has it at hand."""
+
+        `run` is the champion's run when the caller has it at hand. A `fresh` decision targets an
+        endpoint config nothing can serve yet, so it updates (or creates) the endpoint without
+        describing it first; resumed promotions describe, since their work may be half done."""
         try:
             self._ensure_resources(project, champion, run)
-            state = self._sagemaker.describe_endpoint(project.endpoint.name)
-            outcome, message = self._roll_out(project, champion, state)
+            if fresh:
+                outcome, message = self._update_or_create(project, champion)
+            else:
+                state = self._sagemaker.describe_endpoint(project.endpoint.name)
+                outcome, message = self._roll_out(project, champion, state)
         except (EndpointBusy, EndpointUnavailable) as error:
             outcome, message = "pending", error.message
         except (DeploymentFailed, Conflict, NotFound) as error:
             outcome, message = "failed", error.message
         self._champions.set_outcome(project.name, promotion.promotion_id, outcome, message)
         return replace(promotion, outcome=outcome, message=message, updated_at=self._clock())
+
+    def _update_or_create(
+        self, project: Project, champion: Champion
+    ) -> tuple[PromotionOutcome, str | None]:
+        endpoint, target = project.endpoint, champion.endpoint_config_name
+        try:
+            self._sagemaker.update_endpoint(endpoint.name, target, endpoint.strategy)
+        except NotFound:
+            self._sagemaker.create_endpoint(endpoint.name, target)
+            return "deploying", "creating the endpoint"
+        return "deploying", "updating the endpoint"
 
     def _ensure_resources(self, project: Project, champion: Champion, known: Run | None) -> None:
         variants = self._variants(project, champion.run_name, champion.previous_run_name)

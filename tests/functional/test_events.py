@@ -85,10 +85,10 @@ def expect_first_deployment(sagemaker: Stubber) -> None:
         {"EndpointConfigName": ANY, "ProductionVariants": ANY},
     )
     sagemaker.add_client_error(
-        "describe_endpoint",
+        "update_endpoint",
         service_error_code="ValidationException",
         service_message='Could not find endpoint "mnist-zero".',
-        expected_params={"EndpointName": "mnist-zero"},
+        expected_params={"EndpointName": "mnist-zero", "EndpointConfigName": ANY},
     )
     sagemaker.add_response(
         "create_endpoint",

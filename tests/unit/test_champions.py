@@ -103,7 +103,7 @@ def test_the_first_completed_run_is_deployed_and_closed_by_the_endpoint_event() 
         "DescribeTrainingJob",
         "CreateModel",
         "CreateEndpointConfig",
-        "DescribeEndpoint",
+        "UpdateEndpoint",
         "CreateEndpoint",
     ]
     world.settle()
@@ -181,7 +181,7 @@ def test_a_crash_between_create_model_and_update_endpoint_is_finished_by_the_ret
 
 def test_reconcile_finishes_a_promotion_deferred_by_throttling() -> None:
     world = World()
-    world.sagemaker.fail_once["DescribeEndpoint"] = EndpointUnavailable("throttled", 2)
+    world.sagemaker.fail_once["UpdateEndpoint"] = EndpointUnavailable("throttled", 2)
     world.complete(run("mbs-100", 0.3))
     assert world.champions.promotions("digits-zero")[0].outcome == "pending"
     report = world.service.reconcile()
