@@ -52,7 +52,7 @@ class FakeRuns:
         self._lock = threading.Lock()
         self.runs: dict[str, Run] = {}
 
-    def put_run(self, run: Run) -> bool:
+    def put_run(self, run: Run, projects: Sequence[Project] = ()) -> bool:
         with self._lock:
             current = self.runs.get(run.name)
             if current is not None and current.last_modified_at >= run.last_modified_at:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+import struct
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -15,6 +16,7 @@ from chalicelib.models import (
     SETTLED_OUTCOMES,
     Champion,
     Channel,
+    Project,
     Promotion,
     PromotionOutcome,
     Run,
@@ -23,11 +25,18 @@ from chalicelib.models import (
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, PutTypeDef
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        PutTypeDef,
+        TransactWriteItemTypeDef,
+    )
 
 Item = dict[str, "AttributeValueTypeDef"]
 
 _PROMOTION_PREFIX = "PROMOTION#"
+# One partition holds every (dataset URI, run) pair, so that a URI prefix is one Query.
+DATASET_USAGE_KEY = "DATASETS"
+LEADERBOARD_PREFIX = "LEADERBOARD#"
 _RUN_TIMES = ("last_modified_at", "created_at", "started_at", "ended_at")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Transaction cancellation reasons that mean "another writer got there first": nothing was written.
@@ -41,26 +50,52 @@ class RunTable:
         self._client = client
         self._table = table_name
 
-    def put_run(self, run: Run) -> bool:
-        """Stores a run unless the stored one is as new or newer; False when skipped."""
+    def put_run(self, run: Run, projects: Sequence[Project] = ()) -> bool:
+        """Stores a run unless the stored one is as new or newer; False when skipped.
+
+        In the same transaction: the run's entry in each project's leaderboard (indexed by the
+        project's objective when the run has it) and one usage item per input channel, the
+        forward index from a dataset to the runs that read it."""
         modified: AttributeValueTypeDef = {"N": str(_epoch_ms(run.last_modified_at))}
+        document: AttributeValueTypeDef = {"S": orjson.dumps(_run_document(run)).decode()}
+        run_put: PutTypeDef = {
+            "TableName": self._table,
+            "Item": {
+                **_run_key(run.name),
+                "run": document,
+                "last_modified_ms": modified,
+                "status": {"S": run.status},
+            },
+            "ConditionExpression": "attribute_not_exists(#pk) OR #modified < :modified",
+            "ExpressionAttributeNames": {"#pk": "pk", "#modified": "last_modified_ms"},
+            "ExpressionAttributeValues": {":modified": modified},
+        }
+        items = [_membership(run, project, document) for project in projects] + [
+            {
+                "pk": {"S": DATASET_USAGE_KEY},
+                "sk": {"S": f"{channel.s3_uri}#RUN#{run.name}"},
+                "run_name": {"S": run.name},
+                "channel": {"S": channel.name},
+            }
+            for channel in run.channels
+        ]
+        extra: list[TransactWriteItemTypeDef] = [
+            {"Put": {"TableName": self._table, "Item": item}} for item in items
+        ]
         try:
-            self._client.put_item(
-                TableName=self._table,
-                Item={
-                    **_run_key(run.name),
-                    "run": {"S": orjson.dumps(_run_document(run)).decode()},
-                    "last_modified_ms": modified,
-                    "status": {"S": run.status},
-                },
-                ConditionExpression="attribute_not_exists(#pk) OR #modified < :modified",
-                ExpressionAttributeNames={"#pk": "pk", "#modified": "last_modified_ms"},
-                ExpressionAttributeValues={":modified": modified},
-            )
+            if extra:
+                self._client.transact_write_items(TransactItems=[{"Put": run_put}, *extra])
+            else:
+                self._client.put_item(**run_put)
         except ClientError as error:
-            if _code(error) != "ConditionalCheckFailedException":
-                raise
-            return False
+            code = _code(error)
+            if code == "ConditionalCheckFailedException":
+                return False
+            if code == "TransactionCanceledException":
+                reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    return False
+            raise
         return True
 
     def get_run(self, name: str) -> Run | None:
@@ -211,6 +246,27 @@ class ChampionTable:
                 break
             start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
         return found
+
+
+def sortable_number(value: float) -> str:
+    """A float as 16 hex digits whose string order is the numbers' order (IEEE 754 bits, with
+    the sign bit flipped for positives and every bit flipped for negatives)."""
+    (bits,) = struct.unpack(">Q", struct.pack(">d", value))
+    bits = bits ^ 0xFFFFFFFFFFFFFFFF if bits >> 63 else bits | 1 << 63
+    return f"{bits:016x}"
+
+
+def _membership(run: Run, project: Project, document: AttributeValueTypeDef) -> Item:
+    item: Item = {
+        "pk": {"S": f"PROJECT#{project.name}"},
+        "sk": {"S": f"RUN#{run.name}"},
+        "run": document,
+    }
+    value = run.metrics.get(project.objective.metric)
+    if value is not None and math.isfinite(value):
+        item["gsi1pk"] = {"S": f"{LEADERBOARD_PREFIX}{project.name}"}
+        item["gsi1sk"] = {"S": f"{sortable_number(value)}#{run.name}"}
+    return item
 
 
 def _run_key(name: str) -> Item:

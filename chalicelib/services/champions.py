@@ -141,8 +141,7 @@ class ChampionService:
         if change.status not in FINISHED_RUN:
             return []
         run = self._sagemaker.describe_training_job(change.name, change.tags)
-        self._runs.put_run(run)
-        return self._challenge_all(run, cause)
+        return self._record_and_challenge(run, cause)
 
     def on_tuning_job(self, change: TuningJobChange, cause: str) -> list[Promotion]:
         """A completed tuning job's best training job challenges the projects it matches."""
@@ -153,9 +152,11 @@ class ChampionService:
             return []
         run = self._runs.get_run(best)
         if run is None:
-            run = self._sagemaker.describe_training_job(best, change.tags)
-            self._runs.put_run(run)
-        return self._challenge_all(run, cause)
+            return self._record_and_challenge(
+                self._sagemaker.describe_training_job(best, change.tags), cause
+            )
+        projects = [project for project in self._projects.all() if matches(project, run)]
+        return self._challenge_all(run, projects, cause)
 
     def on_endpoint(self, change: EndpointChange) -> Promotion | None:
         """Closes or fails the promotion in flight on this endpoint, or resumes a deferred one."""
@@ -237,13 +238,18 @@ class ChampionService:
             raise ProjectNotFound(f"no project named {name!r}")
         return project
 
-    def _challenge_all(self, run: Run, cause: str) -> list[Promotion]:
+    def _record_and_challenge(self, run: Run, cause: str) -> list[Promotion]:
+        # Recorded whatever happens next: a run that cannot compete still has lineage.
+        projects = [project for project in self._projects.all() if matches(project, run)]
+        self._runs.put_run(run, projects)
+        return self._challenge_all(run, projects, cause)
+
+    def _challenge_all(self, run: Run, projects: list[Project], cause: str) -> list[Promotion]:
         promotions = []
-        for project in self._projects.all():
-            if matches(project, run):
-                promotion = self._challenge(project, run, cause)
-                if promotion is not None:
-                    promotions.append(promotion)
+        for project in projects:
+            promotion = self._challenge(project, run, cause)
+            if promotion is not None:
+                promotions.append(promotion)
         return promotions
 
     def _challenge(self, project: Project, run: Run, cause: str) -> Promotion | None:

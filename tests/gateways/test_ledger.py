@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 from moto import mock_aws
 from moto.dynamodb.models import DynamoDBBackend
 
+from chalicelib.definitions import parse_project
 from chalicelib.gateways.dynamodb import TABLE_SCHEMA
-from chalicelib.gateways.ledger import ChampionTable, RunTable
+from chalicelib.gateways.ledger import DATASET_USAGE_KEY, ChampionTable, RunTable, sortable_number
 from chalicelib.models import (
     SETTLED_OUTCOMES,
     Champion,
@@ -30,6 +31,7 @@ from chalicelib.models import (
     PromotionOutcome,
     Run,
 )
+from tests.factories import project_document
 
 TABLE = "sagewire-ledger-test"
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -364,3 +366,34 @@ def test_the_version_counts_exactly_the_successful_replacements(
     assert stored.version == version == len(succeeded)
     assert stored.promotion_id == succeeded[-1]
     assert sorted(p.promotion_id for p in table.promotions(project)) == sorted(succeeded)
+
+
+def test_a_run_joins_its_projects_leaderboards_and_its_datasets_usage(client: Any) -> None:
+    runs = RunTable(client, TABLE)
+    run = full_run()
+    projects = [
+        parse_project(project_document("digits-zero")),
+        parse_project(project_document("b")),
+    ]
+    assert runs.put_run(run, projects) is True
+    members = client.query(
+        TableName=TABLE,
+        IndexName="gsi1",
+        KeyConditionExpression="gsi1pk = :board",
+        ExpressionAttributeValues={":board": {"S": "LEADERBOARD#digits-zero"}},
+    )["Items"]
+    assert [item["sk"]["S"] for item in members] == [f"RUN#{run.name}"]
+    usage = client.query(
+        TableName=TABLE,
+        KeyConditionExpression="pk = :datasets",
+        ExpressionAttributeValues={":datasets": {"S": DATASET_USAGE_KEY}},
+    )["Items"]
+    assert sorted(item["sk"]["S"] for item in usage) == sorted(
+        f"{channel.s3_uri}#RUN#{run.name}" for channel in run.channels
+    )
+    assert runs.put_run(run, projects) is False  # a duplicate changes nothing, atomically
+
+
+@given(st.lists(st.floats(allow_nan=False).map(lambda x: x + 0.0), min_size=2, max_size=20))
+def test_sortable_numbers_sort_as_the_numbers_do(values: list[float]) -> None:
+    assert sorted(values, key=sortable_number) == sorted(values)
