@@ -275,3 +275,38 @@ def document(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [document(item) for item in value]
     return value
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """One version of one S3 object under the datasets prefix."""
+
+    uri: str
+    etag: str
+    size: int
+    last_modified_at: datetime
+    version_id: str | None = None
+    sequencer: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An S3 object's metadata and, when it was read, its bytes."""
+
+    bucket: str
+    key: str
+    etag: str
+    size: int
+    content_type: str | None = None
+    version_id: str | None = None
+    body: bytes | None = None
+
+
+@dataclass(frozen=True)
+class TrialComponent:
+    """A SageMaker Experiments trial component, e.g. a preprocessing step and its parameters."""
+
+    name: str
+    display_name: str | None
+    parameters: dict[str, str | float]
+    source_arn: str | None = None

@@ -7,6 +7,8 @@ from typing import Protocol
 
 from chalicelib.models import (
     Champion,
+    DatasetVersion,
+    StoredObject,
     EndpointSpec,
     EndpointState,
     Invocation,
@@ -80,3 +82,19 @@ class ChampionStore(Protocol):
     ) -> bool: ...
 
     def promotions(self, project: str, limit: int = 100) -> list[Promotion]: ...
+
+
+class ObjectStore(Protocol):
+    """S3 (gateways/s3.py)."""
+
+    def get(self, bucket: str, key: str, max_bytes: int) -> StoredObject: ...
+
+    def head(self, bucket: str, key: str) -> StoredObject | None: ...
+
+    def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None: ...
+
+
+class DatasetStore(Protocol):
+    def put_version(self, version: DatasetVersion) -> bool: ...
+
+    def versions_under(self, uri_prefix: str) -> list[DatasetVersion]: ...
