@@ -260,7 +260,7 @@ class ChampionService:
             current = self._champions.get_champion(project.name)
             if current is not None and current.run_name == run.name:
                 # A retry of the event that made this run champion: finish what it started.
-                return self._advance(project)
+                return self._advance(project, current)
             if current is not None and not beats(value, run.name, current, project.objective):
                 return None
             manual = project.endpoint.strategy.type == "manual"
