@@ -20,6 +20,10 @@ class Settings:
     invoke_connect_timeout_seconds: float
     invoke_max_attempts: int
     retry_after_seconds: int
+    datasets_prefix: str = "datasets/"
+    batch_input_prefix: str = "batch/input/"
+    batch_output_prefix: str = "batch/output/"
+    max_batch_object_bytes: int = 50 * MiB
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -37,6 +41,10 @@ class Settings:
             invoke_connect_timeout_seconds=float(env.get("SAGEWIRE_INVOKE_CONNECT_TIMEOUT", "2")),
             invoke_max_attempts=int(env.get("SAGEWIRE_INVOKE_MAX_ATTEMPTS", "3")),
             retry_after_seconds=int(env.get("SAGEWIRE_RETRY_AFTER_SECONDS", "2")),
+            datasets_prefix=env.get("SAGEWIRE_DATASETS_PREFIX", "datasets/"),
+            batch_input_prefix=env.get("SAGEWIRE_BATCH_INPUT_PREFIX", "batch/input/"),
+            batch_output_prefix=env.get("SAGEWIRE_BATCH_OUTPUT_PREFIX", "batch/output/"),
+            max_batch_object_bytes=int(env.get("SAGEWIRE_MAX_BATCH_OBJECT_BYTES", str(50 * MiB))),
         )
 
 

@@ -290,6 +290,23 @@ class DatasetVersion:
 
 
 @dataclass(frozen=True)
+class ObjectCreated:
+    """A normalized S3 "Object Created" EventBridge event; the key is as stored (not encoded)."""
+
+    bucket: str
+    key: str
+    etag: str
+    size: int
+    time: datetime
+    version_id: str | None = None
+    sequencer: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
 class StoredObject:
     """An S3 object's metadata and, when it was read, its bytes."""
 
@@ -310,3 +327,14 @@ class TrialComponent:
     display_name: str | None
     parameters: dict[str, str | float]
     source_arn: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A SageMaker model as DescribeModel tells it: its (first) container's image and artifact."""
+
+    name: str
+    arn: str
+    image: str | None
+    artifact: str | None
+    role_arn: str | None

@@ -8,24 +8,34 @@ from typing import TYPE_CHECKING
 import boto3
 
 from chalicelib.config import Settings, get_settings
+from chalicelib.gateways.datasets import DatasetTable
 from chalicelib.gateways.dynamodb import ProjectTable
 from chalicelib.gateways.ledger import ChampionTable, RunTable
+from chalicelib.gateways.s3 import S3Gateway
 from chalicelib.gateways.sagemaker import SageMakerGateway, control_plane_client_config
 from chalicelib.gateways.sagemaker_runtime import SageMakerRuntimeGateway, runtime_client_config
-from chalicelib.services.automation import EventHandlers
+from chalicelib.services.automation import EventHandlers, ObjectEventHandlers
+from chalicelib.services.batch import BatchService
 from chalicelib.services.champions import ChampionService
+from chalicelib.services.datasets import DatasetService
 from chalicelib.services.inference import InferenceService
+from chalicelib.services.leaderboard import LeaderboardService
+from chalicelib.services.lineage import LineageService
 from chalicelib.services.ports import (
     ChampionStore,
     ControlPlane,
+    DatasetStore,
     EndpointInvoker,
+    ObjectStore,
     ProjectStore,
     RunStore,
 )
 from chalicelib.services.projects import ProjectService
+from chalicelib.services.reports import ReportService
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sagemaker.client import SageMakerClient
     from mypy_boto3_sagemaker_runtime.client import SageMakerRuntimeClient
 
@@ -55,6 +65,38 @@ class Container:
     @cached_property
     def sagemaker_client(self) -> SageMakerClient:
         return self.session.client("sagemaker", config=control_plane_client_config())
+
+    @cached_property
+    def s3_client(self) -> S3Client:
+        return self.session.client("s3")
+
+    @cached_property
+    def object_store(self) -> ObjectStore:
+        return S3Gateway(self.s3_client)
+
+    @cached_property
+    def dataset_store(self) -> DatasetStore:
+        return DatasetTable(self.dynamodb_client, self.settings.table_name)
+
+    @cached_property
+    def datasets(self) -> DatasetService:
+        return DatasetService(self.dataset_store)
+
+    @cached_property
+    def batch(self) -> BatchService:
+        return BatchService(self.projects, self.inference, self.object_store, self.settings)
+
+    @cached_property
+    def object_event_handlers(self) -> ObjectEventHandlers:
+        from chalicelib.gateways.idempotency import Idempotent
+
+        return ObjectEventHandlers(
+            self.datasets,
+            self.batch,
+            lambda handler, function: Idempotent(
+                handler, function, self.dynamodb_client, self.settings.table_name
+            ),
+        )
 
     @cached_property
     def project_store(self) -> ProjectStore:
@@ -93,6 +135,10 @@ class Container:
         )
 
     @cached_property
+    def leaderboard(self) -> LeaderboardService:
+        return LeaderboardService(self.project_store, self.run_store)
+
+    @cached_property
     def event_handlers(self) -> EventHandlers:
         # Imported here: Powertools' import costs ~25 ms, which the HTTP cold start never pays.
         from chalicelib.gateways.idempotency import Idempotent
@@ -102,6 +148,31 @@ class Container:
             lambda handler, function: Idempotent(
                 handler, function, self.dynamodb_client, self.settings.table_name
             ),
+        )
+
+    @cached_property
+    def lineage(self) -> LineageService:
+        return LineageService(
+            self.project_store,
+            self.run_store,
+            self.champion_store,
+            self.control_plane,
+            self.dataset_store,
+            self.object_store,
+        )
+
+    @cached_property
+    def reports(self) -> ReportService:
+        return ReportService(
+            self.project_store,
+            self.run_store,
+            self.champion_store,
+            self.champions,
+            self.control_plane,
+            self.lineage,
+            self.object_store,
+            self.settings.bucket_name,
+            self.settings.region,
         )
 
 

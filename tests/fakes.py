@@ -2,27 +2,36 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Literal
 
-from chalicelib.errors import Conflict, EndpointBusy, NotFound
+from chalicelib.errors import Conflict, EndpointBusy, InputTooLarge, NotFound
+from chalicelib.gateways.ledger import sortable_number
 from chalicelib.models import (
     SETTLED_OUTCOMES,
     Champion,
+    DatasetVersion,
     EndpointChange,
     EndpointSpec,
     EndpointState,
+    ModelInfo,
     Project,
     Promotion,
     PromotionOutcome,
     Run,
+    StoredObject,
     Strategy,
+    TrialComponent,
     Variant,
 )
 
 EPOCH = datetime(2026, 11, 23, tzinfo=UTC)
+MODEL_ARN_PREFIX = "arn:aws:sagemaker:us-east-1:123456789012:model/"
 
 
 class FakeProjects:
@@ -51,6 +60,9 @@ class FakeRuns:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.runs: dict[str, Run] = {}
+        self.memberships: dict[str, set[str]] = {}
+        # project -> run -> its gsi1sk, for the runs that had the project's objective when put.
+        self.ranks: dict[str, dict[str, str]] = {}
 
     def put_run(self, run: Run, projects: Sequence[Project] = ()) -> bool:
         with self._lock:
@@ -58,10 +70,82 @@ class FakeRuns:
             if current is not None and current.last_modified_at >= run.last_modified_at:
                 return False
             self.runs[run.name] = run
+            for project in projects:
+                self.memberships.setdefault(project.name, set()).add(run.name)
+                ranks = self.ranks.setdefault(project.name, {})
+                ranks.pop(run.name, None)
+                value = run.metrics.get(project.objective.metric)
+                if value is not None and math.isfinite(value):
+                    ranks[run.name] = f"{sortable_number(value)}#{run.name}"
             return True
 
     def get_run(self, name: str) -> Run | None:
         return self.runs.get(name)
+
+    def project_runs(self, project: str) -> list[Run]:
+        """Runs recorded with `project` among their projects, by name."""
+        return [self.runs[name] for name in sorted(self.memberships.get(project, ()))]
+
+    def leaderboard(
+        self,
+        project: str,
+        objective_order: Literal["asc", "desc"],
+        limit: int,
+        start_key: dict[str, str] | None = None,
+    ) -> tuple[list[tuple[Run, dict[str, str]]], dict[str, str] | None]:
+        """gsi1's order and keys; a page ends at `limit` items or at the index's end."""
+        ranks = self.ranks.get(project, {})
+        keys = sorted(
+            (
+                {"gsi1pk": f"LEADERBOARD#{project}", "gsi1sk": sk}
+                | {"pk": f"PROJECT#{project}", "sk": f"RUN#{name}"}
+                for name, sk in ranks.items()
+            ),
+            key=lambda key: key["gsi1sk"],
+            reverse=objective_order == "desc",
+        )
+        return self._page(keys, "gsi1sk", objective_order == "desc", limit, start_key)
+
+    def unranked_runs(
+        self, project: str, limit: int, start_key: dict[str, str] | None = None
+    ) -> tuple[list[tuple[Run, dict[str, str]]], dict[str, str] | None]:
+        """Like DynamoDB's Query with a filter: `limit` counts the items read, ranked or not."""
+        keys = [
+            {"pk": f"PROJECT#{project}", "sk": f"RUN#{name}"}
+            for name in sorted(self.memberships.get(project, ()))
+        ]
+        runs, next_key = self._page(keys, "sk", False, limit, start_key)
+        ranked = self.ranks.get(project, {})
+        return [(run, key) for run, key in runs if run.name not in ranked], next_key
+
+    def _page(
+        self,
+        keys: list[dict[str, str]],
+        sort_key: str,
+        descending: bool,
+        limit: int,
+        start_key: dict[str, str] | None,
+    ) -> tuple[list[tuple[Run, dict[str, str]]], dict[str, str] | None]:
+        if start_key is not None:
+            after = start_key[sort_key]
+            keys = [k for k in keys if (k[sort_key] < after if descending else k[sort_key] > after)]
+        page = keys[:limit]
+        runs = [(self.runs[key["sk"].removeprefix("RUN#")], key) for key in page]
+        # As DynamoDB does, a full page names its last key even when nothing follows it.
+        return runs, page[-1] if len(page) == limit else None
+
+    def runs_reading(self, uri: str) -> list[tuple[str, str]]:
+        """Channels under `uri`, or reading it as a prefix that ends at a "/" of its key."""
+        return sorted(
+            (run.name, channel.name)
+            for run in self.runs.values()
+            for channel in run.channels
+            if channel.s3_uri.startswith(uri)
+            or (
+                uri.startswith(channel.s3_uri)
+                and (channel.s3_uri.endswith("/") or uri[len(channel.s3_uri)] == "/")
+            )
+        )
 
 
 class FakeChampions:
@@ -128,6 +212,8 @@ class FakeSageMaker:
     calls: list[str] = field(default_factory=list)
     fail_once: dict[str, Exception] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    model_runs: dict[str, str] = field(default_factory=dict)
+    trials: dict[str, list[TrialComponent]] = field(default_factory=dict)
 
     def _call(self, name: str) -> None:
         self.calls.append(name)
@@ -151,6 +237,7 @@ class FakeSageMaker:
             wanted = (role_arn, run.training_image, run.model_artifact)
             if self.models.setdefault(name, wanted) != wanted:
                 raise Conflict(f"model {name} exists with other settings")
+            self.model_runs.setdefault(name, run.name)
 
     def ensure_endpoint_config(
         self, name: str, variants: Sequence[Variant], endpoint: EndpointSpec
@@ -183,6 +270,37 @@ class FakeSageMaker:
                 raise EndpointBusy("Cannot update in-progress endpoint")
             endpoint.status, endpoint.pending = "Updating", config_name
 
+    def describe_endpoint_config(self, name: str) -> tuple[Variant, ...]:
+        self._call("DescribeEndpointConfig")
+        if name not in self.configs:
+            raise NotFound(f"Could not find endpoint configuration {name}")
+        return self.configs[name]
+
+    def describe_model(self, name: str) -> ModelInfo:
+        self._call("DescribeModel")
+        if name not in self.models:
+            raise NotFound(f"Could not find model {name}")
+        role, image, artifact = self.models[name]
+        return ModelInfo(name, f"{MODEL_ARN_PREFIX}{name}", image, artifact, role)
+
+    def model_run_tag(self, model_arn: str) -> str | None:
+        self._call("ListTags")
+        return self.model_runs.get(model_arn.removeprefix(MODEL_ARN_PREFIX))
+
+    def trial_components(self, trial_name: str) -> list[TrialComponent]:
+        self._call("ListTrialComponents")
+        components = self.trials.get(trial_name, [])
+        self.calls.extend("DescribeTrialComponent" for _ in components)
+        return list(components)
+
+    def list_models(self, name_prefix: str) -> list[str]:
+        self._call("ListModels")
+        return sorted(name for name in self.models if name.startswith(name_prefix))
+
+    def list_endpoint_configs(self, name_prefix: str) -> list[str]:
+        self._call("ListEndpointConfigs")
+        return sorted(name for name in self.configs if name.startswith(name_prefix))
+
     def settle(self, name: str, succeed: bool = True) -> EndpointChange | None:
         """Finishes the endpoint's update; the change is what SageMaker's event would say."""
         with self.lock:
@@ -195,3 +313,45 @@ class FakeSageMaker:
             if endpoint.config is None:
                 endpoint.status = "Failed"
             return EndpointChange(name, f"arn:{name}", endpoint.status, EPOCH, endpoint.config)  # type: ignore[arg-type]
+
+
+class FakeObjects:
+    """S3 in memory: (bucket, key) -> (body, content type); ETags are MD5s of the bodies."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], tuple[bytes, str]] = {}
+
+    def get(self, bucket: str, key: str, max_bytes: int) -> StoredObject:
+        stored = self.head(bucket, key)
+        if stored is None:
+            raise NotFound("the object does not exist")
+        if stored.size > max_bytes:
+            raise InputTooLarge(f"the object is over the limit of {max_bytes} bytes")
+        return replace(stored, body=self.objects[bucket, key][0])
+
+    def head(self, bucket: str, key: str) -> StoredObject | None:
+        if (bucket, key) not in self.objects:
+            return None
+        body, content_type = self.objects[bucket, key]
+        etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
+        return StoredObject(bucket, key, etag, len(body), content_type)
+
+    def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
+        self.objects[bucket, key] = (body, content_type)
+
+
+class FakeDatasets:
+    """Dataset versions, recorded once per (URI, sequencer); each object's newest listed last."""
+
+    def __init__(self) -> None:
+        self.versions: list[DatasetVersion] = []
+
+    def put_version(self, version: DatasetVersion) -> bool:
+        if any((v.uri, v.sequencer) == (version.uri, version.sequencer) for v in self.versions):
+            return False
+        self.versions.append(version)
+        return True
+
+    def versions_under(self, uri_prefix: str) -> list[DatasetVersion]:
+        under = [v for v in self.versions if v.uri.startswith(uri_prefix)]
+        return sorted(under, key=lambda v: (v.uri, v.sequencer or "", v.last_modified_at))

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from chalice.app import Blueprint, CloudWatchEvent, Rate
 
 from chalicelib import wiring
-from chalicelib.processing.events import endpoint_change, training_job_change, tuning_job_change
+from chalicelib.config import Settings
+from chalicelib.models import ObjectCreated
+from chalicelib.processing.events import (
+    endpoint_change,
+    object_created,
+    training_job_change,
+    tuning_job_change,
+)
 
 SAGEMAKER = "aws.sagemaker"
 events = Blueprint(__name__)
@@ -63,6 +71,55 @@ def on_endpoint_state_change(event: CloudWatchEvent) -> Any:
     )
 
 
+S3 = "aws.s3"
+# Event patterns are fixed when the app is packaged, so the bucket and prefixes are read here.
+_STORAGE = Settings.from_environ()
+
+
+def _object_created(prefix: str) -> dict[str, Any]:
+    """S3 -> EventBridge: `chalice package` refuses @on_s3_event in CloudFormation form."""
+    return {
+        "source": [S3],
+        "detail-type": ["Object Created"],
+        "detail": {
+            "bucket": {"name": [_STORAGE.bucket_name]},
+            "object": {"key": [{"prefix": prefix}]},
+        },
+    }
+
+
+def _object_key(change: ObjectCreated) -> dict[str, str]:
+    """One object version, however many times (and under whichever event ids) it is delivered."""
+    return {
+        "bucket": change.bucket,
+        "key": change.key,
+        "etag": change.etag,
+        "sequencer": change.sequencer or "",
+    }
+
+
+@events.on_cw_event(_object_created(_STORAGE.datasets_prefix), name="on_dataset_object")
+def on_dataset_object(event: CloudWatchEvent) -> Any:
+    change = object_created(event.to_dict())
+    return wiring.container().object_event_handlers.dataset_object(
+        event.context, key=_object_key(change), change=change
+    )
+
+
+@events.on_cw_event(_object_created(_STORAGE.batch_input_prefix), name="on_batch_object")
+def on_batch_object(event: CloudWatchEvent) -> Any:
+    change = object_created(event.to_dict())
+    return wiring.container().object_event_handlers.batch_object(
+        event.context, key=_object_key(change), change=change
+    )
+
+
 @events.schedule(Rate(10, unit=Rate.MINUTES), name="reconcile")
 def reconcile(event: CloudWatchEvent) -> Any:
     return wiring.container().event_handlers.reconcile()
+
+
+@events.schedule(Rate(1, unit=Rate.DAYS), name="lineage_report")
+def lineage_report(event: CloudWatchEvent) -> Any:
+    keys = wiring.container().reports.write(datetime.now(UTC))
+    return {"dated": list(keys.dated), "latest": list(keys.latest)}

@@ -16,6 +16,7 @@ from chalice.app import Blueprint, Response
 from chalicelib import errors, wiring
 from chalicelib.definitions import project_to_document
 from chalicelib.models import document
+from chalicelib.services.reports import CONTENT_TYPES as REPORT_CONTENT_TYPES
 
 MAX_DEFINITION_BYTES = 64 * 1024
 BINARY_TYPES = ("image/png", "image/jpeg", "application/x-npy")
@@ -165,6 +166,32 @@ def predict(project: str, request_id: str) -> Response:
     return _json(200, {**asdict(result), "request_id": request_id})
 
 
+@api.route("/v1/projects/{project}/leaderboard", methods=["GET"])
+@_json_errors
+def get_leaderboard(project: str, request_id: str) -> Response:
+    params = api.current_request.query_params
+    limit = _query("limit") or "10"
+    if not limit.isascii() or not limit.isdigit() or len(limit) > 3:
+        raise errors.InvalidParameter("limit must be an integer from 1 to 100")
+    page = wiring.container().leaderboard.page(
+        project,
+        # Chalice's MultiDict.getlist raises KeyError for an absent name.
+        filters=params.getlist("filter") if params and "filter" in params else [],
+        sort=_query("sort"),
+        order=_query("order"),
+        limit=int(limit),
+        cursor=_query("cursor"),
+    )
+    body = {
+        "project": page.project,
+        "sort": page.sort,
+        "order": page.order,
+        "runs": document(page.entries),
+        "next_cursor": page.next_cursor,
+    }
+    return _json(200, body)
+
+
 @api.route("/v1/projects/{project}/champion", methods=["GET"])
 @_json_errors
 def get_champion(project: str, request_id: str) -> Response:
@@ -180,6 +207,42 @@ def list_promotions(project: str, request_id: str) -> Response:
         raise errors.InvalidParameter("limit must be an integer from 1 to 1000")
     promotions = wiring.container().champions.promotions(project, int(limit))
     return _json(200, {"project": project, "promotions": document(promotions)})
+
+
+@api.route("/v1/runs/{training_job}", methods=["GET"])
+@_json_errors
+def get_run_lineage(training_job: str, request_id: str) -> Response:
+    return _json(200, document(wiring.container().lineage.run(training_job)))
+
+
+@api.route("/v1/lineage/endpoints/{endpoint}", methods=["GET"])
+@_json_errors
+def get_endpoint_lineage(endpoint: str, request_id: str) -> Response:
+    return _json(200, document(wiring.container().lineage.endpoint(endpoint)))
+
+
+@api.route("/v1/lineage/datasets", methods=["GET"])
+@_json_errors
+def get_dataset_lineage(request_id: str) -> Response:
+    uri = _query("uri")
+    if uri is None:
+        raise errors.InvalidParameter("uri is required: ?uri=s3://<bucket>/<key or prefix>")
+    return _json(200, document(wiring.container().lineage.datasets(uri)))
+
+
+@api.route("/v1/reports/latest", methods=["GET"])
+@_json_errors
+def latest_report(request_id: str) -> Response:
+    kind = _query("format") or "json"
+    if kind not in REPORT_CONTENT_TYPES:
+        raise errors.InvalidParameter("format must be one of json, html, csv, openlineage")
+    try:
+        body = wiring.container().reports.latest(kind)
+    except errors.NotFound:
+        raise errors.NotFound("no lineage report has been written yet") from None
+    return Response(
+        body=body.decode(), status_code=200, headers={"Content-Type": REPORT_CONTENT_TYPES[kind]}
+    )
 
 
 @api.route("/v1/projects/{project}/promotions", methods=["POST"], content_types=["*/*"])

@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import orjson
 from botocore.exceptions import ClientError
 
+from chalicelib.errors import InvalidParameter
 from chalicelib.models import (
     SETTLED_OUTCOMES,
     Champion,
@@ -37,6 +38,10 @@ _PROMOTION_PREFIX = "PROMOTION#"
 # One partition holds every (dataset URI, run) pair, so that a URI prefix is one Query.
 DATASET_USAGE_KEY = "DATASETS"
 LEADERBOARD_PREFIX = "LEADERBOARD#"
+LEADERBOARD_INDEX = "gsi1"
+_MEMBER_PREFIX = "RUN#"
+_MEMBER_KEY = ("pk", "sk")
+_BOARD_KEY = ("gsi1pk", "gsi1sk", "pk", "sk")
 _RUN_TIMES = ("last_modified_at", "created_at", "started_at", "ended_at")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Transaction cancellation reasons that mean "another writer got there first": nothing was written.
@@ -103,6 +108,101 @@ class RunTable:
             TableName=self._table, Key=_run_key(name), ConsistentRead=True
         ).get("Item")
         return None if item is None else _run_from_document(orjson.loads(item["run"]["S"]))
+
+    def project_runs(self, project: str) -> list[Run]:
+        """Every run recorded in the project's leaderboard (Query PROJECT#<p>, RUN#...), by name."""
+        runs: list[Run] = []
+        start: dict[str, Any] = {}
+        while True:
+            page = self._client.query(
+                TableName=self._table,
+                KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+                ExpressionAttributeNames={"#pk": "pk", "#sk": "sk"},
+                ExpressionAttributeValues={
+                    ":pk": {"S": f"PROJECT#{project}"},
+                    ":prefix": {"S": "RUN#"},
+                },
+                **start,
+            )
+            runs += [_run_from_document(orjson.loads(i["run"]["S"])) for i in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                return runs
+            start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+    def leaderboard(
+        self,
+        project: str,
+        objective_order: Literal["asc", "desc"],
+        limit: int,
+        start_key: dict[str, str] | None = None,
+    ) -> tuple[list[tuple[Run, dict[str, str]]], dict[str, str] | None]:
+        """One page of the project's runs that have its objective, ordered by it (ties by run
+        name), each with the key to resume after it, and the key the next page starts after
+        (None after the last page)."""
+        start = _start_key(project, start_key, _BOARD_KEY)
+        page = self._client.query(
+            TableName=self._table,
+            IndexName=LEADERBOARD_INDEX,
+            KeyConditionExpression="#gsi1pk = :board",
+            ExpressionAttributeNames={"#gsi1pk": "gsi1pk"},
+            ExpressionAttributeValues={":board": {"S": f"{LEADERBOARD_PREFIX}{project}"}},
+            ScanIndexForward=objective_order == "asc",
+            Limit=limit,
+            **start,
+        )
+        return _positioned(page, _BOARD_KEY)
+
+    def unranked_runs(
+        self, project: str, limit: int, start_key: dict[str, str] | None = None
+    ) -> tuple[list[tuple[Run, dict[str, str]]], dict[str, str] | None]:
+        """Like `leaderboard`, for the project's runs that lack its objective, by run name;
+        `limit` counts the items read, so a page may hold fewer runs (or none) before the last."""
+        start = _start_key(project, start_key, _MEMBER_KEY)
+        page = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+            FilterExpression="attribute_not_exists(#gsi1pk)",
+            ExpressionAttributeNames={"#pk": "pk", "#sk": "sk", "#gsi1pk": "gsi1pk"},
+            ExpressionAttributeValues={
+                ":pk": {"S": f"PROJECT#{project}"},
+                ":prefix": {"S": _MEMBER_PREFIX},
+            },
+            Limit=limit,
+            **start,
+        )
+        return _positioned(page, _MEMBER_KEY)
+
+    def runs_reading(self, uri: str) -> list[tuple[str, str]]:
+        """(run, channel name) pairs of the channels that read `uri` or something under it.
+
+        One Query for the channel URIs that start with `uri`, and one per ancestor prefix of
+        `uri` at a "/" boundary (with and without the slash) for the channels that read it as part
+        of a larger prefix; sorted, without duplicates."""
+        found = set(self._usage(uri))
+        for ancestor in _ancestors(uri):
+            found.update(self._usage(f"{ancestor}#RUN#"))
+        return sorted(found)
+
+    def _usage(self, sk_prefix: str) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        start: dict[str, Any] = {}
+        while True:
+            page = self._client.query(
+                TableName=self._table,
+                KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+                ExpressionAttributeNames={"#pk": "pk", "#sk": "sk"},
+                ExpressionAttributeValues={
+                    ":pk": {"S": DATASET_USAGE_KEY},
+                    ":prefix": {"S": sk_prefix},
+                },
+                **start,
+            )
+            found.extend(
+                (_s(item, "run_name"), _s(item, "channel")) for item in page.get("Items", [])
+            )
+            if "LastEvaluatedKey" not in page:
+                return found
+            start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
 
 
 class ChampionTable:
@@ -256,6 +356,17 @@ def sortable_number(value: float) -> str:
     return f"{bits:016x}"
 
 
+def _ancestors(uri: str) -> list[str]:
+    """The prefixes of an `s3://bucket/key` URI that end before or at each "/" of its key."""
+    scheme, _, path = uri.partition("://")
+    parts = path.split("/")
+    ancestors = []
+    for count in range(1, len(parts)):
+        prefix = f"{scheme}://{'/'.join(parts[:count])}"
+        ancestors += [prefix, f"{prefix}/"]
+    return [ancestor for ancestor in ancestors if ancestor != uri]
+
+
 def _membership(run: Run, project: Project, document: AttributeValueTypeDef) -> Item:
     item: Item = {
         "pk": {"S": f"PROJECT#{project.name}"},
@@ -267,6 +378,32 @@ def _membership(run: Run, project: Project, document: AttributeValueTypeDef) -> 
         item["gsi1pk"] = {"S": f"{LEADERBOARD_PREFIX}{project.name}"}
         item["gsi1sk"] = {"S": f"{sortable_number(value)}#{run.name}"}
     return item
+
+
+def _positioned(
+    page: Mapping[str, Any], names: tuple[str, ...]
+) -> tuple[list[tuple[Run, dict[str, str]]], dict[str, str] | None]:
+    """A page's runs, each with its key (`names` of its item), and its LastEvaluatedKey."""
+    runs = [
+        (_run_from_document(orjson.loads(item["run"]["S"])), {n: item[n]["S"] for n in names})
+        for item in page.get("Items", [])
+    ]
+    last = page.get("LastEvaluatedKey")
+    return runs, None if last is None else {name: last[name]["S"] for name in names}
+
+
+def _start_key(project: str, key: dict[str, str] | None, names: tuple[str, ...]) -> dict[str, Any]:
+    """`ExclusiveStartKey` from a key this table handed out for the project's leaderboard."""
+    if key is None:
+        return {}
+    if (
+        sorted(key) != sorted(names)
+        or key["pk"] != f"PROJECT#{project}"
+        or not key["sk"].startswith(_MEMBER_PREFIX)
+        or key.get("gsi1pk", f"{LEADERBOARD_PREFIX}{project}") != f"{LEADERBOARD_PREFIX}{project}"
+    ):
+        raise InvalidParameter("cursor is not valid for this leaderboard")
+    return {"ExclusiveStartKey": {name: {"S": value} for name, value in key.items()}}
 
 
 def _run_key(name: str) -> Item:

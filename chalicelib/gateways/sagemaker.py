@@ -20,7 +20,16 @@ from chalicelib.errors import (
     NotFound,
     SagewireError,
 )
-from chalicelib.models import Channel, EndpointSpec, EndpointState, Run, Strategy, Variant
+from chalicelib.models import (
+    Channel,
+    EndpointSpec,
+    EndpointState,
+    ModelInfo,
+    Run,
+    Strategy,
+    TrialComponent,
+    Variant,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker.client import SageMakerClient
@@ -30,6 +39,8 @@ if TYPE_CHECKING:
         ContainerDefinitionTypeDef,
         DeploymentConfigTypeDef,
         DescribeTrainingJobResponseTypeDef,
+        ListTagsInputTypeDef,
+        ListTrialComponentsRequestTypeDef,
         ProductionVariantOutputTypeDef,
         ProductionVariantTypeDef,
         TrafficRoutingConfigTypeDef,
@@ -197,6 +208,100 @@ class SageMakerGateway:
         if deployment is not None:
             params["DeploymentConfig"] = deployment
         self._call(f"endpoint {name}", lambda: self._client.update_endpoint(**params))
+
+    def describe_endpoint_config(self, name: str) -> tuple[Variant, ...]:
+        """The config's model variants with their initial weights (1.0 when unset)."""
+        config = self._call(
+            f"endpoint config {name}",
+            lambda: self._client.describe_endpoint_config(EndpointConfigName=name),
+        )
+        return tuple(
+            Variant(
+                variant["VariantName"],
+                variant["ModelName"],
+                variant.get("InitialVariantWeight", 1.0),
+            )
+            for variant in config["ProductionVariants"]
+            if "ModelName" in variant
+        )
+
+    def describe_model(self, name: str) -> ModelInfo:
+        model = self._call(f"model {name}", lambda: self._client.describe_model(ModelName=name))
+        containers = model.get("Containers") or [model.get("PrimaryContainer", {})]
+        container = containers[0] if containers else {}
+        artifact = container.get("ModelDataUrl") or container.get("ModelDataSource", {}).get(
+            "S3DataSource", {}
+        ).get("S3Uri")
+        return ModelInfo(
+            name=model["ModelName"],
+            arn=model["ModelArn"],
+            image=container.get("Image"),
+            artifact=artifact,
+            role_arn=model.get("ExecutionRoleArn"),
+        )
+
+    def model_run_tag(self, model_arn: str) -> str | None:
+        """The `sagewire:run` tag sagewire puts on the models it creates (ListTags, paged)."""
+        params: ListTagsInputTypeDef = {"ResourceArn": model_arn}
+        while True:
+            page = self._call(f"tags of {model_arn}", lambda: self._client.list_tags(**params))
+            for tag in page.get("Tags", []):
+                if tag["Key"] == RUN_TAG:
+                    return tag["Value"]
+            if "NextToken" not in page:
+                return None
+            params["NextToken"] = page["NextToken"]
+
+    def trial_components(self, trial_name: str) -> list[TrialComponent]:
+        """Every component of a trial with its parameters (one Describe per component)."""
+        params: ListTrialComponentsRequestTypeDef = {"TrialName": trial_name}
+        names: list[str] = []
+        while True:
+            page = self._call(
+                f"trial {trial_name}", lambda: self._client.list_trial_components(**params)
+            )
+            names.extend(
+                summary["TrialComponentName"]
+                for summary in page.get("TrialComponentSummaries", [])
+                if "TrialComponentName" in summary
+            )
+            if "NextToken" not in page:
+                break
+            params["NextToken"] = page["NextToken"]
+        return [self._trial_component(name) for name in names]
+
+    def list_models(self, name_prefix: str) -> list[str]:
+        """Names of the models whose name starts with `name_prefix` (ListModels, paged)."""
+        names: list[str] = []
+        for page in self._client.get_paginator("list_models").paginate(NameContains=name_prefix):
+            names += [m["ModelName"] for m in page.get("Models", [])]
+        return sorted(name for name in names if name.startswith(name_prefix))
+
+    def list_endpoint_configs(self, name_prefix: str) -> list[str]:
+        """Names of the endpoint configs whose name starts with `name_prefix` (paged)."""
+        paginator = self._client.get_paginator("list_endpoint_configs")
+        names: list[str] = []
+        for page in paginator.paginate(NameContains=name_prefix):
+            names += [c["EndpointConfigName"] for c in page.get("EndpointConfigs", [])]
+        return sorted(name for name in names if name.startswith(name_prefix))
+
+    def _trial_component(self, name: str) -> TrialComponent:
+        component = self._call(
+            f"trial component {name}",
+            lambda: self._client.describe_trial_component(TrialComponentName=name),
+        )
+        parameters: dict[str, str | float] = {}
+        for key, value in component.get("Parameters", {}).items():
+            if "NumberValue" in value:
+                parameters[key] = value["NumberValue"]
+            elif "StringValue" in value:
+                parameters[key] = value["StringValue"]
+        return TrialComponent(
+            name=component.get("TrialComponentName", name),
+            display_name=component.get("DisplayName"),
+            parameters=parameters,
+            source_arn=component.get("Source", {}).get("SourceArn"),
+        )
 
     def _call(self, subject: str, call: Callable[[], _T]) -> _T:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, cast, get_args
@@ -10,6 +11,7 @@ from chalicelib.errors import MalformedInput
 from chalicelib.models import (
     EndpointChange,
     EndpointStatus,
+    ObjectCreated,
     RunStatus,
     TrainingJobChange,
     TuningJobChange,
@@ -109,4 +111,57 @@ def endpoint_change(event: Mapping[str, Any]) -> EndpointChange:
         ),
         last_modified_at=_modified(event, detail),
         config_name=config if isinstance(config, str) and config else None,
+    )
+
+
+# S3 keys are at most 1,024 bytes of UTF-8; sequencers are hexadecimal.
+_MAX_KEY_BYTES = 1024
+_SEQUENCER = re.compile(r"[0-9A-Fa-f]{1,64}")
+
+
+def _mapping(parent: Mapping[str, Any], field: str) -> Mapping[str, Any]:
+    value = parent.get(field)
+    if not isinstance(value, Mapping):
+        raise MalformedInput(f"{field} is missing")
+    return value
+
+
+def _optional_text(detail: Mapping[str, Any], field: str) -> str | None:
+    value = detail.get(field)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise MalformedInput(f"{field} is not a string")
+    return value
+
+
+def object_created(event: Mapping[str, Any]) -> ObjectCreated:
+    """An S3 "Object Created" event from EventBridge, whose keys (unlike S3's own notifications)
+    are not URL-encoded: the key is used as sent."""
+    detail = _detail(event)
+    stored = _mapping(detail, "object")
+    key = _text(stored, "key")
+    try:
+        too_long = len(key.encode()) > _MAX_KEY_BYTES
+    except UnicodeEncodeError:
+        raise MalformedInput("key is not valid UTF-8") from None
+    if too_long:
+        raise MalformedInput(f"key is longer than {_MAX_KEY_BYTES} bytes")
+    size = stored.get("size")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise MalformedInput("size is not a byte count")
+    etag = _text(stored, "etag").strip('"')
+    if not etag:
+        raise MalformedInput("etag is missing")
+    sequencer = _optional_text(stored, "sequencer")
+    if sequencer is not None and not _SEQUENCER.fullmatch(sequencer):
+        raise MalformedInput("sequencer is not hexadecimal")
+    return ObjectCreated(
+        bucket=_text(_mapping(detail, "bucket"), "name"),
+        key=key,
+        etag=etag,
+        size=size,
+        time=event_time(event.get("time"), "time"),
+        version_id=_optional_text(stored, "version-id"),
+        sequencer=sequencer,
     )

@@ -5,8 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.models import EndpointChange, TrainingJobChange, TuningJobChange, document
+from chalicelib.models import (
+    EndpointChange,
+    ObjectCreated,
+    TrainingJobChange,
+    TuningJobChange,
+    document,
+)
+from chalicelib.services.batch import BatchService
 from chalicelib.services.champions import ChampionService
+from chalicelib.services.datasets import DatasetService
 
 # (handler name, function) -> the function, run once per distinct `key=`; called with the Lambda
 # context first.
@@ -35,3 +43,21 @@ class EventHandlers:
     def reconcile(self) -> Any:
         """Scheduled, so not deduplicated: each run looks at the world afresh."""
         return document(self._service.reconcile())
+
+
+class ObjectEventHandlers:
+    """S3 "Object Created" handlers, each run once per `key` (bucket, key, ETag, sequencer)."""
+
+    def __init__(
+        self, datasets: DatasetService, batch: BatchService, idempotent: Idempotent
+    ) -> None:
+        self._datasets = datasets
+        self._batch = batch
+        self.dataset_object = idempotent("on_dataset_object", self._dataset_object)
+        self.batch_object = idempotent("on_batch_object", self._batch_object)
+
+    def _dataset_object(self, key: dict[str, str], change: ObjectCreated) -> Any:
+        return {"uri": change.uri, "recorded": self._datasets.record(change)}
+
+    def _batch_object(self, key: dict[str, str], change: ObjectCreated) -> Any:
+        return document(self._batch.run(change))

@@ -191,6 +191,26 @@ class ChampionService:
                 )
         return Reconciliation(tuple(advanced), tuple(drift))
 
+    def drift(self) -> list[Drift]:
+        """Endpoints serving something other than their champion's config, read-only: nothing
+        is advanced (a promotion in flight shows as drift until it lands)."""
+        found = []
+        for project in self._projects.all():
+            champion = self._champions.get_champion(project.name)
+            if champion is None or project.endpoint.strategy.type == "manual":
+                continue
+            state = self._sagemaker.describe_endpoint(project.endpoint.name)
+            if state.config_name != champion.endpoint_config_name:
+                found.append(
+                    Drift(
+                        project.name,
+                        project.endpoint.name,
+                        champion.endpoint_config_name,
+                        state.config_name,
+                    )
+                )
+        return found
+
     def promote(self, project_name: str, run_name: str, cause: str) -> Promotion:
         """Makes a named run the champion (promotion or rollback), whatever its metrics."""
         project = self._project(project_name)

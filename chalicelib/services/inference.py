@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from chalicelib.definitions import SAGEMAKER_NAME
 from chalicelib.errors import InvalidParameter
-from chalicelib.models import PredictionResult
+from chalicelib.models import FloatArray, PredictionResult, Project, RawInput
 from chalicelib.processing.codecs import deserialize_response, serialize_chunks
 from chalicelib.processing.decode import DEFAULT_LIMITS, DecodeLimits, decode
 from chalicelib.processing.postprocess import postprocess
@@ -41,8 +43,31 @@ class InferenceService:
         if top_k is not None and not 1 <= top_k <= MAX_TOP_K:
             raise InvalidParameter(f"top_k must be between 1 and {MAX_TOP_K}")
         project = self._projects.get(project_name)
+        return self.predict_inputs(
+            project, decode(body, content_type, self._limits), variant, top_k
+        )
+
+    def predict_inputs(
+        self,
+        project: Project,
+        inputs: Sequence[RawInput],
+        variant: str | None = None,
+        top_k: int | None = None,
+    ) -> PredictionResult:
+        """Decoded inputs to predictions: the path shared by HTTP and batch predictions."""
+        return self.predict_features(
+            project, preprocess(inputs, project.inference.input), variant, top_k
+        )
+
+    def predict_features(
+        self,
+        project: Project,
+        features: FloatArray,
+        variant: str | None = None,
+        top_k: int | None = None,
+    ) -> PredictionResult:
+        """A preprocessed batch, serialized in chunks that fit InvokeEndpoint, in order."""
         spec = project.inference
-        features = preprocess(decode(body, content_type, self._limits), spec.input)
         chunks = serialize_chunks(
             features, spec.request.content_type, spec.request.json_layout, self._max_invoke_bytes
         )

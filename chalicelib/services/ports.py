@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Literal, Protocol
 
 from chalicelib.models import (
     Champion,
     DatasetVersion,
-    StoredObject,
     EndpointSpec,
     EndpointState,
     Invocation,
+    ModelInfo,
     Project,
     Promotion,
     PromotionOutcome,
     Run,
+    StoredObject,
     Strategy,
+    TrialComponent,
     Variant,
 )
 
@@ -63,11 +65,39 @@ class ControlPlane(Protocol):
 
     def update_endpoint(self, name: str, config_name: str, strategy: Strategy) -> None: ...
 
+    def describe_endpoint_config(self, name: str) -> tuple[Variant, ...]: ...
+
+    def describe_model(self, name: str) -> ModelInfo: ...
+
+    def model_run_tag(self, model_arn: str) -> str | None: ...
+
+    def trial_components(self, trial_name: str) -> list[TrialComponent]: ...
+
+    def list_models(self, name_prefix: str) -> list[str]: ...
+
+    def list_endpoint_configs(self, name_prefix: str) -> list[str]: ...
+
 
 class RunStore(Protocol):
     def put_run(self, run: Run, projects: Sequence[Project] = ()) -> bool: ...
 
     def get_run(self, name: str) -> Run | None: ...
+
+    def runs_reading(self, uri: str) -> list[tuple[str, str]]: ...
+
+    def project_runs(self, project: str) -> list[Run]: ...
+
+    def leaderboard(
+        self,
+        project: str,
+        objective_order: Literal["asc", "desc"],
+        limit: int,
+        start_key: dict[str, str] | None = None,
+    ) -> tuple[list[tuple[Run, dict[str, str]]], dict[str, str] | None]: ...
+
+    def unranked_runs(
+        self, project: str, limit: int, start_key: dict[str, str] | None = None
+    ) -> tuple[list[tuple[Run, dict[str, str]]], dict[str, str] | None]: ...
 
 
 class ChampionStore(Protocol):

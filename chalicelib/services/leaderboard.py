@@ -1,0 +1,171 @@
+"""Project leaderboards: runs filtered and ranked by any metric, paged with opaque cursors."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import orjson
+
+from chalicelib.errors import InvalidParameter, ProjectNotFound
+from chalicelib.models import Project, Run
+from chalicelib.processing.leaderboard_query import (
+    SORT_PREFIX,
+    Cursor,
+    Filter,
+    decode_cursor,
+    encode_cursor,
+    format_filter,
+    matches,
+    parse_filters,
+    parse_sort,
+)
+from chalicelib.services.ports import ProjectStore, RunStore
+
+Order = Literal["asc", "desc"]
+ORDERS: tuple[Order, ...] = ("asc", "desc")
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 10
+# Items read per index page while filters may drop some: a bounded overread per request, against
+# one round trip per `limit` items when a filter is selective.
+FILTERED_PAGE = 100
+
+
+@dataclass(frozen=True)
+class LeaderboardPage:
+    project: str
+    sort: str
+    order: Order
+    entries: list[Run]
+    next_cursor: str | None
+
+
+class LeaderboardService:
+    """Sorted by the objective, pages come from the objective's index (O(limit) reads without
+    filters); sorted by any other metric, every run of the project is read and sorted per page."""
+
+    def __init__(self, projects: ProjectStore, runs: RunStore) -> None:
+        self._projects = projects
+        self._runs = runs
+
+    def page(
+        self,
+        project: str,
+        filters: Sequence[str] = (),
+        sort: str | None = None,
+        order: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> LeaderboardPage:
+        definition = self._projects.get(project)
+        if definition is None:
+            raise ProjectNotFound(f"no project named {project!r}")
+        conditions = parse_filters(list(filters))
+        metric = definition.objective.metric if sort is None else parse_sort(sort)
+        direction = _order(definition, metric, order)
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidParameter(f"limit must be an integer from 1 to {MAX_LIMIT}")
+        fingerprint = _fingerprint(project, metric, direction, conditions)
+        ranked = metric == definition.objective.metric
+        start = Cursor(fingerprint, "ranked" if ranked else "sorted")
+        if cursor is not None:
+            start = decode_cursor(cursor)
+            if start.fingerprint != fingerprint or (start.phase == "sorted") == ranked:
+                raise InvalidParameter("cursor belongs to another query: keep filters and sort")
+        if ranked:
+            entries, after = self._from_index(project, direction, conditions, limit, start)
+        else:
+            entries, after = self._sorted(project, metric, direction, conditions, limit, start)
+        return LeaderboardPage(
+            project,
+            f"{SORT_PREFIX}{metric}",
+            direction,
+            entries,
+            None if after is None else encode_cursor(after),
+        )
+
+    def _from_index(
+        self,
+        project: str,
+        order: Order,
+        conditions: tuple[Filter, ...],
+        limit: int,
+        start: Cursor,
+    ) -> tuple[list[Run], Cursor | None]:
+        """The objective's index in `order`, then the runs lacking the objective by name."""
+        found: list[Run] = []
+        phase, key = start.phase, start.key
+        while len(found) < limit:
+            size = FILTERED_PAGE if conditions else limit - len(found)
+            if phase == "ranked":
+                runs, next_key = self._runs.leaderboard(project, order, size, key)
+            else:
+                runs, next_key = self._runs.unranked_runs(project, size, key)
+            for run, run_key in runs:
+                if len(found) == limit:
+                    return found, Cursor(start.fingerprint, phase, key=key)
+                key = run_key
+                if all(matches(run, condition) for condition in conditions):
+                    found.append(run)
+            if next_key is not None:
+                key = next_key
+            elif phase == "unranked":
+                return found, None
+            else:
+                phase, key = "unranked", None
+        return found, Cursor(start.fingerprint, phase, key=key)
+
+    def _sorted(
+        self,
+        project: str,
+        metric: str,
+        order: Order,
+        conditions: tuple[Filter, ...],
+        limit: int,
+        start: Cursor,
+    ) -> tuple[list[Run], Cursor | None]:
+        """Reads and sorts every run of the project: O(runs) reads per page."""
+        runs = [
+            run
+            for run in self._runs.project_runs(project)
+            if all(matches(run, condition) for condition in conditions)
+        ]
+        ranked = sorted(
+            (run for run in runs if _ranks(run, metric)),
+            key=lambda run: _rank_key(run.metrics[metric], run.name),
+            reverse=order == "desc",
+        )
+        unranked = sorted((run for run in runs if not _ranks(run, metric)), key=lambda r: r.name)
+        ordered = ranked + unranked
+        end = start.offset + limit
+        after = Cursor(start.fingerprint, "sorted", end) if end < len(ordered) else None
+        return ordered[start.offset : end], after
+
+
+def _order(project: Project, metric: str, order: str | None) -> Order:
+    """The order asked for; by default the objective's better-first, else ascending."""
+    if order is None:
+        better_first = metric == project.objective.metric and project.objective.goal == "maximize"
+        return "desc" if better_first else "asc"
+    if order not in ORDERS:
+        raise InvalidParameter(f"order must be asc or desc, not {order[:20]!r}")
+    return order
+
+
+def _fingerprint(project: str, metric: str, order: Order, conditions: tuple[Filter, ...]) -> str:
+    """Names a query (filters in any order) so that a cursor serves only the query it came from."""
+    query = [project, metric, order, sorted(format_filter(c) for c in conditions)]
+    return hashlib.sha256(orjson.dumps(query)).hexdigest()[:16]
+
+
+def _ranks(run: Run, metric: str) -> bool:
+    value = run.metrics.get(metric)
+    return value is not None and math.isfinite(value)
+
+
+def _rank_key(value: float, name: str) -> tuple[float, float, str]:
+    # -0.0 before 0.0, as in the objective's index (which orders the numbers' IEEE 754 bits).
+    return value, math.copysign(1.0, value), name

@@ -1,0 +1,160 @@
+"""A realistic world for lineage reports: projects, runs, champions and endpoints over fakes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from chalicelib.definitions import parse_project
+from chalicelib.errors import NotFound
+from chalicelib.models import Channel, Project, Run, StoredObject, TrainingJobChange, TrialComponent
+from chalicelib.services.champions import ChampionService
+from chalicelib.services.reports import ReportService
+from tests.factories import project_document
+from tests.fakes import EPOCH, FakeChampions, FakeProjects, FakeRuns, FakeSageMaker
+
+ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
+TAGS = {"Project": "Project_Binary_Classifier"}
+METRIC = "train:objective_loss:final"
+HOSTILE = "<script>alert(1)</script>"
+BUCKET = "sagewire-reports"
+
+
+def project(name: str = "digits-zero") -> Project:
+    document = project_document(name)
+    document["endpoint"]["execution_role_arn"] = ROLE
+    return parse_project(document)
+
+
+def run(name: str, loss: float, batch: int, **tags: str) -> Run:
+    return Run(
+        name=name,
+        arn=f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}",
+        status="Completed",
+        last_modified_at=EPOCH,
+        ended_at=EPOCH - timedelta(minutes=1),
+        metrics={METRIC: loss, "validation:binary_f_beta": 0.9 - loss / 10},
+        hyperparameters={"mini_batch_size": str(batch), "predictor_type": "binary_classifier"},
+        channels=(
+            Channel("train", "s3://sagewire-data/digits/train/"),
+            Channel("validation", "s3://sagewire-data/digits/validation/data.csv"),
+        ),
+        model_artifact=f"s3://sagewire-models/{name}/output/model.tar.gz",
+        training_image="382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1",
+        role_arn=ROLE,
+        tags={**TAGS, **tags},
+        experiment_name="digits",
+        trial_name=f"trial-{name}",
+    )
+
+
+class FakeObjects:
+    """An in-memory S3 that remembers every put."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], tuple[bytes, str]] = {}
+        self.puts: list[str] = []
+
+    def get(self, bucket: str, key: str, max_bytes: int) -> StoredObject:
+        if (bucket, key) not in self.objects:
+            raise NotFound("the object does not exist")
+        body, content_type = self.objects[bucket, key]
+        return StoredObject(bucket, key, "etag", len(body), content_type, body=body)
+
+    def head(self, bucket: str, key: str) -> StoredObject | None:
+        found = self.objects.get((bucket, key))
+        return None if found is None else StoredObject(bucket, key, "etag", len(found[0]))
+
+    def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
+        self.objects[bucket, key] = (body, content_type)
+        self.puts.append(key)
+
+
+@dataclass
+class FakeLineage:
+    """The chain behind an endpoint, from the fake control plane."""
+
+    sagemaker: FakeSageMaker
+
+    def endpoint(self, name: str) -> object:
+        endpoint = self.sagemaker.endpoints.get(name)
+        if endpoint is None or endpoint.config is None:
+            raise NotFound(f"no endpoint named {name!r}")
+        variants = self.sagemaker.configs[endpoint.config]
+        return {
+            "endpoint": name,
+            "endpoint_config": endpoint.config,
+            "variants": [
+                {"variant": v.name, "model": v.model_name, "weight": v.weight} for v in variants
+            ],
+        }
+
+
+@dataclass
+class ReportWorld:
+    """Champion automation and the report service over the same fakes."""
+
+    projects: FakeProjects = field(
+        default_factory=lambda: FakeProjects(project(), project("digits-backup"))
+    )
+    runs: FakeRuns = field(default_factory=FakeRuns)
+    champions: FakeChampions = field(default_factory=FakeChampions)
+    sagemaker: FakeSageMaker = field(default_factory=FakeSageMaker)
+    objects: FakeObjects = field(default_factory=FakeObjects)
+    ticks: int = 0
+
+    def clock(self) -> datetime:
+        self.ticks += 1
+        return EPOCH + timedelta(seconds=self.ticks)
+
+    @property
+    def automation(self) -> ChampionService:
+        return ChampionService(
+            self.projects, self.runs, self.champions, self.sagemaker, clock=self.clock
+        )
+
+    @property
+    def reports(self) -> ReportService:
+        return ReportService(
+            self.projects,
+            self.runs,
+            self.champions,
+            self.automation,
+            self.sagemaker,
+            FakeLineage(self.sagemaker),
+            self.objects,
+            BUCKET,
+            "us-east-1",
+        )
+
+    def train(self, job: Run, settle: bool = True) -> None:
+        """The job completes; every endpoint it changed settles."""
+        self.sagemaker.jobs[job.name] = job
+        if job.trial_name:
+            self.sagemaker.trials[job.trial_name] = [
+                TrialComponent(f"{job.name}-job", None, {"lr": 0.1}, source_arn=job.arn),
+                TrialComponent(
+                    f"{job.name}-prep",
+                    "normalize",
+                    {"mean": 0.1307, "std": 0.3081, "note": HOSTILE},
+                ),
+            ]
+        change = TrainingJobChange(job.name, job.arn, "Completed", job.last_modified_at, job.tags)
+        self.automation.on_training_job(change, cause=f"event:{job.name}")
+        if settle:
+            for name in sorted(self.sagemaker.endpoints):
+                settled = self.sagemaker.settle(name)
+                if settled is not None:
+                    self.automation.on_endpoint(settled)
+
+
+def trained_world() -> ReportWorld:
+    """Three linear-learner runs over mini_batch_size, one with a hostile name, one failed."""
+    world = ReportWorld()
+    world.train(run("ll-batch-100", 0.31, 100))
+    world.train(run("ll-batch-200", 0.12, 200))
+    world.train(run("ll-batch-300", 0.27, 300))
+    world.train(run(HOSTILE, 0.45, 50, Note=HOSTILE))
+    failed = run("ll-failed", 0.0, 400)
+    world.train(Run(**{**vars(failed), "status": "Failed", "metrics": {}}))
+    return world

@@ -1,0 +1,200 @@
+"""Report renderings: JSON against its schema, self-contained escaped HTML, CSV, OpenLineage."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import orjson
+import pytest
+
+from chalicelib.processing.report_render import (
+    RUN_EVENT_SCHEMA,
+    Report,
+    openlineage_events,
+    plot_hyperparameter,
+    render_csv,
+    render_html,
+    render_json,
+    render_openlineage,
+)
+from tests.fakes import EPOCH
+from tests.report_world import HOSTILE, METRIC, run, trained_world
+
+SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "report-schema.json").read_text())
+# The OpenLineage 2-0-2 RunEvent's required structure, written from the spec by hand: no
+# installable package ships OpenLineage.json (openlineage-python 1.54 has only generated classes).
+_FACETS = {
+    "type": "object",
+    "additionalProperties": {
+        "type": "object",
+        "required": ["_producer", "_schemaURL"],
+        "properties": {
+            "_producer": {"type": "string", "format": "uri"},
+            "_schemaURL": {"type": "string", "format": "uri"},
+        },
+    },
+}
+_DATASET = {
+    "type": "object",
+    "required": ["namespace", "name"],
+    "properties": {"namespace": {"type": "string"}, "name": {"type": "string"}, "facets": _FACETS},
+}
+RUN_EVENT = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["eventTime", "producer", "schemaURL", "run", "job"],
+    "properties": {
+        "eventType": {"enum": ["START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"]},
+        "eventTime": {"type": "string", "format": "date-time"},
+        "producer": {"type": "string", "format": "uri"},
+        "schemaURL": {"type": "string", "format": "uri"},
+        "run": {
+            "type": "object",
+            "required": ["runId"],
+            "properties": {"runId": {"type": "string", "format": "uuid"}, "facets": _FACETS},
+        },
+        "job": {
+            "type": "object",
+            "required": ["namespace", "name"],
+            "properties": {
+                "namespace": {"type": "string"},
+                "name": {"type": "string"},
+                "facets": _FACETS,
+            },
+        },
+        "inputs": {"type": "array", "items": _DATASET},
+        "outputs": {"type": "array", "items": _DATASET},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def report() -> Report:
+    return trained_world().reports.build(EPOCH)
+
+
+def _validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
+    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
+    return jsonschema.Draft202012Validator(schema, format_checker=checker)
+
+
+def test_the_schema_is_a_valid_json_schema() -> None:
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+
+
+def test_json_validates_against_the_documented_schema(report: Report) -> None:
+    document = orjson.loads(render_json(report))
+    _validator(SCHEMA).validate(document)
+    zero = next(p for p in document["projects"] if p["name"] == "digits-zero")
+    assert [row["run"] for row in zero["leaderboard"]][:4] == [
+        "ll-batch-200",
+        "ll-batch-300",
+        "ll-batch-100",
+        HOSTILE,
+    ]
+    assert zero["leaderboard"][-1] == {"rank": None, "run": "ll-failed", "objective": None}
+    assert zero["champion"]["run"] == "ll-batch-200"
+    assert zero["lineage"]["endpoint"] == "digits-zero"
+
+
+def test_json_is_canonical(report: Report) -> None:
+    assert render_json(report) == render_json(report)
+    assert render_json(report).decode().startswith('{\n  "changes"')
+
+
+def test_html_is_self_contained(report: Report) -> None:
+    page = render_html(report).decode()
+    assert page.count('<section class="project">') == 2
+    assert page.count("<h3>Leaderboard</h3><table") == 2
+    assert page.count("<h3>Champion history</h3><table") == 2
+    assert page.count("<svg") == 2
+    assert "<script" not in page
+    assert "<link" not in page
+    assert "<img" not in page
+    # The only URL is the SVG namespace, which is an identifier, not an asset.
+    assert set(re.findall(r"https?://[^\s\"'<>]+", page)) == {"http://www.w3.org/2000/svg"}
+
+
+def test_html_escapes_hostile_names(report: Report) -> None:
+    page = render_html(report).decode()
+    assert HOSTILE not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_the_plot_uses_the_hyperparameter_with_most_distinct_numbers() -> None:
+    runs = [(run(f"r{i}", 0.1 * i, 100 * i), 0.1 * i) for i in range(1, 4)]
+    runs = [
+        (r.__class__(**{**vars(r), "hyperparameters": {**r.hyperparameters, "lr": "0.1"}}), v)
+        for r, v in runs
+    ]
+    assert plot_hyperparameter(runs) == "mini_batch_size"
+    assert plot_hyperparameter([]) is None
+
+
+def test_csv_parses_back(report: Report) -> None:
+    rows = list(csv.DictReader(io.StringIO(render_csv(report).decode())))
+    zero = [row for row in rows if row["project"] == "digits-zero"]
+    assert [row["run"] for row in zero] == [
+        "ll-batch-200",
+        "ll-batch-300",
+        "ll-batch-100",
+        HOSTILE,
+        "ll-failed",
+    ]
+    best = zero[0]
+    assert best["rank"] == "1"
+    assert best["champion"] == "yes"
+    assert float(best["objective"]) == 0.12
+    assert float(best[f"metric:{METRIC}"]) == 0.12
+    assert best["hp:mini_batch_size"] == "200"
+    assert zero[-1]["rank"] == ""
+
+
+def test_csv_defuses_formulas() -> None:
+    world = trained_world()
+    world.train(run("=HYPERLINK(1)", 0.5, 10))
+    rows = list(csv.DictReader(io.StringIO(render_csv(world.reports.build(EPOCH)).decode())))
+    assert "'=HYPERLINK(1)" in {row["run"] for row in rows}
+
+
+def test_openlineage_events_follow_the_run_event_structure(report: Report) -> None:
+    lines = render_openlineage(report).decode().splitlines()
+    events = [json.loads(line) for line in lines]
+    assert events == openlineage_events(report)
+    assert len(events) == len(report.runs) == 5
+    for event in events:
+        _validator(RUN_EVENT).validate(event)
+        assert event["eventType"] == "COMPLETE"
+        assert event["schemaURL"] == RUN_EVENT_SCHEMA
+    event = next(e for e in events if e["job"]["name"] == "ll-batch-200")
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:training-job/ll-batch-200"
+    assert event["run"]["runId"] == str(uuid.uuid5(uuid.NAMESPACE_URL, arn))
+    assert event["job"]["namespace"] == "sagemaker://us-east-1"
+    assert event["eventTime"] == "2026-11-22T23:59:00.000000Z"
+    assert [(d["namespace"], d["name"]) for d in event["inputs"]] == [
+        ("s3://sagewire-data", "digits/train"),
+        ("s3://sagewire-data", "digits/validation/data.csv"),
+    ]
+    assert [(d["namespace"], d["name"]) for d in event["outputs"]] == [
+        ("s3://sagewire-models", "ll-batch-200/output/model.tar.gz")
+    ]
+    facets = event["run"]["facets"]
+    assert facets["sagewire_hyperparameters"]["hyperparameters"]["mini_batch_size"] == "200"
+    assert facets["sagewire_metrics"]["metrics"][METRIC] == 0.12
+    assert facets["sagewire_preprocessing"]["parameters"]["mean"] == 0.1307
+    assert "lr" not in facets["sagewire_preprocessing"]["parameters"]
+
+
+def test_custom_facets_name_their_schema_in_the_report_schema(report: Report) -> None:
+    event = openlineage_events(report)[0]
+    for facet in event["run"]["facets"].values():
+        name = facet["_schemaURL"].rsplit("/", 1)[1]
+        facet_schema = {"$defs": SCHEMA["$defs"], "$ref": f"#/$defs/{name}"}
+        _validator(facet_schema).validate(facet)
