@@ -1,4 +1,4 @@
-"""The local AWS control plane: moto's server in-process, with a shim for SageMaker endpoints."""
+"""The local AWS control plane: moto's server in-process, with shims for SageMaker and S3."""
 
 from __future__ import annotations
 
@@ -23,10 +23,14 @@ from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, sagemaker_ba
 
 from devstack import sagemaker_events
 from devstack.events import Discard, EventSink
+from devstack.s3_events import S3Notifications
 from devstack.wsgi import BackgroundServer, WsgiApp
 
 UPDATE_ENDPOINT_TARGET = "SageMaker.UpdateEndpoint"
 CREATE_ENDPOINT_TARGET = "SageMaker.CreateEndpoint"
+LIST_TRIAL_COMPONENTS_TARGET = "SageMaker.ListTrialComponents"
+_SHIMMED = (UPDATE_ENDPOINT_TARGET, CREATE_ENDPOINT_TARGET, LIST_TRIAL_COMPONENTS_TARGET)
+_PAGE_SIZE = 50
 CONTROL_PREFIX = "/_devstack/"
 _CREDENTIAL = re.compile(r"Credential=(?P<key>[^/,\s]+)/[^/]+/(?P<region>[^/]+)/")
 
@@ -54,8 +58,10 @@ class SageMakerShim:
     CreateEndpoint (moto's) leaves the endpoint Creating for `create_delay_seconds`; UpdateEndpoint
     (moto 5 lacks it) sets Updating, keeps serving the current config and switches after
     `update_delay_seconds`, accepting and storing a DeploymentConfig. Every status change is
-    published as a "SageMaker Endpoint State Change" event. `/_devstack/` requests go to the
-    mounted control API; every other request reaches moto untouched.
+    published as a "SageMaker Endpoint State Change" event. ListTrialComponents answers by the
+    trials' associations (moto keeps one trial per component, so a component shared by several
+    trials would be listed under the last only). `/_devstack/` requests go to the mounted control
+    API; every other request reaches moto untouched.
     """
 
     def __init__(
@@ -86,7 +92,7 @@ class SageMakerShim:
                 )
             return self._control(environ, start_response)
         target = environ.get("HTTP_X_AMZ_TARGET")
-        if target not in (UPDATE_ENDPOINT_TARGET, CREATE_ENDPOINT_TARGET):
+        if target not in _SHIMMED:
             return self._app(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length)
@@ -99,6 +105,12 @@ class SageMakerShim:
         if target == CREATE_ENDPOINT_TARGET:
             environ["wsgi.input"] = io.BytesIO(body)
             return self._create(environ, start_response, params)
+        if target == LIST_TRIAL_COMPONENTS_TARGET:
+            try:
+                page = list_trial_components(self._backend(environ), params)
+            except _ValidationException as error:
+                return self._refuse(start_response, error)
+            return _json_response(start_response, "200 OK", page)
         try:
             arn = self._update(environ, params)
         except _ValidationException as error:
@@ -236,17 +248,70 @@ class SageMakerShim:
             timer.join()
 
 
+def _epoch(moment: Any) -> float | None:
+    return moment.timestamp() if isinstance(moment, datetime) else None
+
+
+def list_trial_components(backend: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """ListTrialComponents from moto's records, filtered like SageMaker: by TrialName (the
+    components associated with it), ExperimentName (with any of its trials) or SourceArn."""
+    components: dict[str, Any] = backend.trial_components
+    trials: dict[str, Any] = backend.trials
+    names: list[str] = list(components)
+    if params.get("TrialName") is not None:
+        trial = trials.get(params["TrialName"])
+        names = list(dict.fromkeys(trial.trial_components)) if trial else []
+    if params.get("ExperimentName") is not None:
+        experiment = params["ExperimentName"]
+        associated = {
+            name
+            for trial in trials.values()
+            if trial.experiment_name == experiment
+            for name in trial.trial_components
+        }
+        names = [name for name in names if name in associated]
+    if params.get("SourceArn") is not None:
+        names = [
+            name
+            for name in names
+            if (vars(components[name]).get("source") or {}).get("SourceArn") == params["SourceArn"]
+        ]
+    names = [name for name in names if name in components]
+    size = params.get("MaxResults") or _PAGE_SIZE
+    token = params.get("NextToken") or "0"
+    if not isinstance(size, int) or not 1 <= size <= 100 or not str(token).isdigit():
+        raise _ValidationException("MaxResults must be 1..100 and NextToken one we returned.")
+    start = int(token)
+    summaries = []
+    for name in names[start : start + size]:
+        component = components[name]
+        source = vars(component).get("source")
+        summary = {
+            "TrialComponentName": name,
+            "TrialComponentArn": component.arn,
+            "DisplayName": component.display_name,
+            "TrialComponentSource": source,
+            "Status": component.status,
+            "StartTime": _epoch(component.start_time),
+            "EndTime": _epoch(component.end_time),
+            "CreationTime": _epoch(component.creation_time),
+            "LastModifiedTime": _epoch(component.last_modified_time),
+        }
+        summaries.append({key: value for key, value in summary.items() if value is not None})
+    page: dict[str, Any] = {"TrialComponentSummaries": summaries}
+    if start + size < len(names):
+        page["NextToken"] = str(start + size)
+    return page
+
+
 class ControlPlane:
-    """moto's server (DynamoDB, S3, SageMaker, ...) with the shim, on 127.0.0.1."""
+    """moto's server (DynamoDB, S3, SageMaker, ...) with the shims, on 127.0.0.1."""
 
     def __init__(
         self, port: int = 0, update_delay_seconds: float = 2.0, create_delay_seconds: float = 0.0
     ) -> None:
-        self.shim = SageMakerShim(
-            DomainDispatcherApplication(create_backend_app),
-            update_delay_seconds,
-            create_delay_seconds,
-        )
+        self.s3 = S3Notifications(DomainDispatcherApplication(create_backend_app))
+        self.shim = SageMakerShim(self.s3, update_delay_seconds, create_delay_seconds)
         self._server = BackgroundServer(
             self.shim, "devstack-aws", port=port, request_handler=MotoRequestHandler
         )
@@ -254,6 +319,11 @@ class ControlPlane:
     @property
     def url(self) -> str:
         return self._server.url
+
+    def attach(self, events: EventSink, control: WsgiApp) -> None:
+        """Once the app is loaded: where SageMaker's and S3's events go, and the control API."""
+        self.shim.attach(events, control)
+        self.s3.attach(events)
 
     def start(self) -> None:
         self._server.start()

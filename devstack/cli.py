@@ -212,7 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     training = commands.add_parser("train", help="run a local training job on the running stack")
     training.add_argument("--name", required=True, help="training job name")
     training.add_argument("--algorithm", required=True, choices=algorithms.ALGORITHMS)
-    training.add_argument("--experiment", help="SageMaker experiment (ExperimentConfig)")
+    training.add_argument(
+        "--experiment",
+        help="SageMaker experiment (ExperimentConfig); the trial gets the experiment's shared "
+        "preprocessing component and the job's own training component",
+    )
     training.add_argument("--trial", help="trial of the experiment (default: the job name)")
     tuning = commands.add_parser(
         "tune", help="run a grid-search hyperparameter tuning job on the running stack"

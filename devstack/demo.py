@@ -1,17 +1,19 @@
-"""`python -m devstack demo`: start the stack, serve, automate champions from events, stop."""
+"""`python -m devstack demo`: start the stack, serve, automate champions, trace lineage, stop."""
 
 from __future__ import annotations
 
 import base64
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import boto3
 import numpy as np
 import requests
 
 from devstack import algorithms, digits, projects, trainer
+from devstack.demo_client import Api, DemoFailure, classes, print_leaderboard, show
+from devstack.demo_lineage import LineageStories
 from devstack.jobs import TuningRequest
 from devstack.samples import first_of
 from devstack.stack import Stack, StackSettings
@@ -26,58 +28,7 @@ IDLE_TIMEOUT = 120.0
 ZERO_AUTO = "digits-zero-auto"
 CLASSIFIER = "digits-classifier"
 AB = "digits-ab"
-
-
-class DemoFailure(Exception):
-    """A step of the demo did not get the answer it needs."""
-
-
-class Api:
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._http = requests.Session()
-
-    def get(self, path: str) -> Any:
-        return self._check(self._http.get(f"{self.url}{path}", timeout=30), f"GET {path}")
-
-    def champion(self, project: str) -> dict[str, Any]:
-        answer: dict[str, Any] = self.get(f"/v1/projects/{project}/champion")
-        return answer
-
-    def promotions(self, project: str) -> list[dict[str, Any]]:
-        answer: list[dict[str, Any]] = self.get(f"/v1/projects/{project}/promotions")["promotions"]
-        return answer
-
-    def predict(
-        self, project: str, body: bytes, content_type: str, query: str = ""
-    ) -> dict[str, Any]:
-        response = self.post(project, body, content_type, query)
-        result: dict[str, Any] = self._check(response, f"POST {project}{query}")
-        return result
-
-    def post(
-        self, project: str, body: bytes, content_type: str, query: str = ""
-    ) -> requests.Response:
-        return self._http.post(
-            f"{self.url}/v1/projects/{project}/predictions{query}",
-            data=body,
-            headers={"Content-Type": content_type},
-            timeout=60,
-        )
-
-    @staticmethod
-    def _check(response: requests.Response, what: str) -> Any:
-        if response.status_code != 200:
-            raise DemoFailure(f"{what}: HTTP {response.status_code} {response.text[:300]}")
-        return response.json()
-
-
-def _classes(predictions: list[dict[str, Any]]) -> str:
-    return " ".join(str(p["label"]) for p in predictions)
-
-
-def _show(step: str, detail: str) -> None:
-    print(f"demo: {step}\n        -> {detail}")
+LEADERS = "Metrics.validation:accuracy>=0.98"
 
 
 def tell_the_story(api: Api) -> None:
@@ -85,13 +36,13 @@ def tell_the_story(api: Api) -> None:
     x, y = split.x_test, split.y_test
     health = api.get("/v1/health")
     names = sorted(p["name"] for p in api.get("/v1/projects")["projects"])
-    _show("GET /v1/health; GET /v1/projects", f"{health['status']}; projects: {', '.join(names)}")
+    show("GET /v1/health; GET /v1/projects", f"{health['status']}; projects: {', '.join(names)}")
 
     zero = x[first_of(0)]
     png = digits.image_bytes(zero, "PNG")
     answer = api.predict("digits-zero", png, "image/png")
     (p,) = answer["predictions"]
-    _show(
+    show(
         "a held-out 0 as an 8x8 PNG -> digits-zero (linear-learner: is it a zero?)",
         f"predicted_label={p['predicted_label']} score={p['score']:.4f} "
         f"(endpoint {answer['endpoint']}, variant {answer['variant']})",
@@ -105,13 +56,13 @@ def tell_the_story(api: Api) -> None:
     )
     (p,) = answer["predictions"]
     top = ", ".join(f"{t['label']}: {t['probability']:.3f}" for t in p["top_k"])
-    _show("a held-out 7 as a 64x64 JPEG -> digits-classifier ?top_k=3", f"top 3: {top}")
+    show("a held-out 7 as a 64x64 JPEG -> digits-classifier ?top_k=3", f"top 3: {top}")
 
     rows = slice(0, 8)
     csv = digits.csv_rows(x[rows]).encode()
     clusters = api.predict("digits-kmeans", csv, "text/csv")["predictions"]
     zeros = api.predict("digits-zero", csv, "text/csv")["predictions"]
-    _show(
+    show(
         f"8 CSV rows (true digits {' '.join(map(str, y[rows]))}) -> digits-kmeans, digits-zero",
         f"closest_cluster {' '.join(str(c['closest_cluster']) for c in clusters)}; "
         f"is-zero {' '.join(str(z['predicted_label']) for z in zeros)}",
@@ -119,16 +70,14 @@ def tell_the_story(api: Api) -> None:
 
     batch = json.dumps({"instances": digits.to_pixels(x[rows]).tolist()}).encode()
     answer = api.predict("digits-classifier", batch, "application/json")
-    _show(
+    show(
         '{"instances": [[64 pixels] x 8]} -> digits-classifier',
-        f"labels {_classes(answer['predictions'])}",
+        f"labels {classes(answer['predictions'])}",
     )
 
     document = json.dumps({"image": base64.b64encode(png).decode()}).encode()
     answer = api.predict("digits-classifier", document, "application/json")
-    _show(
-        '{"image": "<base64 PNG of the 0>"} -> digits-classifier', _classes(answer["predictions"])
-    )
+    show('{"image": "<base64 PNG of the 0>"} -> digits-classifier', classes(answer["predictions"]))
 
     for what, response in (
         ("an unknown project", api.post("no-such-project", csv, "text/csv")),
@@ -136,7 +85,7 @@ def tell_the_story(api: Api) -> None:
         ("a PNG that is not one", api.post("digits-zero", b"\x89PNG\r\n\x1a\nnope", "image/png")),
     ):
         error = response.json().get("error", {})
-        _show(what, f"HTTP {response.status_code} {error.get('code')}: {error.get('message')}")
+        show(what, f"HTTP {response.status_code} {error.get('code')}: {error.get('message')}")
         if not 400 <= response.status_code < 500:
             raise DemoFailure(f"{what} got HTTP {response.status_code}, not a 4xx")
 
@@ -160,7 +109,7 @@ def _accuracy(api: Api, x: digits.FloatMatrix, y: digits.IntVector) -> None:
     requests_sent = 2 * -(-len(x) // BATCH_ROWS)
     classifier = float(np.mean(np.array(labels) == y))
     zero = float(np.mean(np.array(is_zero) == (y == 0)))
-    _show(
+    show(
         f"held-out accuracy through the API ({len(x)} digits, {requests_sent} batched requests)",
         f"digits-classifier {classifier:.3f}; digits-zero {zero:.3f}",
     )
@@ -200,14 +149,6 @@ class Automation:
         values = {m["MetricName"]: m["Value"] for m in described.get("FinalMetricDataList", [])}
         return float(values[metric])
 
-    def _leaderboard(self, jobs: list[str], metric: str, minimize: bool) -> list[str]:
-        """Runs ranked by the objective, from DescribeTrainingJob's FinalMetricDataList."""
-        scores = {job: self._final_metric(job, metric) for job in jobs}
-        ranked = sorted(jobs, key=lambda job: scores[job], reverse=not minimize)
-        for rank, job in enumerate(ranked, start=1):
-            print(f"        #{rank} {job}: {metric} = {scores[job]:.6f}")
-        return ranked
-
     def _serving(self, endpoint: str) -> tuple[str, dict[str, str]]:
         """The endpoint's config, and each variant's training job (from its model's artifact)."""
         described = self._sagemaker.describe_endpoint(EndpointName=endpoint)
@@ -230,19 +171,26 @@ class Automation:
             hp = {"predictor_type": "binary_classifier", "mini_batch_size": str(size)}
             self._train(run, algorithms.LINEAR_LEARNER, hp, tags)
         self._settle()
-        _show(
+        show(
             f"(a) 3 linear-learner jobs tagged Project={tags['Project']} (mini_batch_size 100, "
             "200, 300); SageMaker's events delivered to on_training_job_state_change",
-            "leaderboard by train:objective_loss:final (minimize):",
+            f"GET /v1/projects/{ZERO_AUTO}/leaderboard?sort=Metrics.train:objective_loss:final"
+            "&filter=Status=Completed:",
         )
         metric = "train:objective_loss:final"
-        best = self._leaderboard(runs, metric, minimize=True)[0]
+        ranked = print_leaderboard(
+            self._api.leaderboard(ZERO_AUTO, metric, ("Status=Completed",)), metric
+        )
+        scores = {run: self._final_metric(run, metric) for run in runs}
+        best = min(runs, key=scores.__getitem__)
+        if ranked != sorted(runs, key=scores.__getitem__):
+            raise DemoFailure(f"{ZERO_AUTO}: the leaderboard is not ranked by {metric}: {ranked}")
         champion = self._api.champion(ZERO_AUTO)["champion"]
         config, variants = self._serving(ZERO_AUTO)
         zero = digits.image_bytes(digits.load_split().x_test[first_of(0)], "PNG")
         answer = self._api.predict(ZERO_AUTO, zero, "image/png")
         (p,) = answer["predictions"]
-        _show(
+        show(
             f"{ZERO_AUTO}: champion, endpoint and a held-out 0 as a PNG",
             f"champion {champion['run_name']} ({metric}={champion['objective_value']}); endpoint "
             f"{ZERO_AUTO} InService on config {config}, variants {variants}; "
@@ -259,7 +207,7 @@ class Automation:
         self._train(worse, algorithms.LINEAR_LEARNER, hp, tags)
         self._settle()
         after = self._api.champion(ZERO_AUTO)["champion"]
-        _show(
+        show(
             f"a 4th, worse run {worse} ({metric}={self._final_metric(worse, metric):.6f})",
             f"champion still {after['run_name']}; ledger {len(ledger)} -> "
             f"{len(self._api.promotions(ZERO_AUTO))} promotion(s); endpoint config "
@@ -288,12 +236,14 @@ class Automation:
             )
         )
         self._settle()
-        _show(
+        show(
             "(b) tuning job digits-hpo: 9 softmax jobs over lr x batch-size, tagged "
             f"Project={CLASSIFIER}",
-            f"{report.status}; leaderboard by {objective} (maximize):",
+            f"{report.status}; GET /v1/projects/{CLASSIFIER}/leaderboard?sort=Metrics.{objective}"
+            f"&filter={LEADERS} (top 5):",
         )
-        self._leaderboard([job.name for job in report.jobs], objective, minimize=False)
+        leaders = self._api.leaderboard(CLASSIFIER, objective, (LEADERS,), limit=5)
+        print_leaderboard(leaders, objective)
         described = self._sagemaker.describe_hyper_parameter_tuning_job(
             HyperParameterTuningJobName=report.name
         )
@@ -303,13 +253,15 @@ class Automation:
         config, variants = self._serving(CLASSIFIER)
         seven = digits.image_bytes(digits.load_split().x_test[first_of(7)], "PNG")
         (p,) = self._api.predict(CLASSIFIER, seven, "image/png")["predictions"]
-        _show(
+        show(
             f"{CLASSIFIER} after the tuning job",
             f"BestTrainingJob {best['TrainingJobName']} ({objective}={best_value}, "
             f"{best['TunedHyperParameters']}); champion {champion['run_name']} "
             f"({champion['objective_value']}); endpoint config {before} -> {config}, "
             f"variants {variants}; a held-out 7 -> {p['label']}",
         )
+        if not leaders or leaders[0]["metrics"][objective] != champion["objective_value"]:
+            raise DemoFailure(f"{CLASSIFIER}: the leaderboard's #1 is not as good as the champion")
         if abs(champion["objective_value"] - best_value) > 1e-9:
             raise DemoFailure(f"{CLASSIFIER}: the champion is not as good as the tuning's best")
         if set(variants.values()) != {champion["run_name"]} or config == before:
@@ -328,7 +280,7 @@ class Automation:
                 "ProductionVariants"
             ]
         }
-        _show(
+        show(
             f"(c) {AB} (strategy ab): ab-hidden-8 then the better ab-hidden-32",
             f"endpoint config {config}: variants {variants}, weights {weights}",
         )
@@ -338,9 +290,9 @@ class Automation:
         body = json.dumps({"instances": digits.to_pixels(rows).tolist()}).encode()
         for variant, job in variants.items():
             answer = self._api.predict(AB, body, "application/json", f"?variant={variant}")
-            _show(
+            show(
                 f"8 held-out digits -> {AB}?variant={variant}",
-                f"served by {answer['variant']} ({job}): labels {_classes(answer['predictions'])}",
+                f"served by {answer['variant']} ({job}): labels {classes(answer['predictions'])}",
             )
             if answer["variant"] != variant:
                 raise DemoFailure(f"{AB}: ?variant={variant} was served by {answer['variant']}")
@@ -361,6 +313,14 @@ def run() -> int:
             automation.zero_champion()
             automation.tuned_classifier()
             automation.ab_variants()
+            stories = LineageStories(stack, api)
+            champion = stories.hidden_experiment()
+            stories.hidden_leaderboard(champion)
+            stories.endpoint_lineage(champion)
+            stories.dataset_lineage(champion)
+            stories.kmeans_batch()
+            stories.batch_file()
+            stories.lineage_report()
         except (DemoFailure, requests.RequestException, KeyError) as error:
             print(f"demo FAILED: {type(error).__name__}: {error}")
             return 1

@@ -49,10 +49,19 @@ def features(x: FloatMatrix) -> FloatMatrix:
     return x / MAX_VALUE
 
 
+# What a client's pixels are divided by to get the features (0..255 -> 0..1).
+PIXEL_SCALE = 255.0
 # The classifier is trained on standardized features; the demo project sends the same constants
-# to sagewire's preprocessing (computed once on the training split, rounded).
-CLASSIFIER_MEAN = 0.3054
-CLASSIFIER_STD = 0.3760
+# to sagewire's preprocessing (`normalization()` of the training split; a unit test keeps them so).
+CLASSIFIER_MEAN = 0.3055
+CLASSIFIER_STD = 0.376
+
+
+def normalization() -> tuple[float, float]:
+    """Mean and standard deviation of the training features, rounded as the notebook records
+    them (MNIST's are 0.1307 and 0.3081)."""
+    x = features(load_split().x_train)
+    return round(float(x.mean()), 4), round(float(x.std()), 4)
 
 
 def to_pixels(x: FloatMatrix) -> Pixels:

@@ -122,9 +122,12 @@ class LambdaContext:
 
 
 def describe(event: Mapping[str, Any]) -> str:
-    """`detail-type (name status)` for log lines."""
+    """`detail-type (name status)` for log lines; an S3 object's name is its s3:// URI."""
     detail = event.get("detail")
     detail = detail if isinstance(detail, Mapping) else {}
+    bucket, obj = detail.get("bucket"), detail.get("object")
+    if isinstance(bucket, Mapping) and isinstance(obj, Mapping):
+        detail = {"ObjectName": f"s3://{bucket.get('name')}/{obj.get('key')}"}
     name = next((str(v) for k, v in detail.items() if k.endswith("Name")), "")
     status = next((str(v) for k, v in detail.items() if k.endswith("Status")), "")
     what = " ".join(part for part in (name, status) if part)
@@ -241,7 +244,9 @@ class EventRouter:
         with self._idle:
             self._published.append(delivery)
         if not matched:
-            logger.info("devstack: event %s matches no rule", delivery.summary)
+            # S3 sends every object's events (models, reports ...); few are anyone's business.
+            level = logging.DEBUG if copy.get("source") == "aws.s3" else logging.INFO
+            logger.log(level, "devstack: event %s matches no rule", delivery.summary)
         for rule in matched:
             self._enqueue(_Task(rule, delivery))
         return delivery

@@ -7,11 +7,12 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+import boto3
 from botocore.exceptions import ClientError
 from moto.sagemaker.models import FakeTrainingJob, sagemaker_backends
 
@@ -27,9 +28,14 @@ if TYPE_CHECKING:
         ResourceConfigTypeDef,
         StoppingConditionTypeDef,
         TagTypeDef,
+        TrialComponentParameterValueTypeDef,
     )
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/SageMakerExecution"
+PREPROCESSING = "Preprocessing"
+TRAINING = "Training"
+# SageMaker names the trial component it makes for a training job run in an experiment so.
+TRAINING_COMPONENT_SUFFIX = "-aws-training-job"
 DATASET_PREFIX = "datasets/digits"
 MODEL_PREFIX = "models"
 # SageMaker: tuning job names are at most 32 characters (the training jobs get a suffix).
@@ -93,6 +99,24 @@ def _tags(tags: Mapping[str, str]) -> list[TagTypeDef]:
     return [{"Key": key, "Value": value} for key, value in tags.items()]
 
 
+def _parameters(
+    values: Mapping[str, str | float],
+) -> dict[str, TrialComponentParameterValueTypeDef]:
+    """Trial component parameters: numbers as NumberValue, anything else as StringValue."""
+    parameters: dict[str, TrialComponentParameterValueTypeDef] = {}
+    for name, value in values.items():
+        try:
+            parameters[name] = {"NumberValue": float(value)}
+        except ValueError:
+            parameters[name] = {"StringValue": str(value)}
+    return parameters
+
+
+def preprocessing_component_name(experiment: str) -> str:
+    """The experiment's one preprocessing component, shared by all of its trials."""
+    return f"{experiment}-preprocessing"
+
+
 class LocalSageMaker:
     """Starts jobs through the SageMaker API (moto) and gives them SageMaker's lifecycle.
 
@@ -113,6 +137,10 @@ class LocalSageMaker:
         self._bucket = bucket
         self._region = sagemaker.meta.region_name
         self._events = events
+        # Untyped: boto3-stubs for sagemaker-metrics are not among the dev requirements.
+        self._metrics: Any = boto3.session.Session(region_name=self._region).client(
+            "sagemaker-metrics", endpoint_url=sagemaker.meta.endpoint_url
+        )
         self._lock = threading.Lock()
         self._channels: list[ChannelTypeDef] | None = None
 
@@ -209,6 +237,8 @@ class LocalSageMaker:
             ],
         )
         record.algorithm_specification["MetricDefinitions"] = _metric_definitions(job.algorithm)
+        if job.experiment:
+            self._start_training_component(job, record, job.trial or job.name)
         deliveries: list[Delivery] = []
         self._events.begin()  # the job will report its end
         try:
@@ -246,6 +276,8 @@ class LocalSageMaker:
             record.secondary_status_transitions += [
                 {"Status": "Failed", "StartTime": ended, "StatusMessage": str(error)}
             ]
+            if job.experiment:
+                self._end_training_component(job, "Failed", ended, str(error))
             self._publish_job(record, deliveries)
             return JobReport(
                 job.name,
@@ -282,6 +314,11 @@ class LocalSageMaker:
             },
             {"Status": "Completed", "StartTime": ended, "StatusMessage": "Training job completed"},
         ]
+        if job.experiment:
+            self._end_training_component(
+                job, "Completed", ended, "Training job completed", result.model_data_url
+            )
+            self._log_metrics(job.name + TRAINING_COMPONENT_SUFFIX, result.metrics, ended)
         self._publish_job(record, deliveries)
         return JobReport(
             job.name,
@@ -295,22 +332,122 @@ class LocalSageMaker:
             deliveries,
         )
 
+    @staticmethod
+    def _ignore_existing(create: Callable[[], object]) -> None:
+        try:
+            create()
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in ("ResourceInUse", "ValidationException"):
+                raise
+
     def _experiment(self, experiment: str, trial: str) -> dict[str, str]:
-        """Experiment and trial are made if missing, as the SageMaker SDK's `Run` does."""
-        for create in (
-            lambda: self._sagemaker.create_experiment(ExperimentName=experiment),
-            lambda: self._sagemaker.create_trial(TrialName=trial, ExperimentName=experiment),
-        ):
-            try:
-                create()
-            except ClientError as error:
-                if error.response["Error"]["Code"] not in ("ResourceInUse", "ValidationException"):
-                    raise
+        """Experiment and trial are made if missing, as the SageMaker SDK's `Run` does; the
+        experiment's preprocessing component is made once and associated with every trial."""
+        self._ignore_existing(lambda: self._sagemaker.create_experiment(ExperimentName=experiment))
+        self._ignore_existing(
+            lambda: self._sagemaker.create_trial(TrialName=trial, ExperimentName=experiment)
+        )
+        preprocessing = preprocessing_component_name(experiment)
+        if preprocessing not in self._backend.trial_components:
+            self._create_preprocessing_component(preprocessing)
+        associated = self._backend.trials[trial].trial_components
+        if preprocessing not in associated:
+            self._sagemaker.associate_trial_component(
+                TrialComponentName=preprocessing, TrialName=trial
+            )
         return {
             "ExperimentName": experiment,
             "TrialName": trial,
-            "TrialComponentDisplayName": "Training",
+            "TrialComponentDisplayName": TRAINING,
         }
+
+    def _create_preprocessing_component(self, name: str) -> None:
+        """What the notebook computes before training: the training data's mean and std (of
+        pixel / scale), and the input scale, recorded with the data it was computed from."""
+        channels = self.channels()
+        mean, std = digits.normalization()
+        now = datetime.now(UTC)
+        self._sagemaker.create_trial_component(
+            TrialComponentName=name,
+            DisplayName=PREPROCESSING,
+            Status={"PrimaryStatus": "Completed"},
+            StartTime=now,
+            EndTime=now,
+            Parameters=_parameters({"mean": mean, "std": std, "scale": digits.PIXEL_SCALE}),
+            InputArtifacts={
+                channel["ChannelName"]: {
+                    "Value": channel["DataSource"]["S3DataSource"]["S3Uri"],
+                    "MediaType": "text/csv",
+                }
+                for channel in channels
+                if channel["ChannelName"] == "train"
+            },
+        )
+
+    def _start_training_component(
+        self, job: trainer.TrainingJob, record: FakeTrainingJob, trial: str
+    ) -> None:
+        """The component SageMaker makes for a training job in an experiment, in the trial."""
+        name = job.name + TRAINING_COMPONENT_SUFFIX
+        image = trainer.image_uri(job.algorithm, self._region)
+        hyperparameters = {k: v for k, v in job.hyperparameters.items() if not k.startswith("_")}
+        self._sagemaker.create_trial_component(
+            TrialComponentName=name,
+            DisplayName=TRAINING,
+            Status={"PrimaryStatus": "InProgress"},
+            StartTime=record.creation_time,
+            Parameters=_parameters(
+                {
+                    **hyperparameters,
+                    "SageMaker.InstanceType": _RESOURCES["InstanceType"],
+                    "SageMaker.InstanceCount": _RESOURCES["InstanceCount"],
+                }
+            ),
+            InputArtifacts={
+                "SageMaker.ImageUri": {"Value": image},
+                **{
+                    channel["ChannelName"]: {
+                        "Value": channel["DataSource"]["S3DataSource"]["S3Uri"],
+                        "MediaType": "text/csv",
+                    }
+                    for channel in self.channels()
+                },
+            },
+        )
+        vars(self._backend.trial_components[name])["source"] = {
+            "SourceArn": record.arn,
+            "SourceType": "SageMakerTrainingJob",
+        }
+        self._sagemaker.associate_trial_component(TrialComponentName=name, TrialName=trial)
+
+    def _end_training_component(
+        self,
+        job: trainer.TrainingJob,
+        status: Literal["Completed", "Failed"],
+        ended: datetime,
+        message: str,
+        model_data_url: str | None = None,
+    ) -> None:
+        extra: dict[str, Any] = {}
+        if model_data_url is not None:
+            extra["OutputArtifacts"] = {"SageMaker.ModelArtifact": {"Value": model_data_url}}
+        self._sagemaker.update_trial_component(
+            TrialComponentName=job.name + TRAINING_COMPONENT_SUFFIX,
+            Status={"PrimaryStatus": status, "Message": message},
+            EndTime=ended,
+            **extra,
+        )
+
+    def _log_metrics(self, component: str, metrics: Mapping[str, float], ended: datetime) -> None:
+        """The final metrics on the training job's component (SageMaker Metrics' BatchPutMetrics,
+        as the training container's SDK reports them)."""
+        self._metrics.batch_put_metrics(
+            TrialComponentName=component,
+            MetricData=[
+                {"MetricName": name, "Value": value, "Step": 0, "Timestamp": ended}
+                for name, value in metrics.items()
+            ],
+        )
 
     def tune(self, request: TuningRequest) -> TuningReport:
         """A grid-search tuning job: one training job per combination, then the real best one."""

@@ -15,7 +15,11 @@ if TYPE_CHECKING:
 
 INSTANCE_TYPE: Final = "ml.m5.large"
 VARIANT = "AllTraffic"
-PIXEL_INPUT: dict[str, Any] = {"shape": [digits.SIDE, digits.SIDE], "scale": 255.0, "flatten": True}
+PIXEL_INPUT: dict[str, Any] = {
+    "shape": [digits.SIDE, digits.SIDE],
+    "scale": digits.PIXEL_SCALE,
+    "flatten": True,
+}
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ class DemoProject:
     @property
     def tags(self) -> dict[str, str]:
         """The tags its definition matches: what its runs are tagged with."""
-        return dict(self.definition["match"]["tags"])
+        return dict(self.definition["match"].get("tags", {}))
 
 
 def _definition(
@@ -72,6 +76,8 @@ CLASSIFIER_IO: dict[str, Any] = {
         "labels": [str(label) for label in range(10)],
     },
 }
+# The PyTorch notebook's experiment: its runs compete for the digits-hidden endpoint.
+HIDDEN_EXPERIMENT = "digits-hidden"
 # The notebook's tag: every run tagged so competes for the digits-zero-auto endpoint.
 BINARY_CLASSIFIER_TAGS = {"Project": "Project_Binary_Classifier"}
 
@@ -143,6 +149,21 @@ DEMO_PROJECTS = (
             CLASSIFIER_IO,
             strategy={"type": "ab", "challenger_weight": 0.5},
         ),
+        bootstrap=False,
+    ),
+    DemoProject(
+        name=HIDDEN_EXPERIMENT,
+        algorithm=algorithms.SOFTMAX,
+        hyperparameters={"epochs": "30"},
+        definition={
+            **_definition(
+                HIDDEN_EXPERIMENT,
+                {"metric": "validation:accuracy", "goal": "maximize"},
+                CLASSIFIER_INPUT,
+                CLASSIFIER_IO,
+            ),
+            "match": {"experiment_name": HIDDEN_EXPERIMENT},
+        },
         bootstrap=False,
     ),
 )

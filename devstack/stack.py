@@ -183,7 +183,7 @@ class Stack:
         control.start()
         self._stoppers.append(("AWS control plane", control.stop))
         os.environ["AWS_ENDPOINT_URL"] = control.url
-        print(f"devstack: AWS control plane (moto + SageMaker endpoint shim) on {control.url}")
+        print(f"devstack: AWS control plane (moto + SageMaker and S3 shims) on {control.url}")
 
         runtime = RuntimeServer(settings.region, settings.runtime_port)
         runtime.start()
@@ -199,7 +199,7 @@ class Stack:
         self._stoppers.append(("event router", router.stop))
         session = boto3.session.Session(region_name=settings.region)
         jobs = LocalSageMaker(session.client("sagemaker"), session.client("s3"), bucket, router)
-        control.shim.attach(router, ControlApi(jobs, router))
+        control.attach(router, ControlApi(jobs, router))
         self._router, self._jobs = router, jobs
         every = f"every {settings.schedule_seconds:g}s"
         handlers = ", ".join(
@@ -240,7 +240,15 @@ class Stack:
                     "LocationConstraint": cast("BucketLocationConstraintType", settings.region)
                 },
             )
-        print(f"devstack: created table {table} and bucket {bucket}")
+        # Versions make dataset lineage exact; S3 sends its object events to EventBridge.
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_notification_configuration(
+            Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+        )
+        print(
+            f"devstack: created table {table} and bucket {bucket} "
+            "(versioned, events to EventBridge)"
+        )
 
         app = config.chalice_app  # imports app.py with the stage's environment variables
         validate_routes(app.routes)

@@ -17,19 +17,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 import numpy as np
 import pytest
 import requests
 
 from devstack import digits
 from devstack.samples import first_of
+from devstack.stack import STATE_FILE, StackState
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 120
 STOP_TIMEOUT = 5
-PROJECTS = {"digits-zero", "digits-kmeans", "digits-classifier", "digits-zero-auto", "digits-ab"}
+PROJECTS = {
+    "digits-zero",
+    "digits-kmeans",
+    "digits-classifier",
+    "digits-zero-auto",
+    "digits-ab",
+    "digits-hidden",
+}
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "events"
 COMMAND_TIMEOUT = 120
 
@@ -303,6 +312,41 @@ def test_tune_runs_every_combination_and_names_the_best(served: Served) -> None:
     assert "(e2e-hpo Completed) -> on_tuning_job_state_change: succeeded" in result.stdout
 
 
+def test_a_dataset_put_is_recorded_and_an_experiment_run_traces_to_it(served: Served) -> None:
+    state = StackState.read(served.out_dir / STATE_FILE)
+    s3 = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=state.region
+    ).client("s3", endpoint_url=state.aws_endpoint_url)
+    key = "datasets/digits/train/digits.csv"
+    data = s3.get_object(Bucket=state.bucket, Key=key)["Body"].read()
+    version = s3.put_object(Bucket=state.bucket, Key=key, Body=data)["VersionId"]
+    result = served.command(
+        "train",
+        "--name",
+        "e2e-hidden-16",
+        "--algorithm",
+        "softmax",
+        "--hp",
+        "hidden_channels=16",
+        "--experiment",
+        "e2e-experiment",
+        "--trial",
+        "e2e-trial",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "(e2e-hidden-16 Completed) -> on_training_job_state_change: succeeded" in result.stdout
+    lineage = served.get("/v1/runs/e2e-hidden-16")
+    assert lineage["run"]["trial_name"] == "e2e-trial"
+    (train,) = [channel for channel in lineage["inputs"] if channel["name"] == "train"]
+    assert train["provenance"] == "recorded"
+    assert version in {v["version_id"] for v in train["versions"]}
+    # The trial's other components: the job's own is the run itself.
+    (component,) = lineage["trial_components"]
+    mean, std = digits.normalization()
+    assert component["display_name"] == "Preprocessing"
+    assert component["parameters"] == {"mean": mean, "std": std, "scale": 255.0}
+
+
 def test_sigint_stops_everything(served: Served) -> None:
     process = served.process
     session = os.getsid(process.pid)
@@ -337,7 +381,25 @@ def test_demo_tells_the_story_and_exits_0(tmp_path: Path) -> None:
         "BestTrainingJob digits-hpo-",
         "served by Champion (ab-hidden-8)",
         "served by Challenger (ab-hidden-32)",
+        "(d) experiment digits-hidden: 5 softmax trials",
+        "Preprocessing parameters {'mean': 0.3055, 'std': 0.376, 'scale': 255.0}",
+        "champion digits-hidden-64",
+        "GET /v1/projects/digits-hidden/leaderboard?sort=Metrics.validation:accuracy",
+        "#1 digits-hidden-64: validation:accuracy",
+        "GET /v1/lineage/endpoints/digits-hidden",
+        "run digits-hidden-64 (found by ledger)",
+        "dataset train: s3://sagewire-local/datasets/digits/train/ (recorded): digits.csv version",
+        "trial component Preprocessing: mean 0.3055, std 0.376",
+        "inference spec sha256 ",
+        "digits-hidden-64 -> digits-hidden",
+        "100 held-out digits as CSV -> digits-kmeans (one request)",
+        "-> on_batch_object",
+        "(counts {'records': 359, 'predictions': 359, 'errors': 0}); accuracy 0.9",
+        "Scheduled Event -> lineage_report",
+        f"HTML report: {tmp_path / 'reports' / 'latest.html'}",
         "demo: OK",
     ):
         assert line in result.stdout
+    for name in ("latest.json", "latest.html", "latest.csv", "latest.openlineage.jsonl"):
+        assert (tmp_path / "reports" / name).stat().st_size > 0
     assert not (tmp_path / "devstack.json").exists()
