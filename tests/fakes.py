@@ -8,9 +8,11 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from chalicelib.errors import Conflict, EndpointBusy, InputTooLarge, NotFound
+import orjson
+
+from chalicelib.errors import Conflict, EndpointBusy, InputTooLarge, NotFound, SagewireError
 from chalicelib.gateways.ledger import sortable_number
 from chalicelib.models import (
     SETTLED_OUTCOMES,
@@ -19,6 +21,7 @@ from chalicelib.models import (
     EndpointChange,
     EndpointSpec,
     EndpointState,
+    Invocation,
     ModelInfo,
     Project,
     Promotion,
@@ -29,6 +32,7 @@ from chalicelib.models import (
     TrialComponent,
     Variant,
 )
+from chalicelib.processing.codecs import parse_request
 
 EPOCH = datetime(2026, 11, 23, tzinfo=UTC)
 MODEL_ARN_PREFIX = "arn:aws:sagemaker:us-east-1:123456789012:model/"
@@ -355,3 +359,48 @@ class FakeDatasets:
     def versions_under(self, uri_prefix: str) -> list[DatasetVersion]:
         under = [v for v in self.versions if v.uri.startswith(uri_prefix)]
         return sorted(under, key=lambda v: (v.uri, v.sequencer or "", v.last_modified_at))
+
+
+@dataclass
+class FakeRuntime:
+    """A linear-learner-shaped sagemaker-runtime: the score is the mean feature; every call is
+    recorded.
+    `failure` is raised by every call, `failures` one per call in turn."""
+
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    failure: SagewireError | None = None
+    failures: list[SagewireError] = field(default_factory=list)
+    answer: bytes | None = None
+    variant: str = "AllTraffic"
+
+    def invoke(
+        self,
+        endpoint: str,
+        body: bytes,
+        content_type: str,
+        accept: str,
+        target_variant: str | None = None,
+    ) -> Invocation:
+        self.calls.append(
+            {
+                "endpoint": endpoint,
+                "body": body,
+                "content_type": content_type,
+                "accept": accept,
+                "target_variant": target_variant,
+            }
+        )
+        if self.failure is not None:
+            raise self.failure
+        if self.failures:
+            raise self.failures.pop(0)
+        rows = parse_request(body, content_type)
+        scores = rows.mean(axis=1)
+        predictions = [
+            {"score": float(score), "predicted_label": int(score > 0.5)} for score in scores
+        ]
+        return Invocation(
+            body=self.answer or orjson.dumps({"predictions": predictions}),
+            content_type="application/json",
+            variant=target_variant or self.variant,
+        )

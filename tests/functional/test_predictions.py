@@ -14,7 +14,7 @@ from PIL import Image
 
 from chalicelib import errors
 from tests.factories import project_document
-from tests.functional.conftest import FakeEndpoint
+from tests.fakes import FakeRuntime
 
 PATH = "/v1/projects/digits-zero/predictions"
 
@@ -40,7 +40,7 @@ def post(client: Client, body: bytes, content_type: str, query: str = "") -> Any
     return client.http.post(PATH + query, headers={"Content-Type": content_type}, body=body)
 
 
-def test_a_png_becomes_one_prediction(registered: Client, endpoint: FakeEndpoint) -> None:
+def test_a_png_becomes_one_prediction(registered: Client, endpoint: FakeRuntime) -> None:
     response = post(registered, png(np.full((32, 32), 255)), "image/png")
     assert response.status_code == 200, response.json_body
     body = response.json_body
@@ -76,7 +76,7 @@ def test_json_batches_and_base64_images_are_accepted(registered: Client) -> None
     assert response.json_body["predictions"] == [{"score": 0.0, "predicted_label": 0}]
 
 
-def test_variant_is_passed_as_target_variant(registered: Client, endpoint: FakeEndpoint) -> None:
+def test_variant_is_passed_as_target_variant(registered: Client, endpoint: FakeRuntime) -> None:
     response = post(registered, b",".join([b"1"] * 64), "text/csv", "?variant=Challenger")
     assert response.status_code == 200
     assert response.json_body["variant"] == "Challenger"
@@ -84,7 +84,7 @@ def test_variant_is_passed_as_target_variant(registered: Client, endpoint: FakeE
 
 
 def test_unknown_project_is_404_with_zero_endpoint_calls(
-    client: Client, endpoint: FakeEndpoint
+    client: Client, endpoint: FakeRuntime
 ) -> None:
     response = client.http.post(
         "/v1/projects/nobody/predictions", headers={"Content-Type": "text/csv"}, body=b"1,2"
@@ -95,7 +95,7 @@ def test_unknown_project_is_404_with_zero_endpoint_calls(
 
 
 def test_a_body_over_the_limit_is_413_before_decoding(
-    registered: Client, endpoint: FakeEndpoint
+    registered: Client, endpoint: FakeRuntime
 ) -> None:
     response = post(registered, b"\x89PNG" + b"\0" * (256 * 1024), "image/png")
     assert response.status_code == 413
@@ -118,7 +118,7 @@ def test_a_body_over_the_limit_is_413_before_decoding(
 )
 def test_malformed_input_is_a_4xx_json_error(
     registered: Client,
-    endpoint: FakeEndpoint,
+    endpoint: FakeRuntime,
     body: bytes,
     content_type: str,
     status: int,
@@ -150,7 +150,7 @@ def test_bad_query_parameters_are_400(registered: Client, query: str) -> None:
     ],
 )
 def test_endpoint_failures_map_to_their_status(
-    registered: Client, endpoint: FakeEndpoint, failure: errors.SagewireError, status: int
+    registered: Client, endpoint: FakeRuntime, failure: errors.SagewireError, status: int
 ) -> None:
     endpoint.failure = failure
     response = post(registered, b",".join([b"1"] * 64), "text/csv")
@@ -161,7 +161,7 @@ def test_endpoint_failures_map_to_their_status(
         assert response.headers["Retry-After"] == "3"
 
 
-def test_an_unreadable_model_response_is_a_502(registered: Client, endpoint: FakeEndpoint) -> None:
+def test_an_unreadable_model_response_is_a_502(registered: Client, endpoint: FakeRuntime) -> None:
     endpoint.answer = b"<html>oops"
     response = post(registered, b",".join([b"1"] * 64), "text/csv")
     assert response.status_code == 502

@@ -15,7 +15,7 @@ from chalice.test import Client
 from chalicelib import wiring
 from chalicelib.config import Settings
 from tests.factories import project_document
-from tests.functional.conftest import FakeEndpoint
+from tests.fakes import FakeRuntime
 
 FIXTURE = Path(__file__).resolve().parents[3] / "shared/fixtures/events/s3-object-created.json"
 PROJECT = "digits-zero"
@@ -64,7 +64,7 @@ def test_a_dataset_version_is_recorded_once_for_duplicate_events(
 
 
 def test_a_batch_csv_produces_predictions_and_a_manifest(
-    client: Client, settings: Settings, bucket: str, endpoint: FakeEndpoint
+    client: Client, settings: Settings, bucket: str, endpoint: FakeRuntime
 ) -> None:
     key = f"{settings.batch_input_prefix}{PROJECT}/../incoming/rows.csv"
     body = b"".join(",".join([value] * 64).encode() + b"\n" for value in ("255", "0", "x"))
@@ -99,7 +99,7 @@ def test_a_batch_csv_produces_predictions_and_a_manifest(
 
 
 def test_a_deleted_batch_object_is_skipped(
-    client: Client, settings: Settings, bucket: str, endpoint: FakeEndpoint
+    client: Client, settings: Settings, bucket: str, endpoint: FakeRuntime
 ) -> None:
     key = f"{settings.batch_input_prefix}{PROJECT}/gone.csv"
     event = s3_event(settings, key, "b1946ac92492d2347c6235b4d2611184", 10, "01")

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import io
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -16,14 +16,13 @@ from PIL import Image
 
 from chalicelib.config import Settings
 from chalicelib.definitions import parse_project
-from chalicelib.errors import EndpointUnavailable, ModelFailed, SagewireError
-from chalicelib.models import Invocation, ObjectCreated
-from chalicelib.processing.codecs import parse_request
+from chalicelib.errors import EndpointUnavailable, ModelFailed
+from chalicelib.models import ObjectCreated
 from chalicelib.services.batch import BatchService, output_hash
 from chalicelib.services.inference import InferenceService
 from chalicelib.services.projects import ProjectService
 from tests.factories import project_document
-from tests.fakes import EPOCH, FakeObjects, FakeProjects
+from tests.fakes import EPOCH, FakeObjects, FakeProjects, FakeRuntime
 
 SETTINGS = Settings.from_environ({})
 BUCKET = SETTINGS.bucket_name
@@ -34,32 +33,9 @@ OUTPUT_KEY = re.compile(
 
 
 @dataclass
-class FakeInvoker:
-    """Linear-learner shaped: the score is the mean feature; `failures` are raised in turn."""
-
-    calls: list[int] = field(default_factory=list)
-    failures: list[SagewireError] = field(default_factory=list)
-
-    def invoke(
-        self,
-        endpoint: str,
-        body: bytes,
-        content_type: str,
-        accept: str,
-        target_variant: str | None = None,
-    ) -> Invocation:
-        rows = parse_request(body, content_type)
-        self.calls.append(len(rows))
-        if self.failures:
-            raise self.failures.pop(0)
-        predictions = [{"score": float(s), "predicted_label": int(s > 0.5)} for s in rows.mean(1)]
-        return Invocation(orjson.dumps({"predictions": predictions}), "application/json", "A")
-
-
-@dataclass
 class Batch:
     objects: FakeObjects
-    invoker: FakeInvoker
+    invoker: FakeRuntime
     service: BatchService
 
     def upload(self, key: str, body: bytes, content_type: str = "binary/octet-stream") -> Any:
@@ -88,7 +64,7 @@ class Batch:
 
 
 def make_batch(max_invoke_bytes: int = 6 * 1024 * 1024, records_per_call: int = 1000) -> Batch:
-    objects, invoker = FakeObjects(), FakeInvoker()
+    objects, invoker = FakeObjects(), FakeRuntime()
     projects = ProjectService(FakeProjects(parse_project(project_document(PROJECT))))
     inference = InferenceService(projects, invoker, max_invoke_bytes)
     service = BatchService(projects, inference, objects, SETTINGS, records_per_call)
@@ -133,7 +109,11 @@ def test_a_csv_batch_writes_one_prediction_per_row_and_a_manifest(batch: Batch) 
         "size": change.size,
     }
     assert manifest["counts"] == {"records": 3, "predictions": 3, "errors": 0}
-    assert (manifest["endpoint"], manifest["variant"], manifest["error"]) == (PROJECT, "A", None)
+    assert (manifest["endpoint"], manifest["variant"], manifest["error"]) == (
+        PROJECT,
+        "AllTraffic",
+        None,
+    )
     assert manifest["started_at"]
     assert manifest["finished_at"]
     assert all(OUTPUT_KEY.fullmatch(key) for key in batch.outputs())
