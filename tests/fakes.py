@@ -320,10 +320,12 @@ class FakeSageMaker:
 
 
 class FakeObjects:
-    """S3 in memory: (bucket, key) -> (body, content type); ETags are MD5s of the bodies."""
+    """S3 in memory: (bucket, key) -> (body, content type); ETags are MD5s of the bodies;
+    `puts` lists the keys written, in order."""
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], tuple[bytes, str]] = {}
+        self.puts: list[str] = []
 
     def get(self, bucket: str, key: str, max_bytes: int) -> StoredObject:
         stored = self.head(bucket, key)
@@ -342,6 +344,7 @@ class FakeObjects:
 
     def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         self.objects[bucket, key] = (body, content_type)
+        self.puts.append(key)
 
 
 class FakeDatasets:

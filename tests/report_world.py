@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 
 from chalicelib.definitions import parse_project
 from chalicelib.errors import NotFound
-from chalicelib.models import Channel, Project, Run, StoredObject, TrainingJobChange, TrialComponent
+from chalicelib.models import Channel, Project, Run, TrainingJobChange, TrialComponent
 from chalicelib.services.champions import ChampionService
 from chalicelib.services.reports import ReportService
 from tests.factories import project_document
-from tests.fakes import EPOCH, FakeChampions, FakeProjects, FakeRuns, FakeSageMaker
+from tests.fakes import EPOCH, FakeChampions, FakeObjects, FakeProjects, FakeRuns, FakeSageMaker
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
 TAGS = {"Project": "Project_Binary_Classifier"}
@@ -46,28 +46,6 @@ def run(name: str, loss: float, batch: int, **tags: str) -> Run:
         experiment_name="digits",
         trial_name=f"trial-{name}",
     )
-
-
-class FakeObjects:
-    """An in-memory S3 that remembers every put."""
-
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], tuple[bytes, str]] = {}
-        self.puts: list[str] = []
-
-    def get(self, bucket: str, key: str, max_bytes: int) -> StoredObject:
-        if (bucket, key) not in self.objects:
-            raise NotFound("the object does not exist")
-        body, content_type = self.objects[bucket, key]
-        return StoredObject(bucket, key, "etag", len(body), content_type, body=body)
-
-    def head(self, bucket: str, key: str) -> StoredObject | None:
-        found = self.objects.get((bucket, key))
-        return None if found is None else StoredObject(bucket, key, "etag", len(found[0]))
-
-    def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
-        self.objects[bucket, key] = (body, content_type)
-        self.puts.append(key)
 
 
 @dataclass

@@ -24,6 +24,8 @@ _JSON = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
 # Spreadsheets run a cell that starts with one of these as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLOT_WIDTH, _PLOT_HEIGHT, _MARGIN = 560, 320, 56
+# Room left of the plot for the y tick labels (up to ~9 characters) beside the axis title.
+_GUTTER = 48
 _TICKS = 5
 
 
@@ -420,9 +422,13 @@ def scatter_svg(project: ProjectReport, runs: Mapping[str, Run]) -> str:
     y_low, y_high, y_at = _scale(min(d[2] for d in data), max(d[2] for d in data), inner_h, True)
     bottom, right = _PLOT_HEIGHT - _MARGIN, _PLOT_WIDTH - _MARGIN
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" width="{_PLOT_WIDTH}" '
-        f'height="{_PLOT_HEIGHT}" viewBox="0 0 {_PLOT_WIDTH} {_PLOT_HEIGHT}" role="img" '
-        f'aria-label="{_esc(name)} against {_esc(project.objective_metric)}">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" width="{_PLOT_WIDTH + _GUTTER}" '
+        f'height="{_PLOT_HEIGHT}" viewBox="0 0 {_PLOT_WIDTH + _GUTTER} {_PLOT_HEIGHT}" '
+        f'role="img" aria-label="{_esc(name)} against {_esc(project.objective_metric)}">',
+        f'<text x="14" y="{_MARGIN + inner_h / 2:.1f}" text-anchor="middle" class="axis" '
+        f'transform="rotate(-90 14 {_MARGIN + inner_h / 2:.1f})">'
+        f"{_esc(project.objective_metric)}</text>",
+        f'<g transform="translate({_GUTTER} 0)">',
         f'<rect x="{_MARGIN}" y="{_MARGIN}" width="{inner_w}" height="{inner_h}" fill="#f7fafc"/>',
         f'<line x1="{_MARGIN}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#333"/>',
         f'<line x1="{_MARGIN}" y1="{_MARGIN}" x2="{_MARGIN}" y2="{bottom}" stroke="#333"/>',
@@ -440,9 +446,6 @@ def scatter_svg(project: ProjectReport, runs: Mapping[str, Run]) -> str:
     parts += [
         f'<text x="{_MARGIN + inner_w / 2:.1f}" y="{_PLOT_HEIGHT - 12}" text-anchor="middle" '
         f'class="axis">{_esc(name)}</text>',
-        f'<text x="14" y="{_MARGIN + inner_h / 2:.1f}" text-anchor="middle" class="axis" '
-        f'transform="rotate(-90 14 {_MARGIN + inner_h / 2:.1f})">'
-        f"{_esc(project.objective_metric)}</text>",
     ]
     champion = project.champion.run_name if project.champion else None
     for run_name, x_value, y_value in data:
@@ -452,7 +455,7 @@ def scatter_svg(project: ProjectReport, runs: Mapping[str, Run]) -> str:
             f'fill="{color}"><title>{_esc(run_name)}: {_esc(name)}={_fmt(x_value)}, '
             f"{_esc(project.objective_metric)}={_fmt(y_value)}</title></circle>"
         )
-    parts.append("</svg>")
+    parts.append("</g></svg>")
     return "".join(parts)
 
 
