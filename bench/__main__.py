@@ -14,6 +14,7 @@ from bench import (
     format_ns,
     format_speedup,
     preprocess,
+    report_scale,
     serializers,
 )
 
@@ -22,6 +23,7 @@ BENCHMARKS: dict[str, Callable[[], list[Outcome]]] = {
     preprocess.NAME: preprocess.run,
     coldstart.NAME: coldstart.run,
     calls.NAME: calls.run,
+    report_scale.NAME: report_scale.run,
 }
 
 

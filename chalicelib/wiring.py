@@ -32,6 +32,7 @@ from chalicelib.services.ports import (
 )
 from chalicelib.services.projects import ProjectService
 from chalicelib.services.reports import ReportService
+from chalicelib.services.snapshot import DescribeOnce
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -163,16 +164,30 @@ class Container:
 
     @cached_property
     def reports(self) -> ReportService:
+        # The report's own view of SageMaker: each endpoint and config described once a report.
+        sagemaker = DescribeOnce(self.control_plane)
+        champions = ChampionService(
+            self.project_store, self.run_store, self.champion_store, sagemaker
+        )
+        lineage = LineageService(
+            self.project_store,
+            self.run_store,
+            self.champion_store,
+            sagemaker,
+            self.dataset_store,
+            self.object_store,
+        )
         return ReportService(
             self.project_store,
             self.run_store,
             self.champion_store,
-            self.champions,
-            self.control_plane,
-            self.lineage,
+            champions,
+            sagemaker,
+            lineage,
             self.object_store,
             self.settings.bucket_name,
             self.settings.region,
+            fresh_view=sagemaker.reset,
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -172,7 +172,10 @@ class ReportService:
         objects: ObjectStore,
         bucket: str,
         region: str,
+        fresh_view: Callable[[], None] = lambda: None,
     ) -> None:
+        """`fresh_view` is called before each build, to forget what an earlier one described."""
+        self._fresh_view = fresh_view
         self._projects = projects
         self._runs = runs
         self._champions = champions
@@ -208,6 +211,7 @@ class ReportService:
         return body or b""
 
     def build(self, now: datetime) -> Report:
+        self._fresh_view()
         projects = sorted(self._projects.all(), key=lambda project: project.name)
         runs: dict[str, Run] = {}
         reports = []
