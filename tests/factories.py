@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -17,3 +18,13 @@ def project_document(name: str = "digits-zero", endpoint: str | None = None) -> 
             "response": {"accept": "application/json", "postprocess": "linear_learner"},
         },
     }
+
+
+def register_project(client: Any, document: dict[str, Any]) -> None:
+    """PUTs a new project definition through the API (a chalice.test.Client)."""
+    response = client.http.put(
+        f"/v1/projects/{document['name']}",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps(document).encode(),
+    )
+    assert response.status_code == 201, response.json_body

@@ -14,7 +14,7 @@ from chalice.test import Client
 from chalicelib import wiring
 from chalicelib.models import Run
 from chalicelib.processing.events import event_time
-from tests.factories import project_document
+from tests.factories import project_document, register_project
 from tests.fakes import EPOCH, FakeSageMaker
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "events"
@@ -51,12 +51,7 @@ def sagemaker(client: Client) -> Iterator[Stubber]:
     container = wiring.container()
     document = project_document("mnist-zero")
     document["endpoint"]["execution_role_arn"] = ROLE
-    response = client.http.put(
-        "/v1/projects/mnist-zero",
-        headers={"Content-Type": "application/json"},
-        body=json.dumps(document).encode(),
-    )
-    assert response.status_code == 201
+    register_project(client, document)
     with Stubber(container.sagemaker_client) as stubber:
         yield stubber
         stubber.assert_no_pending_responses()
@@ -212,11 +207,7 @@ def test_a_crash_midway_is_finished_by_the_redelivered_event(client: Client) -> 
     """Powertools drops the in-progress record of a failed run, so the retry is not refused."""
     document = project_document("mnist-zero")
     document["endpoint"]["execution_role_arn"] = ROLE
-    client.http.put(
-        "/v1/projects/mnist-zero",
-        headers={"Content-Type": "application/json"},
-        body=json.dumps(document).encode(),
-    )
+    register_project(client, document)
     fake = FakeSageMaker()
     fake.jobs["linear-mbs-100"] = Run(
         name="linear-mbs-100",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +12,7 @@ from chalice.test import Client
 
 from chalicelib import wiring
 from chalicelib.models import Champion, Channel, DatasetVersion, Promotion, Run
-from tests.factories import project_document
+from tests.factories import project_document, register_project
 
 ACCOUNT_ARN = "arn:aws:sagemaker:us-east-1:123456789012"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
@@ -49,12 +48,7 @@ def sagemaker(client: Client) -> Iterator[Stubber]:
     container = wiring.container()
     document = project_document("mnist-zero")
     document["endpoint"]["execution_role_arn"] = ROLE
-    response = client.http.put(
-        "/v1/projects/mnist-zero",
-        headers={"Content-Type": "application/json"},
-        body=json.dumps(document).encode(),
-    )
-    assert response.status_code == 201
+    register_project(client, document)
     run = recorded_run()
     assert container.run_store.put_run(run)
     promotion_id = f"2026-11-20T13:00:00.000000Z#{RUN}"

@@ -13,7 +13,7 @@ from chalice.test import Client
 from PIL import Image
 
 from chalicelib import errors
-from tests.factories import project_document
+from tests.factories import project_document, register_project
 from tests.fakes import FakeRuntime
 
 PATH = "/v1/projects/digits-zero/predictions"
@@ -21,12 +21,7 @@ PATH = "/v1/projects/digits-zero/predictions"
 
 @pytest.fixture
 def registered(client: Client) -> Client:
-    response = client.http.put(
-        "/v1/projects/digits-zero",
-        headers={"Content-Type": "application/json"},
-        body=json.dumps(project_document()).encode(),
-    )
-    assert response.status_code == 201
+    register_project(client, project_document())
     return client
 
 

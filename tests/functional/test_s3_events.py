@@ -14,7 +14,7 @@ from chalice.test import Client
 
 from chalicelib import wiring
 from chalicelib.config import Settings
-from tests.factories import project_document
+from tests.factories import project_document, register_project
 from tests.fakes import FakeRuntime
 
 FIXTURE = Path(__file__).resolve().parents[3] / "shared/fixtures/events/s3-object-created.json"
@@ -37,12 +37,7 @@ def upload(settings: Settings, key: str, body: bytes) -> tuple[str, int]:
 @pytest.fixture
 def bucket(client: Client, settings: Settings) -> str:
     boto3.client("s3").create_bucket(Bucket=settings.bucket_name)
-    response = client.http.put(
-        f"/v1/projects/{PROJECT}",
-        headers={"Content-Type": "application/json"},
-        body=json.dumps(project_document(PROJECT)).encode(),
-    )
-    assert response.status_code == 201
+    register_project(client, project_document(PROJECT))
     return settings.bucket_name
 
 
