@@ -6,7 +6,7 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-from botocore.compat import HTTPHeaders
 from botocore.model import OperationModel
 from chalice.test import Client
 from moto import mock_aws
 
 from app import app
 from bench import Check, Outcome
+from bench.sagemaker_wire import ACCOUNT, REGION, arn, json_response, validation_error
+from bench.seeding import BatchedWrites
 from chalicelib import wiring
 from chalicelib.config import Settings
 from chalicelib.definitions import parse_project
@@ -39,8 +40,6 @@ SIZES = (10, 1_000, 10_000)
 MAX_LOSING = 4
 MAX_WINNING = 10
 PAGE_SIZE = 100
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
 TABLE = "sagewire-bench"
 PROJECT = "mnist-zero"
 HANDLER = "on_training_job_state_change"
@@ -68,17 +67,13 @@ def _epoch(moment: datetime) -> float:
     return moment.timestamp()
 
 
-def _arn(kind: str, name: str) -> str:
-    return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:{kind}/{name}"
-
-
 def _job(name: str, loss: float, accuracy: float, minute: int) -> Job:
     """A DescribeTrainingJob answer of a linear-learner run, in SageMaker's JSON wire form."""
     created = START + timedelta(minutes=minute)
     ended = created + timedelta(minutes=7)
     return {
         "TrainingJobName": name,
-        "TrainingJobArn": _arn("training-job", name),
+        "TrainingJobArn": arn("training-job", name),
         "ModelArtifacts": {"S3ModelArtifacts": f"{BUCKET}/output/{name}/output/model.tar.gz"},
         "TrainingJobStatus": "Completed",
         "SecondaryStatus": "Completed",
@@ -129,23 +124,6 @@ def _history(count: int) -> dict[str, Job]:
     return jobs
 
 
-class _Body:
-    """The raw stream behind an AWSResponse."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._data
-
-
-def _response(url: str, status: int, body: dict[str, Any]) -> AWSResponse:
-    headers = HTTPHeaders()
-    headers["x-amzn-requestid"] = "00000000-0000-0000-0000-000000000000"
-    headers["content-type"] = "application/x-amz-json-1.1"
-    return AWSResponse(url, status, headers, _Body(json.dumps(body).encode()))
-
-
 class FakeSageMaker:
     """SageMaker's control plane answered in-process from a before-send hook: no network."""
 
@@ -163,7 +141,7 @@ class FakeSageMaker:
         """The endpoint is InService on `config` (what an update settles to)."""
         self.endpoint = {
             "EndpointName": PROJECT,
-            "EndpointArn": _arn("endpoint", PROJECT),
+            "EndpointArn": arn("endpoint", PROJECT),
             "EndpointConfigName": config,
             "EndpointStatus": "InService",
             "CreationTime": _epoch(START),
@@ -187,12 +165,12 @@ class FakeSageMaker:
         if handler is None:
             raise NotImplementedError(f"FakeSageMaker does not answer {operation}")
         status, body = handler(params)
-        return _response(request.url, status, body)
+        return json_response(request.url, status, body)
 
     def _DescribeTrainingJob(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         name = params["TrainingJobName"]
         if name not in self.jobs:
-            return _error(f"Requested resource not found: training job {name}")
+            return validation_error(f"Requested resource not found: training job {name}")
         return 200, self.jobs[name]
 
     def _Search(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -225,21 +203,23 @@ class FakeSageMaker:
     def _CreateModel(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         name = params["ModelName"]
         if name in self.models:
-            return _error(f'Cannot create already existing model "{_arn("model", name)}".')
+            return validation_error(f'Cannot create already existing model "{arn("model", name)}".')
         self.models.add(name)
-        return 200, {"ModelArn": _arn("model", name)}
+        return 200, {"ModelArn": arn("model", name)}
 
     def _CreateEndpointConfig(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         name = params["EndpointConfigName"]
         if name in self.configs:
-            arn = _arn("endpoint-config", name)
-            return _error(f'Cannot create already existing endpoint configuration "{arn}".')
+            config_arn = arn("endpoint-config", name)
+            return validation_error(
+                f'Cannot create already existing endpoint configuration "{config_arn}".'
+            )
         self.configs.add(name)
-        return 200, {"EndpointConfigArn": _arn("endpoint-config", name)}
+        return 200, {"EndpointConfigArn": arn("endpoint-config", name)}
 
     def _DescribeEndpoint(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if self.endpoint is None:
-            return _error(f'Could not find endpoint "{params["EndpointName"]}".')
+            return validation_error(f'Could not find endpoint "{params["EndpointName"]}".')
         return 200, self.endpoint
 
     def _CreateEndpoint(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -250,17 +230,15 @@ class FakeSageMaker:
 
     def _UpdateEndpoint(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if self.endpoint is None or self.endpoint["EndpointStatus"] != "InService":
-            return _error(f"Cannot update in-progress endpoint {_arn('endpoint', PROJECT)}.")
+            return validation_error(
+                f"Cannot update in-progress endpoint {arn('endpoint', PROJECT)}."
+            )
         self.endpoint["EndpointStatus"] = "Updating"
         self.endpoint["PendingDeploymentSummary"] = {
             "EndpointConfigName": params["EndpointConfigName"],
             "StartTime": _epoch(START + timedelta(days=2)),
         }
         return 200, {"EndpointArn": self.endpoint["EndpointArn"]}
-
-
-def _error(message: str) -> tuple[int, dict[str, Any]]:
-    return 400, {"__type": "ValidationException", "message": message}
 
 
 def _metric(job: Job, name: str) -> float | None:
@@ -364,25 +342,6 @@ def _definition() -> dict[str, Any]:
     }
 
 
-class _BatchedPuts:
-    """Takes RunTable's PutItems and writes their items 25 at a time with BatchWriteItem
-    (the table is fresh, so RunTable's freshness condition holds for every one)."""
-
-    def __init__(self, client: DynamoDBClient) -> None:
-        self._client = client
-        self._items: list[Any] = []
-
-    def put_item(self, **params: Any) -> None:
-        self._items.append(params["Item"])
-
-    def flush(self) -> None:
-        for start in range(0, len(self._items), 25):
-            puts: Any = [{"PutRequest": {"Item": item}} for item in self._items[start : start + 25]]
-            left = self._client.batch_write_item(RequestItems={TABLE: puts})
-            if left.get("UnprocessedItems"):
-                raise RuntimeError("BatchWriteItem left items unprocessed")
-
-
 @dataclass(frozen=True)
 class Scenario:
     """A project's recorded runs (the first one is the served champion) and two challengers."""
@@ -418,13 +377,15 @@ def _sagewire(scenario: Scenario) -> tuple[Counts, float]:
     boto3.client("dynamodb", region_name=REGION).create_table(TableName=TABLE, **TABLE_SCHEMA)
     sagemaker = FakeSageMaker(dict(scenario.jobs))
     sagemaker.attach(container.sagemaker_client)
-    container.project_store.put(parse_project(_definition()))
+    project = parse_project(_definition())
+    container.project_store.put(project)
     seeding = time.perf_counter()
-    batch = _BatchedPuts(container.dynamodb_client)
+    batch = BatchedWrites(container.dynamodb_client, TABLE)
     runs = RunTable(cast("DynamoDBClient", batch), TABLE)
     gateway = container.control_plane
     for job in scenario.jobs.values():
-        runs.put_run(gateway.describe_training_job(job["TrainingJobName"], job["Tags"]))
+        run = gateway.describe_training_job(job["TrainingJobName"], job["Tags"])
+        runs.put_run(run, [project])
     batch.flush()
     seeded = time.perf_counter() - seeding
     # The established champion: promoted through the service, deployed, and its promotion
@@ -432,7 +393,7 @@ def _sagewire(scenario: Scenario) -> tuple[Counts, float]:
     champion = container.champions.promote(PROJECT, "linear-00000", "bench:setup")
     sagemaker.serve(champion.endpoint_config_name)
     container.champions.on_endpoint(
-        EndpointChange(PROJECT, _arn("endpoint", PROJECT), "InService", START, None)
+        EndpointChange(PROJECT, arn("endpoint", PROJECT), "InService", START, None)
     )
     established = container.champion_store.get_promotion(PROJECT, champion.promotion_id)
     if established is None or established.outcome != "succeeded":

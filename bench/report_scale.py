@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import boto3
 import orjson
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-from botocore.compat import HTTPHeaders
 from botocore.model import OperationModel
 from moto import mock_aws
 from moto.dynamodb.models.table import Table
 
 from bench import Check, Outcome, Row, Timing
+from bench.sagemaker_wire import ACCOUNT, REGION, arn, json_response, validation_error
+from bench.seeding import BatchedWrites
 from chalicelib import wiring
 from chalicelib.config import Settings
 from chalicelib.definitions import parse_project
@@ -46,8 +47,6 @@ TOP = 10
 # Describe hops of an endpoint chain: endpoint -> endpoint config -> model.
 CHAIN = ("DescribeEndpoint", "DescribeEndpointConfig", "DescribeModel")
 MAX_TOP_ITEMS = 20
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
 TABLE = "sagewire-bench"
 BUCKET = "sagewire-bench-reports"
 DATA = "s3://example-bucket/sagemaker"
@@ -111,10 +110,6 @@ def _partitioned_queries() -> Iterator[None]:
         table.query = original
 
 
-def _arn(kind: str, name: str) -> str:
-    return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:{kind}/{name}"
-
-
 def _project_name(index: int) -> str:
     return f"proj-{index:02d}"
 
@@ -149,7 +144,7 @@ def _runs(project: Project, count: int, rng: random.Random) -> list[Run]:
         runs.append(
             Run(
                 name=name,
-                arn=_arn("training-job", name),
+                arn=arn("training-job", name),
                 status="Failed" if failed else "Completed",
                 last_modified_at=ended,
                 metrics={}
@@ -230,20 +225,6 @@ def _wire(run: Run) -> Job:
     return job
 
 
-class _Body:
-    """The raw stream behind an AWSResponse."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._data
-
-
-def _error(message: str) -> tuple[int, dict[str, Any]]:
-    return 400, {"__type": "ValidationException", "message": message}
-
-
 class FakeSageMaker:
     """SageMaker's control plane answered in-process from a before-send hook: training jobs,
     models, endpoint configs and endpoints, with the list calls paged as SageMaker pages them."""
@@ -274,81 +255,86 @@ class FakeSageMaker:
         if handler is None:
             raise NotImplementedError(f"FakeSageMaker does not answer {operation}")
         status, body = handler(json.loads(request.body or b"{}"))
-        headers = HTTPHeaders()
-        headers["x-amzn-requestid"] = "00000000-0000-0000-0000-000000000000"
-        headers["content-type"] = "application/x-amz-json-1.1"
-        return AWSResponse(request.url, status, headers, _Body(json.dumps(body).encode()))
+        return json_response(request.url, status, body)
 
     def _DescribeTrainingJob(self, params: dict[str, Any]) -> tuple[int, Job]:
         run = self.runs.get(params["TrainingJobName"])
         if run is None:
-            return _error(f"Requested resource not found: {params['TrainingJobName']}")
+            return validation_error(f"Requested resource not found: {params['TrainingJobName']}")
         return 200, _wire(run)
 
     def _CreateModel(self, params: dict[str, Any]) -> tuple[int, Job]:
         name = params["ModelName"]
         if name in self.models:
-            return _error(f'Cannot create already existing model "{_arn("model", name)}".')
+            return validation_error(f'Cannot create already existing model "{arn("model", name)}".')
         self.models[name] = {
             "ModelName": name,
-            "ModelArn": _arn("model", name),
+            "ModelArn": arn("model", name),
             "PrimaryContainer": params["PrimaryContainer"],
             "ExecutionRoleArn": params["ExecutionRoleArn"],
             "CreationTime": START.timestamp(),
         }
-        return 200, {"ModelArn": _arn("model", name)}
+        return 200, {"ModelArn": arn("model", name)}
 
     def _DescribeModel(self, params: dict[str, Any]) -> tuple[int, Job]:
         model = self.models.get(params["ModelName"])
         if model is None:
-            return _error(f'Could not find model "{_arn("model", params["ModelName"])}".')
+            return validation_error(f'Could not find model "{arn("model", params["ModelName"])}".')
         return 200, model
 
     def _CreateEndpointConfig(self, params: dict[str, Any]) -> tuple[int, Job]:
         name = params["EndpointConfigName"]
-        arn = _arn("endpoint-config", name)
+        config_arn = arn("endpoint-config", name)
         if name in self.configs:
-            return _error(f'Cannot create already existing endpoint configuration "{arn}".')
+            return validation_error(
+                f'Cannot create already existing endpoint configuration "{config_arn}".'
+            )
         self.configs[name] = {
             "EndpointConfigName": name,
-            "EndpointConfigArn": arn,
+            "EndpointConfigArn": config_arn,
             "ProductionVariants": params["ProductionVariants"],
             "CreationTime": START.timestamp(),
         }
-        return 200, {"EndpointConfigArn": arn}
+        return 200, {"EndpointConfigArn": config_arn}
 
     def _DescribeEndpointConfig(self, params: dict[str, Any]) -> tuple[int, Job]:
         config = self.configs.get(params["EndpointConfigName"])
         if config is None:
-            return _error(f"Could not find endpoint configuration {params['EndpointConfigName']}.")
+            return validation_error(
+                f"Could not find endpoint configuration {params['EndpointConfigName']}."
+            )
         return 200, config
 
     def _DescribeEndpoint(self, params: dict[str, Any]) -> tuple[int, Job]:
         endpoint = self.endpoints.get(params["EndpointName"])
         if endpoint is None:
-            return _error(f'Could not find endpoint "{params["EndpointName"]}".')
+            return validation_error(f'Could not find endpoint "{params["EndpointName"]}".')
         return 200, endpoint
 
     def _CreateEndpoint(self, params: dict[str, Any]) -> tuple[int, Job]:
         name = params["EndpointName"]
         if name in self.endpoints:
-            return _error(f'Cannot create already existing endpoint "{_arn("endpoint", name)}".')
+            return validation_error(
+                f'Cannot create already existing endpoint "{arn("endpoint", name)}".'
+            )
         self.endpoints[name] = {
             "EndpointName": name,
-            "EndpointArn": _arn("endpoint", name),
+            "EndpointArn": arn("endpoint", name),
             "EndpointConfigName": params["EndpointConfigName"],
             "EndpointStatus": "Creating",
             "CreationTime": START.timestamp(),
             "LastModifiedTime": START.timestamp(),
         }
-        return 200, {"EndpointArn": _arn("endpoint", name)}
+        return 200, {"EndpointArn": arn("endpoint", name)}
 
     def _UpdateEndpoint(self, params: dict[str, Any]) -> tuple[int, Job]:
         endpoint = self.endpoints.get(params["EndpointName"])
         if endpoint is None:
-            return _error(f'Could not find endpoint "{params["EndpointName"]}".')
+            return validation_error(f'Could not find endpoint "{params["EndpointName"]}".')
         if endpoint["EndpointStatus"] != "InService":
-            return _error(f"Cannot update in-progress endpoint {endpoint['EndpointArn']}.")
+            return validation_error(
+                f"Cannot update in-progress endpoint {endpoint['EndpointArn']}."
+            )
         endpoint["EndpointStatus"] = "Updating"
         endpoint["PendingDeploymentSummary"] = {
             "EndpointConfigName": params["EndpointConfigName"],
@@ -420,30 +406,6 @@ class CallCounter:
         elif model.name == "GetItem" and "Item" in parsed:
             self.returned += 1
             self.scanned += 1
-
-
-class _BatchedWrites:
-    """Takes RunTable's PutItem and TransactWriteItems and writes their items 25 at a time with
-    BatchWriteItem (the table is fresh, so RunTable's freshness condition holds for every one)."""
-
-    def __init__(self, client: DynamoDBClient) -> None:
-        self._client = client
-        self._items: list[Any] = []
-
-    def put_item(self, **params: Any) -> None:
-        self._items.append(params["Item"])
-
-    def transact_write_items(self, **params: Any) -> None:
-        self._items.extend(action["Put"]["Item"] for action in params["TransactItems"])
-
-    def flush(self) -> int:
-        for start in range(0, len(self._items), 25):
-            puts: Any = [{"PutRequest": {"Item": item}} for item in self._items[start : start + 25]]
-            left = self._client.batch_write_item(RequestItems={TABLE: puts})
-            if left.get("UnprocessedItems"):
-                raise RuntimeError("BatchWriteItem left items unprocessed")
-        written, self._items = len(self._items), []
-        return written
 
 
 @dataclass(frozen=True)
@@ -558,7 +520,7 @@ def _scale(runs_total: int) -> Scale:
     # TransactWriteItems, which costs seconds per promotion once the runs are in.)
     best = {p.name: leaderboard(p, runs[p.name])[0].run_name for p in projects}
     seeding = time.perf_counter()
-    batch = _BatchedWrites(container.dynamodb_client)
+    batch = BatchedWrites(container.dynamodb_client, TABLE)
     table = RunTable(cast("DynamoDBClient", batch), TABLE)
     for project in projects:
         table.put_run(
@@ -571,7 +533,7 @@ def _scale(runs_total: int) -> Scale:
     for project in projects:
         name = project.endpoint.name
         container.champions.on_endpoint(
-            EndpointChange(name, _arn("endpoint", name), "InService", START, None)
+            EndpointChange(name, arn("endpoint", name), "InService", START, None)
         )
     for project in projects:
         for run in runs[project.name]:
