@@ -5,11 +5,10 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 import urllib3
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
@@ -58,18 +57,6 @@ SPEC = EndpointSpec(name=ENDPOINT, instance_type="ml.m5.large", instance_count=2
 VARIANTS = (Variant("champion", MODEL, 0.9), Variant("challenger", "digits-zero-mb-100", 0.1))
 
 Handler = Callable[[AWSPreparedRequest], AWSResponse]
-
-
-@pytest.fixture
-def client() -> SageMakerClient:
-    return boto3.client("sagemaker", region_name="us-east-1", config=control_plane_client_config())
-
-
-@pytest.fixture
-def stubber(client: SageMakerClient) -> Iterator[Stubber]:
-    with Stubber(client) as stub:
-        yield stub
-        stub.assert_no_pending_responses()
 
 
 @pytest.fixture

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import boto3
 import pytest
 from botocore.stub import Stubber
 from mypy_boto3_sagemaker.client import SageMakerClient
 
 from chalicelib.errors import NotFound
-from chalicelib.gateways.sagemaker import RUN_TAG, SageMakerGateway, control_plane_client_config
+from chalicelib.gateways.sagemaker import RUN_TAG, SageMakerGateway
 from chalicelib.models import ModelInfo, TrialComponent, Variant
 
 ARN_PREFIX = "arn:aws:sagemaker:us-east-1:123456789012"
@@ -20,18 +18,6 @@ IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.1-cpu-p
 ARTIFACT = "s3://sagewire-demo/mnist/pytorch-hpo-003/output/model.tar.gz"
 CREATED = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 MODEL_ARN = f"{ARN_PREFIX}:model/mnist-pytorch-hpo-003"
-
-
-@pytest.fixture
-def client() -> SageMakerClient:
-    return boto3.client("sagemaker", region_name="us-east-1", config=control_plane_client_config())
-
-
-@pytest.fixture
-def stubber(client: SageMakerClient) -> Iterator[Stubber]:
-    with Stubber(client) as stub:
-        yield stub
-        stub.assert_no_pending_responses()
 
 
 @pytest.fixture
