@@ -18,6 +18,13 @@ ModelOutputs = Literal["auto", "logits", "probabilities"]
 InputKind = Literal["image", "array"]
 
 FloatArray = npt.NDArray[np.float32]
+ReportKind = Literal["json", "html", "csv", "openlineage"]
+REPORT_CONTENT_TYPES: dict[ReportKind, str] = {
+    "json": "application/json",
+    "html": "text/html; charset=utf-8",
+    "csv": "text/csv; charset=utf-8",
+    "openlineage": "application/x-ndjson",
+}
 
 
 @dataclass(frozen=True)

@@ -8,19 +8,9 @@ from typing import TYPE_CHECKING
 import boto3
 
 from chalicelib.config import Settings, get_settings
-from chalicelib.gateways.datasets import DatasetTable
 from chalicelib.gateways.dynamodb import ProjectTable
-from chalicelib.gateways.ledger import ChampionTable, RunTable
-from chalicelib.gateways.s3 import S3Gateway
-from chalicelib.gateways.sagemaker import SageMakerGateway, control_plane_client_config
 from chalicelib.gateways.sagemaker_runtime import SageMakerRuntimeGateway, runtime_client_config
-from chalicelib.services.automation import EventHandlers, ObjectEventHandlers
-from chalicelib.services.batch import BatchService
-from chalicelib.services.champions import ChampionService
-from chalicelib.services.datasets import DatasetService
 from chalicelib.services.inference import InferenceService
-from chalicelib.services.leaderboard import LeaderboardService
-from chalicelib.services.lineage import LineageService
 from chalicelib.services.ports import (
     ChampionStore,
     ControlPlane,
@@ -31,8 +21,6 @@ from chalicelib.services.ports import (
     RunStore,
 )
 from chalicelib.services.projects import ProjectService
-from chalicelib.services.reports import ReportService
-from chalicelib.services.snapshot import DescribeOnce
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -40,7 +28,17 @@ if TYPE_CHECKING:
     from mypy_boto3_sagemaker.client import SageMakerClient
     from mypy_boto3_sagemaker_runtime.client import SageMakerRuntimeClient
 
+    from chalicelib.services.automation import EventHandlers, ObjectEventHandlers
+    from chalicelib.services.batch import BatchService
+    from chalicelib.services.champions import ChampionService
+    from chalicelib.services.datasets import DatasetService
+    from chalicelib.services.leaderboard import LeaderboardService
+    from chalicelib.services.lineage import LineageService
+    from chalicelib.services.reports import ReportService
 
+
+# What the prediction route does not use is imported inside its property, on first use: each
+# module is import and compile time that a cold start would otherwise pay (bench/coldstart.py).
 class Container:
     """Builds each collaborator on first use; tests replace any of them by assignment."""
 
@@ -65,6 +63,8 @@ class Container:
 
     @cached_property
     def sagemaker_client(self) -> SageMakerClient:
+        from chalicelib.gateways.sagemaker import control_plane_client_config
+
         return self.session.client("sagemaker", config=control_plane_client_config())
 
     @cached_property
@@ -73,23 +73,32 @@ class Container:
 
     @cached_property
     def object_store(self) -> ObjectStore:
+        from chalicelib.gateways.s3 import S3Gateway
+
         return S3Gateway(self.s3_client)
 
     @cached_property
     def dataset_store(self) -> DatasetStore:
+        from chalicelib.gateways.datasets import DatasetTable
+
         return DatasetTable(self.dynamodb_client, self.settings.table_name)
 
     @cached_property
     def datasets(self) -> DatasetService:
+        from chalicelib.services.datasets import DatasetService
+
         return DatasetService(self.dataset_store)
 
     @cached_property
     def batch(self) -> BatchService:
+        from chalicelib.services.batch import BatchService
+
         return BatchService(self.projects, self.inference, self.object_store, self.settings)
 
     @cached_property
     def object_event_handlers(self) -> ObjectEventHandlers:
         from chalicelib.gateways.idempotency import Idempotent
+        from chalicelib.services.automation import ObjectEventHandlers
 
         return ObjectEventHandlers(
             self.datasets,
@@ -109,14 +118,20 @@ class Container:
 
     @cached_property
     def control_plane(self) -> ControlPlane:
+        from chalicelib.gateways.sagemaker import SageMakerGateway
+
         return SageMakerGateway(self.sagemaker_client, self.settings.retry_after_seconds)
 
     @cached_property
     def run_store(self) -> RunStore:
+        from chalicelib.gateways.ledger import RunTable
+
         return RunTable(self.dynamodb_client, self.settings.table_name)
 
     @cached_property
     def champion_store(self) -> ChampionStore:
+        from chalicelib.gateways.ledger import ChampionTable
+
         return ChampionTable(self.dynamodb_client, self.settings.table_name)
 
     @cached_property
@@ -131,18 +146,23 @@ class Container:
 
     @cached_property
     def champions(self) -> ChampionService:
+        from chalicelib.services.champions import ChampionService
+
         return ChampionService(
             self.project_store, self.run_store, self.champion_store, self.control_plane
         )
 
     @cached_property
     def leaderboard(self) -> LeaderboardService:
+        from chalicelib.services.leaderboard import LeaderboardService
+
         return LeaderboardService(self.project_store, self.run_store)
 
     @cached_property
     def event_handlers(self) -> EventHandlers:
-        # Imported here: Powertools' import costs ~25 ms, which the HTTP cold start never pays.
+        # Powertools' import alone costs ~25 ms.
         from chalicelib.gateways.idempotency import Idempotent
+        from chalicelib.services.automation import EventHandlers
 
         return EventHandlers(
             self.champions,
@@ -153,6 +173,8 @@ class Container:
 
     @cached_property
     def lineage(self) -> LineageService:
+        from chalicelib.services.lineage import LineageService
+
         return LineageService(
             self.project_store,
             self.run_store,
@@ -164,6 +186,11 @@ class Container:
 
     @cached_property
     def reports(self) -> ReportService:
+        from chalicelib.services.champions import ChampionService
+        from chalicelib.services.lineage import LineageService
+        from chalicelib.services.reports import ReportService
+        from chalicelib.services.snapshot import DescribeOnce
+
         # The report's own view of SageMaker: each endpoint and config described once a report.
         sagemaker = DescribeOnce(self.control_plane)
         champions = ChampionService(

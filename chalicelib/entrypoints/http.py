@@ -15,8 +15,7 @@ from chalice.app import Blueprint, Response
 
 from chalicelib import errors, wiring
 from chalicelib.definitions import project_to_document
-from chalicelib.models import document
-from chalicelib.services.reports import CONTENT_TYPES as REPORT_CONTENT_TYPES
+from chalicelib.models import REPORT_CONTENT_TYPES, document
 
 MAX_DEFINITION_BYTES = 64 * 1024
 BINARY_TYPES = ("image/png", "image/jpeg", "application/x-npy")

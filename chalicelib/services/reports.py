@@ -6,12 +6,12 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import orjson
 
 from chalicelib.errors import NotFound
-from chalicelib.models import Project, Run, document
+from chalicelib.models import REPORT_CONTENT_TYPES, Project, ReportKind, Run, document
 from chalicelib.processing.report_render import (
     REPORT_SCHEMA_VERSION,
     ChampionChange,
@@ -37,17 +37,10 @@ from chalicelib.services.ports import (
     RunStore,
 )
 
-ReportKind = Literal["json", "html", "csv", "openlineage"]
 LATEST_PREFIX = "reports/latest"
 MAX_REPORT_BYTES = 64 * 1024 * 1024
 # The whole ledger of a project goes into its champion history.
 MAX_PROMOTIONS = 1000
-CONTENT_TYPES: dict[ReportKind, str] = {
-    "json": "application/json",
-    "html": "text/html; charset=utf-8",
-    "csv": "text/csv; charset=utf-8",
-    "openlineage": "application/x-ndjson",
-}
 _DATED_NAMES: dict[ReportKind, str] = {
     "json": "lineage.json",
     "html": "lineage.html",
@@ -201,7 +194,7 @@ class ReportService:
         latest: list[str] = []
         for kind, body in bodies.items():
             for key, keys in ((dated_key(now, kind), dated), (_LATEST_KEYS[kind], latest)):
-                self._objects.put(self._bucket, key, body, CONTENT_TYPES[kind])
+                self._objects.put(self._bucket, key, body, REPORT_CONTENT_TYPES[kind])
                 keys.append(key)
         return ReportKeys(tuple(dated), tuple(latest))
 

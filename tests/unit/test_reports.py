@@ -8,7 +8,8 @@ import orjson
 import pytest
 
 from chalicelib.errors import NotFound
-from chalicelib.services.reports import ReportKind, ReportService
+from chalicelib.models import ReportKind
+from chalicelib.services.reports import ReportService
 from tests.fakes import EPOCH
 from tests.report_world import BUCKET, ReportWorld, run, trained_world
 
