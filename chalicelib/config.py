@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal, cast, get_args
 
 MiB = 1024 * 1024
+# How API Gateway authenticates prediction clients; `none` is for the local stack only.
+PredictionsAuth = Literal["iam", "cognito", "api_key", "none"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,15 @@ class Settings:
     batch_input_prefix: str = "batch/input/"
     batch_output_prefix: str = "batch/output/"
     max_batch_object_bytes: int = 50 * MiB
+    stage: str = "local"
+    # Endpoint (and so model and endpoint config) names this stage may manage: its IAM policy
+    # grants SageMaker writes on this prefix only.
+    endpoint_prefix: str = ""
+    # The only role the stage may pass to SageMaker; the default for projects that name none.
+    execution_role_arn: str | None = None
+    predictions_auth: PredictionsAuth = "iam"
+    cognito_user_pool_arns: tuple[str, ...] = ()
+    tracing: bool = False
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -45,7 +57,25 @@ class Settings:
             batch_input_prefix=env.get("SAGEWIRE_BATCH_INPUT_PREFIX", "batch/input/"),
             batch_output_prefix=env.get("SAGEWIRE_BATCH_OUTPUT_PREFIX", "batch/output/"),
             max_batch_object_bytes=int(env.get("SAGEWIRE_MAX_BATCH_OBJECT_BYTES", str(50 * MiB))),
+            stage=env.get("SAGEWIRE_STAGE", "local"),
+            endpoint_prefix=env.get("SAGEWIRE_ENDPOINT_PREFIX", ""),
+            execution_role_arn=env.get("SAGEWIRE_EXECUTION_ROLE_ARN") or None,
+            predictions_auth=_predictions_auth(env.get("SAGEWIRE_PREDICTIONS_AUTH", "iam")),
+            cognito_user_pool_arns=tuple(
+                arn.strip()
+                for arn in env.get("SAGEWIRE_COGNITO_USER_POOL_ARNS", "").split(",")
+                if arn.strip()
+            ),
+            tracing=env.get("SAGEWIRE_TRACING", "false").lower() == "true",
         )
+
+
+def _predictions_auth(value: str) -> PredictionsAuth:
+    if value not in get_args(PredictionsAuth):
+        raise ValueError(
+            f"SAGEWIRE_PREDICTIONS_AUTH must be one of {', '.join(get_args(PredictionsAuth))}"
+        )
+    return cast(PredictionsAuth, value)
 
 
 @lru_cache(maxsize=1)

@@ -11,6 +11,7 @@ from typing import Any, cast, get_args
 
 from chalicelib.errors import InvalidDefinition
 from chalicelib.models import (
+    Access,
     EndpointSpec,
     Goal,
     Guard,
@@ -44,6 +45,9 @@ REQUEST_CONTENT_TYPES = (
 )
 RESPONSE_CONTENT_TYPES = ("application/json", "text/csv", "application/x-npy")
 FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+# A Cognito group name without the separators API Gateway uses when it flattens the claim.
+GROUP_NAME = re.compile(r"[^\s,\[\]]{1,128}")
+API_KEY_ID = re.compile(r"[a-zA-Z0-9]{1,128}")
 MAX_FEATURES = 1_000_000
 MAX_LABELS = 10_000
 
@@ -168,7 +172,9 @@ class _Fields:
 
 def parse_project(document: Any, name: str | None = None) -> Project:
     """Validates a definition; `name` (from the URL) must agree with the document's name."""
-    root = _Fields(document, "", ("name", "match", "objective", "guards", "endpoint", "inference"))
+    root = _Fields(
+        document, "", ("name", "match", "objective", "guards", "endpoint", "inference", "access")
+    )
     if name is not None and not root.has("name"):
         project_name = name
     else:
@@ -192,7 +198,20 @@ def parse_project(document: Any, name: str | None = None) -> Project:
             )
         ),
         inference=_inference(root.obj("inference", ("input", "request", "response"), True)),
+        access=_access(root.obj("access", ("groups", "api_keys"))),
     )
+
+
+def _access(fields: _Fields) -> Access:
+    def names(key: str, pattern: re.Pattern[str]) -> tuple[str, ...]:
+        values = []
+        for path, value in fields.items(key, 100):
+            if not isinstance(value, str) or not pattern.fullmatch(value):
+                raise InvalidDefinition(path, f"must match {pattern.pattern}")
+            values.append(value)
+        return tuple(values)
+
+    return Access(groups=names("groups", GROUP_NAME), api_keys=names("api_keys", API_KEY_ID))
 
 
 def _match(fields: _Fields) -> Match:
@@ -351,6 +370,7 @@ def project_to_document(project: Project) -> dict[str, Any]:
     """The canonical JSON document of a project: what GET returns and what is stored."""
     document = asdict(project)
     document["guards"] = list(document["guards"])
+    document["access"] = {key: list(values) for key, values in document["access"].items()}
     document["inference"]["input"]["shape"] = list(project.inference.input.shape)
     strategy = document["endpoint"]["strategy"]
     strategy["rollback_alarms"] = list(strategy["rollback_alarms"])

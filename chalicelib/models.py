@@ -104,6 +104,17 @@ class InferenceSpec:
 
 
 @dataclass(frozen=True)
+class Access:
+    """Who may call a project's predictions when API Gateway authenticates them by Cognito or key.
+
+    IAM callers are authorized by API Gateway on the route's resource ARN, which names the project.
+    """
+
+    groups: tuple[str, ...] = ()
+    api_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Project:
     name: str
     objective: Objective
@@ -111,6 +122,19 @@ class Project:
     inference: InferenceSpec
     match: Match = field(default_factory=Match)
     guards: tuple[Guard, ...] = ()
+    access: Access = field(default_factory=Access)
+
+
+CallerKind = Literal["iam", "cognito", "api_key", "local"]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who made a request, as API Gateway's authorizer established it (`local`: no authorizer)."""
+
+    kind: CallerKind
+    principal: str = ""
+    groups: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, eq=False)

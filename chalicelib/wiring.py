@@ -136,7 +136,10 @@ class Container:
 
     @cached_property
     def projects(self) -> ProjectService:
-        return ProjectService(self.project_store)
+        settings = self.settings
+        return ProjectService(
+            self.project_store, settings.endpoint_prefix, settings.execution_role_arn
+        )
 
     @cached_property
     def inference(self) -> InferenceService:

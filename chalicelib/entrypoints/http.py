@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 import uuid
 from collections.abc import Callable
@@ -11,11 +12,12 @@ from functools import wraps
 from typing import Any
 
 import orjson
-from chalice.app import Blueprint, Response
+from chalice.app import Blueprint, CognitoUserPoolAuthorizer, IAMAuthorizer, Response
 
 from chalicelib import errors, wiring
+from chalicelib.config import Settings
 from chalicelib.definitions import project_to_document
-from chalicelib.models import REPORT_CONTENT_TYPES, document
+from chalicelib.models import REPORT_CONTENT_TYPES, Caller, document
 
 MAX_DEFINITION_BYTES = 64 * 1024
 BINARY_TYPES = ("image/png", "image/jpeg", "application/x-npy")
@@ -28,6 +30,7 @@ logger = logging.getLogger("sagewire")
 _STATUS: dict[type[errors.SagewireError], int] = {
     errors.MalformedInput: 400,
     errors.InvalidParameter: 400,
+    errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.InputTooLarge: 413,
@@ -38,6 +41,56 @@ _STATUS: dict[type[errors.SagewireError], int] = {
     errors.EndpointUnavailable: 503,
     errors.EndpointTimeout: 504,
 }
+
+
+# Authorizers are fixed when the app is packaged, so the stage's choice is read at import.
+_AUTH = Settings.from_environ()
+# Operators: project definitions, promotions and the read routes, signed with SigV4.
+OPERATORS: dict[str, Any] = {"authorizer": IAMAuthorizer()}
+
+
+def _clients(settings: Settings) -> dict[str, Any]:
+    """How API Gateway authenticates prediction clients on this stage."""
+    if settings.predictions_auth == "iam":
+        return OPERATORS
+    if settings.predictions_auth == "cognito":
+        if not settings.cognito_user_pool_arns:
+            raise ValueError(
+                "SAGEWIRE_PREDICTIONS_AUTH=cognito needs SAGEWIRE_COGNITO_USER_POOL_ARNS"
+            )
+        pools = list(settings.cognito_user_pool_arns)
+        return {"authorizer": CognitoUserPoolAuthorizer("sagewire-clients", provider_arns=pools)}
+    if settings.predictions_auth == "api_key":
+        return {"api_key_required": True}
+    return {}
+
+
+CLIENTS = _clients(_AUTH)
+_GROUP_SEPARATORS = re.compile(r"[\s,\[\]]+")
+
+
+def _groups(claim: Any) -> frozenset[str]:
+    """API Gateway's REST APIs flatten a list claim into "[a, b]"; a JWT keeps the list."""
+    if isinstance(claim, list):
+        return frozenset(str(group) for group in claim)
+    if isinstance(claim, str):
+        return frozenset(group for group in _GROUP_SEPARATORS.split(claim) if group)
+    return frozenset()
+
+
+def _caller() -> Caller:
+    context = api.current_request.context or {}
+    identity = context.get("identity") or {}
+    if _AUTH.predictions_auth == "cognito":
+        claims = (context.get("authorizer") or {}).get("claims") or {}
+        return Caller(
+            "cognito", str(claims.get("sub") or ""), _groups(claims.get("cognito:groups"))
+        )
+    if _AUTH.predictions_auth == "api_key":
+        return Caller("api_key", str(identity.get("apiKeyId") or ""))
+    if _AUTH.predictions_auth == "iam":
+        return Caller("iam", str(identity.get("userArn") or ""))
+    return Caller("local")
 
 
 def _request_id() -> str:
@@ -121,34 +174,34 @@ def health(request_id: str) -> Response:
     return _json(200, {"status": "ok", "request_id": request_id})
 
 
-@api.route("/v1/projects", methods=["GET"])
+@api.route("/v1/projects", methods=["GET"], **OPERATORS)
 @_json_errors
 def list_projects(request_id: str) -> Response:
     projects = wiring.container().projects.all()
     return _json(200, {"projects": [project_to_document(p) for p in projects]})
 
 
-@api.route("/v1/projects/{project}", methods=["GET"])
+@api.route("/v1/projects/{project}", methods=["GET"], **OPERATORS)
 @_json_errors
 def get_project(project: str, request_id: str) -> Response:
     return _json(200, project_to_document(wiring.container().projects.get(project)))
 
 
-@api.route("/v1/projects/{project}", methods=["PUT"], content_types=["*/*"])
+@api.route("/v1/projects/{project}", methods=["PUT"], content_types=["*/*"], **OPERATORS)
 @_json_errors
 def put_project(project: str, request_id: str) -> Response:
     stored, created = wiring.container().projects.put(project, _json_document(MAX_DEFINITION_BYTES))
     return _json(201 if created else 200, project_to_document(stored))
 
 
-@api.route("/v1/projects/{project}", methods=["DELETE"])
+@api.route("/v1/projects/{project}", methods=["DELETE"], **OPERATORS)
 @_json_errors
 def delete_project(project: str, request_id: str) -> Response:
     wiring.container().projects.delete(project)
     return Response(body="", status_code=204)
 
 
-@api.route("/v1/projects/{project}/predictions", methods=["POST"], content_types=["*/*"])
+@api.route("/v1/projects/{project}/predictions", methods=["POST"], content_types=["*/*"], **CLIENTS)
 @_json_errors
 def predict(project: str, request_id: str) -> Response:
     container = wiring.container()
@@ -159,13 +212,14 @@ def predict(project: str, request_id: str) -> Response:
         project,
         _body(container.settings.max_request_bytes),
         api.current_request.headers.get("content-type", ""),
+        _caller(),
         variant=_query("variant"),
         top_k=None if top_k is None else int(top_k),
     )
     return _json(200, {**asdict(result), "request_id": request_id})
 
 
-@api.route("/v1/projects/{project}/leaderboard", methods=["GET"])
+@api.route("/v1/projects/{project}/leaderboard", methods=["GET"], **OPERATORS)
 @_json_errors
 def get_leaderboard(project: str, request_id: str) -> Response:
     params = api.current_request.query_params
@@ -191,14 +245,14 @@ def get_leaderboard(project: str, request_id: str) -> Response:
     return _json(200, body)
 
 
-@api.route("/v1/projects/{project}/champion", methods=["GET"])
+@api.route("/v1/projects/{project}/champion", methods=["GET"], **OPERATORS)
 @_json_errors
 def get_champion(project: str, request_id: str) -> Response:
     view = wiring.container().champions.view(project)
     return _json(200, {"project": project, **document(view)})
 
 
-@api.route("/v1/projects/{project}/promotions", methods=["GET"])
+@api.route("/v1/projects/{project}/promotions", methods=["GET"], **OPERATORS)
 @_json_errors
 def list_promotions(project: str, request_id: str) -> Response:
     limit = _query("limit") or "100"
@@ -208,19 +262,19 @@ def list_promotions(project: str, request_id: str) -> Response:
     return _json(200, {"project": project, "promotions": document(promotions)})
 
 
-@api.route("/v1/runs/{training_job}", methods=["GET"])
+@api.route("/v1/runs/{training_job}", methods=["GET"], **OPERATORS)
 @_json_errors
 def get_run_lineage(training_job: str, request_id: str) -> Response:
     return _json(200, document(wiring.container().lineage.run(training_job)))
 
 
-@api.route("/v1/lineage/endpoints/{endpoint}", methods=["GET"])
+@api.route("/v1/lineage/endpoints/{endpoint}", methods=["GET"], **OPERATORS)
 @_json_errors
 def get_endpoint_lineage(endpoint: str, request_id: str) -> Response:
     return _json(200, document(wiring.container().lineage.endpoint(endpoint)))
 
 
-@api.route("/v1/lineage/datasets", methods=["GET"])
+@api.route("/v1/lineage/datasets", methods=["GET"], **OPERATORS)
 @_json_errors
 def get_dataset_lineage(request_id: str) -> Response:
     uri = _query("uri")
@@ -229,7 +283,7 @@ def get_dataset_lineage(request_id: str) -> Response:
     return _json(200, document(wiring.container().lineage.datasets(uri)))
 
 
-@api.route("/v1/reports/latest", methods=["GET"])
+@api.route("/v1/reports/latest", methods=["GET"], **OPERATORS)
 @_json_errors
 def latest_report(request_id: str) -> Response:
     kind = _query("format") or "json"
@@ -244,7 +298,9 @@ def latest_report(request_id: str) -> Response:
     )
 
 
-@api.route("/v1/projects/{project}/promotions", methods=["POST"], content_types=["*/*"])
+@api.route(
+    "/v1/projects/{project}/promotions", methods=["POST"], content_types=["*/*"], **OPERATORS
+)
 @_json_errors
 def create_promotion(project: str, request_id: str) -> Response:
     request = _json_document(MAX_DEFINITION_BYTES)

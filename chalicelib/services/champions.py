@@ -306,7 +306,7 @@ class ChampionService:
         now = self._clock()
         promotion_id = f"{now.strftime('%Y-%m-%dT%H:%M:%S.%f')}Z#{run.name}"
         previous = None if current is None else current.run_name
-        model_name = resource_name(project.name, run.name)
+        model_name = resource_name(project.endpoint.name, run.name)
         config_name = self._config_name(project, run.name, previous)
         champion = Champion(
             project=project.name,
@@ -339,13 +339,16 @@ class ChampionService:
         self, project: Project, run_name: str, previous: str | None
     ) -> list[tuple[str, Variant]]:
         """The endpoint config's variants, each with the run behind its model."""
-        model = resource_name(project.name, run_name)
+        model = resource_name(project.endpoint.name, run_name)
         strategy = project.endpoint.strategy
         if strategy.type != "ab" or previous is None or previous == run_name:
             return [(run_name, Variant("AllTraffic", model, 1.0))]
         weight = strategy.challenger_weight or DEFAULT_CHALLENGER_WEIGHT
         return [
-            (previous, Variant("Champion", resource_name(project.name, previous), 1.0 - weight)),
+            (
+                previous,
+                Variant("Champion", resource_name(project.endpoint.name, previous), 1.0 - weight),
+            ),
             (run_name, Variant("Challenger", model, weight)),
         ]
 

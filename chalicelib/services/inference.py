@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from chalicelib.definitions import SAGEMAKER_NAME
-from chalicelib.errors import InvalidParameter
-from chalicelib.models import FloatArray, PredictionResult, Project, RawInput
+from chalicelib.errors import Forbidden, InvalidParameter
+from chalicelib.models import Caller, FloatArray, PredictionResult, Project, RawInput
 from chalicelib.processing.codecs import deserialize_response, serialize_chunks
 from chalicelib.processing.decode import DEFAULT_LIMITS, DecodeLimits, decode
 from chalicelib.processing.postprocess import postprocess
@@ -15,6 +15,19 @@ from chalicelib.services.ports import EndpointInvoker
 from chalicelib.services.projects import ProjectService
 
 MAX_TOP_K = 100
+
+
+def require_access(caller: Caller, project: Project) -> None:
+    """Cognito groups and API keys are per project; IAM callers were authorized by API Gateway
+    on the route's resource ARN, which names the project."""
+    if caller.kind == "cognito":
+        allowed = not caller.groups.isdisjoint(project.access.groups)
+    elif caller.kind == "api_key":
+        allowed = caller.principal in project.access.api_keys
+    else:
+        allowed = True
+    if not allowed:
+        raise Forbidden(f"this caller may not use project {project.name!r}")
 
 
 class InferenceService:
@@ -35,6 +48,7 @@ class InferenceService:
         project_name: str,
         body: bytes,
         content_type: str,
+        caller: Caller,
         variant: str | None = None,
         top_k: int | None = None,
     ) -> PredictionResult:
@@ -43,6 +57,7 @@ class InferenceService:
         if top_k is not None and not 1 <= top_k <= MAX_TOP_K:
             raise InvalidParameter(f"top_k must be between 1 and {MAX_TOP_K}")
         project = self._projects.get(project_name)
+        require_access(caller, project)
         return self.predict_inputs(
             project, decode(body, content_type, self._limits), variant, top_k
         )

@@ -156,7 +156,7 @@ def models_of(project: Project, promotion: Promotion) -> list[tuple[str, str]]:
     pairs = [(promotion.run_name, promotion.model_name)]
     previous = promotion.previous_run_name
     if promotion.strategy == "ab" and previous is not None and previous != promotion.run_name:
-        pairs.append((previous, resource_name(project.name, previous)))
+        pairs.append((previous, resource_name(project.endpoint.name, previous)))
     return pairs
 
 

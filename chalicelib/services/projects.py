@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from chalicelib.definitions import parse_project
-from chalicelib.errors import ProjectNotFound
+from chalicelib.errors import InvalidDefinition, ProjectNotFound
 from chalicelib.models import Project
 from chalicelib.services.ports import ProjectStore
 
 
 class ProjectService:
-    def __init__(self, store: ProjectStore) -> None:
+    def __init__(
+        self, store: ProjectStore, endpoint_prefix: str = "", execution_role_arn: str | None = None
+    ) -> None:
         self._store = store
+        self._endpoint_prefix = endpoint_prefix
+        self._execution_role_arn = execution_role_arn
 
     def get(self, name: str) -> Project:
         project = self._store.get(name)
@@ -25,8 +30,25 @@ class ProjectService:
 
     def put(self, name: str, document: Any) -> tuple[Project, bool]:
         """Validates and stores a definition; the flag says whether it was created."""
-        project = parse_project(document, name)
+        project = self._within_stage(parse_project(document, name))
         return project, self._store.put(project)
+
+    def _within_stage(self, project: Project) -> Project:
+        """The stage's IAM policy lets it manage only these endpoints and pass only this role."""
+        endpoint = project.endpoint
+        if not endpoint.name.startswith(self._endpoint_prefix):
+            raise InvalidDefinition(
+                "endpoint.name",
+                f"must start with {self._endpoint_prefix!r}, the endpoints this stage manages",
+            )
+        role = self._execution_role_arn
+        if role is None:
+            return project
+        if endpoint.execution_role_arn not in (None, role):
+            raise InvalidDefinition(
+                "endpoint.execution_role_arn", f"must be this stage's execution role, {role}"
+            )
+        return replace(project, endpoint=replace(endpoint, execution_role_arn=role))
 
     def delete(self, name: str) -> None:
         if not self._store.delete(name):

@@ -37,6 +37,9 @@ FIELDS = [
     ("inference", "response", "labels"),
     ("match", "tags"),
     ("guards",),
+    ("access",),
+    ("access", "groups"),
+    ("access", "api_keys"),
 ]
 
 
