@@ -117,7 +117,8 @@ def _spawn(args: list[str], env: dict[str, str]) -> tuple[int, int]:
     )
     if done.returncode != 0:
         raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr else done.stdout)
-    imported, ready = (int(mark) for mark in done.stdout.split())
+    # The marks are the last line: the app writes its log lines and EMF metrics before them.
+    imported, ready = (int(mark) for mark in done.stdout.splitlines()[-1].split())
     return imported - start, ready - start
 
 

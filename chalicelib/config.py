@@ -36,6 +36,8 @@ class Settings:
     predictions_auth: PredictionsAuth = "iam"
     cognito_user_pool_arns: tuple[str, ...] = ()
     tracing: bool = False
+    service_name: str = "sagewire"
+    metrics_namespace: str = "sagewire"
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -67,6 +69,8 @@ class Settings:
                 if arn.strip()
             ),
             tracing=env.get("SAGEWIRE_TRACING", "false").lower() == "true",
+            service_name=env.get("POWERTOOLS_SERVICE_NAME") or "sagewire",
+            metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or "sagewire",
         )
 
 

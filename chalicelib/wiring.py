@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.gateways.dynamodb import ProjectTable
 from chalicelib.gateways.sagemaker_runtime import SageMakerRuntimeGateway, runtime_client_config
+from chalicelib.observability import Observability
 from chalicelib.services.inference import InferenceService
 from chalicelib.services.ports import (
     ChampionStore,
@@ -48,6 +50,10 @@ class Container:
     @cached_property
     def settings(self) -> Settings:
         return self._settings or get_settings()
+
+    @cached_property
+    def observability(self) -> Observability:
+        return Observability(self.settings)
 
     @cached_property
     def session(self) -> boto3.session.Session:
@@ -97,16 +103,9 @@ class Container:
 
     @cached_property
     def object_event_handlers(self) -> ObjectEventHandlers:
-        from chalicelib.gateways.idempotency import Idempotent
         from chalicelib.services.automation import ObjectEventHandlers
 
-        return ObjectEventHandlers(
-            self.datasets,
-            self.batch,
-            lambda handler, function: Idempotent(
-                handler, function, self.dynamodb_client, self.settings.table_name
-            ),
-        )
+        return ObjectEventHandlers(self.datasets, self.batch, self._idempotent)
 
     @cached_property
     def project_store(self) -> ProjectStore:
@@ -144,7 +143,10 @@ class Container:
     @cached_property
     def inference(self) -> InferenceService:
         return InferenceService(
-            self.projects, self.endpoint_invoker, self.settings.max_invoke_bytes
+            self.projects,
+            self.endpoint_invoker,
+            self.settings.max_invoke_bytes,
+            metrics=self.observability.metrics,
         )
 
     @cached_property
@@ -152,7 +154,11 @@ class Container:
         from chalicelib.services.champions import ChampionService
 
         return ChampionService(
-            self.project_store, self.run_store, self.champion_store, self.control_plane
+            self.project_store,
+            self.run_store,
+            self.champion_store,
+            self.control_plane,
+            metrics=self.observability.metrics,
         )
 
     @cached_property
@@ -163,15 +169,20 @@ class Container:
 
     @cached_property
     def event_handlers(self) -> EventHandlers:
-        # Powertools' import alone costs ~25 ms.
-        from chalicelib.gateways.idempotency import Idempotent
         from chalicelib.services.automation import EventHandlers
 
-        return EventHandlers(
-            self.champions,
-            lambda handler, function: Idempotent(
-                handler, function, self.dynamodb_client, self.settings.table_name
-            ),
+        return EventHandlers(self.champions, self._idempotent)
+
+    def _idempotent(self, handler: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        # Powertools' idempotency is imported on first use: a prediction does not need it.
+        from chalicelib.gateways.idempotency import Idempotent
+
+        return Idempotent(
+            handler,
+            function,
+            self.dynamodb_client,
+            self.settings.table_name,
+            self.observability.metrics,
         )
 
     @cached_property

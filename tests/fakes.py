@@ -371,7 +371,7 @@ class FakeRuntime:
     `failure` is raised by every call, `failures` one per call in turn."""
 
     calls: list[dict[str, Any]] = field(default_factory=list)
-    failure: SagewireError | None = None
+    failure: Exception | None = None
     failures: list[SagewireError] = field(default_factory=list)
     answer: bytes | None = None
     variant: str = "AllTraffic"
@@ -407,3 +407,20 @@ class FakeRuntime:
             content_type="application/json",
             variant=target_variant or self.variant,
         )
+
+
+@dataclass
+class FakeMetrics:
+    """A MetricsSink that keeps every value it is given, as (name, value, dimensions)."""
+
+    recorded: list[tuple[str, float, dict[str, str]]] = field(default_factory=list)
+
+    def count(self, name: str, value: int = 1, **dimensions: str) -> None:
+        self.recorded.append((name, value, dimensions))
+
+    def milliseconds(self, name: str, value: float, **dimensions: str) -> None:
+        self.recorded.append((name, value, dimensions))
+
+    def total(self, name: str, **dimensions: str) -> float:
+        """The sum of `name`'s values recorded with exactly these dimensions."""
+        return sum(v for n, v, d in self.recorded if n == name and d == dimensions)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import wraps
 from typing import Any
 
 from chalice.app import Blueprint, CloudWatchEvent, Rate
@@ -10,6 +12,7 @@ from chalice.app import Blueprint, CloudWatchEvent, Rate
 from chalicelib import wiring
 from chalicelib.config import Settings
 from chalicelib.models import ObjectCreated
+from chalicelib.observability import correlate
 from chalicelib.processing.events import (
     endpoint_change,
     object_created,
@@ -21,6 +24,21 @@ SAGEMAKER = "aws.sagemaker"
 events = Blueprint(__name__)
 
 
+def _observed(handler: Callable[[CloudWatchEvent], Any]) -> Callable[[CloudWatchEvent], Any]:
+    """One invocation per event: the event's and Lambda's request ids on every log line, a
+    failure logged (and raised, for Lambda to retry), the metrics flushed once."""
+
+    @wraps(handler)
+    def observe(event: CloudWatchEvent) -> Any:
+        scope = wiring.container().observability.invocation(
+            handler.__name__, event.context, correlation_id=event.event_id
+        )
+        with scope:
+            return handler(event)
+
+    return observe
+
+
 def _key(arn: str, status: str, last_modified: Any) -> dict[str, str]:
     """SageMaker may send one state change several times, under different event ids."""
     return {"arn": arn, "status": status, "last_modified": last_modified.isoformat()}
@@ -30,8 +48,10 @@ def _key(arn: str, status: str, last_modified: Any) -> dict[str, str]:
     {"source": [SAGEMAKER], "detail-type": ["SageMaker Training Job State Change"]},
     name="on_training_job_state_change",
 )
+@_observed
 def on_training_job_state_change(event: CloudWatchEvent) -> Any:
     change = training_job_change(event.to_dict())
+    correlate(training_job=change.name)
     return wiring.container().event_handlers.training_job(
         event.context,
         key=_key(change.arn, change.status, change.last_modified_at),
@@ -44,8 +64,10 @@ def on_training_job_state_change(event: CloudWatchEvent) -> Any:
     {"source": [SAGEMAKER], "detail-type": ["SageMaker HyperParameter Tuning Job State Change"]},
     name="on_tuning_job_state_change",
 )
+@_observed
 def on_tuning_job_state_change(event: CloudWatchEvent) -> Any:
     change = tuning_job_change(event.to_dict())
+    correlate(tuning_job=change.name)
     return wiring.container().event_handlers.tuning_job(
         event.context,
         key=_key(change.arn, change.status, change.last_modified_at),
@@ -64,8 +86,10 @@ def on_tuning_job_state_change(event: CloudWatchEvent) -> Any:
     },
     name="on_endpoint_state_change",
 )
+@_observed
 def on_endpoint_state_change(event: CloudWatchEvent) -> Any:
     change = endpoint_change(event.to_dict())
+    correlate(endpoint=change.name)
     return wiring.container().event_handlers.endpoint(
         event.context, key=_key(change.arn, change.status, change.last_modified_at), change=change
     )
@@ -99,6 +123,7 @@ def _object_key(change: ObjectCreated) -> dict[str, str]:
 
 
 @events.on_cw_event(_object_created(_STORAGE.datasets_prefix), name="on_dataset_object")
+@_observed
 def on_dataset_object(event: CloudWatchEvent) -> Any:
     change = object_created(event.to_dict())
     return wiring.container().object_event_handlers.dataset_object(
@@ -107,6 +132,7 @@ def on_dataset_object(event: CloudWatchEvent) -> Any:
 
 
 @events.on_cw_event(_object_created(_STORAGE.batch_input_prefix), name="on_batch_object")
+@_observed
 def on_batch_object(event: CloudWatchEvent) -> Any:
     change = object_created(event.to_dict())
     return wiring.container().object_event_handlers.batch_object(
@@ -115,11 +141,13 @@ def on_batch_object(event: CloudWatchEvent) -> Any:
 
 
 @events.schedule(Rate(10, unit=Rate.MINUTES), name="reconcile")
+@_observed
 def reconcile(event: CloudWatchEvent) -> Any:
     return wiring.container().event_handlers.reconcile()
 
 
 @events.schedule(Rate(1, unit=Rate.DAYS), name="lineage_report")
+@_observed
 def lineage_report(event: CloudWatchEvent) -> Any:
     keys = wiring.container().reports.write(datetime.now(UTC))
     return {"dated": list(keys.dated), "latest": list(keys.latest)}

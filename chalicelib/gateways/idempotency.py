@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
+from functools import wraps
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -11,16 +14,20 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
+from chalicelib.services.ports import NO_METRICS, MetricsSink
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 # Long enough to absorb EventBridge's and Lambda's redelivery windows (hours), short enough to
 # keep the records few; the table's TTL on `expiration` removes them.
 RECORD_TTL_SECONDS = 24 * 3600
+logger = logging.getLogger("sagewire")
 
 
 class Idempotent:
-    """Runs `function` once per distinct `key=` argument; a duplicate gets the stored result."""
+    """Runs `function` once per distinct `key=` argument; a duplicate gets the stored result,
+    and counts as one of the DuplicateEvents."""
 
     def __init__(
         self,
@@ -28,7 +35,18 @@ class Idempotent:
         function: Callable[..., Any],
         client: DynamoDBClient,
         table_name: str,
+        metrics: MetricsSink = NO_METRICS,
     ) -> None:
+        self._handler = handler
+        self._metrics = metrics
+        self._ran = threading.local()
+
+        # `wraps` keeps the function's module and name, which prefix the stored records' keys.
+        @wraps(function)
+        def run(**kwargs: Any) -> Any:
+            self._ran.value = True
+            return function(**kwargs)
+
         persistence = DynamoDBPersistenceLayer(
             table_name=table_name,
             key_attr="pk",
@@ -38,7 +56,7 @@ class Idempotent:
         )
         self._config = IdempotencyConfig(expires_after_seconds=RECORD_TTL_SECONDS)
         self._call: Callable[..., Any] = idempotent_function(
-            function,
+            run,
             data_keyword_argument="key",
             persistence_store=persistence,
             config=self._config,
@@ -49,4 +67,11 @@ class Idempotent:
         # expires with the invocation, so the redelivered event is not refused for a day.
         if context is not None:
             self._config.register_lambda_context(context)
-        return self._call(**kwargs)
+        self._ran.value = False
+        result = self._call(**kwargs)
+        if not self._ran.value:
+            self._metrics.count("DuplicateEvents", handler=self._handler)
+            logger.info(
+                "duplicate event answered from its stored result", extra={"handler": self._handler}
+            )
+        return result

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable
 
 from chalicelib.definitions import SAGEMAKER_NAME
 from chalicelib.errors import Forbidden, InvalidParameter
-from chalicelib.models import Caller, FloatArray, PredictionResult, Project, RawInput
-from chalicelib.processing.codecs import deserialize_response, serialize_chunks
+from chalicelib.models import Caller, FloatArray, PredictionResult, Project
+from chalicelib.processing.codecs import Chunk, deserialize_response, serialize_chunks
 from chalicelib.processing.decode import DEFAULT_LIMITS, DecodeLimits, decode
 from chalicelib.processing.postprocess import postprocess
 from chalicelib.processing.preprocess import preprocess
-from chalicelib.services.ports import EndpointInvoker
+from chalicelib.services.ports import NO_METRICS, EndpointInvoker, MetricsSink
 from chalicelib.services.projects import ProjectService
 
 MAX_TOP_K = 100
@@ -37,11 +38,15 @@ class InferenceService:
         runtime: EndpointInvoker,
         max_invoke_bytes: int,
         limits: DecodeLimits = DEFAULT_LIMITS,
+        metrics: MetricsSink = NO_METRICS,
+        timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._projects = projects
         self._runtime = runtime
         self._max_invoke_bytes = max_invoke_bytes
         self._limits = limits
+        self._metrics = metrics
+        self._timer = timer
 
     def predict(
         self,
@@ -52,27 +57,24 @@ class InferenceService:
         variant: str | None = None,
         top_k: int | None = None,
     ) -> PredictionResult:
+        """A served prediction records its latency: in all, in decoding, preprocessing and
+        serializing, and in InvokeEndpoint."""
+        started = self._timer()
         if variant is not None and not SAGEMAKER_NAME.fullmatch(variant):
             raise InvalidParameter("variant must be a SageMaker production variant name")
         if top_k is not None and not 1 <= top_k <= MAX_TOP_K:
             raise InvalidParameter(f"top_k must be between 1 and {MAX_TOP_K}")
         project = self._projects.get(project_name)
         require_access(caller, project)
-        return self.predict_inputs(
-            project, decode(body, content_type, self._limits), variant, top_k
-        )
-
-    def predict_inputs(
-        self,
-        project: Project,
-        inputs: Sequence[RawInput],
-        variant: str | None = None,
-        top_k: int | None = None,
-    ) -> PredictionResult:
-        """Decoded inputs to predictions: the path shared by HTTP and batch predictions."""
-        return self.predict_features(
-            project, preprocess(inputs, project.inference.input), variant, top_k
-        )
+        preparing = self._timer()
+        inputs = decode(body, content_type, self._limits)
+        chunks = self._chunks(project, preprocess(inputs, project.inference.input))
+        invoking = self._timer()
+        result, invoke_seconds = self._invoke(project, chunks, variant, top_k)
+        self._metrics.milliseconds("PreprocessLatency", (invoking - preparing) * 1000)
+        self._metrics.milliseconds("ModelLatency", invoke_seconds * 1000)
+        self._metrics.milliseconds("PredictionLatency", (self._timer() - started) * 1000)
+        return result
 
     def predict_features(
         self,
@@ -82,12 +84,24 @@ class InferenceService:
         top_k: int | None = None,
     ) -> PredictionResult:
         """A preprocessed batch, serialized in chunks that fit InvokeEndpoint, in order."""
-        spec = project.inference
-        chunks = serialize_chunks(
-            features, spec.request.content_type, spec.request.json_layout, self._max_invoke_bytes
+        result, _ = self._invoke(project, self._chunks(project, features), variant, top_k)
+        return result
+
+    def _chunks(self, project: Project, features: FloatArray) -> list[Chunk]:
+        request = project.inference.request
+        return serialize_chunks(
+            features, request.content_type, request.json_layout, self._max_invoke_bytes
         )
+
+    def _invoke(
+        self, project: Project, chunks: list[Chunk], variant: str | None, top_k: int | None
+    ) -> tuple[PredictionResult, float]:
+        """The predictions, and the seconds spent waiting for InvokeEndpoint."""
+        spec = project.inference
         predictions = []
+        waited = 0.0
         for chunk in chunks:
+            called = self._timer()
             invocation = self._runtime.invoke(
                 project.endpoint.name,
                 chunk.body,
@@ -95,13 +109,15 @@ class InferenceService:
                 spec.response.accept,
                 variant,
             )
+            waited += self._timer() - called
             # Later chunks of one request go to the variant that answered the first one.
             variant = invocation.variant or variant
             response = deserialize_response(invocation.body, invocation.content_type)
             predictions.extend(postprocess(response, spec.response, chunk.rows, top_k))
-        return PredictionResult(
+        result = PredictionResult(
             project=project.name,
             endpoint=project.endpoint.name,
             variant=variant,
             predictions=predictions,
         )
+        return result, waited

@@ -128,3 +128,25 @@ class DatasetStore(Protocol):
     def put_version(self, version: DatasetVersion) -> bool: ...
 
     def versions_under(self, uri_prefix: str) -> list[DatasetVersion]: ...
+
+
+class MetricsSink(Protocol):
+    """The current invocation's metrics (observability.py writes them as EMF when it ends).
+    Dimensions take a few fixed values each: never a project, run or endpoint name."""
+
+    def count(self, name: str, value: int = 1, **dimensions: str) -> None: ...
+
+    def milliseconds(self, name: str, value: float, **dimensions: str) -> None: ...
+
+
+class NoMetrics:
+    """The default sink: measures nothing."""
+
+    def count(self, name: str, value: int = 1, **dimensions: str) -> None:
+        return None
+
+    def milliseconds(self, name: str, value: float, **dimensions: str) -> None:
+        return None
+
+
+NO_METRICS = NoMetrics()
