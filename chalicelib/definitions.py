@@ -141,8 +141,8 @@ class _Fields:
             if default is None:
                 raise InvalidDefinition(self.path(key), "is required")
             return default
-        value = self._value[key]
-        if isinstance(value, bool) or not isinstance(value, int):
+        value = _integral(self._value[key])
+        if value is None:
             raise InvalidDefinition(self.path(key), "must be an integer")
         if not minimum <= value <= maximum:
             raise InvalidDefinition(self.path(key), f"must be between {minimum} and {maximum}")
@@ -168,6 +168,13 @@ class _Fields:
         if len(values) > max_items:
             raise InvalidDefinition(self.path(key), f"must have at most {max_items} items")
         return [(f"{self.path(key)}[{index}]", value) for index, value in enumerate(values)]
+
+
+def _integral(value: Any) -> int | None:
+    """An integer as JSON Schema counts them: 3 and 3.0 alike (JSON has one number type)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None if isinstance(value, bool) or not isinstance(value, int) else value
 
 
 def parse_project(document: Any, name: str | None = None) -> Project:
@@ -215,7 +222,8 @@ def _access(fields: _Fields) -> Access:
 
 
 def _match(fields: _Fields) -> Match:
-    tags = fields.raw("tags") or {}
+    # Absent or null is no tags; any other value must be an object (false, 0, "" and [] too).
+    tags = fields.raw("tags") if fields.has("tags") else {}
     if not isinstance(tags, Mapping) or not all(
         isinstance(key, str) and isinstance(value, str) and key and len(key) <= 128
         for key, value in tags.items()
@@ -323,8 +331,9 @@ def _input(fields: _Fields) -> InputSpec:
     if not dims:
         raise InvalidDefinition(fields.path("shape"), "is required: 1 to 3 positive integers")
     shape = []
-    for path, dim in dims:
-        if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= 4096:
+    for path, value in dims:
+        dim = _integral(value)
+        if dim is None or not 1 <= dim <= 4096:
             raise InvalidDefinition(path, "must be an integer between 1 and 4096")
         shape.append(dim)
     if math.prod(shape) > MAX_FEATURES:

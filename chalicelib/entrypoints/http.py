@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict
@@ -18,14 +17,17 @@ from chalicelib import errors, wiring
 from chalicelib.config import Settings
 from chalicelib.definitions import project_to_document
 from chalicelib.models import REPORT_CONTENT_TYPES, Caller, document
+from chalicelib.observability import LOGGER_NAME
 
 MAX_DEFINITION_BYTES = 64 * 1024
 BINARY_TYPES = ("image/png", "image/jpeg", "application/x-npy")
+# Routes take any Content-Type: those without a body ignore it, the others check it themselves
+# (a 415 in sagewire's error envelope; Chalice's own 415 for a GET has another shape).
+ANY = ["*/*"]
 
 api = Blueprint(__name__)
-# The standard library's logger: importing Powertools costs about 25 ms of cold start (its package
-# imports Metrics and Tracer too), measured with bench/coldstart.py against the 1.2x goal.
-logger = logging.getLogger("sagewire")
+# Powertools' JSON lines, its Logger built on the first record (chalicelib/observability.py).
+logger = logging.getLogger(LOGGER_NAME)
 
 _STATUS: dict[type[errors.SagewireError], int] = {
     errors.MalformedInput: 400,
@@ -37,7 +39,9 @@ _STATUS: dict[type[errors.SagewireError], int] = {
     errors.UnsupportedMediaType: 415,
     errors.InvalidShape: 422,
     errors.InvalidDefinition: 422,
+    errors.EndpointBusy: 409,
     errors.ModelFailed: 502,
+    errors.DeploymentFailed: 502,
     errors.EndpointUnavailable: 503,
     errors.EndpointTimeout: 504,
 }
@@ -120,22 +124,29 @@ def _error_response(error: errors.SagewireError, request_id: str) -> Response:
 
 
 def _json_errors(view: Callable[..., Response]) -> Callable[..., Response]:
-    """Every failure becomes a JSON error; only a bug in sagewire is a 500."""
+    """Every failure becomes a JSON error; only a bug in sagewire is a 500. A request is one
+    invocation: its ids on every log line, its metrics flushed when it ends."""
 
     @wraps(view)
     def handle(*args: Any, **kwargs: Any) -> Response:
         request_id = _request_id()
-        try:
-            return view(*args, request_id=request_id, **kwargs)
-        except errors.SagewireError as error:
-            logger.info("request refused: %s (request %s)", error.code, request_id)
-            return _error_response(error, request_id)
-        except Exception as error:
-            # The frames, not the message: an exception's text may quote the payload.
-            frames = "".join(traceback.format_tb(error.__traceback__))
-            logger.error("unexpected %s (request %s)\n%s", type(error).__name__, request_id, frames)
-            detail = {"code": "InternalError", "message": "internal error"}
-            return _json(500, {"error": {**detail, "request_id": request_id}})
+        with wiring.container().observability.invocation(
+            view.__name__,
+            api.lambda_context,
+            correlation_id=request_id,
+            project=kwargs.get("project"),
+            training_job=kwargs.get("training_job"),
+        ):
+            try:
+                return view(*args, request_id=request_id, **kwargs)
+            except errors.SagewireError as error:
+                logger.info("request refused", extra={"code": error.code})
+                return _error_response(error, request_id)
+            except Exception:
+                # Logged as its type and frames: the message may quote the payload.
+                logger.exception("unexpected error")
+                detail = {"code": "InternalError", "message": "internal error"}
+                return _json(500, {"error": {**detail, "request_id": request_id}})
 
     return handle
 
@@ -168,20 +179,20 @@ def _query(name: str) -> str | None:
     return None if params is None else params.get(name)
 
 
-@api.route("/v1/health", methods=["GET"])
+@api.route("/v1/health", methods=["GET"], content_types=ANY)
 @_json_errors
 def health(request_id: str) -> Response:
     return _json(200, {"status": "ok", "request_id": request_id})
 
 
-@api.route("/v1/projects", methods=["GET"], **OPERATORS)
+@api.route("/v1/projects", methods=["GET"], content_types=ANY, **OPERATORS)
 @_json_errors
 def list_projects(request_id: str) -> Response:
     projects = wiring.container().projects.all()
     return _json(200, {"projects": [project_to_document(p) for p in projects]})
 
 
-@api.route("/v1/projects/{project}", methods=["GET"], **OPERATORS)
+@api.route("/v1/projects/{project}", methods=["GET"], content_types=ANY, **OPERATORS)
 @_json_errors
 def get_project(project: str, request_id: str) -> Response:
     return _json(200, project_to_document(wiring.container().projects.get(project)))
@@ -194,7 +205,7 @@ def put_project(project: str, request_id: str) -> Response:
     return _json(201 if created else 200, project_to_document(stored))
 
 
-@api.route("/v1/projects/{project}", methods=["DELETE"], **OPERATORS)
+@api.route("/v1/projects/{project}", methods=["DELETE"], content_types=ANY, **OPERATORS)
 @_json_errors
 def delete_project(project: str, request_id: str) -> Response:
     wiring.container().projects.delete(project)
@@ -206,8 +217,9 @@ def delete_project(project: str, request_id: str) -> Response:
 def predict(project: str, request_id: str) -> Response:
     container = wiring.container()
     top_k = _query("top_k")
-    if top_k is not None and not top_k.isdigit():
-        raise errors.InvalidParameter("top_k must be a positive integer")
+    # ASCII digits only: "²".isdigit() but int("²") fails, and int() of 5,000 digits does too.
+    if top_k is not None and not (top_k.isascii() and top_k.isdigit() and len(top_k) <= 3):
+        raise errors.InvalidParameter("top_k must be an integer from 1 to 100")
     result = container.inference.predict(
         project,
         _body(container.settings.max_request_bytes),
@@ -219,7 +231,7 @@ def predict(project: str, request_id: str) -> Response:
     return _json(200, {**asdict(result), "request_id": request_id})
 
 
-@api.route("/v1/projects/{project}/leaderboard", methods=["GET"], **OPERATORS)
+@api.route("/v1/projects/{project}/leaderboard", methods=["GET"], content_types=ANY, **OPERATORS)
 @_json_errors
 def get_leaderboard(project: str, request_id: str) -> Response:
     params = api.current_request.query_params
@@ -245,36 +257,36 @@ def get_leaderboard(project: str, request_id: str) -> Response:
     return _json(200, body)
 
 
-@api.route("/v1/projects/{project}/champion", methods=["GET"], **OPERATORS)
+@api.route("/v1/projects/{project}/champion", methods=["GET"], content_types=ANY, **OPERATORS)
 @_json_errors
 def get_champion(project: str, request_id: str) -> Response:
     view = wiring.container().champions.view(project)
     return _json(200, {"project": project, **document(view)})
 
 
-@api.route("/v1/projects/{project}/promotions", methods=["GET"], **OPERATORS)
+@api.route("/v1/projects/{project}/promotions", methods=["GET"], content_types=ANY, **OPERATORS)
 @_json_errors
 def list_promotions(project: str, request_id: str) -> Response:
     limit = _query("limit") or "100"
-    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+    if not (limit.isascii() and limit.isdigit() and len(limit) <= 4) or not 1 <= int(limit) <= 1000:
         raise errors.InvalidParameter("limit must be an integer from 1 to 1000")
     promotions = wiring.container().champions.promotions(project, int(limit))
     return _json(200, {"project": project, "promotions": document(promotions)})
 
 
-@api.route("/v1/runs/{training_job}", methods=["GET"], **OPERATORS)
+@api.route("/v1/runs/{training_job}", methods=["GET"], content_types=ANY, **OPERATORS)
 @_json_errors
 def get_run_lineage(training_job: str, request_id: str) -> Response:
     return _json(200, document(wiring.container().lineage.run(training_job)))
 
 
-@api.route("/v1/lineage/endpoints/{endpoint}", methods=["GET"], **OPERATORS)
+@api.route("/v1/lineage/endpoints/{endpoint}", methods=["GET"], content_types=ANY, **OPERATORS)
 @_json_errors
 def get_endpoint_lineage(endpoint: str, request_id: str) -> Response:
     return _json(200, document(wiring.container().lineage.endpoint(endpoint)))
 
 
-@api.route("/v1/lineage/datasets", methods=["GET"], **OPERATORS)
+@api.route("/v1/lineage/datasets", methods=["GET"], content_types=ANY, **OPERATORS)
 @_json_errors
 def get_dataset_lineage(request_id: str) -> Response:
     uri = _query("uri")
@@ -283,7 +295,7 @@ def get_dataset_lineage(request_id: str) -> Response:
     return _json(200, document(wiring.container().lineage.datasets(uri)))
 
 
-@api.route("/v1/reports/latest", methods=["GET"], **OPERATORS)
+@api.route("/v1/reports/latest", methods=["GET"], content_types=ANY, **OPERATORS)
 @_json_errors
 def latest_report(request_id: str) -> Response:
     kind = _query("format") or "json"
@@ -304,7 +316,8 @@ def latest_report(request_id: str) -> Response:
 @_json_errors
 def create_promotion(project: str, request_id: str) -> Response:
     request = _json_document(MAX_DEFINITION_BYTES)
-    run = request.get("run") if isinstance(request, dict) else None
+    # Unknown fields are refused, not ignored: {"run": ..., "dry_run": true} must not promote.
+    run = request.get("run") if isinstance(request, dict) and request.keys() == {"run"} else None
     if not isinstance(run, str) or not run:
         raise errors.InvalidParameter('the body must be {"run": "<training job name>"}')
     identity = api.current_request.context.get("identity") or {}

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from botocore.exceptions import ClientError
 
-from chalicelib.definitions import parse_project, project_to_document
+from chalicelib.definitions import PROJECT_NAME, parse_project, project_to_document
 from chalicelib.errors import Conflict
 from chalicelib.models import Project
 
@@ -63,6 +63,9 @@ class ProjectTable:
         self._table = table_name
 
     def get(self, name: str) -> Project | None:
+        if not PROJECT_NAME.fullmatch(name):
+            # No project has such a name, and DynamoDB refuses a key over 2,048 bytes.
+            return None
         item = self._client.get_item(TableName=self._table, Key=_project_key(name)).get("Item")
         return None if item is None else _project_from_item(item)
 
@@ -131,6 +134,8 @@ class ProjectTable:
 
     def delete(self, name: str) -> bool:
         """Deletes a definition and releases its endpoint; False when there was none."""
+        if not PROJECT_NAME.fullmatch(name):
+            return False
         current = self._client.get_item(
             TableName=self._table, Key=_project_key(name), ConsistentRead=True
         ).get("Item")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import orjson
 from botocore.exceptions import ClientError
 
+from chalicelib.definitions import SAGEMAKER_NAME
 from chalicelib.errors import InvalidParameter
 from chalicelib.models import (
     SETTLED_OUTCOMES,
@@ -104,6 +105,9 @@ class RunTable:
         return True
 
     def get_run(self, name: str) -> Run | None:
+        if not SAGEMAKER_NAME.fullmatch(name):
+            # No training job has such a name, and DynamoDB refuses a key over 2,048 bytes.
+            return None
         item = self._client.get_item(
             TableName=self._table, Key=_run_key(name), ConsistentRead=True
         ).get("Item")
@@ -185,6 +189,10 @@ class RunTable:
 
     def _usage(self, sk_prefix: str) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
+        if len(sk_prefix.encode()) > 1024:
+            # DynamoDB refuses a sort key (and a begins_with prefix) over 1,024 bytes: no usage
+            # item has one, and asking would fail.
+            return found
         start: dict[str, Any] = {}
         while True:
             page = self._client.query(

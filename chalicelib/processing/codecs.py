@@ -201,6 +201,8 @@ def parse_request(body: bytes, content_type: str) -> FloatArray:
         values = np.atleast_2d(read_npy(body, DEFAULT_LIMITS.max_elements))
     else:
         raise UnsupportedMediaType(f"unsupported request content type {content_type[:100]!r}")
+    if not values.size:  # [], {"instances": []}, an .npy of shape (3, 0): no rows to reshape
+        raise MalformedInput("the request has no values")
     with np.errstate(over="ignore"):
         batch = values.reshape(len(values), -1).astype(np.float32)
     if not np.isfinite(batch).all():

@@ -35,7 +35,12 @@ def event_time(value: Any, field: str) -> datetime:
             parsed = datetime.fromisoformat(value)
         except ValueError:
             raise MalformedInput(f"{field} is not a time") from None
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is in year 0 in UTC
+            raise MalformedInput(f"{field} is out of range") from None
     raise MalformedInput(f"{field} is not a time")
 
 

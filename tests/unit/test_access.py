@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.definitions import parse_project
+from chalicelib.entrypoints.http import _STATUS as STATUS_OF_ERROR
 from chalicelib.entrypoints.http import _groups
-from chalicelib.errors import Forbidden, InvalidDefinition
+from chalicelib.errors import Forbidden, InvalidDefinition, SagewireError
 from chalicelib.models import Access, Caller
 from chalicelib.services.inference import InferenceService
 from chalicelib.services.projects import ProjectService
@@ -140,3 +141,14 @@ def test_a_stage_passes_only_its_execution_role_and_uses_it_by_default() -> None
     assert raised.value.field == "endpoint.execution_role_arn"
     document["endpoint"]["execution_role_arn"] = ROLE
     assert stage().put("digits-zero", document)[0].endpoint.execution_role_arn == ROLE
+
+
+def all_subclasses(kind: type[SagewireError]) -> list[type[SagewireError]]:
+    return [kind, *(sub for child in kind.__subclasses__() for sub in all_subclasses(child))]
+
+
+def test_every_domain_error_has_an_http_status() -> None:
+    """An error without one would escape as Chalice's own 500, outside the error envelope."""
+    for kind in all_subclasses(SagewireError):
+        if kind is not SagewireError:
+            assert any(base in STATUS_OF_ERROR for base in kind.__mro__), kind.__name__

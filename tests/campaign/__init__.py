@@ -1,0 +1,1 @@
+"""Hostile-input campaign: schemathesis against the app in-process, and the OpenAPI document."""
