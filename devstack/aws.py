@@ -23,13 +23,32 @@ from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, sagemaker_ba
 
 from devstack import sagemaker_events
 from devstack.events import Discard, EventSink
+from devstack.functions import FunctionHost, LambdaInvokeShim
 from devstack.s3_events import S3Notifications
 from devstack.wsgi import BackgroundServer, WsgiApp
 
 UPDATE_ENDPOINT_TARGET = "SageMaker.UpdateEndpoint"
 CREATE_ENDPOINT_TARGET = "SageMaker.CreateEndpoint"
 LIST_TRIAL_COMPONENTS_TARGET = "SageMaker.ListTrialComponents"
-_SHIMMED = (UPDATE_ENDPOINT_TARGET, CREATE_ENDPOINT_TARGET, LIST_TRIAL_COMPONENTS_TARGET)
+CREATE_MODEL_TARGET = "SageMaker.CreateModel"
+CREATE_ENDPOINT_CONFIG_TARGET = "SageMaker.CreateEndpointConfig"
+# moto 5 replaces an existing model or endpoint config; SageMaker refuses to create it again.
+# target -> (name parameter, what SageMaker calls it, moto's backend dict, the ARN attribute)
+_CREATE_ONCE = {
+    CREATE_MODEL_TARGET: ("ModelName", "model", "_models", "arn"),
+    CREATE_ENDPOINT_CONFIG_TARGET: (
+        "EndpointConfigName",
+        "endpoint configuration",
+        "endpoint_configs",
+        "endpoint_config_arn",
+    ),
+}
+_SHIMMED = (
+    UPDATE_ENDPOINT_TARGET,
+    CREATE_ENDPOINT_TARGET,
+    LIST_TRIAL_COMPONENTS_TARGET,
+    *_CREATE_ONCE,
+)
 _PAGE_SIZE = 50
 CONTROL_PREFIX = "/_devstack/"
 _CREDENTIAL = re.compile(r"Credential=(?P<key>[^/,\s]+)/[^/]+/(?P<region>[^/]+)/")
@@ -60,8 +79,9 @@ class SageMakerShim:
     `update_delay_seconds`, accepting and storing a DeploymentConfig. Every status change is
     published as a "SageMaker Endpoint State Change" event. ListTrialComponents answers by the
     trials' associations (moto keeps one trial per component, so a component shared by several
-    trials would be listed under the last only). `/_devstack/` requests go to the mounted control
-    API; every other request reaches moto untouched.
+    trials would be listed under the last only). CreateModel and CreateEndpointConfig refuse an
+    existing name, as SageMaker does ("Cannot create already existing ..."). `/_devstack/`
+    requests go to the mounted control API; every other request reaches moto untouched.
     """
 
     def __init__(
@@ -105,6 +125,9 @@ class SageMakerShim:
         if target == CREATE_ENDPOINT_TARGET:
             environ["wsgi.input"] = io.BytesIO(body)
             return self._create(environ, start_response, params)
+        if target in _CREATE_ONCE:
+            environ["wsgi.input"] = io.BytesIO(body)
+            return self._create_once(environ, start_response, target, params)
         if target == LIST_TRIAL_COMPONENTS_TARGET:
             try:
                 page = list_trial_components(self._backend(environ), params)
@@ -160,6 +183,25 @@ class SageMakerShim:
             else:
                 self._publish(endpoint, config)
         return body
+
+    def _create_once(
+        self,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        target: str,
+        params: dict[str, Any],
+    ) -> Any:
+        field, kind, attribute, arn_attribute = _CREATE_ONCE[target]
+        name = params.get(field)
+        existing: dict[str, Any] = getattr(self._backend(environ), attribute)
+        with self._lock:
+            if isinstance(name, str) and name in existing:
+                arn = getattr(existing[name], arn_attribute)
+                return self._refuse(
+                    start_response,
+                    _ValidationException(f'Cannot create already existing {kind} "{arn}".'),
+                )
+            return self._app(environ, start_response)
 
     def _update(self, environ: dict[str, Any], params: dict[str, Any]) -> str:
         endpoint_name = params.get("EndpointName")
@@ -305,25 +347,31 @@ def list_trial_components(backend: Any, params: dict[str, Any]) -> dict[str, Any
 
 
 class ControlPlane:
-    """moto's server (DynamoDB, S3, SageMaker, ...) with the shims, on 127.0.0.1."""
+    """moto's server (DynamoDB, S3, SQS, SageMaker, ...) with the shims, on 127.0.0.1."""
 
     def __init__(
         self, port: int = 0, update_delay_seconds: float = 2.0, create_delay_seconds: float = 0.0
     ) -> None:
         self.s3 = S3Notifications(DomainDispatcherApplication(create_backend_app))
         self.shim = SageMakerShim(self.s3, update_delay_seconds, create_delay_seconds)
+        self.functions = LambdaInvokeShim(self.shim)
         self._server = BackgroundServer(
-            self.shim, "devstack-aws", port=port, request_handler=MotoRequestHandler
+            self.functions, "devstack-aws", port=port, request_handler=MotoRequestHandler
         )
 
     @property
     def url(self) -> str:
         return self._server.url
 
-    def attach(self, events: EventSink, control: WsgiApp) -> None:
-        """Once the app is loaded: where SageMaker's and S3's events go, and the control API."""
+    def attach(
+        self, events: EventSink, control: WsgiApp, functions: FunctionHost | None = None
+    ) -> None:
+        """Once the app is loaded: where SageMaker's and S3's events go, the control API, and
+        what runs the app's functions for Lambda's Invoke API."""
         self.shim.attach(events, control)
         self.s3.attach(events)
+        if functions is not None:
+            self.functions.attach(functions)
 
     def start(self) -> None:
         self._server.start()

@@ -67,6 +67,13 @@ def serve() -> int:
             "--hp mini_batch_size=100 --tag Project=Project_Binary_Classifier\n"
             f"  curl -s {api}/v1/projects/digits-zero-auto/champion"
         )
+        state = stack.state
+        print(
+            "  # events whose retries ran out land in the dead-letter queue; list or replay them\n"
+            f"  AWS_ENDPOINT_URL={state.aws_endpoint_url} AWS_ACCESS_KEY_ID=testing "
+            f"AWS_SECRET_ACCESS_KEY=testing AWS_REGION={state.region} "
+            f"python -m ops.dlq list --queue-url {state.dead_letter_queue_url}"
+        )
         print("Ctrl-C stops the stack.")
         threading.Event().wait()  # until SIGINT or SIGTERM raises KeyboardInterrupt
     except KeyboardInterrupt:

@@ -7,6 +7,7 @@ import logging
 import queue
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -98,21 +99,71 @@ class Delivery:
 
 @dataclass(frozen=True)
 class DeadLetter:
+    """An event whose every attempt failed: what Lambda hands its on-failure destination."""
+
     handler: str
     event: dict[str, Any]
     error: str
     attempts: int
+    function_arn: str = ""
+    request_id: str = ""
+    error_type: str = ""
+    error_message: str = ""
+    stack_trace: tuple[str, ...] = ()
+    failed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+# Where dead letters go besides `EventRouter.dead_letters` (e.g. devstack.functions.SqsDestination).
+DeadLetterSink = Callable[[DeadLetter], None]
+
+
+def function_arn(function_name: str, region: str) -> str:
+    return f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{function_name}"
+
+
+def destination_record(letter: DeadLetter) -> dict[str, Any]:
+    """The invocation record Lambda sends to an on-failure destination once an asynchronous
+    invocation has exhausted its retries."""
+    return {
+        "version": "1.0",
+        "timestamp": letter.failed_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "requestContext": {
+            "requestId": letter.request_id,
+            "functionArn": f"{letter.function_arn}:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": letter.attempts,
+        },
+        "requestPayload": letter.event,
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": "$LATEST",
+            "functionError": "Unhandled",
+        },
+        "responsePayload": {
+            "errorMessage": letter.error_message,
+            "errorType": letter.error_type,
+            "requestId": letter.request_id,
+            "stackTrace": list(letter.stack_trace),
+        },
+    }
 
 
 class LambdaContext:
     """The parts of Lambda's context object a handler may read."""
 
-    def __init__(self, function_name: str, region: str, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        function_name: str,
+        region: str,
+        timeout_seconds: float,
+        request_id: str | None = None,
+    ) -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{function_name}"
+        self.invoked_function_arn = function_arn(function_name, region)
         self.memory_limit_in_mb = 128
-        self.aws_request_id = str(uuid.uuid4())
+        # An asynchronous invocation keeps its request id across Lambda's retries.
+        self.aws_request_id = request_id or str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = datetime.now(UTC).strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
         self._deadline = time.monotonic() + timeout_seconds
@@ -169,10 +220,15 @@ class _Task:
     delivery: Delivery
     attempt: int = 1
     started: float = field(default_factory=time.monotonic)
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
 class EventRouter:
-    """EventBridge -> Lambda, asynchronously: a queue, worker threads, retries, a dead-letter list.
+    """EventBridge -> Lambda, asynchronously: a queue, worker threads, retries, dead letters (a
+    list, and `dead_letter_sink` if given: Lambda's on-failure destination).
+
+    It also hosts the app's functions for Lambda's Invoke API (`function`, `invoke_async`,
+    `invoke_sync`): an asynchronous invocation is delivered like an event, with the same retries.
 
     `wait_idle` returns once nothing is queued, running or waiting to be retried, and no emitter
     holds an announcement (`begin` ... `end`, e.g. an endpoint update that will report back).
@@ -188,9 +244,11 @@ class EventRouter:
         retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS,
         schedule_seconds: float = 10.0,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        dead_letter_sink: DeadLetterSink | None = None,
     ) -> None:
         self.rules = rules
         self.dead_letters: list[DeadLetter] = []
+        self._dead_letter_sink = dead_letter_sink
         self._prefix = function_prefix
         self._region = region
         self._workers = workers
@@ -267,6 +325,44 @@ class EventRouter:
         self._enqueue(_Task(rule, delivery))
         return delivery
 
+    # --- Lambda's Invoke API ---
+
+    def function(self, name: str) -> Rule | None:
+        """The rule behind a Lambda function: its name (`<app>-<stage>-<handler>` or just the
+        handler; the packaged template's kebab-case names too), a full or partial ARN,
+        optionally qualified with `$LATEST`."""
+        parts = name.split(":")
+        if name.startswith("arn:"):
+            parts = parts[6:] if len(parts) >= 7 and parts[5] == "function" else []
+        elif len(parts) >= 3 and parts[1] == "function":
+            parts = parts[2:]
+        if not parts or len(parts) > 2 or (len(parts) == 2 and parts[1] != "$LATEST"):
+            return None
+        wanted = parts[0].replace("-", "_")
+        return next(
+            (
+                rule
+                for rule in self.rules
+                if wanted in (rule.name, f"{self._prefix}{rule.name}".replace("-", "_"))
+            ),
+            None,
+        )
+
+    def function_arn(self, rule: Rule) -> str:
+        return function_arn(f"{self._prefix}{rule.name}", self._region)
+
+    def invoke_async(self, rule: Rule, event: Mapping[str, Any]) -> Delivery:
+        """Invoke with InvocationType Event: queued, retried and dead-lettered like an event."""
+        delivery = Delivery(json.loads(json.dumps(event)), expected=1)
+        self._enqueue(_Task(rule, delivery))
+        return delivery
+
+    def invoke_sync(self, rule: Rule, event: Any) -> Any:
+        """Invoke with InvocationType RequestResponse: the handler's result, or its exception."""
+        function = f"{self._prefix}{rule.name}"
+        context = LambdaContext(function, self._region, self._timeout_seconds)
+        return rule.handler(json.loads(json.dumps(event)), context)
+
     def begin(self) -> None:
         with self._idle:
             self._outstanding += 1
@@ -300,12 +396,12 @@ class EventRouter:
     def _deliver(self, task: _Task) -> None:
         rule, delivery = task.rule, task.delivery
         function = f"{self._prefix}{rule.name}"
-        context = LambdaContext(function, self._region, self._timeout_seconds)
+        context = LambdaContext(function, self._region, self._timeout_seconds, task.request_id)
         event = json.loads(json.dumps(delivery.event))
         try:
             result = rule.handler(event, context)
         except Exception as error:
-            self._failed(task, f"{type(error).__name__}: {error}")
+            self._failed(task, error)
             return
         seconds = time.monotonic() - task.started
         # A scheduled run every few seconds would drown the story; failures are still logged.
@@ -321,8 +417,9 @@ class EventRouter:
             task, Outcome(rule.name, "succeeded", task.attempt, seconds, result=_short(result))
         )
 
-    def _failed(self, task: _Task, error: str) -> None:
+    def _failed(self, task: _Task, exception: Exception) -> None:
         rule, delivery = task.rule, task.delivery
+        error = f"{type(exception).__name__}: {exception}"
         if task.attempt <= len(self._retry_delays) and not self._stopping.is_set():
             delay = self._retry_delays[task.attempt - 1]
             logger.warning(
@@ -341,13 +438,32 @@ class EventRouter:
             timer.start()
             return
         logger.error(
-            "devstack: %s -> %s dropped after %d attempts: %s",
+            "devstack: %s -> %s dropped after %d attempts%s: %s",
             delivery.summary,
             rule.name,
             task.attempt,
+            " (sent to the dead-letter queue)" if self._dead_letter_sink else "",
             error,
         )
-        self.dead_letters.append(DeadLetter(rule.name, delivery.event, error, task.attempt))
+        letter = DeadLetter(
+            rule.name,
+            delivery.event,
+            error,
+            task.attempt,
+            function_arn=self.function_arn(rule),
+            request_id=task.request_id,
+            error_type=type(exception).__name__,
+            error_message=str(exception),
+            stack_trace=tuple(
+                line.rstrip("\n") for line in traceback.format_tb(exception.__traceback__)
+            ),
+        )
+        self.dead_letters.append(letter)
+        if self._dead_letter_sink is not None:
+            try:
+                self._dead_letter_sink(letter)
+            except Exception:  # the letter stays in `dead_letters`; the router keeps going
+                logger.exception("devstack: the dead letter for %s was not sent", rule.name)
         seconds = time.monotonic() - task.started
         self._finish(task, Outcome(rule.name, "dropped", task.attempt, seconds, error=error))
 

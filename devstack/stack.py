@@ -8,6 +8,7 @@ import json
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from devstack import projects, trainer
 from devstack.aws import CONTROL_PREFIX, ControlPlane
 from devstack.control import ControlApi
 from devstack.events import EventRouter
+from devstack.functions import SqsDestination, dead_letter_queue_name
 from devstack.jobs import LocalSageMaker
 from devstack.runtime import RuntimeServer
 
@@ -105,6 +107,8 @@ class StackState:
     region: str
     table: str
     bucket: str
+    # Lambda's on-failure destination: events whose retries ran out (`python -m ops.dlq`).
+    dead_letter_queue_url: str = ""
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -192,20 +196,31 @@ class Stack:
         print(f"devstack: sagemaker-runtime on {runtime.url}")
 
         app, table, bucket, api_url = self._start_api()
+        session = boto3.session.Session(region_name=settings.region)
+        sqs = session.client("sqs")
+        queue = sqs.create_queue(QueueName=dead_letter_queue_name(app.app_name, settings.stage))
+        dead_letters = SqsDestination(sqs, queue["QueueUrl"])
         router = EventRouter.for_app(
-            app, settings.stage, region=settings.region, schedule_seconds=settings.schedule_seconds
+            app,
+            settings.stage,
+            region=settings.region,
+            schedule_seconds=settings.schedule_seconds,
+            dead_letter_sink=dead_letters,
         )
         router.start()
         self._stoppers.append(("event router", router.stop))
-        session = boto3.session.Session(region_name=settings.region)
         jobs = LocalSageMaker(session.client("sagemaker"), session.client("s3"), bucket, router)
-        control.attach(router, ControlApi(jobs, router))
+        control.attach(router, ControlApi(jobs, router), functions=router)
         self._router, self._jobs = router, jobs
         every = f"every {settings.schedule_seconds:g}s"
         handlers = ", ".join(
             f"{rule.name} ({every if rule.schedule else 'pattern'})" for rule in router.rules
         )
         print(f"devstack: event router delivering to {handlers or 'no handlers'}")
+        print(
+            f"devstack: dead letters (retries exhausted) to SQS {dead_letters.queue_url}; "
+            "Lambda's Invoke API runs the app's functions"
+        )
         self._state = StackState(
             pid=os.getpid(),
             api_url=api_url,
@@ -215,6 +230,7 @@ class Stack:
             region=settings.region,
             table=table,
             bucket=bucket,
+            dead_letter_queue_url=dead_letters.queue_url,
         )
         self._state.write(self.state_file)
         self._stoppers.append(("state file", self._remove_state_file))
@@ -253,6 +269,8 @@ class Stack:
         app = config.chalice_app  # imports app.py with the stage's environment variables
         validate_routes(app.routes)
         try:
+            # `chalice local` cannot check SigV4 signatures, admits every request and warns.
+            warnings.filterwarnings("ignore", "IAMAuthorizer is not a supported", UserWarning)
             server = factory.create_local_server(app, config, "127.0.0.1", settings.api_port)
         except OSError as error:
             raise StackError(

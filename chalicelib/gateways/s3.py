@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
 # GetObject says NoSuchKey; HeadObject has no body, so only its status code: 404 (or NotFound).
-_MISSING = frozenset({"NoSuchKey", "NotFound", "404"})
+_MISSING = frozenset({"NoSuchKey", "NoSuchBucket", "NotFound", "404"})
+# What S3 answers for an object sagewire may not read (or, without s3:ListBucket, a missing one).
+_FORBIDDEN = frozenset({"AccessDenied", "Forbidden", "403"})
 
 
 def _missing(error: ClientError) -> bool:
@@ -59,11 +61,15 @@ class S3Gateway:
         )
 
     def head(self, bucket: str, key: str) -> StoredObject | None:
+        """None when the object (or its bucket) does not exist; NotFound when it may not be
+        read (e.g. another team's dataset bucket)."""
         try:
             response = self._client.head_object(Bucket=bucket, Key=key)
         except ClientError as error:
             if _missing(error):
                 return None
+            if error.response.get("Error", {}).get("Code") in _FORBIDDEN:
+                raise NotFound("the object is not readable") from None
             raise
         return StoredObject(
             bucket=bucket,

@@ -334,7 +334,10 @@ class LineageService:
             return ChannelLineage(channel.name, channel.s3_uri, provenance, read)
         bucket, _, key = channel.s3_uri.removeprefix("s3://").partition("/")
         if channel.s3_uri.startswith("s3://") and key and not key.endswith("/"):
-            stored = self._objects.head(bucket, key)
+            try:
+                stored = self._objects.head(bucket, key)
+            except NotFound:  # not ours to read: nothing known of its version
+                stored = None
             if stored is not None:
                 return ChannelLineage(
                     channel.name, channel.s3_uri, "current-object", current_object=stored

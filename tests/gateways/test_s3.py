@@ -67,6 +67,17 @@ def test_an_object_over_the_cap_is_refused(client: S3Client) -> None:
 def test_other_errors_propagate_for_the_retry() -> None:
     client = boto3.client("s3", region_name="us-east-1")
     with Stubber(client) as stubber:
-        stubber.add_client_error("head_object", "403", http_status_code=403)
+        stubber.add_client_error("head_object", "SlowDown", http_status_code=503)
         with pytest.raises(ClientError):
+            S3Gateway(client).head(BUCKET, "busy")
+
+
+def test_an_object_sagewire_may_not_read_is_not_found_and_a_missing_bucket_none() -> None:
+    """Another team's dataset bucket: HeadObject answers 403 (lineage then knows no version)."""
+    client = boto3.client("s3", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        stubber.add_client_error("head_object", "403", http_status_code=403)
+        stubber.add_client_error("head_object", "NoSuchBucket", http_status_code=404)
+        with pytest.raises(NotFound):
             S3Gateway(client).head(BUCKET, "secret")
+        assert S3Gateway(client).head("gone", "data.csv") is None

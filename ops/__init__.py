@@ -1,0 +1,1 @@
+"""Operator tools for a deployed sagewire stage (not part of the Lambda package)."""
