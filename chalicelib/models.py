@@ -273,6 +273,7 @@ class Champion:
     endpoint_config_name: str
     promotion_id: str
     changed_at: datetime
+    # The run an A/B split serves beside this one: the champion it replaced, unless it serves alone.
     previous_run_name: str | None = None
 
 

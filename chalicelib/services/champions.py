@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import operator
 from collections.abc import Callable
@@ -33,7 +34,16 @@ from chalicelib.models import (
     Variant,
 )
 from chalicelib.naming import resource_name
-from chalicelib.services.ports import ChampionStore, ControlPlane, ProjectStore, RunStore
+from chalicelib.services.ports import (
+    NO_METRICS,
+    ChampionStore,
+    ControlPlane,
+    MetricsSink,
+    ProjectStore,
+    RunStore,
+)
+
+logger = logging.getLogger("sagewire")
 
 FINISHED_RUN = ("Completed", "Failed", "Stopped")
 # A compare-and-swap loses only to a concurrent change; this many losses in a row means a storm
@@ -129,18 +139,25 @@ class ChampionService:
         champions: ChampionStore,
         sagemaker: ControlPlane,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metrics: MetricsSink = NO_METRICS,
     ) -> None:
         self._projects = projects
         self._runs = runs
         self._champions = champions
         self._sagemaker = sagemaker
         self._clock = clock
+        self._metrics = metrics
 
     def on_training_job(self, change: TrainingJobChange, cause: str) -> list[Promotion]:
         """Records a finished run (one Describe) and lets it challenge every matching project."""
         if change.status not in FINISHED_RUN:
             return []
-        run = self._sagemaker.describe_training_job(change.name, change.tags)
+        try:
+            run = self._sagemaker.describe_training_job(change.name, change.tags)
+        except NotFound:
+            # Deleted since it finished: nothing to record, and no retry can change that.
+            logger.info("training job gone", extra={"training_job": change.name})
+            return []
         return self._record_and_challenge(run, cause)
 
     def on_tuning_job(self, change: TuningJobChange, cause: str) -> list[Promotion]:
@@ -224,9 +241,13 @@ class ChampionService:
             raise InvalidParameter(f"run {run_name!r} has no {project.objective.metric}")
         for _ in range(MAX_SWAPS):
             current = self._champions.get_champion(project.name)
-            champion, promotion = self._candidate(project, run, value, current, cause, "pending")
+            # An operator's pick serves alone: an A/B split would leave the run being rolled
+            # back from with most of the traffic.
+            champion, promotion = self._candidate(
+                project, run, value, current, cause, "pending", alone=True
+            )
             if self._champions.replace(champion, current.version if current else 0, promotion):
-                self._supersede(project, current)
+                self._supersede(current)
                 return self._deploy(project, champion, promotion, run)
         raise Conflict(f"the champion of {project_name!r} kept changing; try again")
 
@@ -288,8 +309,9 @@ class ChampionService:
                 project, run, value, current, cause, "recorded" if manual else "pending"
             )
             if self._champions.replace(champion, current.version if current else 0, promotion):
-                self._supersede(project, current)
+                self._supersede(current)
                 if manual:
+                    self._changed(promotion, "recorded")
                     return promotion
                 return self._deploy(project, champion, promotion, run, fresh=True)
         raise Conflict(f"the champion of {project.name!r} kept changing; the event is retried")
@@ -302,12 +324,15 @@ class ChampionService:
         current: Champion | None,
         cause: str,
         outcome: PromotionOutcome,
+        alone: bool = False,
     ) -> tuple[Champion, Promotion]:
         now = self._clock()
         promotion_id = f"{now.strftime('%Y-%m-%dT%H:%M:%S.%f')}Z#{run.name}"
         previous = None if current is None else current.run_name
+        partner = None if alone else previous
+        strategy = project.endpoint.strategy.type
         model_name = resource_name(project.endpoint.name, run.name)
-        config_name = self._config_name(project, run.name, previous)
+        config_name = self._config_name(project, run.name, partner)
         champion = Champion(
             project=project.name,
             run_name=run.name,
@@ -317,7 +342,7 @@ class ChampionService:
             endpoint_config_name=config_name,
             promotion_id=promotion_id,
             changed_at=now,
-            previous_run_name=previous,
+            previous_run_name=partner,
         )
         promotion = Promotion(
             project=project.name,
@@ -325,7 +350,7 @@ class ChampionService:
             run_name=run.name,
             previous_run_name=previous,
             cause=cause,
-            strategy=project.endpoint.strategy.type,
+            strategy="all_at_once" if alone and strategy == "ab" else strategy,
             outcome=outcome,
             model_name=model_name,
             endpoint_config_name=config_name,
@@ -360,11 +385,9 @@ class ChampionService:
             endpoint.name, run_name, hashlib.sha256(shape.encode()).hexdigest()[:8]
         )
 
-    def _supersede(self, project: Project, replaced: Champion | None) -> None:
+    def _supersede(self, replaced: Champion | None) -> None:
         if replaced is not None:
-            self._champions.set_outcome(
-                project.name, replaced.promotion_id, "superseded", "a better run took over"
-            )
+            self._set_outcome(replaced, "superseded", "a better run took over")
 
     def _deploy(
         self,
@@ -390,7 +413,7 @@ class ChampionService:
             outcome, message = "pending", error.message
         except (DeploymentFailed, Conflict, NotFound) as error:
             outcome, message = "failed", error.message
-        self._champions.set_outcome(project.name, promotion.promotion_id, outcome, message)
+        self._set_outcome(promotion, outcome, message)
         return replace(promotion, outcome=outcome, message=message, updated_at=self._clock())
 
     def _update_or_create(
@@ -468,5 +491,19 @@ class ChampionService:
             outcome, message = "failed", f"the endpoint is {state.status}: {state.failure_reason}"
         else:
             return None
-        self._champions.set_outcome(project.name, promotion.promotion_id, outcome, message)
+        self._set_outcome(promotion, outcome, message)
         return replace(promotion, outcome=outcome, message=message, updated_at=self._clock())
+
+    def _set_outcome(
+        self, entry: Champion | Promotion, outcome: PromotionOutcome, message: str | None
+    ) -> None:
+        """Moves the ledger entry of a champion or promotion on; a move that took is counted."""
+        if self._champions.set_outcome(entry.project, entry.promotion_id, outcome, message):
+            self._changed(entry, outcome)
+
+    def _changed(self, entry: Champion | Promotion, outcome: PromotionOutcome) -> None:
+        self._metrics.count("Promotions", outcome=outcome)
+        if outcome == "pending":
+            self._metrics.count("DeferredPromotions")
+        where = {"project": entry.project, "training_job": entry.run_name}
+        logger.info("promotion %s", outcome, extra={**where, "promotion_id": entry.promotion_id})

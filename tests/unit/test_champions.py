@@ -15,7 +15,7 @@ from chalicelib.errors import EndpointUnavailable
 from chalicelib.models import Champion, Project, Run, TrainingJobChange, TuningJobChange
 from chalicelib.services.champions import ChampionService
 from tests.factories import project_document
-from tests.fakes import EPOCH, FakeChampions, FakeProjects, FakeRuns, FakeSageMaker
+from tests.fakes import EPOCH, FakeChampions, FakeMetrics, FakeProjects, FakeRuns, FakeSageMaker
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
 TAGS = {"Project": "Project_Binary_Classifier"}
@@ -50,12 +50,14 @@ class World:
         self.sagemaker = FakeSageMaker()
         self.champions = FakeChampions()
         self.runs = FakeRuns()
+        self.metrics = FakeMetrics()
         self.service = ChampionService(
             FakeProjects(*(projects or (project(),))),
             self.runs,
             self.champions,
             self.sagemaker,
             clock=self._tick,
+            metrics=self.metrics,
         )
         self._ticks = 0
         self._lock = threading.Lock()
@@ -164,6 +166,24 @@ def test_a_winner_while_the_endpoint_is_busy_is_deferred_then_resumed() -> None:
     assert world.outcome(second.promotion_id) == "succeeded"
 
 
+def test_every_outcome_written_is_counted_and_each_deferral_too() -> None:
+    world = World()
+    world.complete(run("mbs-100", 0.3))
+    world.complete(run("mbs-200", 0.2))  # the endpoint is still creating: deferred
+    world.complete(run("mbs-300", 0.5))  # loses: no outcome written
+    world.settle()
+    counted = [(name, dims.get("outcome")) for name, _, dims in world.metrics.recorded]
+    assert counted == [
+        ("Promotions", "deploying"),
+        ("Promotions", "superseded"),
+        ("Promotions", "pending"),
+        ("DeferredPromotions", None),
+        ("Promotions", "deploying"),
+        ("Promotions", "succeeded"),
+    ]
+    assert world.metrics.total("DeferredPromotions") == 1
+
+
 def test_a_crash_between_create_model_and_update_endpoint_is_finished_by_the_retry() -> None:
     world = World()
     world.complete(run("mbs-100", 0.3))
@@ -246,6 +266,29 @@ def test_ab_projects_serve_the_champion_and_the_challenger() -> None:
     assert variants[1].model_name.endswith("mbs-200")
 
 
+def test_rolling_an_ab_project_back_serves_the_chosen_run_alone() -> None:
+    world = World(project(strategy={"type": "ab", "challenger_weight": 0.25}))
+    world.complete(run("mbs-100", 0.3))
+    world.settle()
+    world.complete(run("mbs-200", 0.2))
+    world.settle()
+    rollback = world.service.promote("digits-zero", "mbs-100", cause="api:operator")
+    world.settle()
+    assert rollback.previous_run_name == "mbs-200"
+    assert rollback.strategy == "all_at_once"
+    variants = world.sagemaker.configs[world.serving()]  # type: ignore[index]
+    assert [(v.name, v.weight) for v in variants] == [("AllTraffic", 1.0)]
+    assert variants[0].model_name.endswith("mbs-100")
+    assert world.champion_run() == "mbs-100"
+
+
+def test_a_training_job_deleted_before_its_event_is_skipped_not_retried() -> None:
+    world = World()
+    change = TrainingJobChange("deleted-job", "arn:deleted-job", "Completed", EPOCH, TAGS)
+    assert world.service.on_training_job(change, cause="event") == []
+    assert world.runs.runs == {}
+
+
 def test_a_tuning_jobs_best_run_is_deployed() -> None:
     world = World()
     for index, loss in enumerate([0.4, 0.1, 0.3]):
@@ -278,16 +321,23 @@ def test_any_order_duplicates_and_concurrency_leave_the_best_run_serving(
     order.shuffle(deliveries)  # type: ignore[attr-defined]
     queue = list(deliveries)
     lock = threading.Lock()
+    in_flight = 0
 
     def deliver() -> None:
+        nonlocal in_flight
         while True:
             with lock:
                 if not queue:
                     return
                 job = queue.pop()
+                in_flight += 1
             world.complete(job)
-            if settle_between:
-                world.settle()
+            with lock:
+                in_flight -= 1
+                # An endpoint update takes minutes and a handler at most its 60 s Lambda timeout,
+                # so no update finishes while a delivery that began before it still runs.
+                if settle_between and in_flight == 0:
+                    world.settle()
 
     workers = [threading.Thread(target=deliver) for _ in range(threads)]
     for worker in workers:
