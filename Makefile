@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 BENCH_VENV := .venv-bench
 
-.PHONY: setup test unit lint typecheck demo serve bench clean
+.PHONY: setup test unit lint typecheck demo serve bench clean package policies resources
 
 setup: $(VENV)/.installed
 
@@ -41,5 +41,20 @@ $(BENCH_VENV)/.installed: requirements.txt bench/requirements.txt
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python -m bench
 
+# A deployable stage in build/$(STAGE)/: sam.json (Chalice's template merged with deploy/template.py)
+# and deployment.zip (python3.12 manylinux wheels), checked; fails on any violation.
+STAGE ?= prod
+package: setup
+	$(BIN)/python -m deploy package --stage $(STAGE) --out build/$(STAGE)
+
+# Regenerates .chalice/policy-<stage>.json from .chalice/config.json (tests fail on drift).
+policies: setup
+	$(BIN)/python -m deploy policies
+
+# For `chalice deploy`: build/$(STAGE)-resources.json, the stage's table, bucket, dead-letter queue
+# and alarm topic as a stack of their own, checked and cfn-linted (deploy/README.md).
+resources: setup
+	$(BIN)/python -m deploy resources --stage $(STAGE) --out build/$(STAGE)-resources.json
+
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis out
+	rm -rf $(VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis out build

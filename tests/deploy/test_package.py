@@ -1,0 +1,128 @@
+"""End to end: `make package`'s pipeline on the real app (pip, two `chalice package` runs, checks,
+cfn-lint) into a temporary directory, and the package run by a CPython 3.12 when there is one."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from deploy.checks import Findings
+from deploy.package import Timings, package
+
+# The 2-core CI machine packages prod in about 15 s with pip's cache, and has 40 MB to download
+# without it.
+BUDGET_SECONDS = 180
+SMOKE = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+started = time.monotonic()
+import app, numpy, orjson
+from PIL import Image
+assert numpy.__file__.startswith(sys.argv[1]), numpy.__file__
+image = Image.new("L", (28, 28))
+pixels = numpy.asarray(image, dtype=numpy.float32).reshape(1, -1)
+assert orjson.loads(orjson.dumps(pixels, option=orjson.OPT_SERIALIZE_NUMPY)) == [[0.0] * 784]
+event = {
+    "resource": "/v1/health", "path": "/v1/health", "httpMethod": "GET", "headers": {},
+    "multiValueHeaders": {}, "queryStringParameters": None,
+    "multiValueQueryStringParameters": None, "pathParameters": None, "stageVariables": None,
+    "requestContext": {"resourcePath": "/v1/health", "httpMethod": "GET", "stage": "api",
+                       "path": "/api/v1/health", "requestId": "smoke", "identity": {}},
+    "body": None, "isBase64Encoded": False,
+}
+class Context:
+    aws_request_id = "smoke"
+    function_name = "sagewire-prod-api-handler"
+    memory_limit_in_mb = 128
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:smoke"
+response = app.app(event, Context())
+assert response["statusCode"] == 200, response
+print(f"{sys.version.split()[0]}: imported and answered in {time.monotonic() - started:.2f} s")
+"""
+
+
+@pytest.fixture(scope="module")
+def packaged_prod(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Findings, Timings]:
+    root = tmp_path_factory.mktemp("package")
+    started = time.monotonic()
+    findings, timings = package("prod", root / "prod", cache_dir=root / "cache", log=lambda _: None)
+    assert time.monotonic() - started < BUDGET_SECONDS, str(timings)
+    return root / "prod", findings, timings
+
+
+def test_package_prod_builds_a_deployable_and_checked_stage(
+    packaged_prod: tuple[Path, Findings, Timings],
+) -> None:
+    out, findings, _ = packaged_prod
+
+    assert findings.violations == [], "\n".join(findings.violations)
+    assert sorted(p.name for p in out.iterdir()) == ["deployment.zip", "merge.json", "sam.json"]
+    checked = "\n".join(findings.checked)
+    for expected in (
+        "policy-prod.json: as `python -m deploy policies` writes it",
+        "numpy 2.3.5: WHEEL tag cp312-cp312-manylinux_2_27_x86_64",
+        "pillow 12.3.0: 8 extension modules *.cpython-312-x86_64-linux-gnu.so",
+        "orjson 3.13.0: WHEEL tag cp312-cp312-manylinux_2_17_x86_64",
+        "OnBatchObject.OnBatchObjectEvent: S3 pattern on sagewire-prod",
+        "cfn-lint 1.51.0: sam.json passes",
+        "DeadLetterQueuePolicy: events.amazonaws.com may send from the 7 rules only",
+    ):
+        assert expected in checked
+    template = json.loads((out / "sam.json").read_text())
+    functions = [
+        r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Function"
+    ]
+    assert len(functions) == 8
+    assert {f["Properties"]["Runtime"] for f in functions} == {"python3.12"}
+    with zipfile.ZipFile(out / "deployment.zip") as archive:
+        names = set(archive.namelist())
+    assert {"app.py", "chalicelib/entrypoints/events.py", "numpy/__init__.py"} <= names
+    assert not [n for n in names if "__pycache__" in n or n.startswith(("bin/", "vendor/"))]
+
+
+def _python312() -> str | None:
+    """A CPython 3.12 on PATH or installed by pyenv (whose shim may not select it)."""
+    candidates = [shutil.which("python3.12")]
+    candidates += sorted(str(p) for p in Path.home().glob(".pyenv/versions/3.12*/bin/python3.12"))
+    for candidate in filter(None, candidates):
+        works = subprocess.run([candidate, "-c", "pass"], capture_output=True, check=False)
+        if works.returncode == 0:
+            return candidate
+    return None
+
+
+def test_the_package_imports_and_answers_under_cpython_312(
+    packaged_prod: tuple[Path, Findings, Timings], tmp_path: Path
+) -> None:
+    """What Lambda's python3.12 does first: import the handler from the unzipped package."""
+    python = _python312()
+    if python is None:
+        pytest.skip("no CPython 3.12 on this machine")
+    out, _, _ = packaged_prod
+    with zipfile.ZipFile(out / "deployment.zip") as archive:
+        archive.extractall(tmp_path / "task")
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        **json.loads((out / "sam.json").read_text())["Resources"]["APIHandler"]["Properties"][
+            "Environment"
+        ]["Variables"],
+    }
+
+    result = subprocess.run(
+        [python, "-I", "-c", SMOKE, str(tmp_path / "task")],
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    # The app's own output (EMF metrics) comes first.
+    assert result.stdout.splitlines()[-1].startswith("3.12"), result.stdout
