@@ -265,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return serve()
         if args.command == "demo":
+            # The story, not the app's JSON log lines and EMF metrics (`serve` shows them).
+            os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+            os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
             logging.basicConfig(level=logging.WARNING, format="%(message)s")
             _quiet_aws_logs()
             return demo.run()
