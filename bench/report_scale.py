@@ -32,7 +32,7 @@ from chalicelib.gateways.dynamodb import TABLE_SCHEMA
 from chalicelib.gateways.ledger import RunTable
 from chalicelib.gateways.sagemaker import SageMakerGateway, control_plane_client_config
 from chalicelib.models import Channel, EndpointChange, Project, Run
-from chalicelib.processing.report_render import LeaderboardRow
+from chalicelib.processing.report_values import LeaderboardRow
 from chalicelib.services.champions import objective_value
 from chalicelib.services.reports import leaderboard
 

@@ -12,7 +12,9 @@ import orjson
 
 from chalicelib.errors import NotFound
 from chalicelib.models import REPORT_CONTENT_TYPES, Project, ReportKind, Run, document
-from chalicelib.processing.report_render import (
+from chalicelib.processing.report_html import render_html
+from chalicelib.processing.report_text import render_csv, render_json, render_openlineage
+from chalicelib.processing.report_values import (
     REPORT_SCHEMA_VERSION,
     ChampionChange,
     Changes,
@@ -23,10 +25,6 @@ from chalicelib.processing.report_render import (
     ProjectReport,
     Report,
     RunRecord,
-    render_csv,
-    render_html,
-    render_json,
-    render_openlineage,
 )
 from chalicelib.services.champions import Drift, objective_value
 from chalicelib.services.ports import (

@@ -11,7 +11,7 @@ from typing import cast
 import pytest
 from PIL import Image
 
-from chalicelib.processing.report_render import render_html
+from chalicelib.processing.report_html import render_html
 from tests.fakes import EPOCH
 from tests.report_world import run, trained_world
 

@@ -14,16 +14,14 @@ import jsonschema
 import orjson
 import pytest
 
-from chalicelib.processing.report_render import (
-    RUN_EVENT_SCHEMA,
-    Report,
+from chalicelib.processing.report_html import plot_hyperparameter, render_html
+from chalicelib.processing.report_text import (
     openlineage_events,
-    plot_hyperparameter,
     render_csv,
-    render_html,
     render_json,
     render_openlineage,
 )
+from chalicelib.processing.report_values import RUN_EVENT_SCHEMA, Report
 from tests.fakes import EPOCH
 from tests.report_world import HOSTILE, METRIC, run, trained_world
 
