@@ -10,7 +10,8 @@ import numpy as np
 from bench import Check, Goal, Outcome, Row, compare, describe, digit_images, format_speedup
 from bench.sdk_peers import serializers as sdk_serializers
 from chalicelib.models import FloatArray
-from chalicelib.processing.codecs import parse_request, serialize
+from chalicelib.processing.codecs import serialize
+from devstack.container_codecs import parse_request
 
 NAME = "serializers"
 SECONDS_PER_CASE = 1.2

@@ -17,8 +17,8 @@ import numpy as np
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import SagewireError
-from chalicelib.processing.codecs import parse_request, serialize_response
 from devstack import algorithms
+from devstack.container_codecs import parse_request, serialize_response
 from devstack.wsgi import BackgroundServer
 
 if TYPE_CHECKING:

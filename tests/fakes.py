@@ -32,7 +32,7 @@ from chalicelib.models import (
     TrialComponent,
     Variant,
 )
-from chalicelib.processing.codecs import parse_request
+from devstack.container_codecs import parse_request
 
 EPOCH = datetime(2026, 11, 23, tzinfo=UTC)
 MODEL_ARN_PREFIX = "arn:aws:sagemaker:us-east-1:123456789012:model/"

@@ -16,8 +16,8 @@ from werkzeug.test import Client
 from app import app
 from chalicelib.definitions import parse_project
 from chalicelib.errors import InvalidDefinition, MalformedInput
-from chalicelib.processing.codecs import parse_request
 from chalicelib.processing.events import event_time
+from devstack.container_codecs import parse_request
 from tests.campaign.gateway import ApiGateway
 from tests.campaign.world import SEED_DOCUMENTS, world
 

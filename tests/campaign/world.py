@@ -32,7 +32,7 @@ from chalicelib.models import (
     TrialComponent,
     Variant,
 )
-from chalicelib.processing.codecs import parse_request, serialize_response
+from devstack.container_codecs import parse_request, serialize_response
 from tests.campaign.gateway import Exchange
 from tests.factories import project_document
 from tests.fakes import FakeEndpoint, FakeSageMaker

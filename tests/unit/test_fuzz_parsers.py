@@ -44,7 +44,6 @@ from chalicelib.processing.codecs import (
     REQUEST_CONTENT_TYPES,
     RESPONSE_CONTENT_TYPES,
     deserialize_response,
-    parse_request,
 )
 from chalicelib.processing.decode import SUPPORTED_CONTENT_TYPES, decode
 from chalicelib.processing.events import event_time
@@ -61,6 +60,7 @@ from chalicelib.processing.leaderboard_query import (
 )
 from chalicelib.processing.postprocess import postprocess
 from chalicelib.processing.preprocess import preprocess
+from devstack.container_codecs import parse_request
 
 T = TypeVar("T")
 # SAGEWIRE_FUZZ_EXAMPLES=3000 for a longer hunt.
