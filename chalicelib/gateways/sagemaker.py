@@ -272,17 +272,26 @@ class SageMakerGateway:
 
     def list_models(self, name_prefix: str) -> list[str]:
         """Names of the models whose name starts with `name_prefix` (ListModels, paged)."""
-        names: list[str] = []
-        for page in self._client.get_paginator("list_models").paginate(NameContains=name_prefix):
-            names += [m["ModelName"] for m in page.get("Models", [])]
+        # Pages are fetched as they are iterated, so every request is made inside _call.
+        pages = self._client.get_paginator("list_models").paginate(NameContains=name_prefix)
+        names = self._call(
+            f"models {name_prefix}*",
+            lambda: [model["ModelName"] for page in pages for model in page.get("Models", [])],
+        )
         return sorted(name for name in names if name.startswith(name_prefix))
 
     def list_endpoint_configs(self, name_prefix: str) -> list[str]:
         """Names of the endpoint configs whose name starts with `name_prefix` (paged)."""
         paginator = self._client.get_paginator("list_endpoint_configs")
-        names: list[str] = []
-        for page in paginator.paginate(NameContains=name_prefix):
-            names += [c["EndpointConfigName"] for c in page.get("EndpointConfigs", [])]
+        pages = paginator.paginate(NameContains=name_prefix)
+        names = self._call(
+            f"endpoint configs {name_prefix}*",
+            lambda: [
+                config["EndpointConfigName"]
+                for page in pages
+                for config in page.get("EndpointConfigs", [])
+            ],
+        )
         return sorted(name for name in names if name.startswith(name_prefix))
 
     def _trial_component(self, name: str) -> TrialComponent:

@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import urllib3
@@ -758,3 +758,123 @@ def test_an_unreachable_sagemaker_is_endpoint_unavailable_after_the_retries(
 
     assert raised.value.retry_after == RETRY_AFTER
     assert sent == [{"EndpointName": ENDPOINT, "EndpointConfigName": CONFIG}] * 5
+
+
+# ListModels and ListEndpointConfigs: paged, filtered by prefix, translated like every call
+
+
+class Listing(NamedTuple):
+    operation: str
+    key: str
+    name_field: str
+    arn_field: str
+    resource: str
+
+
+# by gateway method
+LISTINGS = {
+    "list_models": Listing("ListModels", "Models", "ModelName", "ModelArn", "model"),
+    "list_endpoint_configs": Listing(
+        "ListEndpointConfigs",
+        "EndpointConfigs",
+        "EndpointConfigName",
+        "EndpointConfigArn",
+        "endpoint-config",
+    ),
+}
+PREFIX = "digits-zero-"
+
+
+def listing_page(method: str, names: list[str], next_token: str | None = None) -> dict[str, Any]:
+    listing = LISTINGS[method]
+    summaries = [
+        {
+            listing.name_field: name,
+            listing.arn_field: f"{ARN_PREFIX}:{listing.resource}/{name}",
+            "CreationTime": CREATED,
+        }
+        for name in names
+    ]
+    return {listing.key: summaries} | ({"NextToken": next_token} if next_token else {})
+
+
+def list_names(gateway: SageMakerGateway, method: str) -> list[str]:
+    names: list[str] = getattr(gateway, method)(PREFIX)
+    return names
+
+
+@pytest.mark.parametrize("method", LISTINGS)
+def test_listings_read_every_page_and_keep_the_names_that_start_with_the_prefix(
+    stubber: Stubber, gateway: SageMakerGateway, method: str
+) -> None:
+    first = [f"{PREFIX}mb-200", f"old-{PREFIX}mb-100"]
+    stubber.add_response(
+        method, listing_page(method, first, "page-2"), expected_params={"NameContains": PREFIX}
+    )
+    stubber.add_response(
+        method,
+        listing_page(method, [f"{PREFIX}mb-100"]),
+        expected_params={"NameContains": PREFIX, "NextToken": "page-2"},
+    )
+
+    assert list_names(gateway, method) == [f"{PREFIX}mb-100", f"{PREFIX}mb-200"]
+
+
+@pytest.mark.parametrize("method", LISTINGS)
+def test_a_listing_throttled_on_a_later_page_is_endpoint_unavailable(
+    stubber: Stubber, gateway: SageMakerGateway, method: str
+) -> None:
+    stubber.add_response(
+        method,
+        listing_page(method, [f"{PREFIX}mb-200"], "page-2"),
+        expected_params={"NameContains": PREFIX},
+    )
+    stubber.add_client_error(
+        method,
+        "ThrottlingException",
+        "Rate exceeded",
+        400,
+        expected_params={"NameContains": PREFIX, "NextToken": "page-2"},
+    )
+
+    with pytest.raises(EndpointUnavailable) as raised:
+        list_names(gateway, method)
+
+    assert raised.value.retry_after == RETRY_AFTER
+    assert raised.value.message.endswith(f"{PREFIX}*: Rate exceeded")
+
+
+@pytest.mark.parametrize("method", LISTINGS)
+def test_a_listing_denied_is_deployment_failed_with_a_clean_message(
+    stubber: Stubber, gateway: SageMakerGateway, method: str
+) -> None:
+    operation = LISTINGS[method].operation
+    stubber.add_client_error(
+        method,
+        "AccessDeniedException",
+        f"User: arn:aws:sts::{ACCOUNT}:assumed-role/sagewire-dev/sagewire-dev is not "
+        f"authorized to perform: sagemaker:{operation} because no identity-based policy "
+        f"allows the sagemaker:{operation} action",
+        400,
+        expected_params={"NameContains": PREFIX},
+    )
+
+    with pytest.raises(DeploymentFailed) as raised:
+        list_names(gateway, method)
+
+    assert f"is not authorized to perform: sagemaker:{operation}" in raised.value.message
+    assert_clean(raised.value)
+
+
+@pytest.mark.parametrize("method", LISTINGS)
+def test_a_listing_throttled_past_botocores_retries_is_endpoint_unavailable(
+    client: SageMakerClient, gateway: SageMakerGateway, sleeps: list[float], method: str
+) -> None:
+    sent = on_send(client, LISTINGS[method].operation, [throttled])
+
+    with pytest.raises(EndpointUnavailable) as raised:
+        list_names(gateway, method)
+
+    assert raised.value.retry_after == RETRY_AFTER
+    assert sent == [{"NameContains": PREFIX}] * 5
+    assert len(sleeps) == 4
