@@ -10,7 +10,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.iam.models import get_account_id_from
@@ -58,6 +58,28 @@ class _ValidationException(Exception):
     pass
 
 
+class Timer(Protocol):
+    """An action scheduled for later: what the shim needs of a `threading.Timer`."""
+
+    def start(self) -> None: ...
+
+    def cancel(self) -> None: ...
+
+    def join(self, timeout: float | None = None) -> None: ...
+
+    def is_alive(self) -> bool: ...
+
+
+# Schedules `action` after `delay` seconds: a background thread's timer, or a test's manual clock.
+TimerFactory = Callable[[float, Callable[[], None]], Timer]
+
+
+def background_timer(delay: float, action: Callable[[], None]) -> threading.Timer:
+    timer = threading.Timer(delay, action)
+    timer.daemon = True
+    return timer
+
+
 def _json_response(start_response: Callable[..., Any], status: str, body: Any) -> list[bytes]:
     payload = json.dumps(body, default=str).encode()
     start_response(
@@ -76,7 +98,8 @@ class SageMakerShim:
 
     CreateEndpoint (moto's) leaves the endpoint Creating for `create_delay_seconds`; UpdateEndpoint
     (moto 5 lacks it) sets Updating, keeps serving the current config and switches after
-    `update_delay_seconds`, accepting and storing a DeploymentConfig. Every status change is
+    `update_delay_seconds`, accepting and storing a DeploymentConfig (`timer` schedules both
+    transitions: background threads, or a test's manual clock). Every status change is
     published as a "SageMaker Endpoint State Change" event. ListTrialComponents answers by the
     trials' associations (moto keeps one trial per component, so a component shared by several
     trials would be listed under the last only). CreateModel and CreateEndpointConfig refuse an
@@ -90,6 +113,7 @@ class SageMakerShim:
         update_delay_seconds: float,
         create_delay_seconds: float = 0.0,
         events: EventSink | None = None,
+        timer: TimerFactory = background_timer,
     ) -> None:
         self._app = app
         self._update_delay_seconds = update_delay_seconds
@@ -97,7 +121,8 @@ class SageMakerShim:
         self._events: EventSink = events or Discard()
         self._control: WsgiApp | None = None
         self._lock = threading.Lock()
-        self._timers: list[threading.Timer] = []
+        self._timer = timer
+        self._timers: list[Timer] = []
 
     def attach(self, events: EventSink, control: WsgiApp) -> None:
         """Once the app is loaded: where endpoint events go, and the control API."""
@@ -248,8 +273,7 @@ class SageMakerShim:
             finally:
                 self._events.end()
 
-        timer = threading.Timer(delay, run)
-        timer.daemon = True
+        timer = self._timer(delay, run)
         self._events.begin()
         self._timers = [t for t in self._timers if t.is_alive()] + [timer]
         timer.start()
@@ -350,10 +374,14 @@ class ControlPlane:
     """moto's server (DynamoDB, S3, SQS, SageMaker, ...) with the shims, on 127.0.0.1."""
 
     def __init__(
-        self, port: int = 0, update_delay_seconds: float = 2.0, create_delay_seconds: float = 0.0
+        self,
+        port: int = 0,
+        update_delay_seconds: float = 2.0,
+        create_delay_seconds: float = 0.0,
+        timer: TimerFactory = background_timer,
     ) -> None:
         self.s3 = S3Notifications(DomainDispatcherApplication(create_backend_app))
-        self.shim = SageMakerShim(self.s3, update_delay_seconds, create_delay_seconds)
+        self.shim = SageMakerShim(self.s3, update_delay_seconds, create_delay_seconds, timer=timer)
         self.functions = LambdaInvokeShim(self.shim)
         self._server = BackgroundServer(
             self.functions, "devstack-aws", port=port, request_handler=MotoRequestHandler

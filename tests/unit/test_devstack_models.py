@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from botocore.exceptions import ClientError
 from devstack import algorithms, digits, trainer
 from devstack.aws import ControlPlane
 from devstack.runtime import RuntimeServer
+from tests.clock import ManualClock
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sagemaker_runtime.client import SageMakerRuntimeClient
 
 BUCKET = "devstack-unit"
-UPDATE_DELAY = 0.3
+UPDATE_DELAY = 60.0  # on a manual clock: the endpoint is Updating until a test advances it
 
 
 @pytest.fixture(scope="module")
@@ -123,11 +123,13 @@ class Local:
     runtime: SageMakerRuntimeClient
     s3: S3Client
     models: dict[str, str]
+    clock: ManualClock
 
 
 @pytest.fixture(scope="module")
 def local(trained: dict[str, algorithms.Trained]) -> Iterator[Local]:
-    control = ControlPlane(update_delay_seconds=UPDATE_DELAY)
+    clock = ManualClock()
+    control = ControlPlane(update_delay_seconds=UPDATE_DELAY, timer=clock.timer)
     runtime = RuntimeServer("us-east-1")
     control.start()
     runtime.start()
@@ -150,7 +152,7 @@ def local(trained: dict[str, algorithms.Trained]) -> Iterator[Local]:
             sagemaker.create_endpoint(EndpointName=algorithm, EndpointConfigName=algorithm)
             models[algorithm] = key
         try:
-            yield Local(sagemaker, session.client("sagemaker-runtime"), s3, models)
+            yield Local(sagemaker, session.client("sagemaker-runtime"), s3, models, clock)
         finally:
             runtime.stop()
             control.stop()
@@ -289,10 +291,7 @@ def test_update_endpoint_switches_models_after_a_delay(local: Local) -> None:
     assert busy.value.response["Error"]["Code"] == "ValidationException"
     assert "Cannot update in-progress endpoint" in busy.value.response["Error"]["Message"]
 
-    deadline = time.monotonic() + 10
-    while local.sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"] != "InService":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    local.clock.advance(UPDATE_DELAY)
     described = local.sagemaker.describe_endpoint(EndpointName=name)
     assert described["EndpointConfigName"] == f"{name}-v2"
     assert "PendingDeploymentSummary" not in described

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -14,12 +13,15 @@ from devstack import algorithms, trainer
 from devstack.aws import ControlPlane
 from devstack.events import EventRouter
 from devstack.jobs import JobError, LocalSageMaker, TuningRequest
+from tests.clock import ManualClock
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker.client import SageMakerClient
 
 BUCKET = "devstack-sagemaker-unit"
-DELAY = 0.2
+# Endpoints change state on a manual clock: a test sees "Creating" or "Updating" for as long as
+# it does not advance the clock by DELAY, however slow the machine.
+DELAY = 60.0
 TAGS = {"Project": "Project_Binary_Classifier"}
 
 
@@ -28,6 +30,7 @@ class Local:
     sagemaker: SageMakerClient
     jobs: LocalSageMaker
     router: EventRouter
+    clock: ManualClock
 
     def events_since(self, mark: int) -> list[dict[str, Any]]:
         assert self.router.wait_idle(10)
@@ -36,7 +39,10 @@ class Local:
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[Local]:
-    control = ControlPlane(update_delay_seconds=DELAY, create_delay_seconds=DELAY)
+    clock = ManualClock()
+    control = ControlPlane(
+        update_delay_seconds=DELAY, create_delay_seconds=DELAY, timer=clock.timer
+    )
     router = EventRouter([], function_prefix="unit-")  # records what is published
     control.shim.attach(router, lambda environ, start_response: [])
     control.start()
@@ -47,7 +53,7 @@ def local() -> Iterator[Local]:
         s3, sagemaker = session.client("s3"), session.client("sagemaker")
         s3.create_bucket(Bucket=BUCKET)
         try:
-            yield Local(sagemaker, LocalSageMaker(sagemaker, s3, BUCKET, router), router)
+            yield Local(sagemaker, LocalSageMaker(sagemaker, s3, BUCKET, router), router, clock)
         finally:
             router.stop()
             control.stop()
@@ -217,6 +223,7 @@ def test_endpoints_are_created_then_in_service_with_events(local: Local) -> None
     assert local.sagemaker.describe_endpoint(EndpointName="unit-endpoint")["EndpointStatus"] == (
         "Creating"
     )
+    local.clock.advance(DELAY)
     events = local.events_since(mark)
     assert _endpoint_statuses(events) == ["CREATING", "IN_SERVICE"]
     detail = events[-1]["detail"]
@@ -234,7 +241,7 @@ def test_an_update_with_a_deployment_config_is_busy_then_done(local: Local) -> N
     _deploy(local, "unit-canary", "unit-model-b")
     _deploy(local, "unit-canary", "unit-model-c")
     local.sagemaker.create_endpoint(EndpointName="unit-canary", EndpointConfigName="unit-model-b")
-    assert local.router.wait_idle(10)
+    local.clock.advance(DELAY)
     mark = local.router.mark()
     deployment: Any = {
         "BlueGreenUpdatePolicy": {
@@ -246,14 +253,16 @@ def test_an_update_with_a_deployment_config_is_busy_then_done(local: Local) -> N
         },
         "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "unit-5xx"}]},
     }
-    started = time.monotonic()
     local.sagemaker.update_endpoint(
         EndpointName="unit-canary", EndpointConfigName="unit-model-c", DeploymentConfig=deployment
     )
     described = local.sagemaker.describe_endpoint(EndpointName="unit-canary")
-    if time.monotonic() - started < DELAY:
-        assert described["EndpointStatus"] == "Updating"
+    assert described["EndpointStatus"] == "Updating"
     assert described["LastDeploymentConfig"] == deployment
+    local.clock.advance(DELAY - 1)
+    status = local.sagemaker.describe_endpoint(EndpointName="unit-canary")["EndpointStatus"]
+    assert status == "Updating"
+    local.clock.advance(1)
     events = local.events_since(mark)
     assert _endpoint_statuses(events) == ["UPDATING", "IN_SERVICE"]
     assert events[-1]["detail"]["EndpointConfigName"] == "unit-model-c"
