@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.config import Settings
+from chalicelib.config import Settings, get_settings
 from chalicelib.errors import SagewireError
 
 if TYPE_CHECKING:
@@ -123,7 +123,7 @@ def powertools_logger() -> Logger:
                 use_rfc3339=True,
             )
             # Powertools names the logger after the service; the app's modules write to this one.
-            _powertools_logger.append_keys(service=_STAGE.service_name)
+            _powertools_logger.append_keys(service=get_settings().service_name)
         return _powertools_logger
 
 
@@ -235,8 +235,7 @@ logger.addHandler(_FirstRecord())
 # Until the Powertools Logger sets its own level, every record builds it (then is filtered).
 logger.setLevel(logging.DEBUG)
 logger.propagate = False
-# The stage's service name and choice to trace, read at import: the Tracer is created then, as
-# Powertools advises, to patch botocore before any client exists. Off, neither it nor the X-Ray
-# SDK is imported.
-_STAGE = Settings.from_environ()
-TRACER = _tracer(_STAGE.service_name) if _STAGE.tracing else None
+# The stage's service name and choice to trace, read at import (get_settings() reads the
+# environment once per process): the Tracer is created then, as Powertools advises, to patch
+# botocore before any client exists. Off, neither it nor the X-Ray SDK is imported.
+TRACER = _tracer(get_settings().service_name) if get_settings().tracing else None

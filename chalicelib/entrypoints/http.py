@@ -14,7 +14,7 @@ import orjson
 from chalice.app import Blueprint, CognitoUserPoolAuthorizer, IAMAuthorizer, Response
 
 from chalicelib import errors, wiring
-from chalicelib.config import Settings
+from chalicelib.config import Settings, get_settings
 from chalicelib.definitions import project_to_document
 from chalicelib.models import REPORT_CONTENT_TYPES, Caller, document
 from chalicelib.observability import LOGGER_NAME
@@ -47,8 +47,9 @@ _STATUS: dict[type[errors.SagewireError], int] = {
 }
 
 
-# Authorizers are fixed when the app is packaged, so the stage's choice is read at import.
-_AUTH = Settings.from_environ()
+# Authorizers are fixed when the app is packaged, so the stage's choice is read at import (once
+# per process: get_settings() caches it); `_caller` reads the same choice.
+_AUTH = get_settings()
 # Operators: project definitions, promotions and the read routes, signed with SigV4.
 OPERATORS: dict[str, Any] = {"authorizer": IAMAuthorizer()}
 
