@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from chalice.app import Blueprint, CognitoUserPoolAuthorizer, IAMAuthorizer, Response
@@ -18,8 +18,12 @@ from chalicelib.config import Settings, get_settings
 from chalicelib.definitions import project_to_document
 from chalicelib.models import REPORT_CONTENT_TYPES, Caller, document
 from chalicelib.observability import LOGGER_NAME
+from chalicelib.services.inference import MAX_TOP_K
 
 MAX_DEFINITION_BYTES = 64 * 1024
+# Ledger entries one page of GET .../promotions answers: the API's range, which no service checks.
+DEFAULT_PROMOTIONS = 100
+MAX_PROMOTIONS = 1000
 BINARY_TYPES = ("image/png", "image/jpeg", "application/x-npy")
 # Routes take any Content-Type: those without a body ignore it, the others check it themselves
 # (a 415 in sagewire's error envelope; Chalice's own 415 for a GET has another shape).
@@ -72,6 +76,7 @@ def _clients(settings: Settings) -> dict[str, Any]:
 
 CLIENTS = _clients(_AUTH)
 _GROUP_SEPARATORS = re.compile(r"[\s,\[\]]+")
+_Default = TypeVar("_Default", bound=int | None)
 
 
 def _groups(claim: Any) -> frozenset[str]:
@@ -180,6 +185,24 @@ def _query(name: str) -> str | None:
     return None if params is None else params.get(name)
 
 
+def _int_query(
+    name: str, default: _Default, low: int, high: int, *, check_range: bool = False
+) -> int | _Default:
+    """The query parameter `name` as an int, or `default` when it is absent (or empty, if there
+    is a default). Whether it is from `low` to `high` is checked by the service, with the same
+    message, or here with `check_range` (a range no service checks); either way the range bounds
+    the digits read."""
+    value = _query(name)
+    if value is None or (value == "" and default is not None):
+        return default
+    # ASCII digits only: "²".isdigit() but int("²") fails, "٣" would be read as 3, and int() of
+    # 5,000 digits fails too; more digits than `high` has are out of range anyway.
+    digits = value.isascii() and value.isdigit() and len(value) <= len(str(high))
+    if not digits or (check_range and not low <= int(value) <= high):
+        raise errors.InvalidParameter(f"{name} must be an integer from {low} to {high}")
+    return int(value)
+
+
 @api.route("/v1/health", methods=["GET"], content_types=ANY)
 @_json_errors
 def health(request_id: str) -> Response:
@@ -217,17 +240,14 @@ def delete_project(project: str, request_id: str) -> Response:
 @_json_errors
 def predict(project: str, request_id: str) -> Response:
     container = wiring.container()
-    top_k = _query("top_k")
-    # ASCII digits only: "²".isdigit() but int("²") fails, and int() of 5,000 digits does too.
-    if top_k is not None and not (top_k.isascii() and top_k.isdigit() and len(top_k) <= 3):
-        raise errors.InvalidParameter("top_k must be an integer from 1 to 100")
+    top_k = _int_query("top_k", None, 1, MAX_TOP_K)
     result = container.inference.predict(
         project,
         _body(container.settings.max_request_bytes),
         api.current_request.headers.get("content-type", ""),
         _caller(),
         variant=_query("variant"),
-        top_k=None if top_k is None else int(top_k),
+        top_k=top_k,
     )
     return _json(200, {**asdict(result), "request_id": request_id})
 
@@ -235,17 +255,16 @@ def predict(project: str, request_id: str) -> Response:
 @api.route("/v1/projects/{project}/leaderboard", methods=["GET"], content_types=ANY, **OPERATORS)
 @_json_errors
 def get_leaderboard(project: str, request_id: str) -> Response:
+    from chalicelib.services.leaderboard import DEFAULT_LIMIT, MAX_LIMIT
+
     params = api.current_request.query_params
-    limit = _query("limit") or "10"
-    if not limit.isascii() or not limit.isdigit() or len(limit) > 3:
-        raise errors.InvalidParameter("limit must be an integer from 1 to 100")
     page = wiring.container().leaderboard.page(
         project,
         # Chalice's MultiDict.getlist raises KeyError for an absent name.
         filters=params.getlist("filter") if params and "filter" in params else [],
         sort=_query("sort"),
         order=_query("order"),
-        limit=int(limit),
+        limit=_int_query("limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
         cursor=_query("cursor"),
     )
     body = {
@@ -268,10 +287,8 @@ def get_champion(project: str, request_id: str) -> Response:
 @api.route("/v1/projects/{project}/promotions", methods=["GET"], content_types=ANY, **OPERATORS)
 @_json_errors
 def list_promotions(project: str, request_id: str) -> Response:
-    limit = _query("limit") or "100"
-    if not (limit.isascii() and limit.isdigit() and len(limit) <= 4) or not 1 <= int(limit) <= 1000:
-        raise errors.InvalidParameter("limit must be an integer from 1 to 1000")
-    promotions = wiring.container().champions.promotions(project, int(limit))
+    limit = _int_query("limit", DEFAULT_PROMOTIONS, 1, MAX_PROMOTIONS, check_range=True)
+    promotions = wiring.container().champions.promotions(project, limit)
     return _json(200, {"project": project, "promotions": document(promotions)})
 
 

@@ -31,6 +31,14 @@ def require_access(caller: Caller, project: Project) -> None:
         raise Forbidden(f"this caller may not use project {project.name!r}")
 
 
+def _check_options(variant: str | None, top_k: int | None) -> None:
+    """The one check of a prediction's options, whoever asks (HTTP, batch), before any work."""
+    if variant is not None and not SAGEMAKER_NAME.fullmatch(variant):
+        raise InvalidParameter("variant must be a SageMaker production variant name")
+    if top_k is not None and not 1 <= top_k <= MAX_TOP_K:
+        raise InvalidParameter(f"top_k must be an integer from 1 to {MAX_TOP_K}")
+
+
 class InferenceService:
     def __init__(
         self,
@@ -60,10 +68,7 @@ class InferenceService:
         """A served prediction records its latency: in all, in decoding, preprocessing and
         serializing, and in InvokeEndpoint."""
         started = self._timer()
-        if variant is not None and not SAGEMAKER_NAME.fullmatch(variant):
-            raise InvalidParameter("variant must be a SageMaker production variant name")
-        if top_k is not None and not 1 <= top_k <= MAX_TOP_K:
-            raise InvalidParameter(f"top_k must be between 1 and {MAX_TOP_K}")
+        _check_options(variant, top_k)
         project = self._projects.get(project_name)
         require_access(caller, project)
         preparing = self._timer()
@@ -84,6 +89,7 @@ class InferenceService:
         top_k: int | None = None,
     ) -> PredictionResult:
         """A preprocessed batch, serialized in chunks that fit InvokeEndpoint, in order."""
+        _check_options(variant, top_k)
         result, _ = self._invoke(project, self._chunks(project, features), variant, top_k)
         return result
 

@@ -134,6 +134,17 @@ def test_bad_query_parameters_are_400(registered: Client, query: str) -> None:
     assert response.json_body["error"]["code"] == "InvalidParameter"
 
 
+@pytest.mark.parametrize("value", ["0", "101", "1000", "abc", "%C2%B2", ""])
+def test_a_bad_top_k_has_one_message_whichever_layer_refuses_it(
+    registered: Client, endpoint: FakeRuntime, value: str
+) -> None:
+    # "abc", "²" and 1000 are refused as the route parses them, 0 and 101 by the service.
+    response = post(registered, b",".join([b"1"] * 64), "text/csv", f"?top_k={value}")
+    assert response.status_code == 400
+    assert response.json_body["error"]["message"] == "top_k must be an integer from 1 to 100"
+    assert endpoint.calls == []
+
+
 @pytest.mark.parametrize(
     ("failure", "status"),
     [
