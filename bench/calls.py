@@ -25,9 +25,9 @@ from bench.seeding import BatchedWrites
 from chalicelib import wiring
 from chalicelib.config import Settings
 from chalicelib.definitions import parse_project
-from chalicelib.gateways.dynamodb import TABLE_SCHEMA
-from chalicelib.gateways.ledger import RunTable
+from chalicelib.gateways.runs import RunTable
 from chalicelib.gateways.sagemaker import control_plane_client_config
+from chalicelib.gateways.table import TABLE_SCHEMA
 from chalicelib.models import EndpointChange
 
 if TYPE_CHECKING:
@@ -392,7 +392,7 @@ def _sagewire(scenario: Scenario) -> tuple[Counts, float]:
     # closed as succeeded by the endpoint's InService event.
     champion = container.champions.promote(PROJECT, "linear-00000", "bench:setup")
     sagemaker.serve(champion.endpoint_config_name)
-    container.champions.on_endpoint(
+    container.rollout.on_endpoint(
         EndpointChange(PROJECT, arn("endpoint", PROJECT), "InService", START, None)
     )
     established = container.champion_store.get_promotion(PROJECT, champion.promotion_id)

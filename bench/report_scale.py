@@ -28,13 +28,13 @@ from bench.seeding import BatchedWrites
 from chalicelib import wiring
 from chalicelib.config import Settings
 from chalicelib.definitions import parse_project
-from chalicelib.gateways.dynamodb import TABLE_SCHEMA
-from chalicelib.gateways.ledger import RunTable
+from chalicelib.gateways.runs import RunTable
 from chalicelib.gateways.sagemaker import SageMakerGateway, control_plane_client_config
+from chalicelib.gateways.table import TABLE_SCHEMA
 from chalicelib.models import Channel, EndpointChange, Project, Run
 from chalicelib.processing.report_values import LeaderboardRow
-from chalicelib.services.champions import objective_value
 from chalicelib.services.reports import leaderboard
+from chalicelib.services.selection import objective_value
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -532,7 +532,7 @@ def _scale(runs_total: int) -> Scale:
     sagemaker.settle()
     for project in projects:
         name = project.endpoint.name
-        container.champions.on_endpoint(
+        container.rollout.on_endpoint(
             EndpointChange(name, arn("endpoint", name), "InService", START, None)
         )
     for project in projects:

@@ -83,14 +83,20 @@ class ModelFailed(SagewireError):
     code = "ModelError"
 
 
-class EndpointUnavailable(SagewireError):
+class ServiceUnavailable(SagewireError):
     """Throttled, not ready or temporarily unavailable: try again after `retry_after` seconds."""
 
-    code = "EndpointUnavailable"
+    code = "ServiceUnavailable"
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class EndpointUnavailable(ServiceUnavailable):
+    """SageMaker (an endpoint or the control plane) is throttled, not ready or unreachable."""
+
+    code = "EndpointUnavailable"
 
 
 class EndpointTimeout(SagewireError):

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from chalicelib.config import Settings, get_settings
-from chalicelib.gateways.dynamodb import ProjectTable
+from chalicelib.gateways.projects import ProjectTable
 from chalicelib.gateways.sagemaker_runtime import SageMakerRuntimeGateway, runtime_client_config
+from chalicelib.gateways.table import client_config as table_client_config
 from chalicelib.observability import Observability
 from chalicelib.services.inference import InferenceService
 from chalicelib.services.ports import (
@@ -30,13 +31,14 @@ if TYPE_CHECKING:
     from mypy_boto3_sagemaker.client import SageMakerClient
     from mypy_boto3_sagemaker_runtime.client import SageMakerRuntimeClient
 
-    from chalicelib.services.automation import EventHandlers, ObjectEventHandlers
     from chalicelib.services.batch import BatchService
-    from chalicelib.services.champions import ChampionService
     from chalicelib.services.datasets import DatasetService
+    from chalicelib.services.event_handlers import EventHandlers, ObjectEventHandlers
     from chalicelib.services.leaderboard import LeaderboardService
     from chalicelib.services.lineage import LineageService
     from chalicelib.services.reports import ReportService
+    from chalicelib.services.rollout import RolloutService
+    from chalicelib.services.selection import ChampionService
 
 
 # What the prediction route does not use is imported inside its property, on first use: each
@@ -61,7 +63,7 @@ class Container:
 
     @cached_property
     def dynamodb_client(self) -> DynamoDBClient:
-        return self.session.client("dynamodb")
+        return self.session.client("dynamodb", config=table_client_config())
 
     @cached_property
     def runtime_client(self) -> SageMakerRuntimeClient:
@@ -77,6 +79,12 @@ class Container:
     def s3_client(self) -> S3Client:
         return self.session.client("s3")
 
+    @property
+    def _table(self) -> tuple[DynamoDBClient, str, int]:
+        """What every table gateway is built from: the client, the table, Retry-After seconds."""
+        settings = self.settings
+        return self.dynamodb_client, settings.table_name, settings.retry_after_seconds
+
     @cached_property
     def object_store(self) -> ObjectStore:
         from chalicelib.gateways.s3 import S3Gateway
@@ -87,7 +95,7 @@ class Container:
     def dataset_store(self) -> DatasetStore:
         from chalicelib.gateways.datasets import DatasetTable
 
-        return DatasetTable(self.dynamodb_client, self.settings.table_name)
+        return DatasetTable(*self._table)
 
     @cached_property
     def datasets(self) -> DatasetService:
@@ -103,13 +111,13 @@ class Container:
 
     @cached_property
     def object_event_handlers(self) -> ObjectEventHandlers:
-        from chalicelib.services.automation import ObjectEventHandlers
+        from chalicelib.services.event_handlers import ObjectEventHandlers
 
         return ObjectEventHandlers(self.datasets, self.batch, self._idempotent)
 
     @cached_property
     def project_store(self) -> ProjectStore:
-        return ProjectTable(self.dynamodb_client, self.settings.table_name)
+        return ProjectTable(*self._table)
 
     @cached_property
     def endpoint_invoker(self) -> EndpointInvoker:
@@ -123,15 +131,15 @@ class Container:
 
     @cached_property
     def run_store(self) -> RunStore:
-        from chalicelib.gateways.ledger import RunTable
+        from chalicelib.gateways.runs import RunTable
 
-        return RunTable(self.dynamodb_client, self.settings.table_name)
+        return RunTable(*self._table)
 
     @cached_property
     def champion_store(self) -> ChampionStore:
-        from chalicelib.gateways.ledger import ChampionTable
+        from chalicelib.gateways.champions import ChampionTable
 
-        return ChampionTable(self.dynamodb_client, self.settings.table_name)
+        return ChampionTable(*self._table)
 
     @cached_property
     def projects(self) -> ProjectService:
@@ -150,15 +158,27 @@ class Container:
         )
 
     @cached_property
+    def rollout(self) -> RolloutService:
+        from chalicelib.services.rollout import RolloutService
+
+        return RolloutService(
+            self.project_store,
+            self.run_store,
+            self.champion_store,
+            self.control_plane,
+            metrics=self.observability.metrics,
+        )
+
+    @cached_property
     def champions(self) -> ChampionService:
-        from chalicelib.services.champions import ChampionService
+        from chalicelib.services.selection import ChampionService
 
         return ChampionService(
             self.project_store,
             self.run_store,
             self.champion_store,
             self.control_plane,
-            metrics=self.observability.metrics,
+            self.rollout,
         )
 
     @cached_property
@@ -169,9 +189,9 @@ class Container:
 
     @cached_property
     def event_handlers(self) -> EventHandlers:
-        from chalicelib.services.automation import EventHandlers
+        from chalicelib.services.event_handlers import EventHandlers
 
-        return EventHandlers(self.champions, self._idempotent)
+        return EventHandlers(self.champions, self.rollout, self._idempotent)
 
     def _idempotent(self, handler: str, function: Callable[..., Any]) -> Callable[..., Any]:
         # Powertools' idempotency is imported on first use: a prediction does not need it.
@@ -200,16 +220,14 @@ class Container:
 
     @cached_property
     def reports(self) -> ReportService:
-        from chalicelib.services.champions import ChampionService
         from chalicelib.services.lineage import LineageService
         from chalicelib.services.reports import ReportService
+        from chalicelib.services.rollout import RolloutService
         from chalicelib.services.snapshot import DescribeOnce
 
         # The report's own view of SageMaker: each endpoint and config described once a report.
         sagemaker = DescribeOnce(self.control_plane)
-        champions = ChampionService(
-            self.project_store, self.run_store, self.champion_store, sagemaker
-        )
+        rollout = RolloutService(self.project_store, self.run_store, self.champion_store, sagemaker)
         lineage = LineageService(
             self.project_store,
             self.run_store,
@@ -222,7 +240,7 @@ class Container:
             self.project_store,
             self.run_store,
             self.champion_store,
-            champions,
+            rollout,
             sagemaker,
             lineage,
             self.object_store,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chalicelib.gateways.dynamodb import TABLE_SCHEMA
+from chalicelib.gateways.table import TABLE_SCHEMA
 from deploy import template as tpl
 from deploy.policy import (
     allowed_resources,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from chalicelib.gateways.dynamodb import TABLE_SCHEMA
+from chalicelib.gateways.table import TABLE_SCHEMA
 from deploy.stages import ARCHITECTURE, RUNTIME, Stage
 
 FUNCTION = "AWS::Serverless::Function"

@@ -21,7 +21,7 @@ from chalice.cli.factory import CLIFactory
 from chalice.deploy.validate import validate_routes
 from chalice.local import ChaliceRequestHandler
 
-from chalicelib.gateways.dynamodb import TABLE_SCHEMA
+from chalicelib.gateways.table import TABLE_SCHEMA
 from devstack import projects, trainer
 from devstack.aws import CONTROL_PREFIX, ControlPlane
 from devstack.control import ControlApi

@@ -3,7 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+from chalicelib.services.ports import (
+    NO_METRICS,
+    ChampionStore,
+    ControlPlane,
+    MetricsSink,
+    ProjectStore,
+    RunStore,
+)
+from chalicelib.services.rollout import RolloutService
+from chalicelib.services.selection import ChampionService
 
 
 def project_document(name: str = "digits-zero", endpoint: str | None = None) -> dict[str, Any]:
@@ -28,3 +42,26 @@ def register_project(client: Any, document: dict[str, Any]) -> None:
         body=json.dumps(document).encode(),
     )
     assert response.status_code == 201, response.json_body
+
+
+@dataclass(frozen=True)
+class Automation:
+    """Champion selection and rollout over the same stores, as the composition root builds them."""
+
+    selection: ChampionService
+    rollout: RolloutService
+
+
+def automation(
+    projects: ProjectStore,
+    runs: RunStore,
+    champions: ChampionStore,
+    sagemaker: ControlPlane,
+    clock: Callable[[], datetime] | None = None,
+    metrics: MetricsSink = NO_METRICS,
+) -> Automation:
+    ticking = {} if clock is None else {"clock": clock}
+    rollout = RolloutService(projects, runs, champions, sagemaker, metrics=metrics, **ticking)
+    return Automation(
+        ChampionService(projects, runs, champions, sagemaker, rollout, **ticking), rollout
+    )

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import orjson
 
 from chalicelib.errors import Conflict, EndpointBusy, InputTooLarge, NotFound, SagewireError
-from chalicelib.gateways.ledger import sortable_number
+from chalicelib.gateways.runs import sortable_number
 from chalicelib.models import (
     SETTLED_OUTCOMES,
     Champion,

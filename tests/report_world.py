@@ -8,9 +8,8 @@ from datetime import datetime, timedelta
 from chalicelib.definitions import parse_project
 from chalicelib.errors import NotFound
 from chalicelib.models import Channel, Project, Run, TrainingJobChange, TrialComponent
-from chalicelib.services.champions import ChampionService
 from chalicelib.services.reports import ReportService
-from tests.factories import project_document
+from tests.factories import Automation, automation, project_document
 from tests.fakes import EPOCH, FakeChampions, FakeObjects, FakeProjects, FakeRuns, FakeSageMaker
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
@@ -86,10 +85,8 @@ class ReportWorld:
         return EPOCH + timedelta(seconds=self.ticks)
 
     @property
-    def automation(self) -> ChampionService:
-        return ChampionService(
-            self.projects, self.runs, self.champions, self.sagemaker, clock=self.clock
-        )
+    def automation(self) -> Automation:
+        return automation(self.projects, self.runs, self.champions, self.sagemaker, self.clock)
 
     @property
     def reports(self) -> ReportService:
@@ -97,7 +94,7 @@ class ReportWorld:
             self.projects,
             self.runs,
             self.champions,
-            self.automation,
+            self.automation.rollout,
             self.sagemaker,
             FakeLineage(self.sagemaker),
             self.objects,
@@ -118,12 +115,12 @@ class ReportWorld:
                 ),
             ]
         change = TrainingJobChange(job.name, job.arn, "Completed", job.last_modified_at, job.tags)
-        self.automation.on_training_job(change, cause=f"event:{job.name}")
+        self.automation.selection.on_training_job(change, cause=f"event:{job.name}")
         if settle:
             for name in sorted(self.sagemaker.endpoints):
                 settled = self.sagemaker.settle(name)
                 if settled is not None:
-                    self.automation.on_endpoint(settled)
+                    self.automation.rollout.on_endpoint(settled)
 
 
 def trained_world() -> ReportWorld:

@@ -10,8 +10,7 @@ from typing import Any
 from chalice.app import Blueprint, CloudWatchEvent, Rate
 
 from chalicelib import wiring
-from chalicelib.config import Settings
-from chalicelib.models import ObjectCreated
+from chalicelib.config import get_settings
 from chalicelib.observability import correlate
 from chalicelib.processing.events import (
     endpoint_change,
@@ -39,11 +38,6 @@ def _observed(handler: Callable[[CloudWatchEvent], Any]) -> Callable[[CloudWatch
     return observe
 
 
-def _key(arn: str, status: str, last_modified: Any) -> dict[str, str]:
-    """SageMaker may send one state change several times, under different event ids."""
-    return {"arn": arn, "status": status, "last_modified": last_modified.isoformat()}
-
-
 @events.on_cw_event(
     {"source": [SAGEMAKER], "detail-type": ["SageMaker Training Job State Change"]},
     name="on_training_job_state_change",
@@ -53,10 +47,7 @@ def on_training_job_state_change(event: CloudWatchEvent) -> Any:
     change = training_job_change(event.to_dict())
     correlate(training_job=change.name)
     return wiring.container().event_handlers.training_job(
-        event.context,
-        key=_key(change.arn, change.status, change.last_modified_at),
-        change=change,
-        cause=f"event:{event.event_id}",
+        event.context, change, cause=f"event:{event.event_id}"
     )
 
 
@@ -69,10 +60,7 @@ def on_tuning_job_state_change(event: CloudWatchEvent) -> Any:
     change = tuning_job_change(event.to_dict())
     correlate(tuning_job=change.name)
     return wiring.container().event_handlers.tuning_job(
-        event.context,
-        key=_key(change.arn, change.status, change.last_modified_at),
-        change=change,
-        cause=f"event:{event.event_id}",
+        event.context, change, cause=f"event:{event.event_id}"
     )
 
 
@@ -90,14 +78,13 @@ def on_tuning_job_state_change(event: CloudWatchEvent) -> Any:
 def on_endpoint_state_change(event: CloudWatchEvent) -> Any:
     change = endpoint_change(event.to_dict())
     correlate(endpoint=change.name)
-    return wiring.container().event_handlers.endpoint(
-        event.context, key=_key(change.arn, change.status, change.last_modified_at), change=change
-    )
+    return wiring.container().event_handlers.endpoint(event.context, change)
 
 
 S3 = "aws.s3"
-# Event patterns are fixed when the app is packaged, so the bucket and prefixes are read here.
-_STORAGE = Settings.from_environ()
+# Event patterns are fixed when the app is packaged, so the bucket and prefixes are read here, at
+# import (get_settings() reads the environment once per process).
+_STORAGE = get_settings()
 
 
 def _object_created(prefix: str) -> dict[str, Any]:
@@ -112,32 +99,18 @@ def _object_created(prefix: str) -> dict[str, Any]:
     }
 
 
-def _object_key(change: ObjectCreated) -> dict[str, str]:
-    """One object version, however many times (and under whichever event ids) it is delivered."""
-    return {
-        "bucket": change.bucket,
-        "key": change.key,
-        "etag": change.etag,
-        "sequencer": change.sequencer or "",
-    }
-
-
 @events.on_cw_event(_object_created(_STORAGE.datasets_prefix), name="on_dataset_object")
 @_observed
 def on_dataset_object(event: CloudWatchEvent) -> Any:
     change = object_created(event.to_dict())
-    return wiring.container().object_event_handlers.dataset_object(
-        event.context, key=_object_key(change), change=change
-    )
+    return wiring.container().object_event_handlers.dataset_object(event.context, change)
 
 
 @events.on_cw_event(_object_created(_STORAGE.batch_input_prefix), name="on_batch_object")
 @_observed
 def on_batch_object(event: CloudWatchEvent) -> Any:
     change = object_created(event.to_dict())
-    return wiring.container().object_event_handlers.batch_object(
-        event.context, key=_object_key(change), change=change
-    )
+    return wiring.container().object_event_handlers.batch_object(event.context, change)
 
 
 @events.schedule(Rate(10, unit=Rate.MINUTES), name="reconcile")

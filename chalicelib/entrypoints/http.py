@@ -46,7 +46,7 @@ _STATUS: dict[type[errors.SagewireError], int] = {
     errors.EndpointBusy: 409,
     errors.ModelFailed: 502,
     errors.DeploymentFailed: 502,
-    errors.EndpointUnavailable: 503,
+    errors.ServiceUnavailable: 503,
     errors.EndpointTimeout: 504,
 }
 
@@ -124,7 +124,7 @@ def _error_response(error: errors.SagewireError, request_id: str) -> Response:
         detail["field"] = error.field
     detail["request_id"] = request_id
     headers = {}
-    if isinstance(error, errors.EndpointUnavailable):
+    if isinstance(error, errors.ServiceUnavailable):
         headers["Retry-After"] = str(error.retry_after)
     return _json(status, {"error": detail}, headers)
 
@@ -280,7 +280,7 @@ def get_leaderboard(project: str, request_id: str) -> Response:
 @api.route("/v1/projects/{project}/champion", methods=["GET"], content_types=ANY, **OPERATORS)
 @_json_errors
 def get_champion(project: str, request_id: str) -> Response:
-    view = wiring.container().champions.view(project)
+    view = wiring.container().rollout.view(project)
     return _json(200, {"project": project, **document(view)})
 
 
@@ -288,7 +288,7 @@ def get_champion(project: str, request_id: str) -> Response:
 @_json_errors
 def list_promotions(project: str, request_id: str) -> Response:
     limit = _int_query("limit", DEFAULT_PROMOTIONS, 1, MAX_PROMOTIONS, check_range=True)
-    promotions = wiring.container().champions.promotions(project, limit)
+    promotions = wiring.container().rollout.promotions(project, limit)
     return _json(200, {"project": project, "promotions": document(promotions)})
 
 

@@ -1,11 +1,10 @@
-"""Powertools idempotency on the service's table: one persistence layer per handler."""
+"""Powertools idempotency on the service's table: one persistence layer and one fixed key prefix
+per handler."""
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
-from functools import wraps
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -14,9 +13,11 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
+from chalicelib.gateways.table import idempotency_pk
 from chalicelib.services.ports import NO_METRICS, MetricsSink
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 # Long enough to absorb EventBridge's and Lambda's redelivery windows (hours), short enough to
@@ -27,7 +28,12 @@ logger = logging.getLogger("sagewire")
 
 class Idempotent:
     """Runs `function` once per distinct `key=` argument; a duplicate gets the stored result,
-    and counts as one of the DuplicateEvents."""
+    and counts as one of the DuplicateEvents.
+
+    Records: pk `IDEMPOTENCY#<handler>`, sk `<handler>#<md5 of the key as sorted JSON>`. The
+    handler's name is given, not derived: Powertools' default prefix is the Lambda function's
+    name and the Python function's module and qualname, so renaming a module (or a stage's
+    function) would silently change every stored key."""
 
     def __init__(
         self,
@@ -39,27 +45,22 @@ class Idempotent:
     ) -> None:
         self._handler = handler
         self._metrics = metrics
-        self._ran = threading.local()
-
-        # `wraps` keeps the function's module and name, which prefix the stored records' keys.
-        @wraps(function)
-        def run(**kwargs: Any) -> Any:
-            self._ran.value = True
-            return function(**kwargs)
-
         persistence = DynamoDBPersistenceLayer(
             table_name=table_name,
             key_attr="pk",
             sort_key_attr="sk",
-            static_pk_value=f"IDEMPOTENCY#{handler}",
+            static_pk_value=idempotency_pk(handler),
             boto3_client=client,
         )
-        self._config = IdempotencyConfig(expires_after_seconds=RECORD_TTL_SECONDS)
+        self._config = IdempotencyConfig(
+            expires_after_seconds=RECORD_TTL_SECONDS, response_hook=self._duplicate
+        )
         self._call: Callable[..., Any] = idempotent_function(
-            run,
+            function,
             data_keyword_argument="key",
             persistence_store=persistence,
             config=self._config,
+            key_prefix=handler,
         )
 
     def __call__(self, context: Any, **kwargs: Any) -> Any:
@@ -67,11 +68,12 @@ class Idempotent:
         # expires with the invocation, so the redelivered event is not refused for a day.
         if context is not None:
             self._config.register_lambda_context(context)
-        self._ran.value = False
-        result = self._call(**kwargs)
-        if not self._ran.value:
-            self._metrics.count("DuplicateEvents", handler=self._handler)
-            logger.info(
-                "duplicate event answered from its stored result", extra={"handler": self._handler}
-            )
-        return result
+        return self._call(**kwargs)
+
+    def _duplicate(self, response: Any, idempotent_data: DataRecord) -> Any:
+        """Powertools calls this only when it answers from a stored result."""
+        self._metrics.count("DuplicateEvents", handler=self._handler)
+        logger.info(
+            "duplicate event answered from its stored result", extra={"handler": self._handler}
+        )
+        return response

@@ -26,7 +26,6 @@ from chalicelib.processing.report_values import (
     Report,
     RunRecord,
 )
-from chalicelib.services.champions import Drift, objective_value
 from chalicelib.services.ports import (
     ChampionStore,
     ControlPlane,
@@ -34,6 +33,8 @@ from chalicelib.services.ports import (
     ProjectStore,
     RunStore,
 )
+from chalicelib.services.rollout import Drift
+from chalicelib.services.selection import objective_value
 
 LATEST_PREFIX = "reports/latest"
 MAX_REPORT_BYTES = 64 * 1024 * 1024

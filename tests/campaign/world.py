@@ -20,7 +20,7 @@ from moto import mock_aws
 from chalicelib import wiring
 from chalicelib.config import Settings
 from chalicelib.definitions import parse_project
-from chalicelib.gateways.dynamodb import TABLE_SCHEMA
+from chalicelib.gateways.table import TABLE_SCHEMA
 from chalicelib.models import (
     Champion,
     Channel,

@@ -11,7 +11,7 @@ import pytest
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from chalicelib.config import PredictionsAuth
-from chalicelib.gateways.dynamodb import TABLE_SCHEMA
+from chalicelib.gateways.table import TABLE_SCHEMA
 from deploy import template as tpl
 from deploy.checks import Findings, check_cfn_lint, check_template
 from deploy.sam import expand

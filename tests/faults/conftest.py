@@ -21,7 +21,7 @@ from moto.sagemaker.models import sagemaker_backends
 from app import app
 from chalicelib import wiring
 from chalicelib.config import Settings
-from chalicelib.gateways.dynamodb import TABLE_SCHEMA
+from chalicelib.gateways.table import TABLE_SCHEMA
 from devstack import sagemaker_events
 from devstack.aws import ControlPlane
 from devstack.events import ACCOUNT_ID, EventRouter, Rule

@@ -101,9 +101,11 @@ from chalicelib.config import Settings
 from chalicelib.definitions import parse_project
 from chalicelib.entrypoints import events as event_handlers
 from chalicelib.errors import EndpointUnavailable
-from chalicelib.gateways.dynamodb import TABLE_SCHEMA, ProjectTable
-from chalicelib.gateways.ledger import ChampionTable, RunTable
+from chalicelib.gateways.champions import ChampionTable
+from chalicelib.gateways.projects import ProjectTable
+from chalicelib.gateways.runs import RunTable
 from chalicelib.gateways.sagemaker_runtime import SageMakerRuntimeGateway, runtime_client_config
+from chalicelib.gateways.table import TABLE_SCHEMA
 from chalicelib.models import (
     Champion,
     Channel,
@@ -112,10 +114,9 @@ from chalicelib.models import (
     Run,
     TrainingJobChange,
 )
-from chalicelib.services.champions import ChampionService
 from devstack.events import LambdaContext
 from ops import dlq
-from tests.factories import project_document, register_project
+from tests.factories import automation, project_document, register_project
 from tests.fakes import EPOCH, FakeRuntime, FakeSageMaker
 from tests.faults.conftest import (
     IMAGE,
@@ -679,22 +680,22 @@ def _race(order: tuple[str, ...], preempts: tuple[bool, ...], table: str) -> Int
             deliver(pending.pop(0))
 
     champions = Interleaving(ChampionTable(dynamodb, table), preempt)
-    service = ChampionService(projects, RunTable(dynamodb, table), champions, sagemaker)
+    built = automation(projects, RunTable(dynamodb, table), champions, sagemaker)
 
     def deliver(index: int) -> None:
         name = order[index]
         sagemaker.jobs[name] = _run(name, LOSSES[name])
         running.append(index)
         change = TrainingJobChange(name, f"arn:{name}", "Completed", EPOCH, FAULT_TAGS)
-        service.on_training_job(change, cause=f"event:{name}")
+        built.selection.on_training_job(change, cause=f"event:{name}")
         running.pop()
 
     while pending:
         deliver(pending.pop(0))
     for _ in range(2):  # the endpoint's updates land, then reconcile, then again
         while (change := sagemaker.settle("race")) is not None:
-            service.on_endpoint(change)
-        service.reconcile()
+            built.rollout.on_endpoint(change)
+        built.rollout.reconcile()
 
     champion = champions.get_champion("race")
     assert champion is not None

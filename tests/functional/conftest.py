@@ -13,7 +13,7 @@ from moto import mock_aws
 from app import app
 from chalicelib import wiring
 from chalicelib.config import Settings
-from chalicelib.gateways.dynamodb import TABLE_SCHEMA
+from chalicelib.gateways.table import TABLE_SCHEMA
 from tests.fakes import FakeRuntime
 
 TABLE = "sagewire-test"

@@ -12,10 +12,9 @@ from botocore.stub import ANY, Stubber
 from chalice.test import Client
 
 from chalicelib import wiring
-from chalicelib.models import Run
 from chalicelib.processing.events import event_time
 from tests.factories import project_document, register_project
-from tests.fakes import EPOCH, FakeSageMaker
+from tests.fakes import EPOCH
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "events"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
@@ -57,7 +56,8 @@ def sagemaker(client: Client) -> Iterator[Stubber]:
         stubber.assert_no_pending_responses()
 
 
-def expect_first_deployment(sagemaker: Stubber) -> None:
+def expect_first_deployment(sagemaker: Stubber, until: str = "create_endpoint") -> None:
+    """SageMaker's answers to a first deployment, up to the call `until`."""
     sagemaker.add_response(
         "describe_training_job", described_job(), {"TrainingJobName": "linear-mbs-100"}
     )
@@ -79,6 +79,8 @@ def expect_first_deployment(sagemaker: Stubber) -> None:
         {"EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/c"},
         {"EndpointConfigName": ANY, "ProductionVariants": ANY},
     )
+    if until == "create_endpoint_config":
+        return
     sagemaker.add_client_error(
         "update_endpoint",
         service_error_code="ValidationException",
@@ -203,29 +205,73 @@ def test_promotions_api_rolls_back_to_a_named_run(client: Client, sagemaker: Stu
     assert client.http.get("/v1/projects/mnist-zero/promotions?limit=0").status_code == 400
 
 
-def test_a_crash_midway_is_finished_by_the_redelivered_event(client: Client) -> None:
-    """Powertools drops the in-progress record of a failed run, so the retry is not refused."""
-    document = project_document("mnist-zero")
-    document["endpoint"]["execution_role_arn"] = ROLE
-    register_project(client, document)
-    fake = FakeSageMaker()
-    fake.jobs["linear-mbs-100"] = Run(
-        name="linear-mbs-100",
-        arn="arn:aws:sagemaker:us-east-1:123456789012:training-job/linear-mbs-100",
-        status="Completed",
-        last_modified_at=EPOCH,
-        metrics={"train:objective_loss:final": 0.0226},
-        model_artifact="s3://example-bucket/linear-mbs-100/output/model.tar.gz",
-        training_image="382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1",
-        role_arn=ROLE,
-    )
-    fake.fail_once["CreateEndpoint"] = RuntimeError("the Lambda runtime died")
-    wiring.container().control_plane = fake
+def test_a_crash_midway_is_finished_by_the_redelivered_event(
+    client: Client, sagemaker: Stubber
+) -> None:
+    """The runtime dies after CreateModel and CreateEndpointConfig, before UpdateEndpoint, on
+    the real SageMaker gateway. Powertools drops the failed run's in-progress record, so the
+    redelivery is not refused; it verifies and reuses what the first attempt created."""
+    sent: dict[str, dict[str, Any]] = {}
+    events = wiring.container().sagemaker_client.meta.events
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        sent[model.name] = params
+
+    def die(**_: Any) -> None:
+        events.unregister("provide-client-params.sagemaker.UpdateEndpoint", die)
+        raise RuntimeError("the Lambda runtime died")
+
+    events.register("provide-client-params.sagemaker.*", record)
+    events.register("provide-client-params.sagemaker.UpdateEndpoint", die)
+    expect_first_deployment(sagemaker, until="create_endpoint_config")
     event = fixture("training-job-completed.json")
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="died"):
         client.lambda_.invoke("on_training_job_state_change", event)
+    sagemaker.assert_no_pending_responses()
+
+    model, config = sent["CreateModel"], sent["CreateEndpointConfig"]
+    sagemaker.add_response(
+        "describe_training_job", described_job(), {"TrainingJobName": "linear-mbs-100"}
+    )
+    for operation, described, answer in (
+        (
+            "create_model",
+            "describe_model",
+            {
+                **model,
+                "ModelArn": f"arn:aws:sagemaker:us-east-1:123456789012:model/{MODEL}",
+                "CreationTime": EPOCH,
+            },
+        ),
+        (
+            "create_endpoint_config",
+            "describe_endpoint_config",
+            {
+                **config,
+                "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/c",
+                "CreationTime": EPOCH,
+            },
+        ),
+    ):
+        sagemaker.add_client_error(
+            operation,
+            service_error_code="ValidationException",
+            service_message="Cannot create already existing resource",
+        )
+        answer.pop("Tags", None)
+        sagemaker.add_response(described, answer)
+    sagemaker.add_client_error(
+        "describe_endpoint",
+        service_error_code="ValidationException",
+        service_message='Could not find endpoint "mnist-zero".',
+    )
+    sagemaker.add_response(
+        "create_endpoint",
+        {"EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/mnist-zero"},
+        {"EndpointName": "mnist-zero", "EndpointConfigName": config["EndpointConfigName"]},
+    )
     client.lambda_.invoke("on_training_job_state_change", event)
+
     [promotion] = client.http.get("/v1/projects/mnist-zero/promotions").json_body["promotions"]
     assert promotion["outcome"] == "deploying"
-    assert fake.calls.count("CreateModel") == 2  # verified and reused, not duplicated
-    assert len(fake.models) == 1
+    assert promotion["endpoint_config_name"] == config["EndpointConfigName"]

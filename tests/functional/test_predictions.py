@@ -5,14 +5,17 @@ from __future__ import annotations
 import base64
 import io
 import json
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse, HTTPHeaders
 from chalice.test import Client
 from PIL import Image
 
-from chalicelib import errors
+from chalicelib import errors, wiring
 from tests.factories import project_document, register_project
 from tests.fakes import FakeRuntime
 
@@ -172,3 +175,41 @@ def test_an_unreadable_model_response_is_a_502(registered: Client, endpoint: Fak
     response = post(registered, b",".join([b"1"] * 64), "text/csv")
     assert response.status_code == 502
     assert response.json_body["error"]["code"] == "ModelError"
+
+
+def test_a_throttled_table_read_during_a_prediction_is_a_503_with_retry_after(
+    registered: Client, endpoint: FakeRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DynamoDB throttles the project's GetItem on every attempt botocore makes."""
+    monkeypatch.setattr(time, "sleep", lambda _: None)  # botocore's backoff between attempts
+    dynamodb = wiring.container().dynamodb_client
+    attempts: list[str] = []
+
+    def throttled(request: AWSPreparedRequest, **_: Any) -> AWSResponse:
+        attempts.append(request.headers["X-Amz-Target"].decode())  # type: ignore[union-attr]
+        body = (
+            b'{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"}'
+        )
+        return AWSResponse(request.url, 400, HTTPHeaders(), _Raw(body))
+
+    dynamodb.meta.events.register_first("before-send.dynamodb.GetItem", throttled)  # type: ignore[arg-type]
+    response = post(registered, b"1,2,3,4,5,6,7,8" * 8, "text/csv")
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "2"
+    assert response.json_body["error"]["code"] == "ServiceUnavailable"
+    assert attempts == ["DynamoDB_20120810.GetItem"] * 3  # the table client's standard retries
+    assert endpoint.calls == []
+
+
+THROTTLED = b"ProvisionedThroughputExceededException"
+
+
+class _Raw:
+    """A urllib3-like body for botocore's AWSResponse."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body

@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.gateways.datasets import DatasetTable
-from chalicelib.gateways.dynamodb import TABLE_SCHEMA
+from chalicelib.gateways.table import TABLE_SCHEMA
 from chalicelib.models import DatasetVersion
 
 if TYPE_CHECKING:

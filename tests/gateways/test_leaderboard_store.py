@@ -13,8 +13,8 @@ from moto import mock_aws
 
 from chalicelib.definitions import parse_project
 from chalicelib.errors import InvalidParameter
-from chalicelib.gateways.dynamodb import TABLE_SCHEMA
-from chalicelib.gateways.ledger import RunTable
+from chalicelib.gateways.runs import RunTable
+from chalicelib.gateways.table import TABLE_SCHEMA
 from chalicelib.models import Objective, Project, Run
 from chalicelib.services.leaderboard import LeaderboardService
 from tests.factories import project_document

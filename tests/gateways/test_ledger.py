@@ -21,8 +21,10 @@ from moto import mock_aws
 from moto.dynamodb.models import DynamoDBBackend
 
 from chalicelib.definitions import parse_project
-from chalicelib.gateways.dynamodb import TABLE_SCHEMA
-from chalicelib.gateways.ledger import DATASET_USAGE_KEY, ChampionTable, RunTable, sortable_number
+from chalicelib.errors import ServiceUnavailable
+from chalicelib.gateways.champions import ChampionTable
+from chalicelib.gateways.runs import RunTable, sortable_number
+from chalicelib.gateways.table import DATASET_USAGE, TABLE_SCHEMA
 from chalicelib.models import (
     SETTLED_OUTCOMES,
     Champion,
@@ -258,17 +260,17 @@ def test_promotions_page_past_the_response_size_limit(client: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("reasons", "lost_race"),
+    ("reasons", "outcome"),
     [
-        (["TransactionConflict", "None"], True),
-        (["None", "TransactionConflict"], True),
-        (["ConditionalCheckFailed", "ConditionalCheckFailed"], True),
-        (["ThrottlingError", "None"], False),
-        (["ConditionalCheckFailed", "ValidationError"], False),
+        (["TransactionConflict", "None"], "lost"),
+        (["None", "TransactionConflict"], "lost"),
+        (["ConditionalCheckFailed", "ConditionalCheckFailed"], "lost"),
+        (["ThrottlingError", "None"], "unavailable"),
+        (["ConditionalCheckFailed", "ValidationError"], "raised"),
     ],
 )
 def test_only_a_lost_race_is_false_and_other_cancellations_propagate(
-    reasons: list[str], lost_race: bool
+    reasons: list[str], outcome: str
 ) -> None:
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
     champion, promotion = champion_and_promotion(2, "p1")
@@ -278,11 +280,16 @@ def test_only_a_lost_race_is_false_and_other_cancellations_propagate(
             service_error_code="TransactionCanceledException",
             modeled_fields={"CancellationReasons": [{"Code": code} for code in reasons]},
         )
-        if lost_race:
-            assert ChampionTable(dynamodb, TABLE).replace(champion, 1, promotion) is False
+        table = ChampionTable(dynamodb, TABLE, retry_after_seconds=7)
+        if outcome == "lost":
+            assert table.replace(champion, 1, promotion) is False
+        elif outcome == "unavailable":
+            with pytest.raises(ServiceUnavailable) as raised:
+                table.replace(champion, 1, promotion)
+            assert raised.value.retry_after == 7
         else:
             with pytest.raises(ClientError, match="TransactionCanceledException"):
-                ChampionTable(dynamodb, TABLE).replace(champion, 1, promotion)
+                table.replace(champion, 1, promotion)
 
 
 def serialized(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -386,7 +393,7 @@ def test_a_run_joins_its_projects_leaderboards_and_its_datasets_usage(client: An
     usage = client.query(
         TableName=TABLE,
         KeyConditionExpression="pk = :datasets",
-        ExpressionAttributeValues={":datasets": {"S": DATASET_USAGE_KEY}},
+        ExpressionAttributeValues={":datasets": {"S": DATASET_USAGE}},
     )["Items"]
     assert sorted(item["sk"]["S"] for item in usage) == sorted(
         f"{channel.s3_uri}#RUN#{run.name}" for channel in run.channels

@@ -10,8 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.gateways.dynamodb import TABLE_SCHEMA
-from chalicelib.gateways.ledger import RunTable
+from chalicelib.gateways.runs import RunTable
+from chalicelib.gateways.table import TABLE_SCHEMA
 from chalicelib.models import Channel, Run
 from tests.fakes import FakeRuns
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -12,9 +13,15 @@ from hypothesis import strategies as st
 
 from chalicelib.definitions import parse_project
 from chalicelib.errors import EndpointUnavailable
-from chalicelib.models import Champion, Project, Run, TrainingJobChange, TuningJobChange
-from chalicelib.services.champions import ChampionService
-from tests.factories import project_document
+from chalicelib.models import (
+    Champion,
+    Project,
+    Run,
+    Strategy,
+    TrainingJobChange,
+    TuningJobChange,
+)
+from tests.factories import automation, project_document
 from tests.fakes import EPOCH, FakeChampions, FakeMetrics, FakeProjects, FakeRuns, FakeSageMaker
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
@@ -51,7 +58,7 @@ class World:
         self.champions = FakeChampions()
         self.runs = FakeRuns()
         self.metrics = FakeMetrics()
-        self.service = ChampionService(
+        built = automation(
             FakeProjects(*(projects or (project(),))),
             self.runs,
             self.champions,
@@ -59,6 +66,7 @@ class World:
             clock=self._tick,
             metrics=self.metrics,
         )
+        self.service, self.rollout = built.selection, built.rollout
         self._ticks = 0
         self._lock = threading.Lock()
 
@@ -76,7 +84,7 @@ class World:
     def settle(self, endpoint: str = "digits-zero", succeed: bool = True) -> None:
         """Lets every update finish and delivers SageMaker's endpoint events, until quiet."""
         while (change := self.sagemaker.settle(endpoint, succeed)) is not None:
-            self.service.on_endpoint(change)
+            self.rollout.on_endpoint(change)
 
     def champion(self, name: str = "digits-zero") -> Champion:
         champion = self.champions.get_champion(name)
@@ -204,11 +212,11 @@ def test_reconcile_finishes_a_promotion_deferred_by_throttling() -> None:
     world.sagemaker.fail_once["UpdateEndpoint"] = EndpointUnavailable("throttled", 2)
     world.complete(run("mbs-100", 0.3))
     assert world.champions.promotions("digits-zero")[0].outcome == "pending"
-    report = world.service.reconcile()
+    report = world.rollout.reconcile()
     assert [p.outcome for p in report.advanced] == ["deploying"]
     world.settle()
     assert world.champions.promotions("digits-zero")[0].outcome == "succeeded"
-    assert world.service.reconcile().drift == ()
+    assert world.rollout.reconcile().drift == ()
 
 
 def test_a_failed_update_is_in_the_ledger_and_the_old_config_still_serves() -> None:
@@ -222,12 +230,12 @@ def test_a_failed_update_is_in_the_ledger_and_the_old_config_still_serves() -> N
     assert latest.outcome == "failed"
     assert "rolled back" in (latest.message or "")
     assert world.serving() == serving
-    view = world.service.view("digits-zero")
+    view = world.rollout.view("digits-zero")
     assert view.serving.config_name == serving
     assert view.serving_run_name == "mbs-100"
     assert view.champion is not None
     assert view.champion.run_name == "mbs-200"
-    [drift] = world.service.reconcile().drift
+    [drift] = world.rollout.reconcile().drift
     assert drift.serving_config == serving
 
 
@@ -334,10 +342,10 @@ def test_any_order_duplicates_and_concurrency_leave_the_best_run_serving(
             world.complete(job)
             with lock:
                 in_flight -= 1
-                # An endpoint update takes minutes and a handler at most its 60 s Lambda timeout,
-                # so no update finishes while a delivery that began before it still runs.
-                if settle_between and in_flight == 0:
-                    world.settle()
+            # Updates land while other deliveries are still mid-flight: a stale update that
+            # lands after a better one is repaired when the endpoint settles on it.
+            if settle_between:
+                world.settle()
 
     workers = [threading.Thread(target=deliver) for _ in range(threads)]
     for worker in workers:
@@ -345,7 +353,7 @@ def test_any_order_duplicates_and_concurrency_leave_the_best_run_serving(
     for worker in workers:
         worker.join()
     world.settle()
-    world.service.reconcile()
+    world.rollout.reconcile()
     world.settle()
 
     best = min(runs, key=lambda r: (r.metrics[METRIC], r.name))
@@ -357,3 +365,102 @@ def test_any_order_duplicates_and_concurrency_leave_the_best_run_serving(
     assert all(p.outcome in ("succeeded", "superseded") for p in ledger)
     values = [next(r for r in runs if r.name == p.run_name).metrics[METRIC] for p in ledger]
     assert values == sorted(values, reverse=True)  # each promotion improved on the one before
+
+
+@pytest.mark.parametrize(
+    ("loss", "wins"), [(0.29, False), (0.25, False), (0.2499, True)], ids=["0.01", "0.05", "0.0501"]
+)
+def test_a_challenger_must_beat_the_champion_by_more_than_min_improvement(
+    loss: float, wins: bool
+) -> None:
+    document = project_document()
+    document["endpoint"]["execution_role_arn"] = ROLE
+    document["objective"]["min_improvement"] = 0.05
+    world = World(parse_project(document))
+    world.complete(run("mbs-100", 0.3))
+    world.settle()
+    world.complete(run("mbs-200", loss))
+    assert world.champion_run() == ("mbs-200" if wins else "mbs-100")
+
+
+def test_with_min_improvement_an_exact_tie_keeps_the_champion_whatever_the_name() -> None:
+    document = project_document()
+    document["endpoint"]["execution_role_arn"] = ROLE
+    document["objective"]["min_improvement"] = 0.01
+    world = World(parse_project(document))
+    world.complete(run("mbs-200", 0.3), run("mbs-100", 0.3))
+    assert world.champion_run() == "mbs-200"
+
+
+class StalledUpdate:
+    """The control plane, whose first UpdateEndpoint to `config` stalls (as a Lambda paused
+    after its checks) while `meanwhile` runs to its end."""
+
+    def __init__(self, world: World, config: str, meanwhile: Callable[[], None]) -> None:
+        self._world, self._config, self._meanwhile = world, config, meanwhile
+        self._update = world.sagemaker.update_endpoint
+
+    def update_endpoint(self, name: str, config_name: str, strategy: Strategy) -> None:
+        if config_name == self._config and self._meanwhile is not None:
+            meanwhile, self._meanwhile = self._meanwhile, None  # type: ignore[assignment]
+            meanwhile()
+        self._update(name, config_name, strategy)
+
+
+def test_a_stale_update_landing_after_a_better_champion_is_repaired() -> None:
+    world = World()
+    world.complete(run("mbs-300", 0.4))
+    world.settle()
+    stale_config = world.rollout.names(project(), "mbs-100", "mbs-300")[1]
+
+    def better_run_deploys() -> None:
+        world.complete(run("mbs-200", 0.2))
+        # SageMaker finishes the update; its event is not handled before the stale write.
+        world.sagemaker.settle("digits-zero")
+        assert world.serving() == world.champion().endpoint_config_name
+
+    stalled = StalledUpdate(world, stale_config, better_run_deploys)
+    world.sagemaker.update_endpoint = stalled.update_endpoint  # type: ignore[method-assign]
+    world.complete(run("mbs-100", 0.3))  # won its swap, then stalled before UpdateEndpoint
+    world.settle()
+
+    champion = world.champion()
+    assert champion.run_name == "mbs-200"
+    assert world.serving() == champion.endpoint_config_name
+    assert world.outcome(champion.promotion_id) == "succeeded"
+    latest = world.champions.promotions("digits-zero")[0]
+    assert latest.cause.startswith("repair:")
+    assert latest.run_name == "mbs-200"
+
+
+def test_an_endpoint_that_settles_on_another_config_is_put_back() -> None:
+    world = World()
+    world.complete(run("mbs-100", 0.3))
+    world.settle()
+    world.complete(run("mbs-200", 0.2))
+    world.settle()
+    wanted = world.serving()
+    endpoint = world.sagemaker.endpoints["digits-zero"]
+    endpoint.status = "Updating"
+    endpoint.pending = world.champions.promotions("digits-zero")[1].endpoint_config_name
+    world.settle()  # the endpoint event: serving mbs-100's config, the champion is mbs-200
+    assert world.serving() == wanted
+    [repair, *_] = world.champions.promotions("digits-zero")
+    assert repair.cause.startswith("repair:")
+    assert (repair.run_name, repair.outcome) == ("mbs-200", "succeeded")
+    assert world.champion().promotion_id == repair.promotion_id
+
+
+@pytest.mark.parametrize("who", ["manual", "operator"])
+def test_an_operator_owned_endpoint_is_never_repaired(who: str) -> None:
+    world = World(project(strategy={"type": "manual"})) if who == "manual" else World()
+    world.complete(run("mbs-100", 0.3), run("mbs-200", 0.2))
+    world.service.promote("digits-zero", "mbs-200", cause="api:operator")
+    world.settle()
+    endpoint = world.sagemaker.endpoints["digits-zero"]
+    other = world.rollout.names(project(), "mbs-100", None)[1]
+    world.sagemaker.configs.setdefault(other, ())
+    endpoint.status, endpoint.pending = "Updating", other
+    world.settle()
+    assert world.serving() == other
+    assert not any(p.cause.startswith("repair:") for p in world.champions.promotions("digits-zero"))

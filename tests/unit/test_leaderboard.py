@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from chalicelib.definitions import parse_project
 from chalicelib.errors import InvalidParameter, ProjectNotFound
-from chalicelib.gateways.ledger import sortable_number
+from chalicelib.gateways.runs import sortable_number
 from chalicelib.models import Objective, Project, Run
 from chalicelib.processing.leaderboard_query import STATUSES
 from chalicelib.services.leaderboard import LeaderboardService

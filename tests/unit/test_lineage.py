@@ -25,9 +25,8 @@ from chalicelib.models import (
     Variant,
 )
 from chalicelib.naming import resource_name
-from chalicelib.services.champions import ChampionService
 from chalicelib.services.lineage import EndpointLineage, LineageService, inference_hash
-from tests.factories import project_document
+from tests.factories import automation, project_document
 from tests.fakes import (
     EPOCH,
     FakeChampions,
@@ -92,7 +91,7 @@ class World:
         self.datasets = FakeDatasets()
         self.objects = FakeObjects()
         self._ticks = 0
-        self.automation = ChampionService(
+        self.automation = automation(
             self.projects, self.runs, self.champions, self.sagemaker, clock=self._tick
         )
         self.lineage = LineageService(
@@ -111,9 +110,9 @@ class World:
             TrialComponent(f"{job.name}-aws-training-job", None, {"lr": 0.01}, job.arn),
         ]
         change = TrainingJobChange(job.name, job.arn, job.status, job.last_modified_at, TAGS)
-        self.automation.on_training_job(change, cause=f"event:{job.name}")
+        self.automation.selection.on_training_job(change, cause=f"event:{job.name}")
         while (settled := self.sagemaker.settle("digits-zero", succeed)) is not None:
-            self.automation.on_endpoint(settled)
+            self.automation.rollout.on_endpoint(settled)
 
     def serving_runs(self, lineage: EndpointLineage) -> dict[str, str | None]:
         return {variant.name: variant.model.run_name for variant in lineage.variants}
@@ -194,9 +193,9 @@ def test_a_manual_rollback_to_an_older_run_is_what_the_chain_shows() -> None:
     world = World()
     world.complete(run("hpo-001", 0.3))
     world.complete(run("hpo-002", 0.1))
-    world.automation.promote("digits-zero", "hpo-001", cause="api:operator")
+    world.automation.selection.promote("digits-zero", "hpo-001", cause="api:operator")
     while (settled := world.sagemaker.settle("digits-zero")) is not None:
-        world.automation.on_endpoint(settled)
+        world.automation.rollout.on_endpoint(settled)
     assert world.serving_runs(world.lineage.endpoint("digits-zero")) == {"AllTraffic": "hpo-001"}
 
 

@@ -132,7 +132,7 @@ def test_drift_appears_and_resolves() -> None:
     for name in ("digits-backup", "digits-zero"):
         settled = world.sagemaker.settle(name)
         assert settled is not None
-        world.automation.on_endpoint(settled)
+        world.automation.rollout.on_endpoint(settled)
     world.reports.write(DAY + timedelta(days=1))
     document = _latest(world.reports)
     assert document["drift"] == []

@@ -12,7 +12,8 @@ from moto import mock_aws
 
 from chalicelib.definitions import parse_project
 from chalicelib.errors import Conflict
-from chalicelib.gateways.dynamodb import TABLE_SCHEMA, ProjectTable
+from chalicelib.gateways.projects import ProjectTable
+from chalicelib.gateways.table import TABLE_SCHEMA
 from chalicelib.models import EndpointSpec, Project
 from tests.factories import project_document
 

@@ -1,0 +1,207 @@
+"""Each project's champion and its append-only promotion ledger in the service's table."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, cast
+
+from chalicelib.gateways.table import (
+    PROMOTION_PREFIX,
+    Item,
+    Table,
+    champion_key,
+    iso,
+    project_pk,
+    promotion_key,
+)
+from chalicelib.models import SETTLED_OUTCOMES, Champion, Promotion, PromotionOutcome, StrategyType
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, PutTypeDef
+
+
+class ChampionTable:
+    """The ChampionStore port: the champion (compare-and-swap on `version`) and the ledger."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        retry_after_seconds: int = 2,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._table = Table(client, table_name, retry_after_seconds)
+        self._clock = clock
+
+    def get_champion(self, project: str) -> Champion | None:
+        item = self._table.get(champion_key(project), consistent=True)
+        return None if item is None else _champion_from_item(item)
+
+    def replace(self, champion: Champion, expected_version: int, promotion: Promotion) -> bool:
+        """Swaps the champion and records its promotion atomically.
+
+        False when the champion is no longer at `expected_version` (re-read and re-decide) or the
+        promotion id is already in the ledger; nothing is written then.
+        """
+        if champion.version != expected_version + 1:
+            raise ValueError("champion.version must be expected_version + 1")
+        if (promotion.project, promotion.promotion_id) != (champion.project, champion.promotion_id):
+            raise ValueError("the promotion must be the champion's own promotion")
+        champion_put: PutTypeDef = {
+            "TableName": self._table.name,
+            "Item": {**champion_key(champion.project), **_attributes(champion)},
+            "ConditionExpression": "attribute_not_exists(#pk)",
+            "ExpressionAttributeNames": {"#pk": "pk"},
+        }
+        if expected_version != 0:
+            champion_put["ConditionExpression"] = "#version = :expected"
+            champion_put["ExpressionAttributeNames"] = {"#version": "version"}
+            champion_put["ExpressionAttributeValues"] = {":expected": {"N": str(expected_version)}}
+        first = _history_entry(promotion.outcome, promotion.updated_at, promotion.message)
+        ledger_put: PutTypeDef = {
+            "TableName": self._table.name,
+            "Item": {
+                **promotion_key(promotion.project, promotion.promotion_id),
+                **_attributes(promotion),
+                "history": {"L": [first]},
+            },
+            "ConditionExpression": "attribute_not_exists(#pk)",
+            "ExpressionAttributeNames": {"#pk": "pk"},
+        }
+        # Either put losing to another writer means nothing was written: re-read and re-decide.
+        return not self._table.transact([{"Put": champion_put}, {"Put": ledger_put}])
+
+    def get_promotion(self, project: str, promotion_id: str) -> Promotion | None:
+        item = self._table.get(promotion_key(project, promotion_id), consistent=True)
+        return None if item is None else _promotion_from_item(item)
+
+    def set_outcome(
+        self, project: str, promotion_id: str, outcome: PromotionOutcome, message: str | None
+    ) -> bool:
+        """Moves a non-terminal entry to `outcome`, appending to its history; False otherwise."""
+        now = self._clock()
+        values: Item = {
+            ":outcome": {"S": outcome},
+            ":now": {"S": iso(now)},
+            ":entry": {"L": [_history_entry(outcome, now, message)]},
+        }
+        terminal: Item = {f":{o}": {"S": o} for o in SETTLED_OUTCOMES}
+        update = (
+            "SET #outcome = :outcome, #updated_at = :now, #history = list_append(#history, :entry)"
+        )
+        if message is None:
+            update += " REMOVE #message"
+        else:
+            update += ", #message = :message"
+            values[":message"] = {"S": message}
+        return self._table.update(
+            Key=promotion_key(project, promotion_id),
+            UpdateExpression=update,
+            ConditionExpression=(
+                f"attribute_exists(#pk) AND NOT (#outcome IN ({', '.join(terminal)}))"
+            ),
+            ExpressionAttributeNames={
+                "#pk": "pk",
+                "#outcome": "outcome",
+                "#updated_at": "updated_at",
+                "#history": "history",
+                "#message": "message",
+            },
+            ExpressionAttributeValues={**values, **terminal},
+        )
+
+    def promotions(self, project: str, limit: int = 100) -> list[Promotion]:
+        """The project's ledger, newest first, at most `limit` entries."""
+        found: list[Promotion] = []
+        if limit < 1:
+            return found
+        items = self._table.query(
+            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+            ExpressionAttributeNames={"#pk": "pk", "#sk": "sk"},
+            ExpressionAttributeValues={
+                ":pk": {"S": project_pk(project)},
+                ":prefix": {"S": PROMOTION_PREFIX},
+            },
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        for item in items:
+            found.append(_promotion_from_item(item))
+            if len(found) == limit:
+                break
+        return found
+
+
+def _attributes(value: Champion | Promotion) -> Item:
+    """Every field of a flat domain value as an attribute; None fields are omitted."""
+    item: Item = {}
+    for field in dataclasses.fields(value):
+        attribute = getattr(value, field.name)
+        if attribute is None:
+            continue
+        if isinstance(attribute, datetime):
+            item[field.name] = {"S": iso(attribute)}
+        elif isinstance(attribute, int | float):
+            if not math.isfinite(attribute):
+                raise ValueError(f"{attribute!r} cannot be stored as a DynamoDB number")
+            item[field.name] = {"N": repr(attribute)}
+        else:
+            item[field.name] = {"S": attribute}
+    return item
+
+
+def _history_entry(
+    outcome: PromotionOutcome, at: datetime, message: str | None
+) -> AttributeValueTypeDef:
+    entry: Item = {"outcome": {"S": outcome}, "at": {"S": iso(at)}}
+    if message is not None:
+        entry["message"] = {"S": message}
+    return {"M": entry}
+
+
+def _s(item: Item, name: str) -> str:
+    return item[name]["S"]
+
+
+def _optional_s(item: Item, name: str) -> str | None:
+    return item[name]["S"] if name in item else None
+
+
+def _time(item: Item, name: str) -> datetime:
+    return datetime.fromisoformat(item[name]["S"])
+
+
+def _champion_from_item(item: Item) -> Champion:
+    return Champion(
+        project=_s(item, "project"),
+        run_name=_s(item, "run_name"),
+        objective_value=float(item["objective_value"]["N"]),
+        version=int(item["version"]["N"]),
+        model_name=_s(item, "model_name"),
+        endpoint_config_name=_s(item, "endpoint_config_name"),
+        promotion_id=_s(item, "promotion_id"),
+        changed_at=_time(item, "changed_at"),
+        previous_run_name=_optional_s(item, "previous_run_name"),
+    )
+
+
+def _promotion_from_item(item: Item) -> Promotion:
+    return Promotion(
+        project=_s(item, "project"),
+        promotion_id=_s(item, "promotion_id"),
+        run_name=_s(item, "run_name"),
+        previous_run_name=_optional_s(item, "previous_run_name"),
+        cause=_s(item, "cause"),
+        strategy=cast("StrategyType", _s(item, "strategy")),
+        outcome=cast("PromotionOutcome", _s(item, "outcome")),
+        model_name=_s(item, "model_name"),
+        endpoint_config_name=_s(item, "endpoint_config_name"),
+        previous_endpoint_config_name=_optional_s(item, "previous_endpoint_config_name"),
+        created_at=_time(item, "created_at"),
+        updated_at=_time(item, "updated_at"),
+        message=_optional_s(item, "message"),
+    )

@@ -1,0 +1,240 @@
+"""Champion selection: record finished runs, rank them, keep each project's best eligible run."""
+
+from __future__ import annotations
+
+import logging
+import math
+import operator
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from chalicelib.errors import Conflict, InvalidParameter, NotFound, ProjectNotFound
+from chalicelib.models import (
+    Champion,
+    Objective,
+    Project,
+    Promotion,
+    PromotionOutcome,
+    Run,
+    TrainingJobChange,
+    TuningJobChange,
+)
+from chalicelib.services.ports import ChampionStore, ControlPlane, ProjectStore, RunStore
+from chalicelib.services.rollout import RolloutService
+
+logger = logging.getLogger("sagewire")
+
+FINISHED_RUN = ("Completed", "Failed", "Stopped")
+# A compare-and-swap loses only to a concurrent change; this many losses in a row means a storm
+# of events, and the event is better retried later than spun on.
+MAX_SWAPS = 20
+_GUARDS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+def matches(project: Project, run: Run) -> bool:
+    """Every criterion the project names holds for the run; a project naming none matches none."""
+    match = project.match
+    checks = [all(run.tags.get(key) == value for key, value in match.tags.items())]
+    if not match.tags:
+        checks.clear()
+    for wanted, actual in (
+        (match.experiment_name, run.experiment_name),
+        (match.trial_name, run.trial_name),
+        (match.tuning_job_name, run.tuning_job_name),
+    ):
+        if wanted is not None:
+            checks.append(wanted == actual)
+    return bool(checks) and all(checks)
+
+
+def objective_value(project: Project, run: Run) -> float | None:
+    """The run's objective when it may compete: completed, deployable, every guard passed."""
+    value = run.metrics.get(project.objective.metric)
+    if (
+        run.status != "Completed"
+        or value is None
+        or not math.isfinite(value)
+        or not run.model_artifact
+        or not run.training_image
+    ):
+        return None
+    for guard in project.guards:
+        metric = run.metrics.get(guard.metric)
+        if metric is None or not _GUARDS[guard.op](metric, guard.value):
+            return None
+    return value
+
+
+def beats(value: float, run_name: str, champion: Champion, objective: Objective) -> bool:
+    """Strictly better by more than min_improvement; an exact tie goes to the smaller run name,
+    so that the final champion does not depend on the order of events."""
+    current = champion.objective_value
+    if objective.goal == "minimize":
+        better = value < current - objective.min_improvement
+    else:
+        better = value > current + objective.min_improvement
+    tie = value == current and objective.min_improvement == 0 and run_name < champion.run_name
+    return better or tie
+
+
+class ChampionService:
+    """Decides each project's champion by compare-and-swap; the rollout service deploys it."""
+
+    def __init__(
+        self,
+        projects: ProjectStore,
+        runs: RunStore,
+        champions: ChampionStore,
+        sagemaker: ControlPlane,
+        rollout: RolloutService,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._projects = projects
+        self._runs = runs
+        self._champions = champions
+        self._sagemaker = sagemaker
+        self._rollout = rollout
+        self._clock = clock
+
+    def on_training_job(self, change: TrainingJobChange, cause: str) -> list[Promotion]:
+        """Records a finished run (one Describe) and lets it challenge every matching project."""
+        if change.status not in FINISHED_RUN:
+            return []
+        try:
+            run = self._sagemaker.describe_training_job(change.name, change.tags)
+        except NotFound:
+            # Deleted since it finished: nothing to record, and no retry can change that.
+            logger.info("training job gone", extra={"training_job": change.name})
+            return []
+        return self._record_and_challenge(run, cause)
+
+    def on_tuning_job(self, change: TuningJobChange, cause: str) -> list[Promotion]:
+        """A completed tuning job's best training job challenges the projects it matches."""
+        if change.status != "Completed":
+            return []
+        best = self._sagemaker.best_training_job(change.name)
+        if best is None:
+            return []
+        run = self._runs.get_run(best)
+        if run is None:
+            return self._record_and_challenge(
+                self._sagemaker.describe_training_job(best, change.tags), cause
+            )
+        projects = [project for project in self._projects.all() if matches(project, run)]
+        return self._challenge_all(run, projects, cause)
+
+    def promote(self, project_name: str, run_name: str, cause: str) -> Promotion:
+        """Makes a named run the champion (promotion or rollback), whatever its metrics."""
+        project = self._projects.get(project_name)
+        if project is None:
+            raise ProjectNotFound(f"no project named {project_name!r}")
+        run = self._runs.get_run(run_name)
+        if run is None:
+            raise NotFound(f"no recorded run named {run_name!r}")
+        if run.status != "Completed" or not run.model_artifact or not run.training_image:
+            raise InvalidParameter(f"run {run_name!r} has no deployable model")
+        value = run.metrics.get(project.objective.metric)
+        if value is None or not math.isfinite(value):
+            raise InvalidParameter(f"run {run_name!r} has no {project.objective.metric}")
+        for _ in range(MAX_SWAPS):
+            current = self._champions.get_champion(project.name)
+            # An operator's pick serves alone: an A/B split would leave the run being rolled
+            # back from with most of the traffic.
+            champion, promotion = self._candidate(
+                project, run, value, current, cause, "pending", alone=True
+            )
+            if self._champions.replace(champion, current.version if current else 0, promotion):
+                self._supersede(current)
+                return self._rollout.deploy(project, champion, promotion, run)
+        raise Conflict(f"the champion of {project_name!r} kept changing; try again")
+
+    def _record_and_challenge(self, run: Run, cause: str) -> list[Promotion]:
+        # Recorded whatever happens next: a run that cannot compete still has lineage.
+        projects = [project for project in self._projects.all() if matches(project, run)]
+        self._runs.put_run(run, projects)
+        return self._challenge_all(run, projects, cause)
+
+    def _challenge_all(self, run: Run, projects: list[Project], cause: str) -> list[Promotion]:
+        promotions = []
+        for project in projects:
+            promotion = self._challenge(project, run, cause)
+            if promotion is not None:
+                promotions.append(promotion)
+        return promotions
+
+    def _challenge(self, project: Project, run: Run, cause: str) -> Promotion | None:
+        value = objective_value(project, run)
+        if value is None:
+            return None
+        for _ in range(MAX_SWAPS):
+            current = self._champions.get_champion(project.name)
+            if current is not None and current.run_name == run.name:
+                # A retry of the event that made this run champion: finish what it started.
+                return self._rollout.advance(project, current)
+            if current is not None and not beats(value, run.name, current, project.objective):
+                return None
+            manual = project.endpoint.strategy.type == "manual"
+            champion, promotion = self._candidate(
+                project, run, value, current, cause, "recorded" if manual else "pending"
+            )
+            if self._champions.replace(champion, current.version if current else 0, promotion):
+                self._supersede(current)
+                if manual:
+                    return self._rollout.recorded(promotion)
+                return self._rollout.deploy(project, champion, promotion, run, fresh=True)
+            # Lost the swap to a concurrent change: read the new champion and decide again.
+        raise Conflict(f"the champion of {project.name!r} kept changing; the event is retried")
+
+    def _candidate(
+        self,
+        project: Project,
+        run: Run,
+        value: float,
+        current: Champion | None,
+        cause: str,
+        outcome: PromotionOutcome,
+        alone: bool = False,
+    ) -> tuple[Champion, Promotion]:
+        now = self._clock()
+        promotion_id = f"{now.strftime('%Y-%m-%dT%H:%M:%S.%f')}Z#{run.name}"
+        previous = None if current is None else current.run_name
+        partner = None if alone else previous
+        strategy = project.endpoint.strategy.type
+        model_name, config_name = self._rollout.names(project, run.name, partner)
+        champion = Champion(
+            project=project.name,
+            run_name=run.name,
+            objective_value=value,
+            version=(current.version if current else 0) + 1,
+            model_name=model_name,
+            endpoint_config_name=config_name,
+            promotion_id=promotion_id,
+            changed_at=now,
+            previous_run_name=partner,
+        )
+        promotion = Promotion(
+            project=project.name,
+            promotion_id=promotion_id,
+            run_name=run.name,
+            previous_run_name=previous,
+            cause=cause,
+            strategy="all_at_once" if alone and strategy == "ab" else strategy,
+            outcome=outcome,
+            model_name=model_name,
+            endpoint_config_name=config_name,
+            previous_endpoint_config_name=None if current is None else current.endpoint_config_name,
+            created_at=now,
+            updated_at=now,
+        )
+        return champion, promotion
+
+    def _supersede(self, replaced: Champion | None) -> None:
+        if replaced is not None:
+            self._rollout.supersede(replaced)
