@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar, cast
 
 from botocore.config import Config
@@ -20,8 +18,8 @@ from chalicelib.errors import (
     NotFound,
     SagewireError,
 )
+from chalicelib.gateways.sagemaker_shapes import deployment_config, training_run, variant_keys
 from chalicelib.models import (
-    Channel,
     EndpointSpec,
     EndpointState,
     ModelInfo,
@@ -35,15 +33,10 @@ if TYPE_CHECKING:
     from mypy_boto3_sagemaker.client import SageMakerClient
     from mypy_boto3_sagemaker.literals import ProductionVariantInstanceTypeType
     from mypy_boto3_sagemaker.type_defs import (
-        CapacitySizeTypeDef,
         ContainerDefinitionTypeDef,
-        DeploymentConfigTypeDef,
-        DescribeTrainingJobResponseTypeDef,
         ListTagsInputTypeDef,
         ListTrialComponentsRequestTypeDef,
-        ProductionVariantOutputTypeDef,
         ProductionVariantTypeDef,
-        TrafficRoutingConfigTypeDef,
         UpdateEndpointInputTypeDef,
     )
 
@@ -96,7 +89,7 @@ class SageMakerGateway:
         job = self._call(
             f"training job {name}", lambda: self._client.describe_training_job(TrainingJobName=name)
         )
-        return _run(job, tags)
+        return training_run(job, tags)
 
     def best_training_job(self, tuning_job_name: str) -> str | None:
         job = self._call(
@@ -167,7 +160,7 @@ class SageMakerGateway:
             config = self._call(
                 subject, lambda: self._client.describe_endpoint_config(EndpointConfigName=name)
             )
-            if _variant_keys(config["ProductionVariants"]) != _variant_keys(wanted):
+            if variant_keys(config["ProductionVariants"]) != variant_keys(wanted):
                 raise Conflict(f"{subject} already exists with other variants") from None
 
     def describe_endpoint(self, name: str) -> EndpointState:
@@ -204,7 +197,7 @@ class SageMakerGateway:
             "EndpointName": name,
             "EndpointConfigName": config_name,
         }
-        deployment = _deployment_config(strategy)
+        deployment = deployment_config(strategy)
         if deployment is not None:
             params["DeploymentConfig"] = deployment
         self._call(f"endpoint {name}", lambda: self._client.update_endpoint(**params))
@@ -332,96 +325,6 @@ class SageMakerGateway:
             if code == rule_code and message.startswith(prefix):
                 return error_class(text)
         return DeploymentFailed(text)
-
-
-def _run(job: DescribeTrainingJobResponseTypeDef, tags: dict[str, str]) -> Run:
-    experiment = job.get("ExperimentConfig", {})
-    tuning_job_arn = job.get("TuningJobArn")
-    created_at = job["CreationTime"].astimezone(UTC)
-    status = job["TrainingJobStatus"]
-    # DeleteTrainingJob is under way: nothing of this job is worth recording or deploying.
-    if status == "Deleting":
-        raise NotFound(f"training job {job['TrainingJobName']} is being deleted")
-    return Run(
-        name=job["TrainingJobName"],
-        arn=job["TrainingJobArn"],
-        status=status,
-        last_modified_at=_utc(job.get("LastModifiedTime")) or created_at,
-        metrics={
-            metric["MetricName"]: metric["Value"]
-            for metric in job.get("FinalMetricDataList", [])
-            if "MetricName" in metric and math.isfinite(metric.get("Value", math.nan))
-        },
-        hyperparameters=dict(job.get("HyperParameters", {})),
-        channels=tuple(
-            Channel(channel["ChannelName"], channel["DataSource"]["S3DataSource"]["S3Uri"])
-            for channel in job.get("InputDataConfig", [])
-            if "S3DataSource" in channel["DataSource"]
-        ),
-        model_artifact=job.get("ModelArtifacts", {}).get("S3ModelArtifacts"),
-        training_image=job.get("AlgorithmSpecification", {}).get("TrainingImage"),
-        role_arn=job.get("RoleArn"),
-        tags=dict(tags),
-        experiment_name=experiment.get("ExperimentName"),
-        trial_name=experiment.get("TrialName"),
-        tuning_job_name=tuning_job_arn.rsplit("/", 1)[-1] if tuning_job_arn else None,
-        failure_reason=job.get("FailureReason"),
-        created_at=created_at,
-        started_at=_utc(job.get("TrainingStartTime")),
-        ended_at=_utc(job.get("TrainingEndTime")),
-    )
-
-
-def _deployment_config(strategy: Strategy) -> DeploymentConfigTypeDef | None:
-    """Blue/green guardrails for canary and linear shifts; None lets SageMaker swap at once."""
-    routing: TrafficRoutingConfigTypeDef
-    if strategy.type == "canary":
-        routing = {
-            "Type": "CANARY",
-            "CanarySize": _percent(strategy.canary_percent, "canary_percent"),
-            "WaitIntervalInSeconds": strategy.wait_seconds,
-        }
-    elif strategy.type == "linear":
-        routing = {
-            "Type": "LINEAR",
-            "LinearStepSize": _percent(strategy.linear_step_percent, "linear_step_percent"),
-            "WaitIntervalInSeconds": strategy.wait_seconds,
-        }
-    else:
-        return None
-    config: DeploymentConfigTypeDef = {
-        "BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": routing}
-    }
-    if strategy.rollback_alarms:
-        config["AutoRollbackConfiguration"] = {
-            "Alarms": [{"AlarmName": alarm} for alarm in strategy.rollback_alarms]
-        }
-    return config
-
-
-def _percent(value: int | None, field: str) -> CapacitySizeTypeDef:
-    if value is None:
-        raise DeploymentFailed(f"the strategy needs {field}")
-    return {"Type": "CAPACITY_PERCENT", "Value": value}
-
-
-def _variant_keys(
-    variants: Sequence[ProductionVariantTypeDef] | Sequence[ProductionVariantOutputTypeDef],
-) -> set[tuple[str, str | None, int | None, str | None, float | None]]:
-    return {
-        (
-            variant["VariantName"],
-            variant.get("ModelName"),
-            variant.get("InitialInstanceCount"),
-            variant.get("InstanceType"),
-            variant.get("InitialVariantWeight"),
-        )
-        for variant in variants
-    }
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(UTC)
 
 
 def _clean(text: str) -> str:

@@ -23,6 +23,7 @@ SERVICES = {
     "s3.py": "s3",
     "sagemaker.py": "sagemaker",
     "sagemaker_runtime.py": "sagemaker",
+    "sagemaker_shapes.py": "sagemaker",
 }
 # Client methods whose IAM action is not their own name.
 ACTIONS = {"s3:HeadObject": "s3:GetObject"}
