@@ -117,14 +117,17 @@ def promotion_key(project: str, promotion_id: str) -> Item:
 
 def iso(value: datetime) -> str:
     """A tz-aware time as the ISO-8601 UTC string every item stores (`...T12:00:00.000000Z`)."""
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}: sagewire stores only tz-aware UTC times")
-    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return _aware(value).astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def epoch_ms(value: datetime) -> int:
-    iso(value)  # refuses a naive time
-    return (value - _EPOCH) // timedelta(milliseconds=1)
+    return (_aware(value) - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: sagewire stores only tz-aware UTC times")
+    return value
 
 
 def client_config() -> Config:
