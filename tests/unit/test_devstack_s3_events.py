@@ -202,14 +202,15 @@ def test_upload_fileobj_is_a_put(local: Local) -> None:
 def test_no_event_outside_the_patterns_or_without_eventbridge_or_on_failure(
     local: Local,
 ) -> None:
+    tagged = "datasets/tagged.csv"
+    local.s3.put_object(Bucket=BUCKET, Key=tagged, Body=b"t")
+    assert [e["detail"]["object"]["key"] for e in local.delivered()] == [tagged]
     local.s3.put_object(Bucket=BUCKET, Key="models/job/output/model.tar.gz", Body=b"m")
     local.s3.put_object(Bucket=QUIET_BUCKET, Key="datasets/x.csv", Body=b"q")
     with pytest.raises(ClientError):
         local.s3.put_object(Bucket="no-such-bucket", Key="datasets/x.csv", Body=b"q")
     local.s3.put_object_tagging(
-        Bucket=BUCKET,
-        Key="datasets/copy.csv",
-        Tagging={"TagSet": [{"Key": "k", "Value": "v"}]},
+        Bucket=BUCKET, Key=tagged, Tagging={"TagSet": [{"Key": "k", "Value": "v"}]}
     )
     assert local.delivered() == []
     published = [d.event["detail"]["object"]["key"] for d in local.router.published_since(0)]
