@@ -28,6 +28,8 @@ from deploy.wheels import RUNTIMES, platforms
 # vendor/ from the project directory, and reads .chalice/ for the stage.
 APP_FILES = ("app.py",)
 APP_DIRS = ("chalicelib",)
+# Where downloaded wheels are kept across builds, clones and test runs (`wheel_cache`).
+WHEEL_CACHE_VARIABLE = "SAGEWIRE_WHEEL_CACHE"
 # Variables of the packaging shell that would leak into the import-time settings (the S3 event
 # patterns, the authorizers) without being in the functions' environment.
 _LEAKY_PREFIXES = ("SAGEWIRE_", "POWERTOOLS_", "AWS_ENDPOINT_URL")
@@ -81,10 +83,27 @@ def stage_project(project_dir: Path, staging: Path, stage: Stage, vendor: Path) 
     (staging / "vendor").symlink_to(vendor.resolve(), target_is_directory=True)
 
 
-def vendor_wheels(requirements: Path, cache_dir: Path, log: Log) -> Path:
+def wheel_cache() -> Path:
+    """The wheelhouse: $SAGEWIRE_WHEEL_CACHE, else sagewire/wheels in the user's cache directory
+    ($XDG_CACHE_HOME, else ~/.cache), outside any work tree."""
+    configured = os.environ.get(WHEEL_CACHE_VARIABLE)
+    if configured:
+        return Path(configured).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sagewire" / "wheels"
+
+
+def _pip(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "pip", *arguments, "--quiet", "--disable-pip-version-check"]
+
+
+def vendor_wheels(
+    requirements: Path, cache_dir: Path, log: Log, wheelhouse: Path | None = None
+) -> Path:
     """The runtime requirements installed from manylinux wheels for Lambda's Python (not the
-    one running this), cached by the requirements and the target."""
+    one running this), cached by the requirements and the target. The wheels come from the
+    wheelhouse (`wheel_cache()` unless given), offline; PyPI only adds the ones it lacks."""
     runtime = RUNTIMES[RUNTIME]
+    wheelhouse = wheelhouse or wheel_cache()
     target_args = [
         "--only-binary=:all:",
         "--implementation",
@@ -103,13 +122,8 @@ def vendor_wheels(requirements: Path, cache_dir: Path, log: Log) -> Path:
         log(f"vendor: reusing {vendor}")
         return vendor
     shutil.rmtree(vendor, ignore_errors=True)
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
+    install = [
+        *_pip("install", "--no-index", "--find-links", str(wheelhouse)),
         "--no-compile",  # a .pyc of this interpreter is no use to Lambda's
         "--target",
         str(vendor),
@@ -118,7 +132,13 @@ def vendor_wheels(requirements: Path, cache_dir: Path, log: Log) -> Path:
         str(requirements),
     ]
     log(f"vendor: pip install --target {vendor} ({RUNTIME} manylinux x86_64 wheels)")
-    subprocess.run(command, check=True)
+    if subprocess.run(install, capture_output=True, check=False).returncode != 0:
+        log(f"vendor: pip download into {wheelhouse} (the wheels it lacks)")
+        wheelhouse.mkdir(parents=True, exist_ok=True)
+        download = [*_pip("download", "--dest", str(wheelhouse)), *target_args]
+        subprocess.run([*download, "-r", str(requirements)], check=True)
+        shutil.rmtree(vendor, ignore_errors=True)
+        subprocess.run(install, check=True)
     shutil.rmtree(vendor / "bin", ignore_errors=True)  # console scripts for this machine
     (vendor / ".complete").write_text("")
     return vendor
