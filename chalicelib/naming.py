@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import re
 
+from chalicelib.models import Project, Variant
+
 MAX_NAME_LENGTH = 63
 _DIGEST_LENGTH = 8
 _OUTSIDE_ALPHABET = re.compile(r"[^a-zA-Z0-9-]")
 _HYPHEN_RUN = re.compile(r"-{2,}")
+DEFAULT_CHALLENGER_WEIGHT = 0.1
 
 
 def resource_name(*parts: str) -> str:
@@ -26,3 +29,33 @@ def resource_name(*parts: str) -> str:
     digest = hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()[:_DIGEST_LENGTH]
     prefix = name[: MAX_NAME_LENGTH - _DIGEST_LENGTH - 1].rstrip("-")
     return f"{prefix}-{digest}" if prefix else digest
+
+
+def model_name(endpoint: str, run_name: str) -> str:
+    """The model sagewire creates for a run behind an endpoint."""
+    return resource_name(endpoint, run_name)
+
+
+def endpoint_variants(
+    project: Project, run_name: str, partner: str | None
+) -> list[tuple[str, Variant]]:
+    """The variants of a promotion of `run_name`, each with the run behind its model: the run
+    alone, or for an A/B project the previous champion `partner` beside it as the challenger."""
+    endpoint = project.endpoint
+    strategy = endpoint.strategy
+    model = model_name(endpoint.name, run_name)
+    if strategy.type != "ab" or partner is None or partner == run_name:
+        return [(run_name, Variant("AllTraffic", model, 1.0))]
+    weight = strategy.challenger_weight or DEFAULT_CHALLENGER_WEIGHT
+    champion = Variant("Champion", model_name(endpoint.name, partner), 1.0 - weight)
+    return [(partner, champion), (run_name, Variant("Challenger", model, weight))]
+
+
+def promotion_names(project: Project, run_name: str, partner: str | None) -> tuple[str, str]:
+    """The model and endpoint config of a promotion of `run_name` (A/B: beside `partner`): every
+    retry of one decision names the same resources, and another shape another config."""
+    endpoint = project.endpoint
+    variants = [variant for _, variant in endpoint_variants(project, run_name, partner)]
+    shape = repr((variants, endpoint.instance_type, endpoint.instance_count))
+    digest = hashlib.sha256(shape.encode()).hexdigest()[:_DIGEST_LENGTH]
+    return model_name(endpoint.name, run_name), resource_name(endpoint.name, run_name, digest)

@@ -21,9 +21,6 @@ from chalicelib.observability import LOGGER_NAME
 from chalicelib.services.inference import MAX_TOP_K
 
 MAX_DEFINITION_BYTES = 64 * 1024
-# Ledger entries one page of GET .../promotions answers: the API's range, which no service checks.
-DEFAULT_PROMOTIONS = 100
-MAX_PROMOTIONS = 1000
 BINARY_TYPES = ("image/png", "image/jpeg", "application/x-npy")
 # Routes take any Content-Type: those without a body ignore it, the others check it themselves
 # (a 415 in sagewire's error envelope; Chalice's own 415 for a GET has another shape).
@@ -185,20 +182,17 @@ def _query(name: str) -> str | None:
     return None if params is None else params.get(name)
 
 
-def _int_query(
-    name: str, default: _Default, low: int, high: int, *, check_range: bool = False
-) -> int | _Default:
+def _int_query(name: str, default: _Default, low: int, high: int) -> int | _Default:
     """The query parameter `name` as an int, or `default` when it is absent (or empty, if there
-    is a default). Whether it is from `low` to `high` is checked by the service, with the same
-    message, or here with `check_range` (a range no service checks); either way the range bounds
-    the digits read."""
+    is a default). The service checks that it is from `low` to `high`, with the same message;
+    here the range only bounds the digits read."""
     value = _query(name)
     if value is None or (value == "" and default is not None):
         return default
     # ASCII digits only: "²".isdigit() but int("²") fails, "٣" would be read as 3, and int() of
     # 5,000 digits fails too; more digits than `high` has are out of range anyway.
     digits = value.isascii() and value.isdigit() and len(value) <= len(str(high))
-    if not digits or (check_range and not low <= int(value) <= high):
+    if not digits:
         raise errors.InvalidParameter(f"{name} must be an integer from {low} to {high}")
     return int(value)
 
@@ -287,7 +281,9 @@ def get_champion(project: str, request_id: str) -> Response:
 @api.route("/v1/projects/{project}/promotions", methods=["GET"], content_types=ANY, **OPERATORS)
 @_json_errors
 def list_promotions(project: str, request_id: str) -> Response:
-    limit = _int_query("limit", DEFAULT_PROMOTIONS, 1, MAX_PROMOTIONS, check_range=True)
+    from chalicelib.services.rollout import DEFAULT_PROMOTIONS, MAX_PROMOTIONS
+
+    limit = _int_query("limit", DEFAULT_PROMOTIONS, 1, MAX_PROMOTIONS)
     promotions = wiring.container().rollout.promotions(project, limit)
     return _json(200, {"project": project, "promotions": document(promotions)})
 

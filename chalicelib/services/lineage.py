@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import orjson
 
+from chalicelib import naming
 from chalicelib.definitions import SAGEMAKER_NAME, project_to_document
 from chalicelib.errors import EndpointNotFound, InvalidParameter, NotFound
 from chalicelib.models import (
@@ -25,7 +26,6 @@ from chalicelib.models import (
     StoredObject,
     TrialComponent,
 )
-from chalicelib.naming import resource_name
 from chalicelib.services.ports import (
     ChampionStore,
     ControlPlane,
@@ -152,11 +152,11 @@ def inference_hash(spec: dict[str, Any]) -> str:
 
 def models_of(project: Project, promotion: Promotion) -> list[tuple[str, str]]:
     """(run, model) pairs in the promotion's endpoint config: an A/B split also serves the
-    previous champion's model (named as ChampionService names it)."""
+    previous champion's model."""
     pairs = [(promotion.run_name, promotion.model_name)]
     previous = promotion.previous_run_name
     if promotion.strategy == "ab" and previous is not None and previous != promotion.run_name:
-        pairs.append((previous, resource_name(project.endpoint.name, previous)))
+        pairs.append((previous, naming.model_name(project.endpoint.name, previous)))
     return pairs
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -14,6 +13,7 @@ from chalicelib.errors import (
     DeploymentFailed,
     EndpointBusy,
     EndpointUnavailable,
+    InvalidParameter,
     NotFound,
     ProjectNotFound,
 )
@@ -25,9 +25,8 @@ from chalicelib.models import (
     Promotion,
     PromotionOutcome,
     Run,
-    Variant,
 )
-from chalicelib.naming import resource_name
+from chalicelib.naming import endpoint_variants
 from chalicelib.services.ports import (
     NO_METRICS,
     ChampionStore,
@@ -39,7 +38,8 @@ from chalicelib.services.ports import (
 
 logger = logging.getLogger("sagewire")
 
-DEFAULT_CHALLENGER_WEIGHT = 0.1
+# Ledger entries one page of GET .../promotions answers.
+DEFAULT_PROMOTIONS, MAX_PROMOTIONS = 100, 1000
 # An endpoint in one of these states will not finish a deployment by itself.
 FAILED_STATES = frozenset({"Failed", "UpdateRollbackFailed", "OutOfService", "Deleting"})
 # What a promotion does next, given the endpoint's state (see `next_step`).
@@ -134,27 +134,13 @@ class RolloutService:
         self._clock = clock
         self._metrics = metrics
 
-    def names(self, project: Project, run_name: str, partner: str | None) -> tuple[str, str]:
-        """The model and endpoint config of a promotion of `run_name` (A/B: beside `partner`):
-        deterministic, so that every retry of one decision names the same resources."""
-        endpoint = project.endpoint
-        variants = [variant for _, variant in self._variants(project, run_name, partner)]
-        shape = repr((variants, endpoint.instance_type, endpoint.instance_count))
-        digest = hashlib.sha256(shape.encode()).hexdigest()[:8]
-        return (
-            resource_name(endpoint.name, run_name),
-            resource_name(endpoint.name, run_name, digest),
-        )
-
     def on_endpoint(self, change: EndpointChange) -> Promotion | None:
         """Closes or fails the promotion in flight on this endpoint, resumes a deferred one, or
         repairs an endpoint that settled on something other than its champion."""
         owner = self._projects.owner_of(change.name)
         project = None if owner is None else self._projects.get(owner)
-        if project is None:
-            return None
-        champion = self._champions.get_champion(project.name)
-        return None if champion is None else self.advance(project, champion)
+        champion = None if project is None else self._champions.get_champion(project.name)
+        return None if project is None or champion is None else self.advance(project, champion)
 
     def reconcile(self) -> Reconciliation:
         """Moves every project's promotion on (deferred, in flight or overwritten) and reports
@@ -204,7 +190,9 @@ class RolloutService:
         drift = drift_of(project, champion, serving) is not None
         return ChampionView(champion, promotion, serving, serving_run, drift)
 
-    def promotions(self, project_name: str, limit: int) -> list[Promotion]:
+    def promotions(self, project_name: str, limit: int = DEFAULT_PROMOTIONS) -> list[Promotion]:
+        if not 1 <= limit <= MAX_PROMOTIONS:
+            raise InvalidParameter(f"limit must be an integer from 1 to {MAX_PROMOTIONS}")
         return self._champions.promotions(self._project(project_name).name, limit)
 
     def deploy(
@@ -343,25 +331,8 @@ class RolloutService:
         ):
             self.repair(project, current, promotion, written)
 
-    def _variants(
-        self, project: Project, run_name: str, previous: str | None
-    ) -> list[tuple[str, Variant]]:
-        """The endpoint config's variants, each with the run behind its model."""
-        model = resource_name(project.endpoint.name, run_name)
-        strategy = project.endpoint.strategy
-        if strategy.type != "ab" or previous is None or previous == run_name:
-            return [(run_name, Variant("AllTraffic", model, 1.0))]
-        weight = strategy.challenger_weight or DEFAULT_CHALLENGER_WEIGHT
-        return [
-            (
-                previous,
-                Variant("Champion", resource_name(project.endpoint.name, previous), 1.0 - weight),
-            ),
-            (run_name, Variant("Challenger", model, weight)),
-        ]
-
     def _ensure_resources(self, project: Project, champion: Champion, known: Run | None) -> None:
-        variants = self._variants(project, champion.run_name, champion.previous_run_name)
+        variants = endpoint_variants(project, champion.run_name, champion.previous_run_name)
         for run_name, variant in variants:
             run = known if known is not None and known.name == run_name else None
             run = run or self._runs.get_run(run_name)

@@ -19,6 +19,7 @@ from chalicelib.models import (
     TrainingJobChange,
     TuningJobChange,
 )
+from chalicelib.naming import promotion_names
 from chalicelib.services.ports import ChampionStore, ControlPlane, ProjectStore, RunStore
 from chalicelib.services.rollout import RolloutService
 
@@ -207,7 +208,7 @@ class ChampionService:
         previous = None if current is None else current.run_name
         partner = None if alone else previous
         strategy = project.endpoint.strategy.type
-        model_name, config_name = self._rollout.names(project, run.name, partner)
+        model_name, config_name = promotion_names(project, run.name, partner)
         champion = Champion(
             project=project.name,
             run_name=run.name,

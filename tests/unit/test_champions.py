@@ -21,6 +21,7 @@ from chalicelib.models import (
     TrainingJobChange,
     TuningJobChange,
 )
+from chalicelib.naming import promotion_names
 from tests.factories import automation, project_document
 from tests.fakes import EPOCH, FakeChampions, FakeMetrics, FakeProjects, FakeRuns, FakeSageMaker
 
@@ -411,7 +412,7 @@ def test_a_stale_update_landing_after_a_better_champion_is_repaired() -> None:
     world = World()
     world.complete(run("mbs-300", 0.4))
     world.settle()
-    stale_config = world.rollout.names(project(), "mbs-100", "mbs-300")[1]
+    stale_config = promotion_names(project(), "mbs-100", "mbs-300")[1]
 
     def better_run_deploys() -> None:
         world.complete(run("mbs-200", 0.2))
@@ -458,7 +459,7 @@ def test_an_operator_owned_endpoint_is_never_repaired(who: str) -> None:
     world.service.promote("digits-zero", "mbs-200", cause="api:operator")
     world.settle()
     endpoint = world.sagemaker.endpoints["digits-zero"]
-    other = world.rollout.names(project(), "mbs-100", None)[1]
+    other = promotion_names(project(), "mbs-100", None)[1]
     world.sagemaker.configs.setdefault(other, ())
     endpoint.status, endpoint.pending = "Updating", other
     world.settle()
