@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib.gateways.datasets import DatasetTable
-from chalicelib.gateways.table import TABLE_SCHEMA
 from chalicelib.models import DatasetVersion
+from tests.gateways.conftest import TABLE
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-TABLE = "sagewire-test"
 AT = datetime(2026, 11, 20, 10, tzinfo=UTC)
 
 
 @pytest.fixture
-def client() -> Iterator[DynamoDBClient]:
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(TableName=TABLE, **TABLE_SCHEMA)
-        yield dynamodb
+def client(dynamodb: DynamoDBClient) -> DynamoDBClient:
+    return dynamodb
 
 
 def version(key: str, sequencer: str | None, etag: str = "e1") -> DatasetVersion:

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib.gateways.idempotency import Idempotent
-from chalicelib.gateways.table import TABLE_SCHEMA
 from tests.fakes import FakeMetrics
+from tests.gateways.conftest import TABLE
 
-TABLE = "sagewire-idempotency"
 KEY = {"arn": "arn:job", "status": "Completed", "last_modified": "2026-11-20T12:00:00+00:00"}
 
 
@@ -30,11 +26,8 @@ CONTEXT = LambdaContext()
 
 
 @pytest.fixture
-def client() -> Iterator[Any]:
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(TableName=TABLE, **TABLE_SCHEMA)
-        yield dynamodb
+def client(dynamodb: Any) -> Any:
+    return dynamodb
 
 
 def test_the_record_key_is_the_handler_name_and_the_hash_of_the_business_key(client: Any) -> None:

@@ -2,35 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib.definitions import parse_project
 from chalicelib.errors import InvalidParameter
 from chalicelib.gateways.runs import RunTable
-from chalicelib.gateways.table import TABLE_SCHEMA
 from chalicelib.models import Objective, Project, Run
 from chalicelib.services.leaderboard import LeaderboardService
 from tests.factories import project_document
 from tests.fakes import FakeProjects
+from tests.gateways.conftest import TABLE
 
-TABLE = "sagewire-leaderboard-test"
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 LOSS = "train:objective_loss:final"
 
 
 @pytest.fixture
-def client() -> Iterator[Any]:
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(TableName=TABLE, **TABLE_SCHEMA)
-        yield dynamodb
+def client(dynamodb: Any) -> Any:
+    return dynamodb
 
 
 @pytest.fixture

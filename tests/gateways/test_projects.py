@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib.definitions import parse_project
 from chalicelib.errors import Conflict
 from chalicelib.gateways.projects import ProjectTable
-from chalicelib.gateways.table import TABLE_SCHEMA
 from chalicelib.models import EndpointSpec, Project
 from tests.factories import project_document
-
-TABLE = "sagewire-gateway-test"
+from tests.gateways.conftest import TABLE
 
 
 @pytest.fixture
-def client() -> Iterator[Any]:
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(TableName=TABLE, **TABLE_SCHEMA)
-        yield dynamodb
+def client(dynamodb: Any) -> Any:
+    return dynamodb
 
 
 def project(name: str, endpoint: str | None = None) -> Project:

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib.gateways.runs import RunTable
-from chalicelib.gateways.table import TABLE_SCHEMA
 from chalicelib.models import Channel, Run
 from tests.fakes import FakeRuns
+from tests.gateways.conftest import TABLE
 
-TABLE = "sagewire-lineage-test"
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 RUNS = {
     "prefix-reader": (Channel("train", "s3://data/digits/train/"),),
@@ -47,11 +43,8 @@ CASES = [
 
 
 @pytest.fixture
-def table() -> Iterator[RunTable]:
-    with mock_aws():
-        client: Any = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(TableName=TABLE, **TABLE_SCHEMA)
-        yield RunTable(client, TABLE)
+def table(dynamodb: Any) -> RunTable:
+    return RunTable(dynamodb, TABLE)
 
 
 def run(name: str) -> Run:
