@@ -373,7 +373,14 @@ class Counts:
 def _sagewire(scenario: Scenario) -> tuple[Counts, float]:
     """The Chalice handler over moto's DynamoDB (the real table and gateways) and FakeSageMaker;
     returns the counts and the seconds spent seeding the table."""
-    container = wiring.Container(replace(Settings.from_environ(), region=REGION, table_name=TABLE))
+    settings = replace(
+        Settings.from_environ(),
+        region=REGION,
+        table_name=TABLE,
+        trusted_images=(IMAGE.rsplit(":", 1)[0],),
+        trusted_artifacts=(f"{BUCKET}/",),
+    )
+    container = wiring.Container(settings)
     boto3.client("dynamodb", region_name=REGION).create_table(TableName=TABLE, **TABLE_SCHEMA)
     sagemaker = FakeSageMaker(dict(scenario.jobs))
     sagemaker.attach(container.sagemaker_client)

@@ -496,7 +496,14 @@ def _same_boards(
 def _scale(runs_total: int) -> Scale:
     """Seeds 50 projects and their runs, promotes each project's best run to its endpoint, then
     measures the report, the naive peer and the top-10 leaderboards."""
-    settings = replace(Settings.from_environ(), region=REGION, table_name=TABLE, bucket_name=BUCKET)
+    settings = replace(
+        Settings.from_environ(),
+        region=REGION,
+        table_name=TABLE,
+        bucket_name=BUCKET,
+        trusted_images=(IMAGE.rsplit(":", 1)[0],),
+        trusted_artifacts=(f"{DATA}/",),
+    )
     container = wiring.Container(settings)
     container.dynamodb_client.create_table(TableName=TABLE, **TABLE_SCHEMA)
     s3: S3Client = boto3.client("s3", region_name=REGION)
@@ -584,8 +591,8 @@ def _scale(runs_total: int) -> Scale:
 
         expected, calls = counter.measure(full_read)
         naive_top[project.name] = (sum(calls.values()), counter.returned, counter.scanned)
-        same_top &= [run.name for run in page.entries] == expected
-        same_top &= all(objective_value(project, run) is not None for run in page.entries)
+        same_top &= [entry.run.name for entry in page.entries] == expected
+        same_top &= all(objective_value(project, entry.run) is not None for entry in page.entries)
 
     checks = (
         ("every champion's promotion succeeded before the report", settled),

@@ -35,6 +35,12 @@ class Settings:
     execution_role_arn: str | None = None
     predictions_auth: PredictionsAuth = "iam"
     cognito_user_pool_arns: tuple[str, ...] = ()
+    # The stage's trust policy: what projects without one of their own may promote automatically.
+    trusted_images: tuple[str, ...] = ()
+    trusted_artifacts: tuple[str, ...] = ()
+    trusted_roles: tuple[str, ...] = ()
+    # Models are created without network access; projects may opt out only where this is false.
+    require_network_isolation: bool = True
     tracing: bool = False
     service_name: str = "sagewire"
     metrics_namespace: str = "sagewire"
@@ -63,15 +69,22 @@ class Settings:
             endpoint_prefix=env.get("SAGEWIRE_ENDPOINT_PREFIX", ""),
             execution_role_arn=env.get("SAGEWIRE_EXECUTION_ROLE_ARN") or None,
             predictions_auth=_predictions_auth(env.get("SAGEWIRE_PREDICTIONS_AUTH", "iam")),
-            cognito_user_pool_arns=tuple(
-                arn.strip()
-                for arn in env.get("SAGEWIRE_COGNITO_USER_POOL_ARNS", "").split(",")
-                if arn.strip()
+            cognito_user_pool_arns=_list(env, "SAGEWIRE_COGNITO_USER_POOL_ARNS"),
+            trusted_images=_list(env, "SAGEWIRE_TRUSTED_IMAGES"),
+            trusted_artifacts=_list(env, "SAGEWIRE_TRUSTED_ARTIFACTS"),
+            trusted_roles=_list(env, "SAGEWIRE_TRUSTED_ROLES"),
+            require_network_isolation=(
+                env.get("SAGEWIRE_REQUIRE_NETWORK_ISOLATION", "true").lower() != "false"
             ),
             tracing=env.get("SAGEWIRE_TRACING", "false").lower() == "true",
             service_name=env.get("POWERTOOLS_SERVICE_NAME") or "sagewire",
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or "sagewire",
         )
+
+
+def _list(env: dict[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated setting, blanks dropped."""
+    return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
 
 def _predictions_auth(value: str) -> PredictionsAuth:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -10,6 +9,7 @@ from dataclasses import asdict
 from typing import Any, cast, get_args
 
 from chalicelib.errors import InvalidDefinition
+from chalicelib.fields import Fields, integral
 from chalicelib.models import (
     Access,
     EndpointSpec,
@@ -28,6 +28,7 @@ from chalicelib.models import (
     ResponseSpec,
     Strategy,
     StrategyType,
+    Trust,
 )
 
 # SageMaker resource names: at most 63 characters.
@@ -44,143 +45,29 @@ REQUEST_CONTENT_TYPES = (
     "application/x-recordio-protobuf",
 )
 RESPONSE_CONTENT_TYPES = ("application/json", "text/csv", "application/x-npy")
-FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 # A Cognito group name without the separators API Gateway uses when it flattens the claim.
 GROUP_NAME = re.compile(r"[^\s,\[\]]{1,128}")
 API_KEY_ID = re.compile(r"[a-zA-Z0-9]{1,128}")
+# A registry host, optionally a repository path in it: what a trust policy's images name.
+IMAGE_PREFIX = re.compile(
+    r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:[0-9]{1,5})?"
+    r"(/[a-z0-9]+([._-]+[a-z0-9]+)*)*/?"
+)
+# A bucket, optionally a key prefix in it; no empty, "." or ".." segments.
+ARTIFACT_PREFIX = re.compile(
+    r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/(?!\.{1,2}(/|$))[\x21-\x2e\x30-\x7e]+)*/?"
+)
+MAX_TRUSTED = 100
 MAX_FEATURES = 1_000_000
 MAX_LABELS = 10_000
 
 
-class _Fields:
-    """Reads one JSON object, naming the full path of any offending field."""
-
-    def __init__(self, value: Any, path: str, allowed: tuple[str, ...]) -> None:
-        if not isinstance(value, Mapping):
-            raise InvalidDefinition(path or "$", "must be an object")
-        unknown = sorted(set(value) - set(allowed))
-        if unknown:
-            raise InvalidDefinition(self._join(path, str(unknown[0])), "unknown field")
-        self._value = value
-        self._path = path
-
-    @staticmethod
-    def _join(path: str, key: str) -> str:
-        if not FIELD_NAME.fullmatch(key):
-            return f"{path}[{json.dumps(key)}]"
-        return f"{path}.{key}" if path else key
-
-    def path(self, key: str) -> str:
-        return self._join(self._path, key)
-
-    def has(self, key: str) -> bool:
-        return key in self._value and self._value[key] is not None
-
-    def raw(self, key: str) -> Any:
-        return self._value.get(key)
-
-    def obj(self, key: str, allowed: tuple[str, ...], required: bool = False) -> _Fields:
-        if not self.has(key):
-            if required:
-                raise InvalidDefinition(self.path(key), "is required")
-            return _Fields({}, self.path(key), allowed)
-        return _Fields(self._value[key], self.path(key), allowed)
-
-    def string(
-        self, key: str, pattern: re.Pattern[str] | None = None, default: str | None = None
-    ) -> str:
-        if not self.has(key):
-            if default is None:
-                raise InvalidDefinition(self.path(key), "is required")
-            return default
-        value = self._value[key]
-        if not isinstance(value, str) or not value:
-            raise InvalidDefinition(self.path(key), "must be a non-empty string")
-        if pattern is not None and not pattern.fullmatch(value):
-            raise InvalidDefinition(self.path(key), f"must match {pattern.pattern}")
-        return value
-
-    def optional_string(self, key: str, pattern: re.Pattern[str] | None = None) -> str | None:
-        return self.string(key, pattern) if self.has(key) else None
-
-    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
-        value = self.string(key, default=default)
-        if value not in choices:
-            raise InvalidDefinition(self.path(key), f"must be one of {', '.join(choices)}")
-        return value
-
-    def number(
-        self,
-        key: str,
-        default: float | None = None,
-        minimum: float | None = None,
-        maximum: float | None = None,
-        exclusive_minimum: float | None = None,
-    ) -> float:
-        if not self.has(key):
-            if default is None:
-                raise InvalidDefinition(self.path(key), "is required")
-            return default
-        value = self._value[key]
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
-            raise InvalidDefinition(self.path(key), "must be a finite number")
-        if minimum is not None and value < minimum:
-            raise InvalidDefinition(self.path(key), f"must be >= {minimum}")
-        if maximum is not None and value > maximum:
-            raise InvalidDefinition(self.path(key), f"must be <= {maximum}")
-        if exclusive_minimum is not None and value <= exclusive_minimum:
-            raise InvalidDefinition(self.path(key), f"must be > {exclusive_minimum}")
-        return float(value)
-
-    def integer(self, key: str, default: int | None, minimum: int, maximum: int) -> int:
-        if not self.has(key):
-            if default is None:
-                raise InvalidDefinition(self.path(key), "is required")
-            return default
-        value = _integral(self._value[key])
-        if value is None:
-            raise InvalidDefinition(self.path(key), "must be an integer")
-        if not minimum <= value <= maximum:
-            raise InvalidDefinition(self.path(key), f"must be between {minimum} and {maximum}")
-        return value
-
-    def optional_integer(self, key: str, minimum: int, maximum: int) -> int | None:
-        return self.integer(key, None, minimum, maximum) if self.has(key) else None
-
-    def boolean(self, key: str, default: bool) -> bool:
-        if not self.has(key):
-            return default
-        value = self._value[key]
-        if not isinstance(value, bool):
-            raise InvalidDefinition(self.path(key), "must be true or false")
-        return value
-
-    def items(self, key: str, max_items: int) -> list[tuple[str, Any]]:
-        if not self.has(key):
-            return []
-        values = self._value[key]
-        if not isinstance(values, list):
-            raise InvalidDefinition(self.path(key), "must be an array")
-        if len(values) > max_items:
-            raise InvalidDefinition(self.path(key), f"must have at most {max_items} items")
-        return [(f"{self.path(key)}[{index}]", value) for index, value in enumerate(values)]
-
-
-def _integral(value: Any) -> int | None:
-    """An integer as JSON Schema counts them: 3 and 3.0 alike (JSON has one number type)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None if isinstance(value, bool) or not isinstance(value, int) else value
-
-
 def parse_project(document: Any, name: str | None = None) -> Project:
     """Validates a definition; `name` (from the URL) must agree with the document's name."""
-    root = _Fields(
-        document, "", ("name", "match", "objective", "guards", "endpoint", "inference", "access")
+    root = Fields(
+        document,
+        "",
+        ("name", "match", "objective", "guards", "endpoint", "inference", "access", "trust"),
     )
     if name is not None and not root.has("name"):
         project_name = name
@@ -200,28 +87,50 @@ def parse_project(document: Any, name: str | None = None) -> Project:
         endpoint=_endpoint(
             root.obj(
                 "endpoint",
-                ("name", "instance_type", "instance_count", "execution_role_arn", "strategy"),
+                (
+                    "name",
+                    "instance_type",
+                    "instance_count",
+                    "execution_role_arn",
+                    "strategy",
+                    "network_isolation",
+                ),
                 True,
             )
         ),
         inference=_inference(root.obj("inference", ("input", "request", "response"), True)),
         access=_access(root.obj("access", ("groups", "api_keys"))),
+        trust=_trust(root.obj("trust", ("images", "artifacts", "roles")))
+        if root.has("trust")
+        else None,
     )
 
 
-def _access(fields: _Fields) -> Access:
-    def names(key: str, pattern: re.Pattern[str]) -> tuple[str, ...]:
-        values = []
-        for path, value in fields.items(key, 100):
-            if not isinstance(value, str) or not pattern.fullmatch(value):
-                raise InvalidDefinition(path, f"must match {pattern.pattern}")
-            values.append(value)
-        return tuple(values)
-
-    return Access(groups=names("groups", GROUP_NAME), api_keys=names("api_keys", API_KEY_ID))
+def _names(fields: Fields, key: str, pattern: re.Pattern[str], max_items: int) -> tuple[str, ...]:
+    values = []
+    for path, value in fields.items(key, max_items):
+        if not isinstance(value, str) or len(value) > 1024 or not pattern.fullmatch(value):
+            raise InvalidDefinition(path, f"must match {pattern.pattern}")
+        values.append(value)
+    return tuple(values)
 
 
-def _match(fields: _Fields) -> Match:
+def _trust(fields: Fields) -> Trust:
+    return Trust(
+        images=_names(fields, "images", IMAGE_PREFIX, MAX_TRUSTED),
+        artifacts=_names(fields, "artifacts", ARTIFACT_PREFIX, MAX_TRUSTED),
+        roles=_names(fields, "roles", ROLE_ARN, MAX_TRUSTED),
+    )
+
+
+def _access(fields: Fields) -> Access:
+    return Access(
+        groups=_names(fields, "groups", GROUP_NAME, 100),
+        api_keys=_names(fields, "api_keys", API_KEY_ID, 100),
+    )
+
+
+def _match(fields: Fields) -> Match:
     # Absent or null is no tags; any other value must be an object (false, 0, "" and [] too).
     tags = fields.raw("tags") if fields.has("tags") else {}
     if not isinstance(tags, Mapping) or not all(
@@ -237,7 +146,7 @@ def _match(fields: _Fields) -> Match:
     )
 
 
-def _objective(fields: _Fields) -> Objective:
+def _objective(fields: Fields) -> Objective:
     return Objective(
         metric=fields.string("metric", METRIC_NAME),
         goal=cast(Goal, fields.choice("goal", get_args(Goal), "minimize")),
@@ -246,7 +155,7 @@ def _objective(fields: _Fields) -> Objective:
 
 
 def _guard(path: str, value: Any) -> Guard:
-    fields = _Fields(value, path, ("metric", "op", "value"))
+    fields = Fields(value, path, ("metric", "op", "value"))
     return Guard(
         metric=fields.string("metric", METRIC_NAME),
         op=cast(Any, fields.choice("op", GUARD_OPS, ">=")),
@@ -254,7 +163,7 @@ def _guard(path: str, value: Any) -> Guard:
     )
 
 
-def _endpoint(fields: _Fields) -> EndpointSpec:
+def _endpoint(fields: Fields) -> EndpointSpec:
     strategy = fields.obj(
         "strategy",
         (
@@ -300,10 +209,11 @@ def _endpoint(fields: _Fields) -> EndpointSpec:
             rollback_alarms=tuple(alarms),
             challenger_weight=challenger_weight,
         ),
+        network_isolation=fields.boolean("network_isolation", True),
     )
 
 
-def _inference(fields: _Fields) -> InferenceSpec:
+def _inference(fields: Fields) -> InferenceSpec:
     return InferenceSpec(
         input=_input(
             fields.obj(
@@ -326,13 +236,13 @@ def _inference(fields: _Fields) -> InferenceSpec:
     )
 
 
-def _input(fields: _Fields) -> InputSpec:
+def _input(fields: Fields) -> InputSpec:
     dims = fields.items("shape", 3)
     if not dims:
         raise InvalidDefinition(fields.path("shape"), "is required: 1 to 3 positive integers")
     shape = []
     for path, value in dims:
-        dim = _integral(value)
+        dim = integral(value)
         if dim is None or not 1 <= dim <= 4096:
             raise InvalidDefinition(path, "must be an integer between 1 and 4096")
         shape.append(dim)
@@ -352,14 +262,14 @@ def _input(fields: _Fields) -> InputSpec:
     )
 
 
-def _request(fields: _Fields) -> RequestSpec:
+def _request(fields: Fields) -> RequestSpec:
     return RequestSpec(
         content_type=fields.choice("content_type", REQUEST_CONTENT_TYPES, "text/csv"),
         json_layout=cast(JsonLayout, fields.choice("json_layout", get_args(JsonLayout), "list")),
     )
 
 
-def _response(fields: _Fields) -> ResponseSpec:
+def _response(fields: Fields) -> ResponseSpec:
     labels: list[str] = []
     for path, label in fields.items("labels", MAX_LABELS):
         if not isinstance(label, str) or not 1 <= len(label) <= 256:
@@ -379,7 +289,9 @@ def project_to_document(project: Project) -> dict[str, Any]:
     """The canonical JSON document of a project: what GET returns and what is stored."""
     document = asdict(project)
     document["guards"] = list(document["guards"])
-    document["access"] = {key: list(values) for key, values in document["access"].items()}
+    for part in ("access", "trust"):
+        if document[part] is not None:
+            document[part] = {key: list(values) for key, values in document[part].items()}
     document["inference"]["input"]["shape"] = list(project.inference.input.shape)
     strategy = document["endpoint"]["strategy"]
     strategy["rollback_alarms"] = list(strategy["rollback_alarms"])

@@ -66,6 +66,7 @@ class EndpointSpec:
     instance_count: int = 1
     execution_role_arn: str | None = None
     strategy: Strategy = field(default_factory=Strategy)
+    network_isolation: bool = True
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,16 @@ class Access:
 
 
 @dataclass(frozen=True)
+class Trust:
+    """What a run must have been built from to be promoted automatically: image repositories or
+    registries, `s3://` artifact prefixes, training role ARNs (no roles: any role)."""
+
+    images: tuple[str, ...] = ()
+    artifacts: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Project:
     name: str
     objective: Objective
@@ -123,6 +134,8 @@ class Project:
     match: Match = field(default_factory=Match)
     guards: tuple[Guard, ...] = ()
     access: Access = field(default_factory=Access)
+    # None: the stage's trust policy; a field the project names replaces the stage's.
+    trust: Trust | None = None
 
 
 CallerKind = Literal["iam", "cognito", "api_key", "local"]
@@ -294,6 +307,8 @@ class Promotion:
     created_at: datetime
     updated_at: datetime
     message: str | None = None
+    # Why the run was outside the trust policy, when an operator promoted it all the same.
+    untrusted: str | None = None
 
 
 def document(value: Any) -> Any:

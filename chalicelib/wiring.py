@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from chalicelib.services.reports import ReportService
     from chalicelib.services.rollout import RolloutService
     from chalicelib.services.selection import ChampionService
+    from chalicelib.services.trust import TrustPolicy
 
 
 # What the prediction route does not use is imported inside its property, on first use: each
@@ -145,7 +146,10 @@ class Container:
     def projects(self) -> ProjectService:
         settings = self.settings
         return ProjectService(
-            self.project_store, settings.endpoint_prefix, settings.execution_role_arn
+            self.project_store,
+            settings.endpoint_prefix,
+            settings.execution_role_arn,
+            settings.require_network_isolation,
         )
 
     @cached_property
@@ -179,13 +183,20 @@ class Container:
             self.champion_store,
             self.control_plane,
             self.rollout,
+            self.trust,
         )
+
+    @cached_property
+    def trust(self) -> TrustPolicy:
+        from chalicelib.services.trust import TrustPolicy
+
+        return TrustPolicy.from_settings(self.settings)
 
     @cached_property
     def leaderboard(self) -> LeaderboardService:
         from chalicelib.services.leaderboard import LeaderboardService
 
-        return LeaderboardService(self.project_store, self.run_store)
+        return LeaderboardService(self.project_store, self.run_store, self.trust)
 
     @cached_property
     def event_handlers(self) -> EventHandlers:
@@ -216,6 +227,7 @@ class Container:
             self.control_plane,
             self.dataset_store,
             self.object_store,
+            self.trust,
         )
 
     @cached_property
@@ -235,6 +247,7 @@ class Container:
             sagemaker,
             self.dataset_store,
             self.object_store,
+            self.trust,
         )
         return ReportService(
             self.project_store,

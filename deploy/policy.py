@@ -189,6 +189,10 @@ def build_policy(stage: Stage) -> dict[str, Any]:
         resources = dict.fromkeys(r for action in actions for r in allowed[action])
         return _statement(sid, actions, resources)
 
+    create_models = grant("CreateOwnModels", "sagemaker:CreateModel")
+    if stage.settings.require_network_isolation:
+        # ProjectService refuses projects that opt out; this makes it hold for any caller.
+        create_models["Condition"] = {"Bool": {"sagemaker:NetworkIsolation": "true"}}
     statements = [
         # The functions' own log groups, under both namings (deploy/stages.py). The packaged
         # stack creates them with a retention; after `chalice deploy`, Lambda creates a group at
@@ -231,7 +235,8 @@ def build_policy(stage: Stage) -> dict[str, Any]:
         ),
         # Model names start with their endpoint's name (chalicelib/naming.py), and endpoint
         # names with the stage's prefix (ProjectService refuses any other).
-        grant("CreateOwnModels", "sagemaker:CreateModel", "sagemaker:AddTags"),
+        create_models,
+        grant("TagOwnModels", "sagemaker:AddTags"),
         grant("CreateOwnEndpointConfigs", "sagemaker:CreateEndpointConfig"),
         grant("DeployOwnEndpoints", "sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"),
         grant("InvokeOwnEndpoints", "sagemaker:InvokeEndpoint"),

@@ -103,7 +103,8 @@ class SageMakerShim:
     published as a "SageMaker Endpoint State Change" event. ListTrialComponents answers by the
     trials' associations (moto keeps one trial per component, so a component shared by several
     trials would be listed under the last only). CreateModel and CreateEndpointConfig refuse an
-    existing name, as SageMaker does ("Cannot create already existing ..."). `/_devstack/`
+    existing name, as SageMaker does ("Cannot create already existing ..."); CreateModel keeps
+    EnableNetworkIsolation, which moto drops. `/_devstack/`
     requests go to the mounted control API; every other request reaches moto untouched.
     """
 
@@ -226,7 +227,12 @@ class SageMakerShim:
                     start_response,
                     _ValidationException(f'Cannot create already existing {kind} "{arn}".'),
                 )
-            return self._app(environ, start_response)
+            answer = self._app(environ, start_response)
+            if target == CREATE_MODEL_TARGET and isinstance(name, str) and name in existing:
+                # moto drops the flag and describes every model as not isolated.
+                isolated = params.get("EnableNetworkIsolation") is True
+                existing[name].enable_network_isolation = isolated
+            return answer
 
     def _update(self, environ: dict[str, Any], params: dict[str, Any]) -> str:
         endpoint_name = params.get("EndpointName")

@@ -157,6 +157,9 @@ def train(args: argparse.Namespace) -> int:
         "tags": dict(args.tag),
         "experiment": args.experiment,
         "trial": args.trial,
+        "image": args.image,
+        "role": args.role,
+        "output": args.output,
     }
     status, answer = _control("train", body)
     if answer is None:
@@ -225,6 +228,15 @@ def main(argv: list[str] | None = None) -> int:
         "preprocessing component and the job's own training component",
     )
     training.add_argument("--trial", help="trial of the experiment (default: the job name)")
+    training.add_argument(
+        "--image",
+        help="the job's TrainingImage (default: the algorithm's); e.g. a foreign image, which "
+        "sagewire ranks but does not promote unless the trust policy names it",
+    )
+    training.add_argument(
+        "--output", help="the job's S3OutputPath, s3://bucket[/prefix] (default: the stack's)"
+    )
+    training.add_argument("--role", help="the job's RoleArn (default: the stack's)")
     tuning = commands.add_parser(
         "tune", help="run a grid-search hyperparameter tuning job on the running stack"
     )

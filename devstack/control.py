@@ -122,7 +122,15 @@ class ControlApi:
             tags=_strings(body.get("tags"), "tags"),
             experiment=_text(body, "experiment", required=False),
             trial=_text(body, "trial", required=False),
+            image=_text(body, "image", required=False),
+            role=_text(body, "role", required=False),
+            output=_text(body, "output", required=False),
         )
+        if job.output is not None:
+            try:
+                trainer.output_location(job.output)
+            except ValueError as error:
+                raise BadRequest(str(error)) from None
         mark = self._router.mark()
         report = self._jobs.train(job)
         return {"job": job_json(report), **self._settle(mark)}

@@ -204,13 +204,13 @@ class LocalSageMaker:
             TrainingJobName=job.name,
             HyperParameters=dict(job.hyperparameters),
             AlgorithmSpecification={
-                "TrainingImage": trainer.image_uri(job.algorithm, self._region),
+                "TrainingImage": job.image or trainer.image_uri(job.algorithm, self._region),
                 "TrainingInputMode": "File",
                 "MetricDefinitions": _metric_definitions(job.algorithm),
             },
-            RoleArn=ROLE_ARN,
+            RoleArn=job.role or ROLE_ARN,
             InputDataConfig=self.channels(),
-            OutputDataConfig={"S3OutputPath": f"s3://{self._bucket}/{MODEL_PREFIX}"},
+            OutputDataConfig={"S3OutputPath": self._output_path(job)},
             ResourceConfig=_RESOURCES,
             StoppingCondition=_STOPPING,
             Tags=_tags(job.tags),
@@ -247,6 +247,18 @@ class LocalSageMaker:
         finally:
             self._events.end()
 
+    def _output_path(self, job: trainer.TrainingJob) -> str:
+        """The job's S3OutputPath; a bucket the stack lacks is made, as its owner would have."""
+        if job.output is None:
+            return f"s3://{self._bucket}/{MODEL_PREFIX}"
+        bucket, _ = trainer.output_location(job.output)
+        if bucket not in self._s3_buckets():
+            self._s3.create_bucket(Bucket=bucket)
+        return job.output
+
+    def _s3_buckets(self) -> set[str]:
+        return {bucket["Name"] for bucket in self._s3.list_buckets().get("Buckets", [])}
+
     def _run(
         self,
         job: trainer.TrainingJob,
@@ -261,7 +273,7 @@ class LocalSageMaker:
             result = trainer.run(
                 trainer.TrainingJob(job.name, job.algorithm, hyperparameters, job.tags),
                 self._s3,
-                self._bucket,
+                self._output_path(job),
             )
         except (algorithms.HyperparameterError, ValueError) as error:
             ended = datetime.now(UTC)

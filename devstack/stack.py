@@ -266,6 +266,21 @@ class Stack:
             "(versioned, events to EventBridge)"
         )
 
+        # The local stage's trust policy: the stand-in algorithms' registries in this region
+        # and the stack's own bucket; no roles. A stage on AWS names its own (deploy guide).
+        # Values the user set win; ours are removed when the stack stops.
+        trust = {
+            "SAGEWIRE_TRUSTED_IMAGES": ",".join(trainer.trusted_registries(settings.region)),
+            "SAGEWIRE_TRUSTED_ARTIFACTS": f"s3://{bucket}/",
+        }
+        ours = [name for name in trust if name not in os.environ]
+        os.environ.update({name: trust[name] for name in ours})
+
+        def forget_trust() -> None:
+            for name in ours:
+                os.environ.pop(name, None)
+
+        self._stoppers.append(("trust policy", forget_trust))
         app = config.chalice_app  # imports app.py with the stage's environment variables
         validate_routes(app.routes)
         try:

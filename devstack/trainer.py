@@ -35,6 +35,12 @@ class TrainingJob:
     tags: Mapping[str, str] = field(default_factory=dict)
     experiment: str | None = None
     trial: str | None = None
+    # What the job was started with: None for the algorithm's image, the stack's role and
+    # s3://<stack bucket>/models. A foreign image only names the job's image: the local
+    # runtime serves the artifact whatever the image.
+    image: str | None = None
+    role: str | None = None
+    output: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,20 @@ class TrainingResult:
 
 def image_uri(algorithm: str, region: str) -> str:
     return _IMAGES[algorithm].format(region=region)
+
+
+def trusted_registries(region: str) -> tuple[str, ...]:
+    """The registries of the stand-in algorithms' images in `region`: what the local stage
+    trusts, as a real stage trusts SageMaker's built-in algorithm and framework registries."""
+    return tuple(sorted({image_uri(a, region).split("/", 1)[0] for a in _IMAGES}))
+
+
+def output_location(s3_uri: str) -> tuple[str, str]:
+    """Bucket and key prefix of an S3OutputPath."""
+    bucket, _, prefix = s3_uri.removeprefix("s3://").partition("/")
+    if not s3_uri.startswith("s3://") or not bucket:
+        raise ValueError(f"the output path must be s3://<bucket>[/<prefix>], not {s3_uri!r}")
+    return bucket, prefix.strip("/")
 
 
 def job_name(prefix: str, now: datetime | None = None) -> str:
@@ -70,8 +90,9 @@ def channels(algorithm: str) -> algorithms.Channels:
     return algorithms.Channels(x_train, y_train, x_test, y_test)
 
 
-def run(job: TrainingJob, s3: S3Client, bucket: str) -> TrainingResult:
-    """Trains, uploads s3://bucket/models/<job>/output/model.tar.gz, and returns the metrics."""
+def run(job: TrainingJob, s3: S3Client, output_path: str) -> TrainingResult:
+    """Trains, uploads <output_path>/<job>/output/model.tar.gz, and returns the metrics."""
+    bucket, prefix = output_location(output_path)
     if not JOB_NAME.fullmatch(job.name):
         raise ValueError(f"invalid training job name {job.name!r} (SageMaker name pattern)")
     if job.algorithm not in algorithms.ALGORITHMS:
@@ -80,7 +101,7 @@ def run(job: TrainingJob, s3: S3Client, bucket: str) -> TrainingResult:
         )
     started = datetime.now(UTC)
     trained = algorithms.train(job.algorithm, job.hyperparameters, channels(job.algorithm))
-    key = f"models/{job.name}/output/model.tar.gz"
+    key = f"{prefix}/{job.name}/output/model.tar.gz".lstrip("/")
     s3.put_object(Bucket=bucket, Key=key, Body=algorithms.pack(trained.model))
     return TrainingResult(
         job=job,

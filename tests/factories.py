@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from chalicelib.config import Settings
+from chalicelib.models import Trust
 from chalicelib.services.ports import (
     NO_METRICS,
     ChampionStore,
@@ -18,6 +20,35 @@ from chalicelib.services.ports import (
 )
 from chalicelib.services.rollout import RolloutService
 from chalicelib.services.selection import ChampionService
+from chalicelib.services.trust import TrustPolicy
+
+# The registries of the images and the buckets of the artifacts that tests' runs use.
+TRUSTED = TrustPolicy(
+    Trust(
+        images=(
+            "382416733822.dkr.ecr.us-east-1.amazonaws.com",
+            "763104351884.dkr.ecr.us-east-1.amazonaws.com",
+        ),
+        artifacts=(
+            "s3://bucket/",
+            "s3://out/",
+            "s3://example-bucket/",
+            "s3://sagewire-models/",
+            "s3://sagewire-demo/",
+        ),
+    )
+)
+
+
+def trusting(settings: Settings) -> Settings:
+    """The settings of a stage that trusts what TRUSTED does and its own bucket."""
+    trust = TRUSTED.defaults
+    return replace(
+        settings,
+        trusted_images=trust.images,
+        trusted_artifacts=(*trust.artifacts, f"s3://{settings.bucket_name}/"),
+        trusted_roles=trust.roles,
+    )
 
 
 def project_document(name: str = "digits-zero", endpoint: str | None = None) -> dict[str, Any]:
@@ -59,9 +90,10 @@ def automation(
     sagemaker: ControlPlane,
     clock: Callable[[], datetime] | None = None,
     metrics: MetricsSink = NO_METRICS,
+    trust: TrustPolicy = TRUSTED,
 ) -> Automation:
     ticking = {} if clock is None else {"clock": clock}
     rollout = RolloutService(projects, runs, champions, sagemaker, metrics=metrics, **ticking)
     return Automation(
-        ChampionService(projects, runs, champions, sagemaker, rollout, **ticking), rollout
+        ChampionService(projects, runs, champions, sagemaker, rollout, trust, **ticking), rollout
     )

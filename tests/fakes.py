@@ -217,6 +217,8 @@ class FakeSageMaker:
     fail_once: dict[str, Exception] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     model_runs: dict[str, str] = field(default_factory=dict)
+    # Whether each model was created with network isolation.
+    isolated: dict[str, bool] = field(default_factory=dict)
     trials: dict[str, list[TrialComponent]] = field(default_factory=dict)
 
     def _call(self, name: str) -> None:
@@ -235,13 +237,14 @@ class FakeSageMaker:
         self._call("DescribeHyperParameterTuningJob")
         return self.best.get(tuning_job_name)
 
-    def ensure_model(self, name: str, run: Run, role_arn: str) -> None:
+    def ensure_model(self, name: str, run: Run, role_arn: str, network_isolation: bool) -> None:
         self._call("CreateModel")
         with self.lock:
             wanted = (role_arn, run.training_image, run.model_artifact)
             if self.models.setdefault(name, wanted) != wanted:
                 raise Conflict(f"model {name} exists with other settings")
             self.model_runs.setdefault(name, run.name)
+            self.isolated.setdefault(name, network_isolation)
 
     def ensure_endpoint_config(
         self, name: str, variants: Sequence[Variant], endpoint: EndpointSpec

@@ -265,7 +265,10 @@ def get_leaderboard(project: str, request_id: str) -> Response:
         "project": page.project,
         "sort": page.sort,
         "order": page.order,
-        "runs": document(page.entries),
+        "runs": [
+            {**document(entry.run), "eligibility": document(entry.eligibility)}
+            for entry in page.entries
+        ],
         "next_cursor": page.next_cursor,
     }
     return _json(200, body)

@@ -204,4 +204,5 @@ def _promotion_from_item(item: Item) -> Promotion:
         created_at=_time(item, "created_at"),
         updated_at=_time(item, "updated_at"),
         message=_optional_s(item, "message"),
+        untrusted=_optional_s(item, "untrusted"),
     )

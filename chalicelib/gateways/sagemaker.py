@@ -100,7 +100,7 @@ class SageMakerGateway:
         )
         return job.get("BestTrainingJob", {}).get("TrainingJobName")
 
-    def ensure_model(self, name: str, run: Run, role_arn: str) -> None:
+    def ensure_model(self, name: str, run: Run, role_arn: str, network_isolation: bool) -> None:
         if not run.training_image or not run.model_artifact:
             raise DeploymentFailed(f"run {run.name} has no training image or model artifact")
         container: ContainerDefinitionTypeDef = {
@@ -115,6 +115,7 @@ class SageMakerGateway:
                     ModelName=name,
                     PrimaryContainer=container,
                     ExecutionRoleArn=role_arn,
+                    EnableNetworkIsolation=network_isolation,
                     Tags=[{"Key": RUN_TAG, "Value": run.name}],
                 ),
             )
@@ -127,6 +128,11 @@ class SageMakerGateway:
                     ("image", existing.get("Image"), run.training_image),
                     ("artifact", existing.get("ModelDataUrl"), run.model_artifact),
                     ("role", model.get("ExecutionRoleArn"), role_arn),
+                    (
+                        "network isolation",
+                        model.get("EnableNetworkIsolation", False),
+                        network_isolation,
+                    ),
                 )
                 if have != want
             ]

@@ -24,6 +24,8 @@ from chalicelib.processing.leaderboard_query import (
     parse_sort,
 )
 from chalicelib.services.ports import ProjectStore, RunStore
+from chalicelib.services.selection import Eligibility, eligibility
+from chalicelib.services.trust import TrustPolicy
 
 Order = Literal["asc", "desc"]
 ORDERS: tuple[Order, ...] = ("asc", "desc")
@@ -35,11 +37,17 @@ FILTERED_PAGE = 100
 
 
 @dataclass(frozen=True)
+class LeaderboardEntry:
+    run: Run
+    eligibility: Eligibility
+
+
+@dataclass(frozen=True)
 class LeaderboardPage:
     project: str
     sort: str
     order: Order
-    entries: list[Run]
+    entries: list[LeaderboardEntry]
     next_cursor: str | None
 
 
@@ -47,9 +55,10 @@ class LeaderboardService:
     """Sorted by the objective, pages come from the objective's index (O(limit) reads without
     filters); sorted by any other metric, every run of the project is read and sorted per page."""
 
-    def __init__(self, projects: ProjectStore, runs: RunStore) -> None:
+    def __init__(self, projects: ProjectStore, runs: RunStore, trust: TrustPolicy) -> None:
         self._projects = projects
         self._runs = runs
+        self._trust = trust
 
     def page(
         self,
@@ -83,7 +92,7 @@ class LeaderboardService:
             project,
             f"{SORT_PREFIX}{metric}",
             direction,
-            entries,
+            [LeaderboardEntry(run, eligibility(definition, run, self._trust)) for run in entries],
             None if after is None else encode_cursor(after),
         )
 

@@ -34,6 +34,8 @@ from chalicelib.services.ports import (
     ProjectStore,
     RunStore,
 )
+from chalicelib.services.selection import Eligibility, eligibility, matches
+from chalicelib.services.trust import TrustPolicy
 
 # Enough of a project's ledger for lineage: every promotion of a year of daily retraining.
 LEDGER_LIMIT = 1000
@@ -129,6 +131,8 @@ class RunLineage:
     inputs: tuple[ChannelLineage, ...]
     trial_components: tuple[TrialComponent, ...]
     deployments: tuple[Deployment, ...]
+    # Per project the run matches: may it be promoted automatically, and if not, why.
+    eligibility: tuple[Eligibility, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,7 @@ class LineageService:
         sagemaker: ControlPlane,
         datasets: DatasetStore,
         objects: ObjectStore,
+        trust: TrustPolicy,
     ) -> None:
         self._projects = projects
         self._runs = runs
@@ -176,6 +181,7 @@ class LineageService:
         self._sagemaker = sagemaker
         self._datasets = datasets
         self._objects = objects
+        self._trust = trust
 
     def endpoint(self, endpoint_name: str) -> EndpointLineage:
         """Endpoint -> config -> variants -> models -> runs -> inputs, from sagewire's records
@@ -229,7 +235,12 @@ class LineageService:
             raise NotFound(f"no recorded run named {name!r}")
         training = self._training(run)
         deployments = self._deployments({run.name}).get(run.name, ())
-        return RunLineage(run, training.inputs, training.trial_components, deployments)
+        verdicts = tuple(
+            eligibility(project, run, self._trust)
+            for project in sorted(self._projects.all(), key=lambda project: project.name)
+            if matches(project, run)
+        )
+        return RunLineage(run, training.inputs, training.trial_components, deployments, verdicts)
 
     def datasets(self, uri: str) -> DatasetLineage:
         """The runs that read `uri` (a prefix, or an object read through a larger prefix) and

@@ -13,11 +13,16 @@ from chalicelib.services.ports import ProjectStore
 
 class ProjectService:
     def __init__(
-        self, store: ProjectStore, endpoint_prefix: str = "", execution_role_arn: str | None = None
+        self,
+        store: ProjectStore,
+        endpoint_prefix: str = "",
+        execution_role_arn: str | None = None,
+        require_network_isolation: bool = True,
     ) -> None:
         self._store = store
         self._endpoint_prefix = endpoint_prefix
         self._execution_role_arn = execution_role_arn
+        self._require_network_isolation = require_network_isolation
 
     def get(self, name: str) -> Project:
         project = self._store.get(name)
@@ -34,12 +39,19 @@ class ProjectService:
         return project, self._store.put(project)
 
     def _within_stage(self, project: Project) -> Project:
-        """The stage's IAM policy lets it manage only these endpoints and pass only this role."""
+        """The stage's IAM policy lets it manage only these endpoints, pass only this role and,
+        where it requires network isolation, create only isolated models."""
         endpoint = project.endpoint
         if not endpoint.name.startswith(self._endpoint_prefix):
             raise InvalidDefinition(
                 "endpoint.name",
                 f"must start with {self._endpoint_prefix!r}, the endpoints this stage manages",
+            )
+        if self._require_network_isolation and not endpoint.network_isolation:
+            raise InvalidDefinition(
+                "endpoint.network_isolation",
+                "must be true: this stage requires network isolation "
+                "(SAGEWIRE_REQUIRE_NETWORK_ISOLATION)",
             )
         role = self._execution_role_arn
         if role is None:

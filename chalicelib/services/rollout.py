@@ -343,7 +343,9 @@ class RolloutService:
             role = project.endpoint.execution_role_arn or run.role_arn
             if role is None:
                 raise DeploymentFailed(f"no execution role for model {variant.model_name}")
-            self._sagemaker.ensure_model(variant.model_name, run, role)
+            self._sagemaker.ensure_model(
+                variant.model_name, run, role, project.endpoint.network_isolation
+            )
         self._sagemaker.ensure_endpoint_config(
             champion.endpoint_config_name, [variant for _, variant in variants], project.endpoint
         )

@@ -6,6 +6,7 @@ import logging
 import math
 import operator
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from chalicelib.errors import Conflict, InvalidParameter, NotFound, ProjectNotFound
@@ -22,6 +23,7 @@ from chalicelib.models import (
 from chalicelib.naming import promotion_names
 from chalicelib.services.ports import ChampionStore, ControlPlane, ProjectStore, RunStore
 from chalicelib.services.rollout import RolloutService
+from chalicelib.services.trust import TrustPolicy
 
 logger = logging.getLogger("sagewire")
 
@@ -55,22 +57,40 @@ def matches(project: Project, run: Run) -> bool:
     return bool(checks) and all(checks)
 
 
-def objective_value(project: Project, run: Run) -> float | None:
-    """The run's objective when it may compete: completed, deployable, every guard passed."""
+def unranked_because(project: Project, run: Run) -> str | None:
+    """Why the run cannot compete for the project (not completed, nothing to deploy, no finite
+    objective, a guard not met); None when it can."""
+    if run.status != "Completed":
+        return f"the run is {run.status}"
+    if not run.model_artifact or not run.training_image:
+        return "the run has no deployable model"
     value = run.metrics.get(project.objective.metric)
-    if (
-        run.status != "Completed"
-        or value is None
-        or not math.isfinite(value)
-        or not run.model_artifact
-        or not run.training_image
-    ):
-        return None
+    if value is None or not math.isfinite(value):
+        return f"the run has no finite {project.objective.metric}"
     for guard in project.guards:
         metric = run.metrics.get(guard.metric)
         if metric is None or not _GUARDS[guard.op](metric, guard.value):
-            return None
-    return value
+            return f"guard {guard.metric} {guard.op} {guard.value:g} not met"
+    return None
+
+
+def objective_value(project: Project, run: Run) -> float | None:
+    """The run's objective when it may compete: completed, deployable, every guard passed."""
+    return None if unranked_because(project, run) else run.metrics[project.objective.metric]
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    """Whether a run may become a project's champion without an operator, and why not."""
+
+    project: str
+    promotable: bool
+    reason: str | None = None
+
+
+def eligibility(project: Project, run: Run, trust: TrustPolicy) -> Eligibility:
+    reason = unranked_because(project, run) or trust.refusal(project, run)
+    return Eligibility(project.name, reason is None, reason)
 
 
 def beats(value: float, run_name: str, champion: Champion, objective: Objective) -> bool:
@@ -95,6 +115,7 @@ class ChampionService:
         champions: ChampionStore,
         sagemaker: ControlPlane,
         rollout: RolloutService,
+        trust: TrustPolicy,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._projects = projects
@@ -102,6 +123,7 @@ class ChampionService:
         self._champions = champions
         self._sagemaker = sagemaker
         self._rollout = rollout
+        self._trust = trust
         self._clock = clock
 
     def on_training_job(self, change: TrainingJobChange, cause: str) -> list[Promotion]:
@@ -144,6 +166,12 @@ class ChampionService:
         value = run.metrics.get(project.objective.metric)
         if value is None or not math.isfinite(value):
             raise InvalidParameter(f"run {run_name!r} has no {project.objective.metric}")
+        untrusted = self._trust.refusal(project, run)
+        if untrusted is not None:
+            logger.warning(
+                "operator promotes a run outside the trust policy",
+                extra={"project": project.name, "training_job": run.name, "reason": untrusted},
+            )
         for _ in range(MAX_SWAPS):
             current = self._champions.get_champion(project.name)
             # An operator's pick serves alone: an A/B split would leave the run being rolled
@@ -151,6 +179,7 @@ class ChampionService:
             champion, promotion = self._candidate(
                 project, run, value, current, cause, "pending", alone=True
             )
+            promotion = replace(promotion, untrusted=untrusted)
             if self._champions.replace(champion, current.version if current else 0, promotion):
                 self._supersede(current)
                 return self._rollout.deploy(project, champion, promotion, run)
@@ -173,6 +202,14 @@ class ChampionService:
     def _challenge(self, project: Project, run: Run, cause: str) -> Promotion | None:
         value = objective_value(project, run)
         if value is None:
+            return None
+        untrusted = self._trust.refusal(project, run)
+        if untrusted is not None:
+            # Ranked on the leaderboard all the same; only an operator may promote it.
+            logger.info(
+                "run outside the trust policy not promoted",
+                extra={"project": project.name, "training_job": run.name, "reason": untrusted},
+            )
             return None
         for _ in range(MAX_SWAPS):
             current = self._champions.get_champion(project.name)

@@ -47,8 +47,8 @@ class DescribeOnce:
     def best_training_job(self, tuning_job_name: str) -> str | None:
         return self._inner.best_training_job(tuning_job_name)
 
-    def ensure_model(self, name: str, run: Run, role_arn: str) -> None:
-        self._inner.ensure_model(name, run, role_arn)
+    def ensure_model(self, name: str, run: Run, role_arn: str, network_isolation: bool) -> None:
+        self._inner.ensure_model(name, run, role_arn, network_isolation)
 
     def ensure_endpoint_config(
         self, name: str, variants: Sequence[Variant], endpoint: EndpointSpec

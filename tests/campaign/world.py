@@ -34,7 +34,7 @@ from chalicelib.models import (
 )
 from devstack.container_codecs import parse_request, serialize_response
 from tests.campaign.gateway import Exchange
-from tests.factories import project_document
+from tests.factories import project_document, trusting
 from tests.fakes import FakeEndpoint, FakeSageMaker
 
 TABLE = "sagewire-campaign"
@@ -309,11 +309,13 @@ def world() -> Iterator[World]:
     """The seeded world, installed as the app's container for the duration."""
     with mock_aws():
         settings = replace(
-            Settings.from_environ(),
+            trusting(Settings.from_environ()),
             table_name=TABLE,
             bucket_name=BUCKET,
+            # The stage's own limits on definitions, which the document cannot express, are off.
             endpoint_prefix="",
             execution_role_arn=None,
+            require_network_isolation=False,
             max_request_bytes=1024 * 1024,
         )
         container = wiring.Container(settings)

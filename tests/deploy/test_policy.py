@@ -146,6 +146,19 @@ def test_sagemaker_names_are_matched_in_lower_case_as_sagemaker_arns_carry_them(
     ]
 
 
+def test_models_are_created_only_with_network_isolation_unless_the_stage_allows_otherwise() -> None:
+    required = statements(build_policy(make_stage()))
+    optional = statements(build_policy(make_stage(SAGEWIRE_REQUIRE_NETWORK_ISOLATION="false")))
+
+    assert required["CreateOwnModels"]["Action"] == ["sagemaker:CreateModel"]
+    assert required["CreateOwnModels"]["Condition"] == {
+        "Bool": {"sagemaker:NetworkIsolation": "true"}
+    }
+    assert "Condition" not in optional["CreateOwnModels"]
+    # Tagging carries no such key: conditioned on it, tag-on-create would be denied.
+    assert "Condition" not in required["TagOwnModels"]
+
+
 def test_tracing_adds_x_ray_on_star_the_only_unscopable_writes() -> None:
     stage = make_stage(tracing=True)
     document = build_policy(stage)

@@ -258,6 +258,44 @@ def test_train_delivers_sagemaker_events_and_the_app_deploys_the_winner(served: 
     assert response.json()["endpoint"] == "digits-zero-auto"
 
 
+def test_a_foreign_run_is_ranked_but_not_promoted_on_the_local_stage(served: Served) -> None:
+    image = "999999999999.dkr.ecr.us-east-1.amazonaws.com/exfiltrate:latest"
+    result = served.command(
+        "train",
+        "--name",
+        "e2e-foreign",
+        "--algorithm",
+        "linear-learner",
+        "--hp",
+        "mini_batch_size=10",
+        "--tag",
+        "Project=Project_Binary_Classifier",
+        "--image",
+        image,
+        "--output",
+        "s3://someone-elses-bucket/out",
+        "--role",
+        "arn:aws:iam::999999999999:role/Attacker",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    view = served.get("/v1/runs/e2e-foreign")
+    assert view["run"]["training_image"] == image
+    assert view["run"]["model_artifact"] == (
+        "s3://someone-elses-bucket/out/e2e-foreign/output/model.tar.gz"
+    )
+    assert view["run"]["role_arn"] == "arn:aws:iam::999999999999:role/Attacker"
+    verdicts = {entry["project"]: entry for entry in view["eligibility"]}
+    assert verdicts["digits-zero-auto"] == {
+        "project": "digits-zero-auto",
+        "promotable": False,
+        "reason": f"untrusted image {image}",
+    }
+    board = served.get("/v1/projects/digits-zero-auto/leaderboard?limit=100")["runs"]
+    assert "e2e-foreign" in [row["name"] for row in board]
+    champion = served.get("/v1/projects/digits-zero-auto/champion")["champion"]
+    assert champion is None or champion["run_name"] != "e2e-foreign"
+
+
 def test_a_refused_training_job_says_why(served: Served) -> None:
     result = served.command("train", "--name", "bad_name", "--algorithm", "kmeans")
     assert result.returncode == 1

@@ -26,7 +26,7 @@ from devstack import sagemaker_events
 from devstack.aws import ControlPlane
 from devstack.events import ACCOUNT_ID, EventRouter, Rule
 from devstack.functions import SqsDestination, dead_letter_queue_name
-from tests.factories import project_document
+from tests.factories import project_document, trusting
 from tests.functional.conftest import client, endpoint, settings
 
 if TYPE_CHECKING:
@@ -170,7 +170,9 @@ def local(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
     requests.post(f"{control.url}/moto-api/reset", timeout=10).raise_for_status()
     monkeypatch.setenv("AWS_ENDPOINT_URL", control.url)
     session = boto3.session.Session(region_name=REGION)
-    settings = replace(Settings.from_environ(), table_name=f"faults-{uuid.uuid4().hex[:8]}")
+    settings = replace(
+        trusting(Settings.from_environ()), table_name=f"faults-{uuid.uuid4().hex[:8]}"
+    )
     session.client("dynamodb").create_table(TableName=settings.table_name, **TABLE_SCHEMA)
     s3 = session.client("s3")
     s3.create_bucket(Bucket=settings.bucket_name)

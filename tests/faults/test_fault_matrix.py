@@ -569,6 +569,7 @@ def test_a_busy_endpoint_defers_the_promotion_until_the_endpoint_or_reconcile_re
                 "CreationTime": datetime.now(UTC),
                 "ExecutionRoleArn": ROLE,
                 "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": artifact},
+                "EnableNetworkIsolation": True,
             },
             {"ModelName": model_b},
         )

@@ -14,6 +14,7 @@ from app import app
 from chalicelib import wiring
 from chalicelib.config import Settings
 from chalicelib.gateways.table import TABLE_SCHEMA
+from tests.factories import trusting
 from tests.fakes import FakeRuntime
 
 TABLE = "sagewire-test"
@@ -26,7 +27,9 @@ def endpoint() -> FakeRuntime:
 
 @pytest.fixture
 def settings() -> Settings:
-    return replace(Settings.from_environ(), table_name=TABLE, max_request_bytes=256 * 1024)
+    return replace(
+        trusting(Settings.from_environ()), table_name=TABLE, max_request_bytes=256 * 1024
+    )
 
 
 @pytest.fixture

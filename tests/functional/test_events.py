@@ -71,6 +71,7 @@ def expect_first_deployment(sagemaker: Stubber, until: str = "create_endpoint") 
                 "ModelDataUrl": described_job()["ModelArtifacts"]["S3ModelArtifacts"],
             },
             "ExecutionRoleArn": ROLE,
+            "EnableNetworkIsolation": True,
             "Tags": ANY,
         },
     )

@@ -92,6 +92,19 @@ def test_the_first_champion_is_written_with_expected_version_zero(client: Any) -
     assert table.get_promotion("digits-zero", "absent") is None
 
 
+def test_an_operators_promotion_outside_the_trust_policy_says_so_in_the_ledger(
+    client: Any,
+) -> None:
+    table = ChampionTable(client, TABLE)
+    champion, promotion = champion_and_promotion(1, "2026-12-04T12:00:00.000Z#a")
+    promotion = replace(promotion, cause="api:admin", untrusted="untrusted image evil.example/x")
+
+    assert table.replace(champion, 0, promotion) is True
+
+    assert table.get_promotion("digits-zero", promotion.promotion_id) == promotion
+    assert table.promotions("digits-zero") == [promotion]
+
+
 def test_a_stale_expected_version_writes_nothing(client: Any) -> None:
     table = ChampionTable(client, TABLE)
     first, first_promotion = champion_and_promotion(1, "p1")

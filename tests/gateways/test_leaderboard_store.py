@@ -13,7 +13,7 @@ from chalicelib.errors import InvalidParameter
 from chalicelib.gateways.runs import RunTable
 from chalicelib.models import Objective, Project, Run
 from chalicelib.services.leaderboard import LeaderboardService
-from tests.factories import project_document
+from tests.factories import TRUSTED, project_document
 from tests.fakes import FakeProjects
 from tests.gateways.conftest import TABLE
 
@@ -105,7 +105,7 @@ def test_a_top_ten_among_hundreds_of_runs_reads_about_ten_items(
         "after-call.dynamodb.Query",
         lambda parsed, **_: read.append(parsed.get("ScannedCount", parsed["Count"])),
     )
-    service = LeaderboardService(FakeProjects(project), table)
+    service = LeaderboardService(FakeProjects(project), table, TRUSTED)
 
     first = service.page("digits-zero", limit=10)
     items_for_first = sum(read)
@@ -113,8 +113,8 @@ def test_a_top_ten_among_hundreds_of_runs_reads_about_ten_items(
 
     assert items_for_first <= 20
     assert sum(read) <= 40
-    assert [r.metrics[LOSS] for r in first.entries] == [i / 10 for i in range(10)]
-    assert [r.metrics[LOSS] for r in second.entries] == [i / 10 for i in range(10, 20)]
+    assert [e.run.metrics[LOSS] for e in first.entries] == [i / 10 for i in range(10)]
+    assert [e.run.metrics[LOSS] for e in second.entries] == [i / 10 for i in range(10, 20)]
 
 
 def test_unranked_runs_come_after_the_index_and_pages_may_be_short(
@@ -126,12 +126,12 @@ def test_unranked_runs_come_after_the_index_and_pages_may_be_short(
 
     page, next_key = table.unranked_runs("digits-zero", 2)
     rest, end = table.unranked_runs("digits-zero", 10, next_key)
-    service = LeaderboardService(FakeProjects(project), table)
+    service = LeaderboardService(FakeProjects(project), table, TRUSTED)
     walked: list[str] = []
     cursor = None
     while True:
         result = service.page("digits-zero", limit=2, cursor=cursor)
-        walked += [r.name for r in result.entries]
+        walked += [e.run.name for e in result.entries]
         if (cursor := result.next_cursor) is None:
             break
 

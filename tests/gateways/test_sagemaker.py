@@ -370,6 +370,7 @@ def create_model_params(name: str = MODEL) -> dict[str, Any]:
         "ModelName": name,
         "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": ARTIFACT},
         "ExecutionRoleArn": ROLE,
+        "EnableNetworkIsolation": True,
         "Tags": [{"Key": "sagewire:run", "Value": JOB}],
     }
 
@@ -384,6 +385,20 @@ def model_already_exists(stubber: Stubber) -> None:
     )
 
 
+def existing_model(stubber: Stubber, **changes: Any) -> None:
+    """CreateModel finds the model there already; DescribeModel tells it, with `changes`."""
+    model_already_exists(stubber)
+    model = {
+        "ModelName": MODEL,
+        "ModelArn": f"{ARN_PREFIX}:model/{MODEL}",
+        "CreationTime": CREATED,
+        "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": ARTIFACT},
+        "ExecutionRoleArn": ROLE,
+        "EnableNetworkIsolation": True,
+    }
+    stubber.add_response("describe_model", model | changes, {"ModelName": MODEL})
+
+
 def test_ensure_model_creates_the_model_from_the_runs_image_and_artifact(
     stubber: Stubber, gateway: SageMakerGateway
 ) -> None:
@@ -391,46 +406,46 @@ def test_ensure_model_creates_the_model_from_the_runs_image_and_artifact(
         "create_model", {"ModelArn": f"{ARN_PREFIX}:model/{MODEL}"}, create_model_params()
     )
 
-    gateway.ensure_model(MODEL, run(), ROLE)
+    gateway.ensure_model(MODEL, run(), ROLE, True)
 
 
 def test_ensure_model_reuses_an_identical_existing_model(
     stubber: Stubber, gateway: SageMakerGateway
 ) -> None:
-    model_already_exists(stubber)
-    stubber.add_response(
-        "describe_model",
-        {
-            "ModelName": MODEL,
-            "ModelArn": f"{ARN_PREFIX}:model/{MODEL}",
-            "CreationTime": CREATED,
-            "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": ARTIFACT},
-            "ExecutionRoleArn": ROLE,
-        },
-        {"ModelName": MODEL},
-    )
+    existing_model(stubber)
 
-    gateway.ensure_model(MODEL, run(), ROLE)
+    gateway.ensure_model(MODEL, run(), ROLE, True)
+
+
+def test_ensure_model_creates_a_model_with_network_access_only_when_asked(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    params = create_model_params() | {"EnableNetworkIsolation": False}
+    stubber.add_response("create_model", {"ModelArn": f"{ARN_PREFIX}:model/{MODEL}"}, params)
+
+    gateway.ensure_model(MODEL, run(), ROLE, False)
+
+
+def test_ensure_model_refuses_an_existing_model_that_is_not_isolated(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    existing_model(stubber, EnableNetworkIsolation=False)
+
+    with pytest.raises(Conflict) as raised:
+        gateway.ensure_model(MODEL, run(), ROLE, True)
+
+    assert raised.value.message == f"model {MODEL} already exists with another network isolation"
 
 
 def test_ensure_model_refuses_an_existing_model_with_another_artifact(
     stubber: Stubber, gateway: SageMakerGateway
 ) -> None:
-    model_already_exists(stubber)
-    stubber.add_response(
-        "describe_model",
-        {
-            "ModelName": MODEL,
-            "ModelArn": f"{ARN_PREFIX}:model/{MODEL}",
-            "CreationTime": CREATED,
-            "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": "s3://elsewhere/model.tar.gz"},
-            "ExecutionRoleArn": ROLE,
-        },
-        {"ModelName": MODEL},
+    existing_model(
+        stubber, PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://elsewhere/model.tar.gz"}
     )
 
     with pytest.raises(Conflict) as raised:
-        gateway.ensure_model(MODEL, run(), ROLE)
+        gateway.ensure_model(MODEL, run(), ROLE, True)
 
     assert raised.value.message == f"model {MODEL} already exists with another artifact"
 
@@ -440,7 +455,7 @@ def test_ensure_model_of_a_run_without_image_or_artifact_fails_without_calls(
     stubber: Stubber, gateway: SageMakerGateway, missing: str
 ) -> None:
     with pytest.raises(DeploymentFailed):
-        gateway.ensure_model(MODEL, run(**{missing: None}), ROLE)
+        gateway.ensure_model(MODEL, run(**{missing: None}), ROLE, True)
 
 
 def test_ensure_model_names_longer_than_63_characters_are_shortened_validly(
@@ -451,7 +466,7 @@ def test_ensure_model_names_longer_than_63_characters_are_shortened_validly(
     params = create_model_params(name) | {"Tags": [{"Key": "sagewire:run", "Value": long_run.name}]}
     stubber.add_response("create_model", {"ModelArn": f"{ARN_PREFIX}:model/{name}"}, params)
 
-    gateway.ensure_model(name, long_run, ROLE)
+    gateway.ensure_model(name, long_run, ROLE, True)
 
     assert len(name) <= 63
     assert SAGEMAKER_NAME.fullmatch(name)
@@ -698,7 +713,7 @@ def test_other_validation_errors_are_deployment_failed_with_a_clean_short_messag
     )
 
     with pytest.raises(DeploymentFailed) as raised:
-        gateway.ensure_model(MODEL, run(), ROLE)
+        gateway.ensure_model(MODEL, run(), ROLE, True)
 
     assert raised.value.message.startswith(f"model {MODEL}: Could not access model data")
     assert '"SageMakerExecution"' in raised.value.message

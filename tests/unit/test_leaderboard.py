@@ -17,7 +17,7 @@ from chalicelib.gateways.runs import sortable_number
 from chalicelib.models import Objective, Project, Run
 from chalicelib.processing.leaderboard_query import STATUSES
 from chalicelib.services.leaderboard import LeaderboardService
-from tests.factories import project_document
+from tests.factories import TRUSTED, project_document
 from tests.fakes import FakeProjects, FakeRuns
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
@@ -123,7 +123,7 @@ def walk(service: LeaderboardService, limit: int, **query: Any) -> list[str]:
     for _ in range(1000):
         page = service.page("digits-zero", limit=limit, cursor=cursor, **query)
         assert len(page.entries) <= limit
-        names += [run.name for run in page.entries]
+        names += [entry.run.name for entry in page.entries]
         cursor = page.next_cursor
         if cursor is None:
             return names
@@ -151,7 +151,7 @@ def test_walking_every_page_gives_the_reference_ranking(
     store = FakeRuns()
     for run in recorded:
         store.put_run(run, [definition])
-    service = LeaderboardService(FakeProjects(definition), store)
+    service = LeaderboardService(FakeProjects(definition), store, TRUSTED)
 
     texts = ["".join(spec) for spec in filters]
     names = walk(service, limit, filters=texts, sort=sort, order=order)
@@ -168,14 +168,14 @@ def test_top_ten_by_objective_reads_ten_index_items_and_pages_on() -> None:
     for index in range(50):
         run = Run(f"run-{index:02d}", "arn", "Completed", T0, metrics={LOSS: 1.0 / (1 + index)})
         store.put_run(run, [definition])
-    service = LeaderboardService(FakeProjects(definition), store)
+    service = LeaderboardService(FakeProjects(definition), store, TRUSTED)
 
     first = service.page("digits-zero")
     second = service.page("digits-zero", cursor=first.next_cursor)
 
     assert (first.sort, first.order) == (f"Metrics.{LOSS}", "asc")
-    assert [r.name for r in first.entries] == [f"run-{i:02d}" for i in range(49, 39, -1)]
-    assert [r.name for r in second.entries] == [f"run-{i:02d}" for i in range(39, 29, -1)]
+    assert [e.run.name for e in first.entries] == [f"run-{i:02d}" for i in range(49, 39, -1)]
+    assert [e.run.name for e in second.entries] == [f"run-{i:02d}" for i in range(39, 29, -1)]
 
 
 @pytest.mark.parametrize(
@@ -190,7 +190,7 @@ def test_top_ten_by_objective_reads_ten_index_items_and_pages_on() -> None:
     ],
 )
 def test_bad_queries_are_invalid_parameters(query: dict[str, Any], message: str) -> None:
-    service = LeaderboardService(FakeProjects(project()), FakeRuns())
+    service = LeaderboardService(FakeProjects(project()), FakeRuns(), TRUSTED)
     with pytest.raises(InvalidParameter, match=message):
         service.page("digits-zero", **query)
 
@@ -202,7 +202,7 @@ def test_a_cursor_serves_only_its_own_query() -> None:
         store.put_run(
             Run(f"run-{index}", "arn", "Completed", T0, metrics={LOSS: 0.1}), [definition]
         )
-    service = LeaderboardService(FakeProjects(definition), store)
+    service = LeaderboardService(FakeProjects(definition), store, TRUSTED)
     ranked = service.page("digits-zero", limit=1).next_cursor
     by_f1 = service.page("digits-zero", limit=1, sort="Metrics.validation:f1").next_cursor
 
@@ -216,7 +216,7 @@ def test_a_cursor_serves_only_its_own_query() -> None:
 
 def test_unknown_project() -> None:
     with pytest.raises(ProjectNotFound):
-        LeaderboardService(FakeProjects(), FakeRuns()).page("nope")
+        LeaderboardService(FakeProjects(), FakeRuns(), TRUSTED).page("nope")
 
 
 @pytest.mark.parametrize("sort", [None, "Metrics.validation:f1"])
@@ -226,8 +226,8 @@ def test_negative_zero_ranks_before_zero_as_in_the_index(sort: str | None) -> No
     for name, value in (("a", 0.0), ("b", -0.0), ("c", -1.0)):
         metrics = {LOSS: value, "validation:f1": value}
         store.put_run(Run(name, "arn", "Completed", T0, metrics=metrics), [definition])
-    service = LeaderboardService(FakeProjects(definition), store)
+    service = LeaderboardService(FakeProjects(definition), store, TRUSTED)
 
     page = service.page("digits-zero", sort=sort, order="asc")
 
-    assert [run.name for run in page.entries] == ["c", "b", "a"]
+    assert [entry.run.name for entry in page.entries] == ["c", "b", "a"]

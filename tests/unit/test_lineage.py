@@ -26,7 +26,7 @@ from chalicelib.models import (
 )
 from chalicelib.naming import resource_name
 from chalicelib.services.lineage import EndpointLineage, LineageService, inference_hash
-from tests.factories import automation, project_document
+from tests.factories import TRUSTED, automation, project_document
 from tests.fakes import (
     EPOCH,
     FakeChampions,
@@ -95,7 +95,13 @@ class World:
             self.projects, self.runs, self.champions, self.sagemaker, clock=self._tick
         )
         self.lineage = LineageService(
-            self.projects, self.runs, self.champions, self.sagemaker, self.datasets, self.objects
+            self.projects,
+            self.runs,
+            self.champions,
+            self.sagemaker,
+            self.datasets,
+            self.objects,
+            TRUSTED,
         )
 
     def _tick(self) -> datetime:
