@@ -33,6 +33,10 @@ _JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 # (0.2 ms per scan at 2000x2000 here), so a scan bomb costs its scans times its pixels: 32 is three
 # times the usual script and at most about 7 ms of scans at the per-image pixel cap.
 MAX_JPEG_SCANS = 32
+# Marker segments per JPEG: a photo has about 10 to 20 (APPn, DQT, DHT, SOF, SOS), a progressive
+# one a DHT and an SOS more per scan, an ICC profile or XMP a few 64 KB APPn more. Each costs a
+# Python step here and in Pillow's header reader: a body of 4-byte comments would be a million.
+MAX_JPEG_SEGMENTS = 1_000
 
 
 @dataclass(frozen=True)
@@ -96,11 +100,15 @@ def image_header(
 
 def _jpeg_header(data: bytes, formats: tuple[str, ...], max_scans: int) -> ImageHeader:
     """Walks the JPEG's marker segments, skipping entropy-coded data, to its end or past
-    ``max_scans`` scans; a truncated tail is left for the decoder to refuse."""
+    ``max_scans`` scans, at most MAX_JPEG_SEGMENTS of them; a truncated tail is left for the
+    decoder to refuse."""
     size: tuple[int, int] | None = None
     scans = 0
     position = 2
-    while scans <= max_scans and (found := _JPEG_MARKER.search(data, position)):
+    for _ in range(MAX_JPEG_SEGMENTS + 1):
+        found = _JPEG_MARKER.search(data, position)
+        if found is None or scans > max_scans:
+            break
         marker = data[found.start() + 1]
         position = found.end()
         if marker == _JPEG_END:
@@ -120,6 +128,10 @@ def _jpeg_header(data: bytes, formats: tuple[str, ...], max_scans: int) -> Image
                 raise _not_an_image(formats)
             scans += 1
         position += max(length, 2)
+    else:
+        raise InputTooLarge(
+            f"the JPEG has more than {MAX_JPEG_SEGMENTS:,} marker segments, the limit per image"
+        )
     if size is None:
         raise _not_an_image(formats)
     return ImageHeader(*size, scans)

@@ -17,7 +17,13 @@ from chalicelib.errors import InputTooLarge, MalformedInput
 from chalicelib.models import InputSpec
 from chalicelib.processing import decode as decode_module
 from chalicelib.processing.decode import DecodeLimits, decode
-from chalicelib.processing.images import MAX_JPEG_SCANS, PixelBudget, decode_image, image_header
+from chalicelib.processing.images import (
+    MAX_JPEG_SCANS,
+    MAX_JPEG_SEGMENTS,
+    PixelBudget,
+    decode_image,
+    image_header,
+)
 from chalicelib.processing.preprocess import preprocess, target_size
 
 SPEC = InputSpec(shape=(28, 28), scale=255.0)
@@ -115,7 +121,10 @@ def test_a_budget_spans_calls_and_names_its_setting() -> None:
 def test_the_scan_bomb_is_refused_from_its_markers(decoded: list[tuple[int, ...]]) -> None:
     bomb = scan_bomb(20_000)
     assert len(bomb) < 300_000
-    assert image_header(bomb, ("JPEG",), 4_000_000, max_scans=10**6).scans == 20_006
+    assert bomb.count(b"\xff\xda") == 20_006
+    # Scans are counted up to one over the limit, whatever the limit under 1,000 segments.
+    with pytest.raises(InputTooLarge, match="more than 900 scans"):
+        image_header(bomb, ("JPEG",), 4_000_000, max_scans=900)
     with pytest.raises(InputTooLarge) as refusal:
         decode(bomb, "image/jpeg")
     assert refusal.value.message == (
@@ -132,6 +141,17 @@ def test_scans_are_counted_up_to_one_over_the_limit() -> None:
     assert image_header(bomb, ("JPEG",), 256, max_scans=1_000).scans == 106
     with pytest.raises(InputTooLarge, match="more than 7 scans"):
         image_header(bomb, ("JPEG",), 256, max_scans=7)
+
+
+def test_a_jpeg_of_a_million_comments_is_refused_from_its_markers(
+    decoded: list[tuple[int, ...]],
+) -> None:
+    body = encode(Image.new("L", (16, 16)), "JPEG")
+    comments = b"\xff\xfe\x00\x02" * (MAX_JPEG_SEGMENTS - 20)
+    assert image_header(body[:2] + comments + body[2:], ("JPEG",), 256).scans == 1
+    with pytest.raises(InputTooLarge, match="more than 1,000 marker segments"):
+        decode(body[:2] + b"\xff\xfe\x00\x02" * 1_000_000 + body[2:], "image/jpeg")
+    assert decoded == []
 
 
 @pytest.mark.parametrize(("mode", "scans"), [("L", 6), ("RGB", 10)])
