@@ -34,8 +34,6 @@ from chalicelib.processing.images import (
 )
 
 Float64Array = npt.NDArray[np.float64]
-# What SAGEWIRE_MAX_REQUEST_PIXELS defaults to (chalicelib/config.py says why).
-REQUEST_PIXELS = 16_000_000
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,8 @@ class DecodeLimits:
     max_field_chars: int = 64
     max_json_depth: int = 64
     max_elements: int = 10_000_000
-    max_request_pixels: int = REQUEST_PIXELS
+    # The default of SAGEWIRE_MAX_REQUEST_PIXELS; chalicelib/config.py says why.
+    max_request_pixels: int = 16_000_000
     max_scans: int = MAX_JPEG_SCANS
     draft: bool = True
 
@@ -122,7 +121,9 @@ def decode(
         )
     if not body:
         raise EmptyInput("the request body is empty")
-    return decoder(body, _Request(limits, budget or PixelBudget(limits.max_request_pixels), size))
+    if budget is None:
+        budget = PixelBudget(limits.max_request_pixels)
+    return decoder(body, _Request(limits, budget, size))
 
 
 def _decode_png(body: bytes, request: _Request) -> list[RawInput]:
