@@ -13,6 +13,7 @@ from bench import (
     coldstart,
     format_ns,
     format_speedup,
+    hostile,
     preprocess,
     report_scale,
     serializers,
@@ -24,6 +25,7 @@ BENCHMARKS: dict[str, Callable[[], list[Outcome]]] = {
     coldstart.NAME: coldstart.run,
     calls.NAME: calls.run,
     report_scale.NAME: report_scale.run,
+    hostile.NAME: hostile.run,
 }
 
 

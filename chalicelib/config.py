@@ -27,6 +27,8 @@ class Settings:
     batch_input_prefix: str = "batch/input/"
     batch_output_prefix: str = "batch/output/"
     max_batch_object_bytes: int = 50 * MiB
+    max_request_pixels: int = 16_000_000
+    max_batch_pixels: int = 100_000_000
     stage: str = "local"
     # Endpoint (and so model and endpoint config) names this stage may manage: its IAM policy
     # grants SageMaker writes on this prefix only.
@@ -65,6 +67,14 @@ class Settings:
             batch_input_prefix=env.get("SAGEWIRE_BATCH_INPUT_PREFIX", "batch/input/"),
             batch_output_prefix=env.get("SAGEWIRE_BATCH_OUTPUT_PREFIX", "batch/output/"),
             max_batch_object_bytes=int(env.get("SAGEWIRE_MAX_BATCH_OBJECT_BYTES", str(50 * MiB))),
+            # All images of one request, from their headers: 4 images at the 4-megapixel cap per
+            # image, or 256 of 250x250. Decoded, they hold 48 MB as RGB and cost about 0.5 s of
+            # CPU in the worst case (random-noise PNGs), well inside the 512 MB function.
+            max_request_pixels=int(env.get("SAGEWIRE_MAX_REQUEST_PIXELS", "16000000")),
+            # All images of one batch object: 100,000 digits of 28x28 (78.4 million) fit.
+            # Records are decoded a few at a time, so this bounds the object's CPU (a few
+            # seconds), not its memory.
+            max_batch_pixels=int(env.get("SAGEWIRE_MAX_BATCH_PIXELS", "100000000")),
             stage=env.get("SAGEWIRE_STAGE", "local"),
             endpoint_prefix=env.get("SAGEWIRE_ENDPOINT_PREFIX", ""),
             execution_role_arn=env.get("SAGEWIRE_EXECUTION_ROLE_ARN") or None,

@@ -13,6 +13,7 @@ from chalicelib.gateways.projects import ProjectTable
 from chalicelib.gateways.sagemaker_runtime import SageMakerRuntimeGateway, runtime_client_config
 from chalicelib.gateways.table import client_config as table_client_config
 from chalicelib.observability import Observability
+from chalicelib.processing.decode import DecodeLimits
 from chalicelib.services.inference import InferenceService
 from chalicelib.services.ports import (
     ChampionStore,
@@ -158,6 +159,7 @@ class Container:
             self.projects,
             self.endpoint_invoker,
             self.settings.max_invoke_bytes,
+            DecodeLimits(max_request_pixels=self.settings.max_request_pixels),
             metrics=self.observability.metrics,
         )
 

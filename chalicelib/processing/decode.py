@@ -7,7 +7,7 @@ import base64
 import binascii
 import math
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
 from typing import Any
@@ -24,13 +24,23 @@ from chalicelib.errors import (
     UnsupportedMediaType,
 )
 from chalicelib.models import RawInput
-from chalicelib.processing.images import UInt8Array, decode_image, png_pixels
+from chalicelib.processing.images import (
+    MAX_JPEG_SCANS,
+    PixelBudget,
+    UInt8Array,
+    decode_image,
+    image_header,
+    png_pixels,
+)
 
 Float64Array = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
 class DecodeLimits:
+    """Caps checked before the work they bound; ``draft`` lets JPEGs decode straight to the
+    model's size (off only to measure what it saves)."""
+
     max_pixels: int = 4_000_000
     max_images: int = 256
     max_rows: int = 10_000
@@ -38,9 +48,33 @@ class DecodeLimits:
     max_field_chars: int = 64
     max_json_depth: int = 64
     max_elements: int = 10_000_000
+    # The default of SAGEWIRE_MAX_REQUEST_PIXELS; chalicelib/config.py says why.
+    max_request_pixels: int = 16_000_000
+    max_scans: int = MAX_JPEG_SCANS
+    draft: bool = True
 
 
 DEFAULT_LIMITS = DecodeLimits()
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One body's caps, pixel budget and, when known, the (width, height) its images go to."""
+
+    limits: DecodeLimits
+    budget: PixelBudget
+    size: tuple[int, int] | None
+
+    def images(self, images: Sequence[bytes], formats: tuple[str, ...]) -> list[UInt8Array]:
+        """All the images' headers read and their pixels spent, then each decoded."""
+        limits = self.limits
+        headers = [
+            image_header(data, formats, limits.max_pixels, limits.max_scans) for data in images
+        ]
+        self.budget.spend(sum(header.pixels for header in headers))
+        size = self.size if limits.draft else None
+        return [decode_image(data, formats, limits.max_pixels, size) for data in images]
+
 
 SUPPORTED_CONTENT_TYPES: tuple[str, ...] = (
     "image/png",
@@ -67,8 +101,17 @@ def media_type(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
-def decode(body: bytes, content_type: str, limits: DecodeLimits = DEFAULT_LIMITS) -> list[RawInput]:
-    """Decode one request body into its inputs; raises only sagewire domain errors."""
+def decode(
+    body: bytes,
+    content_type: str,
+    limits: DecodeLimits = DEFAULT_LIMITS,
+    size: tuple[int, int] | None = None,
+    budget: PixelBudget | None = None,
+) -> list[RawInput]:
+    """Decode one request body into its inputs; raises only sagewire domain errors.
+
+    ``size`` is the (width, height) that images will be shrunk to, if any; ``budget`` the pixels
+    its images may declare (by default the request's own, ``limits.max_request_pixels``)."""
     media = media_type(content_type)
     decoder = _DECODERS.get(media)
     if decoder is None:
@@ -78,19 +121,24 @@ def decode(body: bytes, content_type: str, limits: DecodeLimits = DEFAULT_LIMITS
         )
     if not body:
         raise EmptyInput("the request body is empty")
-    return decoder(body, limits)
+    if budget is None:
+        budget = PixelBudget(limits.max_request_pixels)
+    return decoder(body, _Request(limits, budget, size))
 
 
-def _decode_png(body: bytes, limits: DecodeLimits) -> list[RawInput]:
+def _decode_png(body: bytes, request: _Request) -> list[RawInput]:
+    limits = request.limits
+    request.budget.spend(image_header(body, ("PNG",), limits.max_pixels).pixels)
     return [RawInput(png_pixels(body, limits.max_pixels), "image")]
 
 
-def _decode_jpeg(body: bytes, limits: DecodeLimits) -> list[RawInput]:
-    return [RawInput(decode_image(body, ("JPEG",), limits.max_pixels), "image")]
+def _decode_jpeg(body: bytes, request: _Request) -> list[RawInput]:
+    (pixels,) = request.images([body], ("JPEG",))
+    return [RawInput(pixels, "image")]
 
 
-def _decode_csv(body: bytes, limits: DecodeLimits) -> list[RawInput]:
-    return [RawInput(row, "array") for row in csv_matrix(body, limits)]
+def _decode_csv(body: bytes, request: _Request) -> list[RawInput]:
+    return [RawInput(row, "array") for row in csv_matrix(body, request.limits)]
 
 
 def csv_matrix(body: bytes, limits: DecodeLimits) -> Float64Array:
@@ -143,7 +191,8 @@ def _csv_error(fields: list[bytes], columns: int) -> MalformedInput:
     return MalformedInput("CSV is not numeric")
 
 
-def _decode_json(body: bytes, limits: DecodeLimits) -> list[RawInput]:
+def _decode_json(body: bytes, request: _Request) -> list[RawInput]:
+    limits = request.limits
     if _json_depth(body, limits.max_json_depth) > limits.max_json_depth:
         raise InputTooLarge(f"JSON is nested deeper than {limits.max_json_depth} levels")
     try:
@@ -157,32 +206,33 @@ def _decode_json(body: bytes, limits: DecodeLimits) -> list[RawInput]:
     ((key, value),) = document.items()
     if key == "image":
         _count_images(1, limits)
-        return [RawInput(_base64_image(value, "image", limits), "image")]
-    if key == "images":
+        images = [_base64_image(value, "image")]
+    elif key == "images":
         if not isinstance(value, list):
             raise MalformedInput('"images" must be an array of base64 strings')
         if not value:
             raise EmptyInput('"images" is empty')
         _count_images(len(value), limits)
-        return [
-            RawInput(_base64_image(item, f"images[{index}]", limits), "image")
-            for index, item in enumerate(value)
-        ]
-    if key == "instances":
-        return _instances(value, limits)
-    raise MalformedInput(f"JSON must be {_JSON_SHAPES}")
+        images = [_base64_image(item, f"images[{index}]") for index, item in enumerate(value)]
+    elif key == "instances":
+        return _instances(value, request)
+    else:
+        raise MalformedInput(f"JSON must be {_JSON_SHAPES}")
+    return [RawInput(pixels, "image") for pixels in request.images(images, _IMAGE_FORMATS)]
 
 
-def _instances(instances: Any, limits: DecodeLimits) -> list[RawInput]:
+def _instances(instances: Any, request: _Request) -> list[RawInput]:
+    """Arrays parsed and images' bytes gathered in order, then the images decoded together."""
+    limits = request.limits
     if not isinstance(instances, list):
         raise MalformedInput('"instances" must be an array')
     if not instances:
         raise EmptyInput('"instances" is empty')
     if len(instances) > limits.max_rows:
         raise InputTooLarge(f"{len(instances)} instances; the limit is {limits.max_rows}")
-    images = sum(isinstance(item, dict) and "image" in item for item in instances)
-    _count_images(images, limits)
-    inputs = []
+    _count_images(sum(isinstance(item, dict) and "image" in item for item in instances), limits)
+    inputs: list[RawInput | None] = []
+    images = []
     elements = 0
     for index, item in enumerate(instances):
         what = f"instances[{index}]"
@@ -192,7 +242,8 @@ def _instances(instances: Any, limits: DecodeLimits) -> list[RawInput]:
                     f'{what} must be an array, {{"features": [...]}} or {{"image": ...}}'
                 )
             if "image" in item:
-                inputs.append(RawInput(_base64_image(item["image"], what, limits), "image"))
+                images.append(_base64_image(item["image"], what))
+                inputs.append(None)
                 continue
             item = item["features"]
         values = numeric_array(item, what, limits)
@@ -200,7 +251,8 @@ def _instances(instances: Any, limits: DecodeLimits) -> list[RawInput]:
         if elements > limits.max_elements:
             raise InputTooLarge(f"more than {limits.max_elements} values")
         inputs.append(RawInput(np.atleast_1d(values), "array"))
-    return inputs
+    decoded = iter(request.images(images, _IMAGE_FORMATS))
+    return [RawInput(next(decoded), "image") if raw is None else raw for raw in inputs]
 
 
 def _count_images(count: int, limits: DecodeLimits) -> None:
@@ -208,7 +260,8 @@ def _count_images(count: int, limits: DecodeLimits) -> None:
         raise InputTooLarge(f"{count} images; the limit is {limits.max_images}")
 
 
-def _base64_image(value: Any, what: str, limits: DecodeLimits) -> UInt8Array:
+def _base64_image(value: Any, what: str) -> bytes:
+    """The bytes of one base64 image; decoding them is left to ``_Request.images``."""
     if not isinstance(value, str):
         raise MalformedInput(f"{what} must be a base64 string")
     try:
@@ -217,7 +270,7 @@ def _base64_image(value: Any, what: str, limits: DecodeLimits) -> UInt8Array:
         raise MalformedInput(f"{what} is not valid base64") from None
     if not data:
         raise EmptyInput(f"{what} is empty")
-    return decode_image(data, _IMAGE_FORMATS, limits.max_pixels)
+    return data
 
 
 def numeric_array(value: Any, what: str, limits: DecodeLimits = DEFAULT_LIMITS) -> Float64Array:
@@ -262,7 +315,8 @@ def _json_depth(body: bytes, limit: int) -> int:
     return int(np.cumsum(steps).max(initial=0))
 
 
-def _decode_npy(body: bytes, limits: DecodeLimits) -> list[RawInput]:
+def _decode_npy(body: bytes, request: _Request) -> list[RawInput]:
+    limits = request.limits
     array = read_npy(body, limits.max_elements)
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         raise MalformedInput("the array contains NaN or infinity")
@@ -321,7 +375,7 @@ def _npy_header(raw: bytes) -> dict[str, Any]:
     return header
 
 
-_DECODERS: dict[str, Callable[[bytes, DecodeLimits], list[RawInput]]] = {
+_DECODERS: dict[str, Callable[[bytes, _Request], list[RawInput]]] = {
     "image/png": _decode_png,
     "image/jpeg": _decode_jpeg,
     "text/csv": _decode_csv,

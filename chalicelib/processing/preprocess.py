@@ -75,6 +75,15 @@ def _image(pixels: npt.NDArray[Any], spec: InputSpec) -> npt.NDArray[np.uint8]:
     return np.asarray(image)
 
 
+def target_size(spec: InputSpec) -> tuple[int, int] | None:
+    """The (width, height) images are shrunk to for this model; None when it takes no images."""
+    try:
+        height, width = _image_size(spec.shape)
+    except InvalidShape:
+        return None
+    return width, height
+
+
 def _image_size(shape: tuple[int, ...]) -> tuple[int, int]:
     if len(shape) == 3 and shape[0] == 1:
         shape = shape[1:]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -26,7 +26,8 @@ from chalicelib.errors import (
 )
 from chalicelib.models import FloatArray, ObjectCreated, Project, RawInput, document
 from chalicelib.processing.decode import DecodeLimits, decode, media_type
-from chalicelib.processing.preprocess import preprocess
+from chalicelib.processing.images import PixelBudget
+from chalicelib.processing.preprocess import preprocess, target_size
 from chalicelib.services.inference import InferenceService
 from chalicelib.services.ports import ObjectStore
 from chalicelib.services.projects import ProjectService
@@ -61,6 +62,7 @@ _DECODER_TYPES: dict[Format, str] = {
 # Throttling and timeouts fail the whole event, so that Lambda's retry runs it again later.
 _TRANSIENT = (EndpointUnavailable, EndpointTimeout)
 MAX_RECORDS = 100_000
+BATCH_LIMITS = DecodeLimits(max_rows=MAX_RECORDS)
 MAX_MANIFEST_ERRORS = 1_000
 RECORDS_PER_CALL = 1_000
 PREDICTIONS_FILE = "predictions.jsonl"
@@ -118,6 +120,7 @@ class BatchService:
         settings: Settings,
         records_per_call: int = RECORDS_PER_CALL,
         clock: Callable[[], datetime] = _utc_now,
+        limits: DecodeLimits = BATCH_LIMITS,
     ) -> None:
         self._projects = projects
         self._inference = inference
@@ -125,7 +128,7 @@ class BatchService:
         self._settings = settings
         self._records_per_call = records_per_call
         self._clock = clock
-        self._limits = DecodeLimits(max_rows=MAX_RECORDS)
+        self._limits = limits
 
     def run(self, change: ObjectCreated) -> BatchOutcome:
         """Predicts every record of the object once per key and ETag; never raises for bad
@@ -143,8 +146,9 @@ class BatchService:
             return BatchOutcome("skipped", "already predicted", project.name, prefix)
         started = self._clock()
         failure: SagewireError | None = None
+        records: Iterator[_Record]
         try:
-            records = self._read(change)
+            records = self._read(change, project)
         except NotFound:
             logger.warning("batch object %r skipped: it no longer exists", change.key[:200])
             return BatchOutcome("skipped", "the object no longer exists", project.name)
@@ -152,7 +156,7 @@ class BatchService:
             logger.warning("batch object %r skipped: overwritten since", change.key[:200])
             return BatchOutcome("skipped", "the object was overwritten since", project.name)
         except SagewireError as error:
-            records, failure = [], error
+            records, failure = iter(()), error
         lines, variant = self._predict(project, records)
         errors = [line for line in lines if "error" in line]
         self._objects.put(
@@ -209,7 +213,7 @@ class BatchService:
         except ProjectNotFound:
             return "no such project"
 
-    def _read(self, change: ObjectCreated) -> list[_Record]:
+    def _read(self, change: ObjectCreated, project: Project) -> Iterator[_Record]:
         limit = self._settings.max_batch_object_bytes
         if change.size > limit:
             raise InputTooLarge(f"the object is over the limit of {limit} bytes")
@@ -224,10 +228,13 @@ class BatchService:
                 "the object is not .csv, .npy, .jsonl, .png, .jpg or .jpeg, "
                 "and its Content-Type is not one of theirs"
             )
-        return self._records(kind, stored.body or b"")
+        return self._records(kind, stored.body or b"", project)
 
-    def _records(self, kind: Format, body: bytes) -> list[_Record]:
-        """The object's records; raises when the file as a whole cannot be read."""
+    def _records(self, kind: Format, body: bytes, project: Project) -> Iterator[_Record]:
+        """The object's records, each decoded when it is read; raises here when the file as a
+        whole cannot be read. Their images share the object's pixel budget."""
+        size = target_size(project.inference.input)
+        budget = PixelBudget(self._settings.max_batch_pixels, "object", "SAGEWIRE_MAX_BATCH_PIXELS")
         if kind in ("csv", "jsonl"):
             lines = body.removeprefix(b"\xef\xbb\xbf").split(b"\n")
             numbered = [(number, line.strip()) for number, line in enumerate(lines, 1)]
@@ -236,10 +243,13 @@ class BatchService:
                 raise MalformedInput("the file has no records")
             if len(numbered) > MAX_RECORDS:
                 raise InputTooLarge(f"the file has more than {MAX_RECORDS} records")
-            parse = self._csv_line if kind == "csv" else self._json_line
-            return [_Record(number, parse(line)) for number, line in numbered]
-        inputs = decode(body, _DECODER_TYPES[kind], self._limits)
-        return [_Record(number, raw) for number, raw in enumerate(inputs, 1)]
+            if kind == "csv":
+                return (_Record(number, self._csv_line(line)) for number, line in numbered)
+            return (
+                _Record(number, self._json_line(line, size, budget)) for number, line in numbered
+            )
+        inputs = decode(body, _DECODER_TYPES[kind], self._limits, size, budget)
+        return (_Record(number, raw) for number, raw in enumerate(inputs, 1))
 
     def _csv_line(self, line: bytes) -> RawInput | SagewireError:
         try:
@@ -248,7 +258,9 @@ class BatchService:
             return error
         return raw
 
-    def _json_line(self, line: bytes) -> RawInput | SagewireError:
+    def _json_line(
+        self, line: bytes, size: tuple[int, int] | None, budget: PixelBudget
+    ) -> RawInput | SagewireError:
         """An array, {"features": [...]} or {"image": "<base64>"}: one instance of the HTTP
         route's JSON body, once the line is known to be exactly one JSON value."""
         try:
@@ -256,17 +268,22 @@ class BatchService:
         except orjson.JSONDecodeError as exc:
             return MalformedInput(f"invalid JSON: {exc.msg}")
         try:
-            (raw,) = decode(b'{"instances":[' + line + b"]}", "application/json", self._limits)
+            (raw,) = decode(
+                b'{"instances":[' + line + b"]}", "application/json", self._limits, size, budget
+            )
         except SagewireError as error:
             return error
         return raw
 
     def _predict(
-        self, project: Project, records: Sequence[_Record]
+        self, project: Project, records: Iterable[_Record]
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """One output line per record, in order: a prediction or an error."""
+        """One output line per record, in order: a prediction or an error. Each record is
+        preprocessed as it is decoded, so only one group's features are held at a time, never
+        the decoded images."""
         lines: list[dict[str, Any]] = []
-        ready: list[tuple[int, FloatArray]] = []
+        group: list[tuple[dict[str, Any], FloatArray]] = []
+        variant: str | None = None
         for record in records:
             line: dict[str, Any] = {"record": record.number}
             lines.append(line)
@@ -274,26 +291,38 @@ class BatchService:
                 line["error"] = _error(record.value)
                 continue
             try:
-                ready.append((len(lines) - 1, preprocess([record.value], project.inference.input)))
+                group.append((line, preprocess([record.value], project.inference.input)))
             except SagewireError as error:
                 line["error"] = _error(error)
-        variant: str | None = None
-        for start in range(0, len(ready), self._records_per_call):
-            group = ready[start : start + self._records_per_call]
-            features = np.concatenate([row for _, row in group])
-            try:
-                result = self._inference.predict_features(project, features, variant)
-            except _TRANSIENT:
-                raise
-            except SagewireError as error:
-                for index, _ in group:
-                    lines[index]["error"] = _error(error)
                 continue
-            # Every call after the first goes to the variant that answered it.
-            variant = result.variant
-            for (index, _), prediction in zip(group, result.predictions, strict=True):
-                lines[index]["prediction"] = prediction
+            if len(group) == self._records_per_call:
+                variant = self._predict_group(project, group, variant)
+                group = []
+        if group:
+            variant = self._predict_group(project, group, variant)
         return lines, variant
+
+    def _predict_group(
+        self,
+        project: Project,
+        group: list[tuple[dict[str, Any], FloatArray]],
+        variant: str | None,
+    ) -> str | None:
+        """The group's predictions (or the error) into its lines; returns the variant that later
+        calls go to."""
+        features = np.concatenate([row for _, row in group])
+        try:
+            result = self._inference.predict_features(project, features, variant)
+        except _TRANSIENT:
+            raise
+        except SagewireError as error:
+            for line, _ in group:
+                line["error"] = _error(error)
+            return variant
+        for (line, _), prediction in zip(group, result.predictions, strict=True):
+            line["prediction"] = prediction
+        # Every call after the first goes to the variant that answered it.
+        return result.variant
 
 
 def _extension(key: str) -> str:

@@ -11,7 +11,7 @@ from chalicelib.models import Caller, FloatArray, PredictionResult, Project
 from chalicelib.processing.codecs import Chunk, deserialize_response, serialize_chunks
 from chalicelib.processing.decode import DEFAULT_LIMITS, DecodeLimits, decode
 from chalicelib.processing.postprocess import postprocess
-from chalicelib.processing.preprocess import preprocess
+from chalicelib.processing.preprocess import preprocess, target_size
 from chalicelib.services.ports import NO_METRICS, EndpointInvoker, MetricsSink
 from chalicelib.services.projects import ProjectService
 
@@ -72,7 +72,7 @@ class InferenceService:
         project = self._projects.get(project_name)
         require_access(caller, project)
         preparing = self._timer()
-        inputs = decode(body, content_type, self._limits)
+        inputs = decode(body, content_type, self._limits, target_size(project.inference.input))
         chunks = self._chunks(project, preprocess(inputs, project.inference.input))
         invoking = self._timer()
         result, invoke_seconds = self._invoke(project, chunks, variant, top_k)

@@ -213,3 +213,17 @@ class _Raw:
 
     def stream(self, **_: Any) -> Iterator[bytes]:
         yield self._body
+
+
+def test_a_pixel_flood_is_413_naming_the_request_budget(
+    registered: Client, endpoint: FakeRuntime
+) -> None:
+    flat = base64.b64encode(png(np.zeros((2000, 2000)))).decode()
+    # 40 images: the functional tests' body cap is 256 KiB.
+    response = post(registered, json.dumps({"images": [flat] * 40}).encode(), "application/json")
+    assert response.status_code == 413
+    error = response.json_body["error"]
+    assert error["code"] == "InputTooLarge"
+    assert "declare 160,000,000 pixels" in error["message"]
+    assert "(SAGEWIRE_MAX_REQUEST_PIXELS)" in error["message"]
+    assert endpoint.calls == []

@@ -6,8 +6,9 @@ import base64
 import hashlib
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import orjson
@@ -18,12 +19,17 @@ from chalicelib.config import Settings
 from chalicelib.definitions import parse_project
 from chalicelib.errors import EndpointUnavailable, ModelFailed
 from chalicelib.models import ObjectCreated
+from chalicelib.processing import decode as decode_module
+from chalicelib.processing.images import decode_image
+from chalicelib.processing.preprocess import preprocess
+from chalicelib.services import batch as batch_module
 from chalicelib.services.batch import BatchService, output_hash
 from chalicelib.services.inference import InferenceService
 from chalicelib.services.projects import ProjectService
 from tests.factories import project_document
 from tests.fakes import EPOCH, FakeObjects, FakeProjects, FakeRuntime
 
+T = TypeVar("T")
 SETTINGS = Settings.from_environ({})
 BUCKET = SETTINGS.bucket_name
 PROJECT = "digits-zero"
@@ -145,6 +151,40 @@ def test_a_jsonl_batch_takes_arrays_features_and_images(batch: Batch) -> None:
     lines = batch.lines(change)
     assert [line["record"] for line in lines] == [1, 2, 4]
     assert [line["prediction"]["score"] for line in lines] == [0.0, 1.0, 1.0]
+
+
+def test_the_batch_object_of_100_large_images_is_streamed_within_its_budget(
+    batch: Batch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's batch object: 100 lines, each a PNG of 2000x2000. Each record is decoded
+    and preprocessed before the next is read; past SAGEWIRE_MAX_BATCH_PIXELS (100,000,000 by
+    default: 25 of them) the records are refused from their headers, never decoded."""
+    steps: list[str] = []
+
+    def spy(step: str, real: Callable[..., T]) -> Callable[..., T]:
+        def call(*args: Any) -> T:
+            steps.append(step)
+            return real(*args)
+
+        return call
+
+    monkeypatch.setattr(decode_module, "decode_image", spy("decode", decode_image))
+    monkeypatch.setattr(batch_module, "preprocess", spy("preprocess", preprocess))
+    flat = io.BytesIO()
+    Image.new("L", (2000, 2000), 255).save(flat, format="PNG")
+    line = orjson.dumps({"image": base64.b64encode(flat.getvalue()).decode()})
+    change = batch.upload(f"batch/input/{PROJECT}/large.jsonl", b"\n".join([line] * 100))
+
+    outcome = batch.service.run(change)
+
+    assert (outcome.records, outcome.predictions, outcome.errors) == (100, 25, 75)
+    assert steps == ["decode", "preprocess"] * 25
+    lines = batch.lines(change)
+    assert all(line["prediction"]["score"] == 1.0 for line in lines[:25])
+    assert {line["error"]["message"] for line in lines[25:]} == {
+        "images in this object declare 104,000,000 pixels, over the object budget of "
+        "100,000,000 pixels (SAGEWIRE_MAX_BATCH_PIXELS)"
+    }
 
 
 @pytest.mark.parametrize(("name", "kind"), [("digit.png", "PNG"), ("digit.JPG", "JPEG")])

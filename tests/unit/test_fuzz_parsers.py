@@ -47,6 +47,7 @@ from chalicelib.processing.codecs import (
 )
 from chalicelib.processing.decode import SUPPORTED_CONTENT_TYPES, decode
 from chalicelib.processing.events import event_time
+from chalicelib.processing.images import image_header
 from chalicelib.processing.leaderboard_query import (
     MAX_FILTERS,
     OPS,
@@ -228,6 +229,51 @@ def test_pngs_with_good_checksums_and_any_fields_are_decoded_or_refused(
     for raw in refused_or(decode, body, "image/png") or []:
         assert raw.values.dtype == np.uint8
         assert raw.values.ndim in (2, 3)
+
+
+@FUZZ
+@given(
+    st.integers(1, 80),
+    st.integers(1, 80),
+    st.sampled_from(["L", "RGB"]),
+    st.sampled_from(["PNG", "JPEG"]),
+    st.booleans(),
+    st.integers(0, 4),
+)
+def test_the_header_of_any_encoded_image_is_what_pillow_decodes(
+    width: int, height: int, mode: str, kind: str, progressive: bool, seed: int
+) -> None:
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).convert(mode).save(buffer, format=kind, progressive=progressive)
+    header = image_header(buffer.getvalue(), ("PNG", "JPEG"), 6_400)
+    assert (header.width, header.height) == Image.open(buffer).size
+    # libjpeg's standard progressive script: 6 scans for grayscale, 10 for color.
+    scans = (6 if mode == "L" else 10) if kind == "JPEG" and progressive else 1
+    assert header.scans == scans
+
+
+jpeg_segments = st.tuples(
+    st.sampled_from([0xC0, 0xC2, 0xC4, 0xDA, 0xDB, 0xDD, 0xE0, 0xFE, 0xD0, 0xD8, 0xD9, 0x01]),
+    st.binary(max_size=12),
+    st.booleans(),
+)
+
+
+@FUZZ
+@given(st.lists(jpeg_segments, max_size=8), st.binary(max_size=40), st.integers(0, 4))
+def test_any_jpeg_markers_give_a_header_or_a_refusal(
+    segments: list[tuple[int, bytes, bool]], tail: bytes, max_scans: int
+) -> None:
+    body = b"\xff\xd8"
+    for marker, data, with_length in segments:
+        body += bytes([0xFF, marker]) + (struct.pack(">H", len(data) + 2) if with_length else b"")
+        body += data
+    header = refused_or(image_header, body + tail, ("JPEG",), 10_000, max_scans)
+    if header is not None:
+        assert header.pixels <= 10_000
+        assert header.scans <= max_scans
+        assert body.count(b"\xff\xda") >= header.scans
 
 
 # codecs: the model's side of the wire
