@@ -57,7 +57,7 @@ def matches(project: Project, run: Run) -> bool:
     return bool(checks) and all(checks)
 
 
-def unranked_because(project: Project, run: Run) -> str | None:
+def cannot_compete_because(project: Project, run: Run) -> str | None:
     """Why the run cannot compete for the project (not completed, nothing to deploy, no finite
     objective, a guard not met); None when it can."""
     if run.status != "Completed":
@@ -76,7 +76,7 @@ def unranked_because(project: Project, run: Run) -> str | None:
 
 def objective_value(project: Project, run: Run) -> float | None:
     """The run's objective when it may compete: completed, deployable, every guard passed."""
-    return None if unranked_because(project, run) else run.metrics[project.objective.metric]
+    return None if cannot_compete_because(project, run) else run.metrics[project.objective.metric]
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class Eligibility:
 
 
 def eligibility(project: Project, run: Run, trust: TrustPolicy) -> Eligibility:
-    reason = unranked_because(project, run) or trust.refusal(project, run)
+    reason = cannot_compete_because(project, run) or trust.refusal(project, run)
     return Eligibility(project.name, reason is None, reason)
 
 
