@@ -41,7 +41,9 @@ MAX_EXTRA_MIB = 256
 MAX_REFUSAL_SECONDS = 0.050
 # "Before": every budget of this issue lifted, through the services' own parameters.
 UNLIMITED = 10**15
-OFF = DecodeLimits(max_request_pixels=UNLIMITED, max_scans=UNLIMITED, draft=False)
+OFF = DecodeLimits(
+    max_request_pixels=UNLIMITED, max_scans=UNLIMITED, max_jpeg_segments=UNLIMITED, draft=False
+)
 SETTINGS = Settings.from_environ({})
 CALLER = Caller(kind="iam", principal="bench")
 # Each child prints one JSON line: the outcome, CPU and wall seconds, peak RSS over its baseline.

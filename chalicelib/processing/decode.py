@@ -26,6 +26,7 @@ from chalicelib.errors import (
 from chalicelib.models import RawInput
 from chalicelib.processing.images import (
     MAX_JPEG_SCANS,
+    MAX_JPEG_SEGMENTS,
     PixelBudget,
     UInt8Array,
     decode_image,
@@ -51,6 +52,7 @@ class DecodeLimits:
     # The default of SAGEWIRE_MAX_REQUEST_PIXELS; chalicelib/config.py says why.
     max_request_pixels: int = 16_000_000
     max_scans: int = MAX_JPEG_SCANS
+    max_jpeg_segments: int = MAX_JPEG_SEGMENTS
     draft: bool = True
 
 
@@ -69,7 +71,10 @@ class _Request:
         """All the images' headers read and their pixels spent, then each decoded."""
         limits = self.limits
         headers = [
-            image_header(data, formats, limits.max_pixels, limits.max_scans) for data in images
+            image_header(
+                data, formats, limits.max_pixels, limits.max_scans, limits.max_jpeg_segments
+            )
+            for data in images
         ]
         self.budget.spend(sum(header.pixels for header in headers))
         size = self.size if limits.draft else None

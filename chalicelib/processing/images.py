@@ -73,7 +73,11 @@ class PixelBudget:
 
 
 def image_header(
-    data: bytes, formats: tuple[str, ...], max_pixels: int, max_scans: int = MAX_JPEG_SCANS
+    data: bytes,
+    formats: tuple[str, ...],
+    max_pixels: int,
+    max_scans: int = MAX_JPEG_SCANS,
+    max_segments: int = MAX_JPEG_SEGMENTS,
 ) -> ImageHeader:
     """The PNG IHDR or JPEG frame header of ``data``, read without decoding, with the per-image
     caps checked; a JPEG's scans are counted up to one over ``max_scans``."""
@@ -82,7 +86,7 @@ def image_header(
             raise _not_an_image(formats)
         header = ImageHeader(*struct.unpack_from(">II", data, 16))
     elif "JPEG" in formats and data.startswith(_JPEG_SIGNATURE):
-        header = _jpeg_header(data, formats, max_scans)
+        header = _jpeg_header(data, formats, max_scans, max_segments)
     else:
         raise _not_an_image(formats)
     if header.pixels > max_pixels:
@@ -98,14 +102,16 @@ def image_header(
     return header
 
 
-def _jpeg_header(data: bytes, formats: tuple[str, ...], max_scans: int) -> ImageHeader:
+def _jpeg_header(
+    data: bytes, formats: tuple[str, ...], max_scans: int, max_segments: int
+) -> ImageHeader:
     """Walks the JPEG's marker segments, skipping entropy-coded data, to its end or past
-    ``max_scans`` scans, at most MAX_JPEG_SEGMENTS of them; a truncated tail is left for the
+    ``max_scans`` scans, at most ``max_segments`` of them; a truncated tail is left for the
     decoder to refuse."""
     size: tuple[int, int] | None = None
     scans = 0
     position = 2
-    for _ in range(MAX_JPEG_SEGMENTS + 1):
+    for _ in range(max_segments + 1):
         found = _JPEG_MARKER.search(data, position)
         if found is None or scans > max_scans:
             break
@@ -130,7 +136,7 @@ def _jpeg_header(data: bytes, formats: tuple[str, ...], max_scans: int) -> Image
         position += max(length, 2)
     else:
         raise InputTooLarge(
-            f"the JPEG has more than {MAX_JPEG_SEGMENTS:,} marker segments, the limit per image"
+            f"the JPEG has more than {max_segments:,} marker segments, the limit per image"
         )
     if size is None:
         raise _not_an_image(formats)
