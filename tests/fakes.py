@@ -57,7 +57,9 @@ class FakeProjects:
         return self._projects.pop(name, None) is not None
 
     def owner_of(self, endpoint: str) -> str | None:
-        return next((p.name for p in self._projects.values() if p.endpoint.name == endpoint), None)
+        wanted = endpoint.lower()
+        owners = (p.name for p in self._projects.values() if p.endpoint.name.lower() == wanted)
+        return next(owners, None)
 
 
 class FakeRuns:

@@ -84,7 +84,9 @@ class ProjectTable:
             },
         ]
         previous_endpoint = None if current is None else _project_from_item(current).endpoint.name
-        if previous_endpoint is not None and previous_endpoint != project.endpoint.name:
+        if previous_endpoint is not None and owner_key(previous_endpoint) != owner_key(
+            project.endpoint.name
+        ):
             actions.append(_release(table, previous_endpoint, project.name))
         self._transact(actions, project)
         return current is None

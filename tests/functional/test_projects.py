@@ -72,6 +72,15 @@ def test_an_endpoint_owned_by_another_project_is_a_409(client: Client) -> None:
     assert client.http.get("/v1/projects/second").status_code == 404
 
 
+def test_an_endpoint_name_differing_only_in_case_is_the_same_endpoint(client: Client) -> None:
+    created = put(client, "first", project_document("first", endpoint="digits-zero"))
+    assert created.status_code == 201
+    response = put(client, "second", project_document("second", endpoint="DIGITS-ZERO"))
+    assert response.status_code == 409
+    assert response.json_body["error"]["code"] == "Conflict"
+    assert client.http.get("/v1/projects/second").status_code == 404
+
+
 def test_moving_a_project_to_a_new_endpoint_frees_the_old_one(client: Client) -> None:
     assert put(client, "first", project_document("first", endpoint="old")).status_code == 201
     assert put(client, "first", project_document("first", endpoint="new")).status_code == 200

@@ -76,3 +76,21 @@ def test_delete_releases_the_endpoint_and_reports_absence(client: Any) -> None:
     assert table.delete("first") is True
     assert table.delete("first") is False
     assert table.put(project("second", "shared")) is True
+
+
+def test_endpoint_ownership_ignores_case_as_sagemaker_does(client: Any) -> None:
+    table = ProjectTable(client, TABLE)
+    table.put(project("first", "digits-zero"))
+    with pytest.raises(Conflict, match="owned by another project"):
+        table.put(project("second", "DIGITS-ZERO"))
+    assert table.get("second") is None
+    assert table.owner_of("Digits-Zero") == "first"
+
+
+def test_changing_only_the_case_of_its_endpoint_keeps_the_claim(client: Any) -> None:
+    table = ProjectTable(client, TABLE)
+    table.put(project("first", "digits-zero"))
+    assert table.put(project("first", "Digits-Zero")) is False
+    assert table.owner_of("digits-zero") == "first"
+    with pytest.raises(Conflict, match="owned by another project"):
+        table.put(project("second", "digits-zero"))
