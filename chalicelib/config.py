@@ -39,6 +39,15 @@ class Settings:
     service_name: str = "sagewire"
     metrics_namespace: str = "sagewire"
 
+    def __post_init__(self) -> None:
+        _refuse_overlapping_prefixes(
+            {
+                "SAGEWIRE_DATASETS_PREFIX": self.datasets_prefix,
+                "SAGEWIRE_BATCH_INPUT_PREFIX": self.batch_input_prefix,
+                "SAGEWIRE_BATCH_OUTPUT_PREFIX": self.batch_output_prefix,
+            }
+        )
+
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
@@ -72,6 +81,20 @@ class Settings:
             service_name=env.get("POWERTOOLS_SERVICE_NAME") or "sagewire",
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or "sagewire",
         )
+
+
+def _refuse_overlapping_prefixes(prefixes: dict[str, str]) -> None:
+    """Each S3 prefix must own its keys: batch output under the batch input prefix would be
+    predicted again, forever, and under the datasets prefix recorded as datasets."""
+    named = sorted(prefixes.items())
+    for index, (name, prefix) in enumerate(named):
+        for other_name, other in named[index + 1 :]:
+            if prefix.startswith(other) or other.startswith(prefix):
+                raise ValueError(
+                    f"{name} ({prefix!r}) and {other_name} ({other!r}) overlap: one is a prefix "
+                    "of the other; give each its own folder, e.g. 'batch/input/' and "
+                    "'batch/output/'"
+                )
 
 
 def _predictions_auth(value: str) -> PredictionsAuth:
