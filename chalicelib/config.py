@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal, cast, get_args
@@ -10,6 +11,7 @@ from typing import Literal, cast, get_args
 MiB = 1024 * 1024
 # How API Gateway authenticates prediction clients; `none` is for the local stack only.
 PredictionsAuth = Literal["iam", "cognito", "api_key", "none"]
+_ACCOUNT_ID = re.compile(r"\d{12}")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class Settings:
     endpoint_prefix: str = ""
     # The only role the stage may pass to SageMaker; the default for projects that name none.
     execution_role_arn: str | None = None
+    # The AWS account the stage runs in: event patterns match it alone, handlers check it.
+    account_id: str | None = None
     predictions_auth: PredictionsAuth = "iam"
     cognito_user_pool_arns: tuple[str, ...] = ()
     tracing: bool = False
@@ -71,6 +75,7 @@ class Settings:
             stage=env.get("SAGEWIRE_STAGE", "local"),
             endpoint_prefix=env.get("SAGEWIRE_ENDPOINT_PREFIX", ""),
             execution_role_arn=env.get("SAGEWIRE_EXECUTION_ROLE_ARN") or None,
+            account_id=_account_id(env.get("SAGEWIRE_ACCOUNT_ID", "")),
             predictions_auth=_predictions_auth(env.get("SAGEWIRE_PREDICTIONS_AUTH", "iam")),
             cognito_user_pool_arns=tuple(
                 arn.strip()
@@ -95,6 +100,12 @@ def _refuse_overlapping_prefixes(prefixes: dict[str, str]) -> None:
                     "of the other; give each its own folder, e.g. 'batch/input/' and "
                     "'batch/output/'"
                 )
+
+
+def _account_id(value: str) -> str | None:
+    if value and not _ACCOUNT_ID.fullmatch(value):
+        raise ValueError("SAGEWIRE_ACCOUNT_ID must be an AWS account id, 12 digits")
+    return value or None
 
 
 def _predictions_auth(value: str) -> PredictionsAuth:

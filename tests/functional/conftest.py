@@ -26,7 +26,12 @@ def endpoint() -> FakeRuntime:
 
 @pytest.fixture
 def settings() -> Settings:
-    return replace(Settings.from_environ(), table_name=TABLE, max_request_bytes=256 * 1024)
+    return replace(
+        Settings.from_environ(),
+        table_name=TABLE,
+        max_request_bytes=256 * 1024,
+        account_id="123456789012",  # the fixtures' account
+    )
 
 
 @pytest.fixture
