@@ -18,6 +18,7 @@ from chalicelib.config import Settings, get_settings
 from chalicelib.definitions import project_to_document
 from chalicelib.models import REPORT_CONTENT_TYPES, Caller, document
 from chalicelib.observability import LOGGER_NAME
+from chalicelib.processing.report_html import CONTENT_SECURITY_POLICY_HEADER
 from chalicelib.services.inference import MAX_TOP_K
 
 MAX_DEFINITION_BYTES = 64 * 1024
@@ -141,15 +142,18 @@ def _json_errors(view: Callable[..., Response]) -> Callable[..., Response]:
             training_job=kwargs.get("training_job"),
         ):
             try:
-                return view(*args, request_id=request_id, **kwargs)
+                response = view(*args, request_id=request_id, **kwargs)
             except errors.SagewireError as error:
                 logger.info("request refused", extra={"code": error.code})
-                return _error_response(error, request_id)
+                response = _error_response(error, request_id)
             except Exception:
                 # Logged as its type and frames: the message may quote the payload.
                 logger.exception("unexpected error")
                 detail = {"code": "InternalError", "message": "internal error"}
-                return _json(500, {"error": {**detail, "request_id": request_id}})
+                response = _json(500, {"error": {**detail, "request_id": request_id}})
+        # Every body is what its Content-Type says: no browser may guess another type.
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
 
     return handle
 
@@ -319,9 +323,10 @@ def latest_report(request_id: str) -> Response:
         body = wiring.container().reports.latest(kind)
     except errors.NotFound:
         raise errors.NotFound("no lineage report has been written yet") from None
-    return Response(
-        body=body.decode(), status_code=200, headers={"Content-Type": REPORT_CONTENT_TYPES[kind]}
-    )
+    headers: dict[str, str | list[str]] = {"Content-Type": REPORT_CONTENT_TYPES[kind]}
+    if kind == "html":
+        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY_HEADER
+    return Response(body=body.decode(), status_code=200, headers=headers)
 
 
 @api.route(

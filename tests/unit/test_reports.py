@@ -183,3 +183,13 @@ def test_latest_reads_each_format(kind: ReportKind, key: str) -> None:
     world = trained_world()
     world.reports.write(DAY)
     assert world.reports.latest(kind) == _written(world)[key]
+
+
+def test_each_format_is_stored_with_its_content_type() -> None:
+    world = trained_world()
+    world.reports.write(DAY)
+    stored = {key: content_type for (_, key), (_, content_type) in world.objects.objects.items()}
+    assert stored["reports/latest.html"] == "text/html; charset=utf-8"
+    assert stored["reports/2026/11/23/lineage.html"] == "text/html; charset=utf-8"
+    assert stored["reports/latest.json"] == "application/json"
+    assert stored["reports/latest.csv"] == "text/csv; charset=utf-8"
