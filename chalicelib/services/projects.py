@@ -11,6 +11,11 @@ from chalicelib.models import Project
 from chalicelib.services.ports import ProjectStore
 
 
+def project_not_found(name: str) -> ProjectNotFound:
+    """The one answer for a project that does not exist, or that the caller may not see."""
+    return ProjectNotFound(f"no project named {name!r}")
+
+
 class ProjectService:
     def __init__(
         self, store: ProjectStore, endpoint_prefix: str = "", execution_role_arn: str | None = None
@@ -22,7 +27,7 @@ class ProjectService:
     def get(self, name: str) -> Project:
         project = self._store.get(name)
         if project is None:
-            raise ProjectNotFound(f"no project named {name!r}")
+            raise project_not_found(name)
         return project
 
     def all(self) -> list[Project]:
@@ -52,4 +57,4 @@ class ProjectService:
 
     def delete(self, name: str) -> None:
         if not self._store.delete(name):
-            raise ProjectNotFound(f"no project named {name!r}")
+            raise project_not_found(name)
