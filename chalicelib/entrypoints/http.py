@@ -37,6 +37,7 @@ _STATUS: dict[type[errors.SagewireError], int] = {
     errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
+    errors.PreconditionFailed: 412,
     errors.InputTooLarge: 413,
     errors.UnsupportedMediaType: 415,
     errors.InvalidShape: 422,
@@ -214,23 +215,43 @@ def list_projects(request_id: str) -> Response:
     return _json(200, {"projects": [project_to_document(p) for p in projects]})
 
 
+def _if_match() -> frozenset[str] | None:
+    """If-Match's entity tags, unquoted (`*` kept); None without the header. A weak tag never
+    matches: If-Match compares strongly."""
+    header = api.current_request.headers.get("if-match")
+    if header is None:
+        return None
+    tags = (tag.strip() for tag in header.split(","))
+    return frozenset(
+        tag if tag == "*" else tag.removeprefix('"').removesuffix('"')
+        for tag in tags
+        if tag and not tag.startswith("W/")
+    )
+
+
+def _etag(revision: str) -> dict[str, str]:
+    return {"ETag": f'"{revision}"'}
+
+
 @api.route("/v1/projects/{project}", methods=["GET"], content_types=ANY, **OPERATORS)
 @_json_errors
 def get_project(project: str, request_id: str) -> Response:
-    return _json(200, project_to_document(wiring.container().projects.get(project)))
+    stored, revision = wiring.container().projects.versioned(project)
+    return _json(200, project_to_document(stored), _etag(revision))
 
 
 @api.route("/v1/projects/{project}", methods=["PUT"], content_types=["*/*"], **OPERATORS)
 @_json_errors
 def put_project(project: str, request_id: str) -> Response:
-    stored, created = wiring.container().projects.put(project, _json_document(MAX_DEFINITION_BYTES))
-    return _json(201 if created else 200, project_to_document(stored))
+    document = _json_document(MAX_DEFINITION_BYTES)
+    stored, created, revision = wiring.container().projects.put(project, document, _if_match())
+    return _json(201 if created else 200, project_to_document(stored), _etag(revision))
 
 
 @api.route("/v1/projects/{project}", methods=["DELETE"], content_types=ANY, **OPERATORS)
 @_json_errors
 def delete_project(project: str, request_id: str) -> Response:
-    wiring.container().projects.delete(project)
+    wiring.container().projects.delete(project, _if_match())
     return Response(body="", status_code=204)
 
 

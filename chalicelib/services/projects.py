@@ -30,13 +30,24 @@ class ProjectService:
             raise project_not_found(name)
         return project
 
+    def versioned(self, name: str) -> tuple[Project, str]:
+        """A definition and its revision (what `if_match` names)."""
+        found = self._store.versioned(name)
+        if found is None:
+            raise project_not_found(name)
+        return found
+
     def all(self) -> list[Project]:
         return sorted(self._store.all(), key=lambda project: project.name)
 
-    def put(self, name: str, document: Any) -> tuple[Project, bool]:
-        """Validates and stores a definition; the flag says whether it was created."""
+    def put(
+        self, name: str, document: Any, if_match: frozenset[str] | None = None
+    ) -> tuple[Project, bool, str]:
+        """Validates and stores a definition: it, whether it was created, and its revision;
+        with `if_match`, only over a revision it names."""
         project = self._within_stage(parse_project(document, name))
-        return project, self._store.put(project)
+        created, revision = self._store.put(project, if_match)
+        return project, created, revision
 
     def _within_stage(self, project: Project) -> Project:
         """The stage's IAM policy lets it manage only these endpoints and pass only this role."""
@@ -55,6 +66,6 @@ class ProjectService:
             )
         return replace(project, endpoint=replace(endpoint, execution_role_arn=role))
 
-    def delete(self, name: str) -> None:
-        if not self._store.delete(name):
+    def delete(self, name: str, if_match: frozenset[str] | None = None) -> None:
+        if not self._store.delete(name, if_match):
             raise project_not_found(name)

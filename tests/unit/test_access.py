@@ -130,7 +130,7 @@ def test_a_stage_manages_only_endpoints_under_its_prefix() -> None:
     with pytest.raises(InvalidDefinition) as raised:
         stage().put("digits-zero", project_document("digits-zero"))
     assert raised.value.field == "endpoint.name"
-    project, created = stage().put(
+    project, created, _ = stage().put(
         "digits-zero", project_document("digits-zero", "sagewire-prod-digits-zero")
     )
     assert created
@@ -139,7 +139,7 @@ def test_a_stage_manages_only_endpoints_under_its_prefix() -> None:
 
 def test_a_stage_passes_only_its_execution_role_and_uses_it_by_default() -> None:
     document = project_document("digits-zero", "sagewire-prod-digits-zero")
-    project, _ = stage().put("digits-zero", document)
+    project, _, _ = stage().put("digits-zero", document)
     assert project.endpoint.execution_role_arn == ROLE
     document["endpoint"]["execution_role_arn"] = "arn:aws:iam::123456789012:role/Admin"
     with pytest.raises(InvalidDefinition) as raised:
