@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal, cast, get_args
@@ -10,6 +11,7 @@ from typing import Literal, cast, get_args
 MiB = 1024 * 1024
 # How API Gateway authenticates prediction clients; `none` is for the local stack only.
 PredictionsAuth = Literal["iam", "cognito", "api_key", "none"]
+_ACCOUNT_ID = re.compile(r"\d{12}")
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class Settings:
     endpoint_prefix: str = ""
     # The only role the stage may pass to SageMaker; the default for projects that name none.
     execution_role_arn: str | None = None
+    # The AWS account the stage runs in: event patterns match it alone, handlers check it.
+    account_id: str | None = None
     predictions_auth: PredictionsAuth = "iam"
     cognito_user_pool_arns: tuple[str, ...] = ()
     # The stage's trust policy: what projects without one of their own may promote automatically.
@@ -46,6 +50,15 @@ class Settings:
     tracing: bool = False
     service_name: str = "sagewire"
     metrics_namespace: str = "sagewire"
+
+    def __post_init__(self) -> None:
+        _refuse_overlapping_prefixes(
+            {
+                "SAGEWIRE_DATASETS_PREFIX": self.datasets_prefix,
+                "SAGEWIRE_BATCH_INPUT_PREFIX": self.batch_input_prefix,
+                "SAGEWIRE_BATCH_OUTPUT_PREFIX": self.batch_output_prefix,
+            }
+        )
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -78,6 +91,7 @@ class Settings:
             stage=env.get("SAGEWIRE_STAGE", "local"),
             endpoint_prefix=env.get("SAGEWIRE_ENDPOINT_PREFIX", ""),
             execution_role_arn=env.get("SAGEWIRE_EXECUTION_ROLE_ARN") or None,
+            account_id=_account_id(env.get("SAGEWIRE_ACCOUNT_ID", "")),
             predictions_auth=_predictions_auth(env.get("SAGEWIRE_PREDICTIONS_AUTH", "iam")),
             cognito_user_pool_arns=_list(env, "SAGEWIRE_COGNITO_USER_POOL_ARNS"),
             trusted_images=_list(env, "SAGEWIRE_TRUSTED_IMAGES"),
@@ -95,6 +109,26 @@ class Settings:
 def _list(env: dict[str, str], name: str) -> tuple[str, ...]:
     """A comma-separated setting, blanks dropped."""
     return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+
+
+def _refuse_overlapping_prefixes(prefixes: dict[str, str]) -> None:
+    """Each S3 prefix must own its keys: batch output under the batch input prefix would be
+    predicted again, forever, and under the datasets prefix recorded as datasets."""
+    named = sorted(prefixes.items())
+    for index, (name, prefix) in enumerate(named):
+        for other_name, other in named[index + 1 :]:
+            if prefix.startswith(other) or other.startswith(prefix):
+                raise ValueError(
+                    f"{name} ({prefix!r}) and {other_name} ({other!r}) overlap: one is a prefix "
+                    "of the other; give each its own folder, e.g. 'batch/input/' and "
+                    "'batch/output/'"
+                )
+
+
+def _account_id(value: str) -> str | None:
+    if value and not _ACCOUNT_ID.fullmatch(value):
+        raise ValueError("SAGEWIRE_ACCOUNT_ID must be an AWS account id, 12 digits")
+    return value or None
 
 
 def _predictions_auth(value: str) -> PredictionsAuth:

@@ -77,6 +77,12 @@ class Conflict(SagewireError):
     code = "Conflict"
 
 
+class PreconditionFailed(SagewireError):
+    """A write conditioned on a revision of the resource that is not the current one."""
+
+    code = "PreconditionFailed"
+
+
 class ModelFailed(SagewireError):
     """The model container answered with an error."""
 

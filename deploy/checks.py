@@ -100,7 +100,7 @@ def s3_pattern(pattern: dict[str, Any]) -> tuple[Any, list[Any], set[str]] | Non
 
 
 def check_event_patterns(template: dict[str, Any], stage: Stage, findings: Findings) -> None:
-    """S3's events reach the app through patterns fixed at packaging: the stage's bucket and
+    """Events reach the app through patterns fixed at packaging: the stage's account, bucket and
     prefixes must be in them, not the defaults of whatever environment ran the packaging."""
     settings = stage.settings
     prefixes: set[str] = set()
@@ -116,6 +116,17 @@ def check_event_patterns(template: dict[str, Any], stage: Stage, findings: Findi
                 f"{logical_id}.{event_id}: S3 pattern on {settings.bucket_name}, keys {keys}",
                 f"{logical_id}.{event_id}: S3 pattern names buckets {buckets} (keys {keys}), "
                 f"expected [{settings.bucket_name!r}] with a key prefix",
+            )
+    for logical_id, function in _resources(template, tpl.FUNCTION):
+        for event_id, event in _props(function).get("Events", {}).items():
+            if event.get("Type") != "CloudWatchEvent":
+                continue
+            account = event.get("Properties", {}).get("Pattern", {}).get("account")
+            findings.expect(
+                account == [stage.account],
+                f"{logical_id}.{event_id}: pattern pinned to account {stage.account}",
+                f"{logical_id}.{event_id}: pattern matches account {account}, expected "
+                f"[{stage.account!r}]",
             )
     expected = {settings.datasets_prefix, settings.batch_input_prefix}
     findings.expect(

@@ -244,8 +244,14 @@ class Rule:
     targets: list[dict[str, Any]]
 
     def check_pattern(self, stage: Stage) -> None:
-        """S3's events reach the app through patterns fixed when `chalice deploy` imported it:
-        they must name the stage's bucket and prefixes, not those of the deploying shell."""
+        """Events reach the app through patterns fixed when `chalice deploy` imported it: they
+        must name the stage's account, bucket and prefixes, not those of the deploying shell."""
+        if self.pattern is not None and self.pattern.get("account") != [stage.account]:
+            raise HardenError(
+                f"rule {self.name} matches account {self.pattern.get('account')}, not "
+                f"[{stage.account!r}]: set SAGEWIRE_ACCOUNT_ID in the stage and run "
+                "`chalice deploy` in a shell without SAGEWIRE_* variables"
+            )
         s3 = s3_pattern(self.pattern or {})
         if s3 is None:
             return

@@ -116,6 +116,11 @@ def load_stage(name: str, project_dir: Path = PROJECT_DIR) -> Stage:
     if role is None:
         raise StageError(f"stage {name!r} needs SAGEWIRE_EXECUTION_ROLE_ARN, an IAM role ARN")
     # SageMaker only accepts a role of its own account, so the role's account is the stage's.
+    if settings.account_id != role["account"]:
+        raise StageError(
+            f"stage {name!r} needs SAGEWIRE_ACCOUNT_ID={role['account']}, the account of its "
+            f"execution role (the event patterns match it alone), not {settings.account_id}"
+        )
     return Stage(
         name=name,
         settings=settings,

@@ -12,7 +12,14 @@ from typing import Any, Literal
 
 import orjson
 
-from chalicelib.errors import Conflict, EndpointBusy, InputTooLarge, NotFound, SagewireError
+from chalicelib.errors import (
+    Conflict,
+    EndpointBusy,
+    InputTooLarge,
+    NotFound,
+    PreconditionFailed,
+    SagewireError,
+)
 from chalicelib.gateways.runs import sortable_number
 from chalicelib.models import (
     SETTLED_OUTCOMES,
@@ -39,25 +46,47 @@ MODEL_ARN_PREFIX = "arn:aws:sagemaker:us-east-1:123456789012:model/"
 
 
 class FakeProjects:
+    """Revisions are `<writes so far>-fake`: never reused, even across a delete."""
+
     def __init__(self, *projects: Project) -> None:
         self._projects = {project.name: project for project in projects}
+        self._revisions = {project.name: "0-fake" for project in projects}
+        self._writes = 0
 
     def get(self, name: str) -> Project | None:
         return self._projects.get(name)
 
+    def versioned(self, name: str) -> tuple[Project, str] | None:
+        project = self._projects.get(name)
+        return None if project is None else (project, self._revisions[name])
+
     def all(self) -> list[Project]:
         return list(self._projects.values())
 
-    def put(self, project: Project) -> bool:
+    def put(self, project: Project, if_match: frozenset[str] | None = None) -> tuple[bool, str]:
+        self._require(project.name, if_match)
         created = project.name not in self._projects
+        self._writes += 1
         self._projects[project.name] = project
-        return created
+        self._revisions[project.name] = f"{self._writes}-fake"
+        return created, self._revisions[project.name]
 
-    def delete(self, name: str) -> bool:
+    def delete(self, name: str, if_match: frozenset[str] | None = None) -> bool:
+        self._require(name, if_match)
+        self._revisions.pop(name, None)
         return self._projects.pop(name, None) is not None
 
+    def _require(self, name: str, if_match: frozenset[str] | None) -> None:
+        if if_match is None:
+            return
+        revision = self._revisions.get(name)
+        if revision is None or not ({"*", revision} & if_match):
+            raise PreconditionFailed(f"project {name!r} is not at the revision given")
+
     def owner_of(self, endpoint: str) -> str | None:
-        return next((p.name for p in self._projects.values() if p.endpoint.name == endpoint), None)
+        wanted = endpoint.lower()
+        owners = (p.name for p in self._projects.values() if p.endpoint.name.lower() == wanted)
+        return next(owners, None)
 
 
 class FakeRuns:

@@ -11,9 +11,10 @@ from chalice.app import Blueprint, CloudWatchEvent, Rate
 
 from chalicelib import wiring
 from chalicelib.config import get_settings
-from chalicelib.observability import correlate
+from chalicelib.observability import correlate, logger
 from chalicelib.processing.events import (
     endpoint_change,
+    foreign_account,
     object_created,
     training_job_change,
     tuning_job_change,
@@ -21,6 +22,15 @@ from chalicelib.processing.events import (
 
 SAGEMAKER = "aws.sagemaker"
 events = Blueprint(__name__)
+# Event patterns are fixed when the app is packaged, so the account, the bucket and the prefixes
+# are read here, at import (get_settings() reads the environment once per process).
+_STAGE = get_settings()
+
+
+def _pinned(pattern: dict[str, Any]) -> dict[str, Any]:
+    """The pattern, matching only the stage's own account when the stage names it."""
+    account = _STAGE.account_id
+    return pattern if account is None else {**pattern, "account": [account]}
 
 
 def _observed(handler: Callable[[CloudWatchEvent], Any]) -> Callable[[CloudWatchEvent], Any]:
@@ -38,11 +48,27 @@ def _observed(handler: Callable[[CloudWatchEvent], Any]) -> Callable[[CloudWatch
     return observe
 
 
+def _own_account(handler: Callable[[CloudWatchEvent], Any]) -> Callable[[CloudWatchEvent], Any]:
+    """An event about another account (a rule widened by hand, a bus shared across accounts) is
+    logged and dropped, not raised: a retry would not change it."""
+
+    @wraps(handler)
+    def checked(event: CloudWatchEvent) -> Any:
+        reason = foreign_account(event.to_dict(), wiring.container().settings.account_id)
+        if reason is None:
+            return handler(event)
+        logger.warning("event skipped: %s", reason)
+        return {"skipped": reason}
+
+    return checked
+
+
 @events.on_cw_event(
-    {"source": [SAGEMAKER], "detail-type": ["SageMaker Training Job State Change"]},
+    _pinned({"source": [SAGEMAKER], "detail-type": ["SageMaker Training Job State Change"]}),
     name="on_training_job_state_change",
 )
 @_observed
+@_own_account
 def on_training_job_state_change(event: CloudWatchEvent) -> Any:
     change = training_job_change(event.to_dict())
     correlate(training_job=change.name)
@@ -52,10 +78,13 @@ def on_training_job_state_change(event: CloudWatchEvent) -> Any:
 
 
 @events.on_cw_event(
-    {"source": [SAGEMAKER], "detail-type": ["SageMaker HyperParameter Tuning Job State Change"]},
+    _pinned(
+        {"source": [SAGEMAKER], "detail-type": ["SageMaker HyperParameter Tuning Job State Change"]}
+    ),
     name="on_tuning_job_state_change",
 )
 @_observed
+@_own_account
 def on_tuning_job_state_change(event: CloudWatchEvent) -> Any:
     change = tuning_job_change(event.to_dict())
     correlate(tuning_job=change.name)
@@ -65,16 +94,19 @@ def on_tuning_job_state_change(event: CloudWatchEvent) -> Any:
 
 
 @events.on_cw_event(
-    {
-        "source": [SAGEMAKER],
-        "detail-type": [
-            "SageMaker Endpoint State Change",
-            "SageMaker Endpoint Deployment State Change",
-        ],
-    },
+    _pinned(
+        {
+            "source": [SAGEMAKER],
+            "detail-type": [
+                "SageMaker Endpoint State Change",
+                "SageMaker Endpoint Deployment State Change",
+            ],
+        }
+    ),
     name="on_endpoint_state_change",
 )
 @_observed
+@_own_account
 def on_endpoint_state_change(event: CloudWatchEvent) -> Any:
     change = endpoint_change(event.to_dict())
     correlate(endpoint=change.name)
@@ -82,32 +114,33 @@ def on_endpoint_state_change(event: CloudWatchEvent) -> Any:
 
 
 S3 = "aws.s3"
-# Event patterns are fixed when the app is packaged, so the bucket and prefixes are read here, at
-# import (get_settings() reads the environment once per process).
-_STORAGE = get_settings()
 
 
 def _object_created(prefix: str) -> dict[str, Any]:
     """S3 -> EventBridge: `chalice package` refuses @on_s3_event in CloudFormation form."""
-    return {
-        "source": [S3],
-        "detail-type": ["Object Created"],
-        "detail": {
-            "bucket": {"name": [_STORAGE.bucket_name]},
-            "object": {"key": [{"prefix": prefix}]},
-        },
-    }
+    return _pinned(
+        {
+            "source": [S3],
+            "detail-type": ["Object Created"],
+            "detail": {
+                "bucket": {"name": [_STAGE.bucket_name]},
+                "object": {"key": [{"prefix": prefix}]},
+            },
+        }
+    )
 
 
-@events.on_cw_event(_object_created(_STORAGE.datasets_prefix), name="on_dataset_object")
+@events.on_cw_event(_object_created(_STAGE.datasets_prefix), name="on_dataset_object")
 @_observed
+@_own_account
 def on_dataset_object(event: CloudWatchEvent) -> Any:
     change = object_created(event.to_dict())
     return wiring.container().object_event_handlers.dataset_object(event.context, change)
 
 
-@events.on_cw_event(_object_created(_STORAGE.batch_input_prefix), name="on_batch_object")
+@events.on_cw_event(_object_created(_STAGE.batch_input_prefix), name="on_batch_object")
 @_observed
+@_own_account
 def on_batch_object(event: CloudWatchEvent) -> Any:
     change = object_created(event.to_dict())
     return wiring.container().object_event_handlers.batch_object(event.context, change)

@@ -18,6 +18,7 @@ from chalicelib.config import Settings, get_settings
 from chalicelib.definitions import project_to_document
 from chalicelib.models import REPORT_CONTENT_TYPES, Caller, document
 from chalicelib.observability import LOGGER_NAME
+from chalicelib.processing.report_html import CONTENT_SECURITY_POLICY_HEADER
 from chalicelib.services.inference import MAX_TOP_K
 
 MAX_DEFINITION_BYTES = 64 * 1024
@@ -36,6 +37,7 @@ _STATUS: dict[type[errors.SagewireError], int] = {
     errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
+    errors.PreconditionFailed: 412,
     errors.InputTooLarge: 413,
     errors.UnsupportedMediaType: 415,
     errors.InvalidShape: 422,
@@ -141,15 +143,18 @@ def _json_errors(view: Callable[..., Response]) -> Callable[..., Response]:
             training_job=kwargs.get("training_job"),
         ):
             try:
-                return view(*args, request_id=request_id, **kwargs)
+                response = view(*args, request_id=request_id, **kwargs)
             except errors.SagewireError as error:
                 logger.info("request refused", extra={"code": error.code})
-                return _error_response(error, request_id)
+                response = _error_response(error, request_id)
             except Exception:
                 # Logged as its type and frames: the message may quote the payload.
                 logger.exception("unexpected error")
                 detail = {"code": "InternalError", "message": "internal error"}
-                return _json(500, {"error": {**detail, "request_id": request_id}})
+                response = _json(500, {"error": {**detail, "request_id": request_id}})
+        # Every body is what its Content-Type says: no browser may guess another type.
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
 
     return handle
 
@@ -210,23 +215,43 @@ def list_projects(request_id: str) -> Response:
     return _json(200, {"projects": [project_to_document(p) for p in projects]})
 
 
+def _if_match() -> frozenset[str] | None:
+    """If-Match's entity tags, unquoted (`*` kept); None without the header. A weak tag never
+    matches: If-Match compares strongly."""
+    header = api.current_request.headers.get("if-match")
+    if header is None:
+        return None
+    tags = (tag.strip() for tag in header.split(","))
+    return frozenset(
+        tag if tag == "*" else tag.removeprefix('"').removesuffix('"')
+        for tag in tags
+        if tag and not tag.startswith("W/")
+    )
+
+
+def _etag(revision: str) -> dict[str, str]:
+    return {"ETag": f'"{revision}"'}
+
+
 @api.route("/v1/projects/{project}", methods=["GET"], content_types=ANY, **OPERATORS)
 @_json_errors
 def get_project(project: str, request_id: str) -> Response:
-    return _json(200, project_to_document(wiring.container().projects.get(project)))
+    stored, revision = wiring.container().projects.versioned(project)
+    return _json(200, project_to_document(stored), _etag(revision))
 
 
 @api.route("/v1/projects/{project}", methods=["PUT"], content_types=["*/*"], **OPERATORS)
 @_json_errors
 def put_project(project: str, request_id: str) -> Response:
-    stored, created = wiring.container().projects.put(project, _json_document(MAX_DEFINITION_BYTES))
-    return _json(201 if created else 200, project_to_document(stored))
+    document = _json_document(MAX_DEFINITION_BYTES)
+    stored, created, revision = wiring.container().projects.put(project, document, _if_match())
+    return _json(201 if created else 200, project_to_document(stored), _etag(revision))
 
 
 @api.route("/v1/projects/{project}", methods=["DELETE"], content_types=ANY, **OPERATORS)
 @_json_errors
 def delete_project(project: str, request_id: str) -> Response:
-    wiring.container().projects.delete(project)
+    wiring.container().projects.delete(project, _if_match())
     return Response(body="", status_code=204)
 
 
@@ -322,9 +347,10 @@ def latest_report(request_id: str) -> Response:
         body = wiring.container().reports.latest(kind)
     except errors.NotFound:
         raise errors.NotFound("no lineage report has been written yet") from None
-    return Response(
-        body=body.decode(), status_code=200, headers={"Content-Type": REPORT_CONTENT_TYPES[kind]}
-    )
+    headers: dict[str, str | list[str]] = {"Content-Type": REPORT_CONTENT_TYPES[kind]}
+    if kind == "html":
+        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY_HEADER
+    return Response(body=body.decode(), status_code=200, headers=headers)
 
 
 @api.route(

@@ -95,7 +95,8 @@ def definition_key(project: str) -> Item:
 
 
 def owner_key(endpoint: str) -> Item:
-    return {"pk": {"S": f"ENDPOINT#{endpoint}"}, "sk": {"S": "OWNER"}}
+    # SageMaker endpoint names are case-insensitive: `DIGITS-ZERO` is the endpoint `digits-zero`.
+    return {"pk": {"S": f"ENDPOINT#{endpoint.lower()}"}, "sk": {"S": "OWNER"}}
 
 
 def run_key(run: str) -> Item:

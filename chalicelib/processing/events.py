@@ -1,4 +1,4 @@
-"""SageMaker's EventBridge events, normalized (times, status spellings) before any service."""
+"""EventBridge events, checked for their account and normalized before any service."""
 
 from __future__ import annotations
 
@@ -19,6 +19,32 @@ from chalicelib.models import (
 
 _ENDPOINT_STATUSES = {status.upper(): status for status in get_args(EndpointStatus)}
 _RUN_STATUSES = {status.upper(): status for status in get_args(RunStatus)}
+
+
+# The resource ARNs a SageMaker event names in its detail; S3's bucket ARNs carry no account.
+_DETAIL_ARNS = ("TrainingJobArn", "HyperParameterTuningJobArn", "EndpointArn")
+
+
+def foreign_account(event: Mapping[str, Any], account: str | None) -> str | None:
+    """Why the event is not about the stage's own account (its `account`, or the account of a
+    resource ARN it names), or None when it is, or when the stage names no account."""
+    if account is None:
+        return None
+    if event.get("account") != account:
+        return f"the event's account is not {account}"
+    detail, resources = event.get("detail"), event.get("resources", [])
+    if not isinstance(resources, list):
+        return "the event's resources are not a list"
+    arns = list(resources)
+    if isinstance(detail, Mapping):
+        arns += [detail.get(field) for field in _DETAIL_ARNS if field in detail]
+    for arn in arns:
+        parts = arn.split(":", 5) if isinstance(arn, str) else []
+        if len(parts) != 6 or parts[0] != "arn":
+            return "a resource of the event is not an ARN"
+        if parts[4] not in ("", account):
+            return f"a resource of the event is not in account {account}"
+    return None
 
 
 def event_time(value: Any, field: str) -> datetime:

@@ -133,6 +133,10 @@ class BatchService:
     def run(self, change: ObjectCreated) -> BatchOutcome:
         """Predicts every record of the object once per key and ETag; never raises for bad
         input, only for what a retry may fix (throttling, timeouts, S3 failures)."""
+        if change.key.startswith(self._settings.batch_output_prefix):
+            # Our own output: predicting it would write more output, and so on.
+            logger.warning("batch object %r skipped: under the output prefix", change.key[:200])
+            return BatchOutcome("skipped", "the key is under the batch output prefix")
         project = self._project(change.key)
         if isinstance(project, str):
             logger.warning("batch object %r refused: %s", change.key[:200], project)

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
 from chalicelib.definitions import SAGEMAKER_NAME
-from chalicelib.errors import Forbidden, InvalidParameter
+from chalicelib.errors import InvalidParameter
 from chalicelib.models import Caller, FloatArray, PredictionResult, Project
 from chalicelib.processing.codecs import Chunk, deserialize_response, serialize_chunks
 from chalicelib.processing.decode import DEFAULT_LIMITS, DecodeLimits, decode
 from chalicelib.processing.postprocess import postprocess
 from chalicelib.processing.preprocess import preprocess, target_size
 from chalicelib.services.ports import NO_METRICS, EndpointInvoker, MetricsSink
-from chalicelib.services.projects import ProjectService
+from chalicelib.services.projects import ProjectService, project_not_found
 
 MAX_TOP_K = 100
+logger = logging.getLogger("sagewire")
 
 
 def require_access(caller: Caller, project: Project) -> None:
     """Cognito groups and API keys are per project; IAM callers were authorized by API Gateway
-    on the route's resource ARN, which names the project."""
+    on the route's resource ARN, which names the project. A refused caller gets the very answer
+    of an absent project, so that it cannot learn which project names exist."""
     if caller.kind == "cognito":
         allowed = not caller.groups.isdisjoint(project.access.groups)
     elif caller.kind == "api_key":
@@ -28,7 +31,8 @@ def require_access(caller: Caller, project: Project) -> None:
     else:
         allowed = True
     if not allowed:
-        raise Forbidden(f"this caller may not use project {project.name!r}")
+        logger.info("prediction refused: the project does not admit this %s caller", caller.kind)
+        raise project_not_found(project.name)
 
 
 def _check_options(variant: str | None, top_k: int | None) -> None:

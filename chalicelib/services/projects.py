@@ -11,6 +11,11 @@ from chalicelib.models import Project
 from chalicelib.services.ports import ProjectStore
 
 
+def project_not_found(name: str) -> ProjectNotFound:
+    """The one answer for a project that does not exist, or that the caller may not see."""
+    return ProjectNotFound(f"no project named {name!r}")
+
+
 class ProjectService:
     def __init__(
         self,
@@ -27,16 +32,27 @@ class ProjectService:
     def get(self, name: str) -> Project:
         project = self._store.get(name)
         if project is None:
-            raise ProjectNotFound(f"no project named {name!r}")
+            raise project_not_found(name)
         return project
+
+    def versioned(self, name: str) -> tuple[Project, str]:
+        """A definition and its revision (what `if_match` names)."""
+        found = self._store.versioned(name)
+        if found is None:
+            raise project_not_found(name)
+        return found
 
     def all(self) -> list[Project]:
         return sorted(self._store.all(), key=lambda project: project.name)
 
-    def put(self, name: str, document: Any) -> tuple[Project, bool]:
-        """Validates and stores a definition; the flag says whether it was created."""
+    def put(
+        self, name: str, document: Any, if_match: frozenset[str] | None = None
+    ) -> tuple[Project, bool, str]:
+        """Validates and stores a definition: it, whether it was created, and its revision;
+        with `if_match`, only over a revision it names."""
         project = self._within_stage(parse_project(document, name))
-        return project, self._store.put(project)
+        created, revision = self._store.put(project, if_match)
+        return project, created, revision
 
     def _within_stage(self, project: Project) -> Project:
         """The stage's IAM policy lets it manage only these endpoints, pass only this role and,
@@ -62,6 +78,6 @@ class ProjectService:
             )
         return replace(project, endpoint=replace(endpoint, execution_role_arn=role))
 
-    def delete(self, name: str) -> None:
-        if not self._store.delete(name):
-            raise ProjectNotFound(f"no project named {name!r}")
+    def delete(self, name: str, if_match: frozenset[str] | None = None) -> None:
+        if not self._store.delete(name, if_match):
+            raise project_not_found(name)

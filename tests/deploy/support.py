@@ -23,6 +23,7 @@ def make_stage(
         "SAGEWIRE_TABLE": f"sagewire-{name}",
         "SAGEWIRE_BUCKET": f"sagewire-{name}",
         "SAGEWIRE_STAGE": name,
+        "SAGEWIRE_ACCOUNT_ID": "123456789012",
         "SAGEWIRE_ENDPOINT_PREFIX": f"sagewire-{name}-",
         "SAGEWIRE_EXECUTION_ROLE_ARN": ROLE_ARN,
         "SAGEWIRE_PREDICTIONS_AUTH": auth,
@@ -76,6 +77,7 @@ def _role(name: str, stage: Stage) -> dict[str, Any]:
 
 def _s3_pattern(stage: Stage, prefix: str) -> dict[str, Any]:
     return {
+        "account": [stage.account],
         "source": ["aws.s3"],
         "detail-type": ["Object Created"],
         "detail": {
@@ -97,6 +99,7 @@ def chalice_template(stage: Stage) -> dict[str, Any]:
                     "Type": "CloudWatchEvent",
                     "Properties": {
                         "Pattern": {
+                            "account": [stage.account],
                             "source": ["aws.sagemaker"],
                             "detail-type": ["SageMaker Training Job State Change"],
                         }

@@ -147,7 +147,7 @@ def function_exists(aws: Aws, name: str, runtime: str = "python3.12") -> None:
     aws.add("lambda", "get_function", {"Configuration": configuration}, FunctionName=name)
 
 
-SAGEMAKER_PATTERN = {"source": ["aws.sagemaker"]}
+SAGEMAKER_PATTERN = {"source": ["aws.sagemaker"], "account": [ACCOUNT]}
 
 
 def rule_exists(
@@ -459,33 +459,36 @@ def test_an_untraced_function_of_a_tracing_stage_is_refused(
         harden(make_stage(tracing=True), deployment, STACK, aws.services, Report())
 
 
-def s3_pattern(bucket: str, prefix: str) -> dict[str, Any]:
+def s3_pattern(bucket: str, prefix: str, account: str | None = ACCOUNT) -> dict[str, Any]:
     detail = {"bucket": {"name": [bucket]}, "object": {"key": [{"prefix": prefix}]}}
-    return {"source": ["aws.s3"], "detail-type": ["Object Created"], "detail": detail}
+    pattern = {"source": ["aws.s3"], "detail-type": ["Object Created"], "detail": detail}
+    return pattern if account is None else {**pattern, "account": [account]}
 
 
 @pytest.mark.parametrize(
-    ("bucket", "prefix", "refused"),
+    ("bucket", "prefix", "account", "refused"),
     [
-        ("sagewire-prod", "datasets/", False),
-        ("sagewire-prod", "batch/input/", False),
+        ("sagewire-prod", "datasets/", ACCOUNT, None),
+        ("sagewire-prod", "batch/input/", ACCOUNT, None),
         # `chalice deploy` imported the app with the defaults, or another shell's settings.
-        ("sagewire", "datasets/", True),
-        ("sagewire-prod", "elsewhere/", True),
+        ("sagewire", "datasets/", ACCOUNT, "without SAGEWIRE_\\* variables"),
+        ("sagewire-prod", "elsewhere/", ACCOUNT, "without SAGEWIRE_\\* variables"),
+        ("sagewire-prod", "datasets/", None, "matches account None"),
+        ("sagewire-prod", "datasets/", "210987654321", "matches account \\['210987654321'\\]"),
     ],
 )
-def test_s3_rules_must_match_the_stages_bucket_and_prefixes(
-    aws: Aws, bucket: str, prefix: str, refused: bool
+def test_s3_rules_must_match_the_stages_account_bucket_and_prefixes(
+    aws: Aws, bucket: str, prefix: str, account: str | None, refused: str | None
 ) -> None:
     name = "sagewire-prod-on_dataset_object-event"
     target = chalice_target("sagewire-prod-on_dataset_object")
-    rule_exists(aws, name, [target], pattern=s3_pattern(bucket, prefix))
+    rule_exists(aws, name, [target], pattern=s3_pattern(bucket, prefix, account))
     rule = aws.services.rules.read(name)
 
-    if not refused:
+    if refused is None:
         rule.check_pattern(make_stage())
         return
-    with pytest.raises(HardenError, match="without SAGEWIRE_\\* variables"):
+    with pytest.raises(HardenError, match=refused):
         rule.check_pattern(make_stage())
 
 

@@ -187,6 +187,17 @@ def test_a_stage_without_a_role_arn_is_refused(env: dict[str, str], tmp_path: Pa
         load_stage("prod", tmp_path)
 
 
+@pytest.mark.parametrize("account", ["", "210987654321"])
+def test_a_stage_whose_account_is_not_its_roles_is_refused(account: str, tmp_path: Path) -> None:
+    config = load_config()
+    config["stages"]["prod"]["environment_variables"]["SAGEWIRE_ACCOUNT_ID"] = account
+    (tmp_path / ".chalice").mkdir()
+    (tmp_path / ".chalice" / "config.json").write_text(json.dumps(config))
+
+    with pytest.raises(StageError, match=f"SAGEWIRE_ACCOUNT_ID={ACCOUNT}"):
+        load_stage("prod", tmp_path)
+
+
 def test_the_local_stage_is_not_deployable() -> None:
     with pytest.raises(StageError, match="iam_policy_file"):
         load_stage("local")

@@ -380,3 +380,18 @@ def test_event_ages_of_a_pattern_and_of_schedules(
 ) -> None:
     """(EventBridge's, Lambda's) maximum event age: the merge template's and `harden`'s."""
     assert tpl.event_ages(schedule) == ages
+
+
+def test_the_checks_fail_on_an_event_pattern_not_pinned_to_the_stages_account() -> None:
+    stage = make_stage()
+    chalice = chalice_template(stage)
+    del _event(chalice, "OnTrainingJobStateChange")["Properties"]["Pattern"]["account"]
+    _event(chalice, "OnBatchObject")["Properties"]["Pattern"]["account"] = ["210987654321"]
+
+    violations = check_template(packaged(stage, chalice), stage).violations
+
+    assert any(
+        "OnTrainingJobStateChange.OnTrainingJobStateChangeEvent: pattern matches account None" in v
+        for v in violations
+    )
+    assert any("OnBatchObject.OnBatchObjectEvent" in v and "210987654321" in v for v in violations)

@@ -64,14 +64,28 @@ def predict(client: Client, project: str, headers: dict[str, str]) -> tuple[int,
     return response.status_code, body["error"]["code"] if "error" in body else "ok"
 
 
+def answer(client: Client, project: str, headers: dict[str, str]) -> tuple[int, Any, Any]:
+    """All a client learns from a refusal: status, headers and body, but for the request id."""
+    response = client.http.post(
+        f"/v1/projects/{project}/predictions",
+        headers={"Content-Type": "text/csv", **headers},
+        body=CSV,
+    )
+    error = dict(response.json_body["error"], request_id=None)
+    error["message"] = error["message"].replace(project, "<project>")
+    return response.status_code, sorted(response.headers.items()), error
+
+
 @pytest.mark.skipif(MODE != "cognito", reason="Cognito stages only")
 def test_a_cognito_group_reaches_its_project_and_no_other(
     teams: Client, endpoint: FakeRuntime
 ) -> None:
     headers = {"Authorization": token(["team-a"])}
     assert predict(teams, "team-a", headers) == (200, "ok")
-    assert predict(teams, "team-b", headers) == (403, "Forbidden")
-    assert predict(teams, "team-b", {"Authorization": token([])}) == (403, "Forbidden")
+    # Another team's project and no project at all answer alike: nothing tells them apart.
+    assert predict(teams, "team-b", headers) == (404, "ProjectNotFound")
+    assert predict(teams, "team-b", {"Authorization": token([])}) == (404, "ProjectNotFound")
+    assert answer(teams, "team-b", headers) == answer(teams, "team-zz", headers)
     assert [call["endpoint"] for call in endpoint.calls] == ["team-a"]
 
 
@@ -80,6 +94,8 @@ def test_a_cognito_group_reaches_its_project_and_no_other(
 def test_an_api_key_reaches_its_project_and_no_other(teams: Client, endpoint: FakeRuntime) -> None:
     headers = {"x-api-key": "secret-value-of-team-a"}
     assert predict(teams, "team-a", headers) == (200, "ok")
-    assert predict(teams, "team-b", headers) == (403, "Forbidden")
-    assert predict(teams, "team-b", {}) == (403, "Forbidden")
+    # Another team's project and no project at all answer alike: nothing tells them apart.
+    assert predict(teams, "team-b", headers) == (404, "ProjectNotFound")
+    assert predict(teams, "team-b", {}) == (404, "ProjectNotFound")
+    assert answer(teams, "team-b", headers) == answer(teams, "team-zz", headers)
     assert [call["endpoint"] for call in endpoint.calls] == ["team-a"]

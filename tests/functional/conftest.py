@@ -28,7 +28,10 @@ def endpoint() -> FakeRuntime:
 @pytest.fixture
 def settings() -> Settings:
     return replace(
-        trusting(Settings.from_environ()), table_name=TABLE, max_request_bytes=256 * 1024
+        trusting(Settings.from_environ()),
+        table_name=TABLE,
+        max_request_bytes=256 * 1024,
+        account_id="123456789012",  # the fixtures' account
     )
 
 

@@ -107,6 +107,26 @@ def test_a_completed_training_job_is_recorded_selected_and_deployed(
     assert promotion["cause"] == "event:844e2571-85d4-695f-b930-0153b71dcb42"
 
 
+@pytest.mark.parametrize("where", ["account", "resources", "TrainingJobArn"])
+def test_an_event_about_another_account_is_skipped_before_any_call(
+    client: Client, sagemaker: Stubber, where: str
+) -> None:
+    event = fixture("training-job-completed.json")
+    theirs = "210987654321"
+    if where == "account":
+        event["account"] = theirs
+    elif where == "resources":
+        event["resources"] = [arn.replace("123456789012", theirs) for arn in event["resources"]]
+    else:
+        event["detail"][where] = event["detail"][where].replace("123456789012", theirs)
+
+    payload = client.lambda_.invoke("on_training_job_state_change", event).payload
+
+    assert payload["skipped"].endswith("123456789012")  # no SageMaker call: the Stubber is empty
+    assert client.http.get("/v1/projects/mnist-zero/promotions").json_body["promotions"] == []
+    assert client.http.get("/v1/runs/linear-mbs-100").status_code == 404
+
+
 def test_a_duplicate_delivery_under_another_event_id_changes_nothing(
     client: Client, sagemaker: Stubber
 ) -> None:

@@ -187,7 +187,7 @@ def test_no_payload_metadata_or_credential_is_ever_written(
     statuses.append((500, post(client, row, "text/csv")))
     endpoint.failure = None
     monkeypatch.setattr(http, "_AUTH", replace(http._AUTH, predictions_auth="api_key"))
-    statuses.append((403, post(client, row, "text/csv")))
+    statuses.append((404, post(client, row, "text/csv")))  # refused: as if absent
     assert [expected for expected, _ in statuses] == [actual for _, actual in statuses]
 
     sagemaker.jobs["mbs-100"] = completed_run("mbs-100")
@@ -216,7 +216,7 @@ def test_no_payload_metadata_or_credential_is_ever_written(
         assert f'"code":"{code}"' in text
     for code in ("InvalidShape", "ModelError", "EndpointUnavailable", "EndpointTimeout"):
         assert f'"code":"{code}"' in text
-    assert '"code":"Forbidden"' in text
+    assert "prediction refused: the project does not admit this api_key caller" in text
     assert '"exception_name":"ValueError"' in text
     assert '"exception_name":"RuntimeError"' in text
     assert '"PredictionLatency":' in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from chalice.test import Client
@@ -67,6 +68,15 @@ def test_unknown_project_is_404_with_a_json_error(client: Client) -> None:
 def test_an_endpoint_owned_by_another_project_is_a_409(client: Client) -> None:
     assert put(client, "first", project_document("first", endpoint="shared")).status_code == 201
     response = put(client, "second", project_document("second", endpoint="shared"))
+    assert response.status_code == 409
+    assert response.json_body["error"]["code"] == "Conflict"
+    assert client.http.get("/v1/projects/second").status_code == 404
+
+
+def test_an_endpoint_name_differing_only_in_case_is_the_same_endpoint(client: Client) -> None:
+    created = put(client, "first", project_document("first", endpoint="digits-zero"))
+    assert created.status_code == 201
+    response = put(client, "second", project_document("second", endpoint="DIGITS-ZERO"))
     assert response.status_code == 409
     assert response.json_body["error"]["code"] == "Conflict"
     assert client.http.get("/v1/projects/second").status_code == 404
@@ -150,3 +160,78 @@ def test_a_definition_that_is_not_an_object_is_a_422(client: Client) -> None:
     response = put(client, "digits-zero", [1, 2])
     assert response.status_code == 422
     assert response.json_body["error"]["field"] == "$"
+
+
+def test_get_and_put_carry_a_strong_etag(client: Client) -> None:
+    created = put(client, "digits-zero", project_document())
+    etag = created.headers["ETag"]
+    assert re.fullmatch(r'"[^"]+"', etag)  # strong: quoted, no W/
+    assert client.http.get("/v1/projects/digits-zero").headers["ETag"] == etag
+    replaced = put(client, "digits-zero", project_document(), {**JSON, "If-Match": etag})
+    assert replaced.status_code == 200
+    assert replaced.headers["ETag"] != etag
+    assert client.http.get("/v1/projects/digits-zero").headers["ETag"] == replaced.headers["ETag"]
+
+
+def test_two_operators_editing_the_same_version_the_second_gets_412(client: Client) -> None:
+    put(client, "digits-zero", project_document())
+    alice = client.http.get("/v1/projects/digits-zero")
+    bob = client.http.get("/v1/projects/digits-zero")
+    alices, bobs = dict(alice.json_body), dict(bob.json_body)
+    alices["objective"] = {**alices["objective"], "goal": "maximize"}
+    bobs["guards"] = [{"metric": "validation:binary_f_beta", "op": ">=", "value": 0.9}]
+
+    first = put(client, "digits-zero", alices, {**JSON, "If-Match": alice.headers["ETag"]})
+    second = put(client, "digits-zero", bobs, {**JSON, "If-Match": bob.headers["ETag"]})
+
+    assert first.status_code == 200
+    assert second.status_code == 412
+    error = second.json_body["error"]
+    assert error["code"] == "PreconditionFailed"
+    assert error["request_id"]
+    assert second.headers["Content-Type"] == "application/json"
+    stored = client.http.get("/v1/projects/digits-zero").json_body
+    assert stored["objective"]["goal"] == "maximize"  # Alice's edit stands
+    assert stored.get("guards", []) == []
+
+
+def test_delete_with_a_stale_if_match_is_412_and_keeps_the_project(client: Client) -> None:
+    stale = put(client, "digits-zero", project_document()).headers["ETag"]
+    current = put(client, "digits-zero", project_document()).headers["ETag"]
+
+    refused = client.http.delete("/v1/projects/digits-zero", headers={"If-Match": stale})
+    assert refused.status_code == 412
+    assert refused.json_body["error"]["code"] == "PreconditionFailed"
+    assert client.http.get("/v1/projects/digits-zero").status_code == 200
+    deleted = client.http.delete(
+        "/v1/projects/digits-zero", headers={"If-Match": f'"nope", {current}'}
+    )
+    assert deleted.status_code == 204
+
+
+def test_if_match_star_needs_an_existing_project(client: Client) -> None:
+    star = {**JSON, "If-Match": "*"}
+    assert put(client, "digits-zero", project_document(), star).status_code == 412
+    assert client.http.get("/v1/projects/digits-zero").status_code == 404
+    assert client.http.delete("/v1/projects/digits-zero", headers=star).status_code == 412
+    assert put(client, "digits-zero", project_document()).status_code == 201
+    assert put(client, "digits-zero", project_document(), star).status_code == 200
+    assert client.http.delete("/v1/projects/digits-zero", headers=star).status_code == 204
+
+
+def test_if_match_on_a_project_that_does_not_exist_is_412(client: Client) -> None:
+    headers = {**JSON, "If-Match": '"1-0123456789abcdef"'}
+    assert put(client, "digits-zero", project_document(), headers).status_code == 412
+    assert client.http.get("/v1/projects/digits-zero").status_code == 404
+
+
+def test_a_weak_etag_never_matches(client: Client) -> None:
+    etag = put(client, "digits-zero", project_document()).headers["ETag"]
+    weak = {**JSON, "If-Match": f"W/{etag}"}
+    assert put(client, "digits-zero", project_document(), weak).status_code == 412
+
+
+def test_a_name_no_project_can_have_is_404_whatever_if_match_says(client: Client) -> None:
+    response = client.http.delete("/v1/projects/-bad-", headers={"If-Match": "*"})
+    assert response.status_code == 404
+    assert response.json_body["error"]["code"] == "ProjectNotFound"

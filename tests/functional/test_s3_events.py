@@ -105,3 +105,17 @@ def test_a_deleted_batch_object_is_skipped(
     listed = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix="batch/output/")
     assert listed["KeyCount"] == 0
     assert endpoint.calls == []
+
+
+def test_a_batch_object_event_of_another_account_is_skipped_unread(
+    client: Client, settings: Settings, bucket: str
+) -> None:
+    key = f"{settings.batch_input_prefix}{PROJECT}/rows.csv"
+    etag, size = upload(settings, key, b"0\n")
+    event = s3_event(settings, key, etag, size, "0062E99A88DC407460") | {"account": "210987654321"}
+
+    payload = client.lambda_.invoke("on_batch_object", event).payload
+
+    assert payload == {"skipped": "the event's account is not 123456789012"}
+    listed = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix=settings.batch_output_prefix)
+    assert listed["KeyCount"] == 0

@@ -7,7 +7,7 @@ import pytest
 from chalicelib.definitions import parse_project
 from chalicelib.entrypoints.http import _STATUS as STATUS_OF_ERROR
 from chalicelib.entrypoints.http import _groups
-from chalicelib.errors import Forbidden, InvalidDefinition, SagewireError
+from chalicelib.errors import InvalidDefinition, ProjectNotFound, SagewireError
 from chalicelib.models import Access, Caller
 from chalicelib.services.inference import InferenceService
 from chalicelib.services.projects import ProjectService
@@ -67,8 +67,14 @@ def test_other_projects_callers_are_refused_before_any_sagemaker_call(
     world: tuple[InferenceService, FakeRuntime], caller: Caller
 ) -> None:
     inference, runtime = world
-    with pytest.raises(Forbidden, match="team-a"):
+    with pytest.raises(ProjectNotFound) as refused:
         inference.predict("team-a", CSV, "text/csv", caller)
+    with pytest.raises(ProjectNotFound) as absent:
+        inference.predict("team-z", CSV, "text/csv", caller)
+    # The same error, code and message but for the name asked for: nothing tells them apart.
+    assert type(refused.value) is type(absent.value)
+    assert refused.value.code == absent.value.code == "ProjectNotFound"
+    assert refused.value.message.replace("team-a", "team-z") == absent.value.message
     assert runtime.calls == []
 
 
@@ -77,7 +83,7 @@ def test_a_project_without_access_admits_no_cognito_or_key_caller() -> None:
     assert project.access == Access()
     inference = InferenceService(ProjectService(FakeProjects(project)), FakeRuntime(), 1024)
     for caller in (Caller("cognito", "u", frozenset({"open"})), Caller("api_key", "open")):
-        with pytest.raises(Forbidden):
+        with pytest.raises(ProjectNotFound):
             inference.predict("open", CSV, "text/csv", caller)
 
 
@@ -124,7 +130,7 @@ def test_a_stage_manages_only_endpoints_under_its_prefix() -> None:
     with pytest.raises(InvalidDefinition) as raised:
         stage().put("digits-zero", project_document("digits-zero"))
     assert raised.value.field == "endpoint.name"
-    project, created = stage().put(
+    project, created, _ = stage().put(
         "digits-zero", project_document("digits-zero", "sagewire-prod-digits-zero")
     )
     assert created
@@ -133,7 +139,7 @@ def test_a_stage_manages_only_endpoints_under_its_prefix() -> None:
 
 def test_a_stage_passes_only_its_execution_role_and_uses_it_by_default() -> None:
     document = project_document("digits-zero", "sagewire-prod-digits-zero")
-    project, _ = stage().put("digits-zero", document)
+    project, _, _ = stage().put("digits-zero", document)
     assert project.endpoint.execution_role_arn == ROLE
     document["endpoint"]["execution_role_arn"] = "arn:aws:iam::123456789012:role/Admin"
     with pytest.raises(InvalidDefinition) as raised:

@@ -360,3 +360,20 @@ def test_an_overwritten_object_is_left_to_its_own_event(batch: Batch) -> None:
 
     assert batch.service.run(change).status == "skipped"
     assert batch.outputs() == {}
+
+
+def test_a_key_under_the_output_prefix_is_skipped_unread(
+    batch: Batch, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    change = batch.upload(f"batch/output/{PROJECT}/0123456789abcdef/predictions.jsonl", b"{}\n")
+
+    outcome = batch.service.run(change)
+
+    assert (outcome.status, outcome.reason) == (
+        "skipped",
+        "the key is under the batch output prefix",
+    )
+    assert set(batch.outputs()) == {change.key}
+    assert batch.invoker.calls == []
+    # Powertools' JSON lines on stdout once its logger is built, else the standard records.
+    assert "under the output prefix" in "".join([*capfd.readouterr(), caplog.text])

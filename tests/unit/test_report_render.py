@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
+import html
 import io
 import json
 import re
@@ -14,7 +17,12 @@ import jsonschema
 import orjson
 import pytest
 
-from chalicelib.processing.report_html import plot_hyperparameter, render_html
+from chalicelib.processing.report_html import (
+    CONTENT_SECURITY_POLICY,
+    CONTENT_SECURITY_POLICY_HEADER,
+    plot_hyperparameter,
+    render_html,
+)
 from chalicelib.processing.report_text import (
     openlineage_events,
     render_csv,
@@ -118,6 +126,25 @@ def test_html_is_self_contained(report: Report) -> None:
     assert "<img" not in page
     # The only URL is the SVG namespace, which is an identifier, not an asset.
     assert set(re.findall(r"https?://[^\s\"'<>]+", page)) == {"http://www.w3.org/2000/svg"}
+
+
+def test_html_carries_its_content_security_policy_before_its_style(report: Report) -> None:
+    page = render_html(report).decode()
+    head = page[: page.index("</head>")]
+    [meta] = re.findall(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', head)
+    assert html.unescape(meta) == CONTENT_SECURITY_POLICY
+    assert head.index("Content-Security-Policy") < head.index("<style>")
+    [style] = re.findall(r"<style>(.*?)</style>", page, re.DOTALL)
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    directives = dict(d.split(" ", 1) for d in CONTENT_SECURITY_POLICY.split("; "))
+    assert directives == {
+        "default-src": "'none'",
+        "style-src": f"'sha256-{digest}'",
+        "base-uri": "'none'",
+        "form-action": "'none'",
+    }
+    assert " style=" not in page  # inline style attributes would need 'unsafe-inline'
+    assert f"{CONTENT_SECURITY_POLICY}; frame-ancestors 'none'" == CONTENT_SECURITY_POLICY_HEADER
 
 
 def test_html_escapes_hostile_names(report: Report) -> None:

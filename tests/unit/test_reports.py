@@ -77,6 +77,7 @@ def test_content_types() -> None:
     types = {key: kind for (_, key), (_, kind) in world.objects.objects.items()}
     assert types["reports/latest.json"] == "application/json"
     assert types["reports/latest.html"] == "text/html; charset=utf-8"
+    assert types["reports/2026/11/23/lineage.html"] == "text/html; charset=utf-8"
     assert types["reports/latest.csv"] == "text/csv; charset=utf-8"
     assert types["reports/latest.openlineage.jsonl"] == "application/x-ndjson"
 
