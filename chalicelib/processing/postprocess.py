@@ -48,10 +48,16 @@ def _number(value: Any, what: str) -> float:
     return number
 
 
+# Integers a float holds exactly; orjson refuses any beyond 64 bits, and JavaScript beyond this.
+_MAX_INTEGER = 2**53
+
+
 def _integer(value: Any, what: str) -> int:
     number = _number(value, what)
     if not number.is_integer():
         raise ModelFailed(f"the model's {what} is not an integer")
+    if abs(number) > _MAX_INTEGER:
+        raise ModelFailed(f"the model's {what} is out of range")
     return int(number)
 
 

@@ -69,6 +69,9 @@ def test_linear_learner_multiclass_scores() -> None:
         {"score": math.nan, "predicted_label": 1},
         [0.5],
         "0.5",
+        # Found by hypothesis: a label past 64 bits made orjson fail after postprocessing.
+        [0, 18446744073709550592],
+        {"score": 0.5, "predicted_label": -(2**60)},
     ],
 )
 def test_linear_learner_refuses_odd_predictions(item: Any) -> None:
@@ -90,6 +93,13 @@ def test_kmeans() -> None:
         {"closest_cluster": 3, "distance_to_cluster": 7.25},
         {"closest_cluster": 0, "distance_to_cluster": 1.0},
     ]
+
+
+def test_kmeans_refuses_a_cluster_past_what_a_float_holds_exactly() -> None:
+    item = {"closest_cluster": 2.0**64, "distance_to_cluster": 1.0}
+
+    with pytest.raises(ModelFailed, match="out of range"):
+        postprocess({"predictions": [item]}, spec("kmeans"), 1)
 
 
 def test_kmeans_needs_both_fields() -> None:
