@@ -59,12 +59,6 @@ class NotFound(SagewireError):
     code = "NotFound"
 
 
-class Forbidden(SagewireError):
-    """An authenticated caller that may not use this resource."""
-
-    code = "Forbidden"
-
-
 class ProjectNotFound(NotFound):
     code = "ProjectNotFound"
 

@@ -34,7 +34,6 @@ logger = logging.getLogger(LOGGER_NAME)
 _STATUS: dict[type[errors.SagewireError], int] = {
     errors.MalformedInput: 400,
     errors.InvalidParameter: 400,
-    errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.PreconditionFailed: 412,
