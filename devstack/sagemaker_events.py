@@ -118,8 +118,9 @@ def endpoint_event(
     modified: datetime,
     tags: Any,
     region: str,
+    failure_reason: str | None = None,
 ) -> dict[str, Any]:
-    detail = {
+    detail: dict[str, Any] = {
         "EndpointName": name,
         "EndpointArn": arn,
         "EndpointConfigName": config_name,
@@ -136,4 +137,6 @@ def endpoint_event(
         "LastModifiedTime": epoch_ms(modified),
         "Tags": tag_map(tags),
     }
+    if failure_reason:
+        detail["FailureReason"] = failure_reason
     return _event(ENDPOINT_STATE_CHANGE, arn, region, detail)

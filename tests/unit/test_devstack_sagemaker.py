@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import numpy as np
 import pytest
 
 from devstack import algorithms, trainer
@@ -16,6 +17,7 @@ from devstack.jobs import JobError, LocalSageMaker, TuningRequest
 from tests.clock import ManualClock
 
 if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sagemaker.client import SageMakerClient
 
 BUCKET = "devstack-sagemaker-unit"
@@ -28,6 +30,7 @@ TAGS = {"Project": "Project_Binary_Classifier"}
 @dataclass(frozen=True)
 class Local:
     sagemaker: SageMakerClient
+    s3: S3Client
     jobs: LocalSageMaker
     router: EventRouter
     clock: ManualClock
@@ -53,7 +56,7 @@ def local() -> Iterator[Local]:
         s3, sagemaker = session.client("s3"), session.client("sagemaker")
         s3.create_bucket(Bucket=BUCKET)
         try:
-            yield Local(sagemaker, LocalSageMaker(sagemaker, s3, BUCKET, router), router, clock)
+            yield Local(sagemaker, s3, LocalSageMaker(sagemaker, s3, BUCKET, router), router, clock)
         finally:
             router.stop()
             control.stop()
@@ -188,11 +191,20 @@ def test_a_tuning_job_reports_its_real_best_training_job(local: Local) -> None:
     assert sum(e["detail-type"].startswith("SageMaker Training") for e in events) == 6
 
 
-def _deploy(local: Local, name: str, job: str) -> None:
+def _deploy(local: Local, name: str, job: str, image: str | None = None) -> None:
+    centroids = {"centroids": np.zeros((1, 2))}
+    local.s3.put_object(
+        Bucket=BUCKET,
+        Key=f"models/{job}",
+        Body=algorithms.pack(algorithms.Model(algorithms.KMEANS, 2, centroids, {})),
+    )
     local.sagemaker.create_model(
         ModelName=job,
         ExecutionRoleArn="arn:aws:iam::123456789012:role/Unit",
-        PrimaryContainer={"Image": "local", "ModelDataUrl": f"s3://{BUCKET}/models/{job}"},
+        PrimaryContainer={
+            "Image": image or trainer.image_uri(algorithms.KMEANS, "us-east-1"),
+            "ModelDataUrl": f"s3://{BUCKET}/models/{job}",
+        },
     )
     local.sagemaker.create_endpoint_config(
         EndpointConfigName=job,
@@ -235,6 +247,28 @@ def test_endpoints_are_created_then_in_service_with_events(local: Local) -> None
     assert local.sagemaker.describe_endpoint(EndpointName="unit-endpoint")["EndpointStatus"] == (
         "InService"
     )
+
+
+def test_a_model_sagemaker_could_not_serve_fails_its_endpoint_with_the_reason(
+    local: Local,
+) -> None:
+    image = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1-cpu-py310"
+    _deploy(local, "unit-refused", "unit-model-refused", image)
+    mark = local.router.mark()
+    local.sagemaker.create_endpoint(
+        EndpointName="unit-refused", EndpointConfigName="unit-model-refused"
+    )
+    local.clock.advance(DELAY)
+    events = local.events_since(mark)
+    assert _endpoint_statuses(events) == ["CREATING", "FAILED"]
+    described = local.sagemaker.describe_endpoint(EndpointName="unit-refused")
+    assert described["EndpointStatus"] == "Failed"
+    reason = described["FailureReason"]
+    assert reason.startswith(
+        "The primary container for production variant AllTraffic did not pass the ping health check."
+    )
+    assert "SAGEMAKER_PROGRAM and SAGEMAKER_SUBMIT_DIRECTORY" in reason
+    assert events[-1]["detail"]["FailureReason"] == reason
 
 
 def test_an_update_with_a_deployment_config_is_busy_then_done(local: Local) -> None:
