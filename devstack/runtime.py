@@ -114,9 +114,18 @@ class LocalRuntime:
             raise not_found from None
         if described["EndpointStatus"] not in _SERVING:
             raise not_found
-        config = sagemaker.describe_endpoint_config(
-            EndpointConfigName=described["EndpointConfigName"]
-        )
+        try:
+            config = sagemaker.describe_endpoint_config(
+                EndpointConfigName=described["EndpointConfigName"]
+            )
+        except ClientError:
+            # SageMaker keeps serving; the local runtime reads the config on every request.
+            raise ServiceError(
+                400,
+                "ValidationError",
+                f"Endpoint {endpoint}'s endpoint configuration {described['EndpointConfigName']} "
+                "was deleted (the local stack serves from it; SageMaker would keep serving).",
+            ) from None
         current = {v["VariantName"]: v for v in described.get("ProductionVariants", [])}
         variants = {v["VariantName"]: v for v in config["ProductionVariants"]}
         if target is not None:
@@ -163,12 +172,12 @@ class LocalRuntime:
 
     def _load(self, endpoint: str, model_name: str) -> containers.Served:
         sagemaker, s3 = self._aws()
-        described = sagemaker.describe_model(ModelName=model_name)
-        container = described.get("PrimaryContainer") or described["Containers"][0]
-        image, url = container.get("Image", ""), container.get("ModelDataUrl", "")
-        location = urlparse(url)
-        bucket, key = location.netloc, location.path.lstrip("/")
         try:
+            described = sagemaker.describe_model(ModelName=model_name)
+            container = described.get("PrimaryContainer") or described["Containers"][0]
+            image, url = container.get("Image", ""), container.get("ModelDataUrl", "")
+            location = urlparse(url)
+            bucket, key = location.netloc, location.path.lstrip("/")
             etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
             with self._lock:
                 cached = self._models.get((image, url, etag))
