@@ -25,6 +25,7 @@ from devstack import hosting, sagemaker_events
 from devstack.events import Discard, EventSink
 from devstack.functions import FunctionHost, LambdaInvokeShim
 from devstack.s3_events import S3Notifications
+from devstack.transform_jobs import TransformShim
 from devstack.wsgi import BackgroundServer, WsgiApp
 
 UPDATE_ENDPOINT_TARGET = "SageMaker.UpdateEndpoint"
@@ -407,8 +408,13 @@ class ControlPlane:
         timer: TimerFactory = background_timer,
     ) -> None:
         self.s3 = S3Notifications(DomainDispatcherApplication(create_backend_app))
+        self.transforms = TransformShim(self.s3, SageMakerShim._backend)
         self.shim = SageMakerShim(
-            self.s3, update_delay_seconds, create_delay_seconds, timer=timer, health=hosting.ping
+            self.transforms,
+            update_delay_seconds,
+            create_delay_seconds,
+            timer=timer,
+            health=hosting.ping,
         )
         self.functions = LambdaInvokeShim(self.shim)
         self._server = BackgroundServer(
@@ -425,6 +431,7 @@ class ControlPlane:
         """Once the app is loaded: where SageMaker's and S3's events go, the control API, and
         what runs the app's functions for Lambda's Invoke API."""
         self.shim.attach(events, control)
+        self.transforms.attach(events)
         self.s3.attach(events)
         if functions is not None:
             self.functions.attach(functions)
@@ -434,4 +441,5 @@ class ControlPlane:
 
     def stop(self) -> None:
         self.shim.stop()
+        self.transforms.stop()
         self._server.stop()

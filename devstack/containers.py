@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
+import orjson
 
 from chalicelib.errors import SagewireError
 from devstack import algorithms
@@ -33,6 +34,7 @@ JSON: Final = "application/json"
 CSV: Final = "text/csv"
 RECORDIO: Final = "application/x-recordio-protobuf"
 NPY: Final = "application/x-npy"
+JSONLINES: Final = "application/jsonlines"
 
 # (model, float64 batch, the accepted response type) -> the object its response serializes
 Predict = Callable[[algorithms.Model, algorithms.Matrix, str], Any]
@@ -69,12 +71,17 @@ class Served:
     model: algorithms.Model
 
 
-def _linear_learner(model: algorithms.Model, batch: algorithms.Matrix, _: str) -> Any:
-    return {"predictions": algorithms.predict_linear_learner(model, batch)}
+def _records(predictions: list[dict[str, Any]], accept: str) -> Any:
+    """The built-in algorithms' JSON: one document, or JSON Lines with one record per line."""
+    return predictions if accept == JSONLINES else {"predictions": predictions}
 
 
-def _kmeans(model: algorithms.Model, batch: algorithms.Matrix, _: str) -> Any:
-    return {"predictions": algorithms.predict_kmeans(model, batch)}
+def _linear_learner(model: algorithms.Model, batch: algorithms.Matrix, accept: str) -> Any:
+    return _records(algorithms.predict_linear_learner(model, batch), accept)
+
+
+def _kmeans(model: algorithms.Model, batch: algorithms.Matrix, accept: str) -> Any:
+    return _records(algorithms.predict_kmeans(model, batch), accept)
 
 
 def _softmax(model: algorithms.Model, batch: algorithms.Matrix, _: str) -> Any:
@@ -91,7 +98,7 @@ CONTAINERS: Final[Mapping[str, Container]] = {
             (JSON,),
             _linear_learner,
         ),
-        Container("kmeans", algorithms.KMEANS, (CSV, JSON, RECORDIO), (JSON,), _kmeans),
+        Container("kmeans", algorithms.KMEANS, (CSV, JSON, RECORDIO), (JSON, JSONLINES), _kmeans),
         # The devstack trainer's stand-in for the PyTorch notebooks' CNN: a softmax classifier.
         Container("pytorch-training", algorithms.SOFTMAX, (JSON, CSV, NPY), (JSON, NPY), _softmax),
     )
@@ -165,4 +172,7 @@ def invoke(served: Served, body: bytes, content_type: str, accept: str) -> tuple
         raise ContainerError(
             400, f"Invalid feature dimension: expected {model.feature_dim}, got {batch.shape[1]}."
         )
-    return serialize_response(container.predict(model, batch, accepted), accepted), accepted
+    answer = container.predict(model, batch, accepted)
+    if accepted == JSONLINES:
+        return b"".join(orjson.dumps(record) + b"\n" for record in answer), accepted
+    return serialize_response(answer, accepted), accepted

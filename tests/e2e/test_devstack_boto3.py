@@ -23,6 +23,7 @@ from tests.e2e.test_devstack import READY_TIMEOUT, ROOT, _environment, _free_por
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sagemaker.client import SageMakerClient
+    from mypy_boto3_sagemaker.literals import BatchStrategyType
     from mypy_boto3_sagemaker_runtime.client import SageMakerRuntimeClient
 
 pytestmark = pytest.mark.e2e
@@ -260,3 +261,114 @@ def test_weights_route_traffic_and_deletes_remove_everything(user: User) -> None
     assert "boto3-ab" not in {
         e["EndpointName"] for e in user.sagemaker.list_endpoints()["Endpoints"]
     }
+
+
+def _transform(
+    user: User,
+    name: str,
+    model: str,
+    prefix: str,
+    strategy: BatchStrategyType,
+    accept: str,
+    content_type: str = "text/csv",
+) -> Any:
+    """create_transform_job as the batch transform examples write it, then its waiter."""
+    user.sagemaker.create_transform_job(
+        TransformJobName=name,
+        ModelName=model,
+        BatchStrategy=strategy,
+        MaxPayloadInMB=1,
+        TransformInput={
+            "DataSource": {
+                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{user.bucket}/{prefix}"}
+            },
+            "ContentType": content_type,
+            "SplitType": "Line",
+        },
+        TransformOutput={
+            "S3OutputPath": f"s3://{user.bucket}/{name}/output",
+            "Accept": accept,
+            "AssembleWith": "Line",
+        },
+        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
+    )
+    user.sagemaker.get_waiter("transform_job_completed_or_stopped").wait(
+        TransformJobName=name, WaiterConfig=FAST
+    )
+    return user.sagemaker.describe_transform_job(TransformJobName=name)
+
+
+def _lines(user: User, key: str) -> list[Any]:
+    body = user.s3.get_object(Bucket=user.bucket, Key=key)["Body"].read()
+    return [json.loads(line) for line in body.decode().splitlines()]
+
+
+def test_a_transform_job_writes_one_prediction_per_input_line(user: User) -> None:
+    image = trainer.image_uri(algorithms.KMEANS, user.region)
+    user.deploy("boto3-transform-kmeans", image, user.artifact("digits-kmeans"))
+    x = trainer.channels(algorithms.KMEANS).x_validation
+    first, second = x[:300], x[300:]
+    user.s3.put_object(Bucket=user.bucket, Key="kmeans-in/part-1.csv", Body=_rows(first))
+    user.s3.put_object(Bucket=user.bucket, Key="kmeans-in/2026/part-2.csv", Body=_rows(second))
+
+    described = _transform(
+        user,
+        "boto3-kmeans-batch",
+        "boto3-transform-kmeans-alltraffic",
+        "kmeans-in/",
+        "MultiRecord",
+        "application/jsonlines",
+    )
+
+    assert described["TransformJobStatus"] == "Completed", described.get("FailureReason")
+    out = "boto3-kmeans-batch/output"
+    one, two = _lines(user, f"{out}/part-1.csv.out"), _lines(user, f"{out}/2026/part-2.csv.out")
+    assert (len(one), len(two)) == (len(first), len(second))
+    _, answer = user.invoke("digits-kmeans", _rows(x))
+    assert one + two == answer["predictions"]  # what the endpoint answers for the same rows
+    summaries = user.sagemaker.list_transform_jobs(NameContains="boto3-kmeans-batch")
+    assert [s["TransformJobStatus"] for s in summaries["TransformJobSummaries"]] == ["Completed"]
+
+
+def test_single_record_transform_of_linear_learner_tells_zeros_apart(user: User) -> None:
+    image = trainer.image_uri(algorithms.LINEAR_LEARNER, user.region)
+    user.deploy("boto3-transform-zero", image, user.artifact("digits-zero"))
+    channels = trainer.channels(algorithms.LINEAR_LEARNER)
+    user.s3.put_object(
+        Bucket=user.bucket, Key="zero-in/held-out.csv", Body=_rows(channels.x_validation)
+    )
+
+    described = _transform(
+        user,
+        "boto3-zero-batch",
+        "boto3-transform-zero-alltraffic",
+        "zero-in/held-out.csv",
+        "SingleRecord",
+        "application/json",
+    )
+
+    assert described["TransformJobStatus"] == "Completed", described.get("FailureReason")
+    lines = _lines(user, "boto3-zero-batch/output/held-out.csv.out")
+    assert len(lines) == len(channels.y_validation)
+    labels = np.array([line["predictions"][0]["predicted_label"] for line in lines])
+    assert float(np.mean(labels == channels.y_validation)) > 0.97
+
+
+def test_a_transform_the_container_refuses_fails_with_its_reason(user: User) -> None:
+    image = trainer.image_uri(algorithms.KMEANS, user.region)
+    user.deploy("boto3-transform-png", image, user.artifact("digits-kmeans"))
+    user.s3.put_object(Bucket=user.bucket, Key="png-in/a.csv", Body=b"1,2\n")
+    with pytest.raises(WaiterError, match="Failed"):
+        _transform(
+            user,
+            "boto3-png-batch",
+            "boto3-transform-png-alltraffic",
+            "png-in/",
+            "MultiRecord",
+            "application/json",
+            content_type="image/png",
+        )
+    described = user.sagemaker.describe_transform_job(TransformJobName="boto3-png-batch")
+    assert described["TransformJobStatus"] == "Failed"
+    assert "415" in described["FailureReason"]
+    assert "image/png" in described["FailureReason"]

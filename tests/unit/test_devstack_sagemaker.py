@@ -48,6 +48,7 @@ def local() -> Iterator[Local]:
     )
     router = EventRouter([], function_prefix="unit-")  # records what is published
     control.shim.attach(router, lambda environ, start_response: [])
+    control.transforms.attach(router)
     control.start()
     router.start()
     with pytest.MonkeyPatch.context() as patch:
@@ -265,7 +266,7 @@ def test_a_model_sagemaker_could_not_serve_fails_its_endpoint_with_the_reason(
     assert described["EndpointStatus"] == "Failed"
     reason = described["FailureReason"]
     assert reason.startswith(
-        "The primary container for production variant AllTraffic did not pass the ping health check."
+        "The primary container for production variant AllTraffic did not pass the ping health"
     )
     assert "SAGEMAKER_PROGRAM and SAGEMAKER_SUBMIT_DIRECTORY" in reason
     assert events[-1]["detail"]["FailureReason"] == reason
@@ -300,3 +301,37 @@ def test_an_update_with_a_deployment_config_is_busy_then_done(local: Local) -> N
     events = local.events_since(mark)
     assert _endpoint_statuses(events) == ["UPDATING", "IN_SERVICE"]
     assert events[-1]["detail"]["EndpointConfigName"] == "unit-model-c"
+
+
+def test_a_transform_job_runs_and_its_state_changes_are_published(local: Local) -> None:
+    _deploy(local, "unit-transform", "unit-model-transform")
+    local.s3.put_object(Bucket=BUCKET, Key="transform/in/rows.csv", Body=b"0,0\n1,1\n\n2,2\n")
+    mark = local.router.mark()
+    local.sagemaker.create_transform_job(
+        TransformJobName="unit-transform",
+        ModelName="unit-model-transform",
+        BatchStrategy="SingleRecord",
+        TransformInput={
+            "DataSource": {
+                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/transform/in/"}
+            },
+            "ContentType": "text/csv",
+            "SplitType": "Line",
+        },
+        TransformOutput={"S3OutputPath": f"s3://{BUCKET}/transform/out", "AssembleWith": "Line"},
+        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
+    )
+    events = [
+        e
+        for e in local.events_since(mark)  # the job's thread keeps the router busy until it ends
+        if e["detail-type"] == "SageMaker Transform Job State Change"
+    ]
+    assert [e["detail"]["TransformJobStatus"] for e in events] == ["InProgress", "Completed"]
+    assert events[-1]["resources"] == [
+        "arn:aws:sagemaker:us-east-1:123456789012:transform-job/unit-transform"
+    ]
+    out = local.s3.get_object(Bucket=BUCKET, Key="transform/out/rows.csv.out")["Body"].read()
+    assert out.count(b"\n") == 3  # one line per record, the blank line is none
+    described = local.sagemaker.describe_transform_job(TransformJobName="unit-transform")
+    assert described["TransformJobStatus"] == "Completed"
+    assert "FailureReason" not in described
