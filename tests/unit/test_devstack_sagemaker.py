@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -335,3 +336,43 @@ def test_a_transform_job_runs_and_its_state_changes_are_published(local: Local) 
     described = local.sagemaker.describe_transform_job(TransformJobName="unit-transform")
     assert described["TransformJobStatus"] == "Completed"
     assert "FailureReason" not in described
+
+
+def test_a_manifest_file_names_the_objects_to_transform(local: Local) -> None:
+    _deploy(local, "unit-manifest", "unit-model-manifest")
+    for name in ("a.csv", "b.csv", "skipped.csv"):
+        local.s3.put_object(Bucket=BUCKET, Key=f"manifest/in/{name}", Body=b"0,0\n1,1\n")
+    manifest = [{"prefix": f"s3://{BUCKET}/manifest/in/"}, "a.csv", "b.csv"]
+    local.s3.put_object(Bucket=BUCKET, Key="manifest/list.json", Body=json.dumps(manifest))
+    mark = local.router.mark()
+    local.sagemaker.create_transform_job(
+        TransformJobName="unit-manifest",
+        ModelName="unit-model-manifest",
+        TransformInput={
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": "ManifestFile",
+                    "S3Uri": f"s3://{BUCKET}/manifest/list.json",
+                }
+            },
+            "ContentType": "text/csv",
+            "SplitType": "Line",
+        },
+        TransformOutput={
+            "S3OutputPath": f"s3://{BUCKET}/manifest/out",
+            "Accept": "application/jsonlines",
+            "AssembleWith": "Line",
+        },
+        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
+    )
+    local.events_since(mark)
+    listed = local.s3.list_objects_v2(Bucket=BUCKET, Prefix="manifest/out/")["Contents"]
+    assert sorted(item["Key"] for item in listed) == [
+        "manifest/out/a.csv.out",
+        "manifest/out/b.csv.out",
+    ]
+    out = local.s3.get_object(Bucket=BUCKET, Key="manifest/out/a.csv.out")["Body"].read()
+    assert [json.loads(line) for line in out.splitlines()] == [
+        {"closest_cluster": 0.0, "distance_to_cluster": 0.0},
+        {"closest_cluster": 0.0, "distance_to_cluster": pytest.approx(2**0.5)},
+    ]
