@@ -21,10 +21,11 @@ from moto.moto_server.werkzeug_app import (
 )
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, sagemaker_backends
 
-from devstack import sagemaker_events
+from devstack import hosting, sagemaker_events
 from devstack.events import Discard, EventSink
 from devstack.functions import FunctionHost, LambdaInvokeShim
 from devstack.s3_events import S3Notifications
+from devstack.transform_jobs import TransformShim
 from devstack.wsgi import BackgroundServer, WsgiApp
 
 UPDATE_ENDPOINT_TARGET = "SageMaker.UpdateEndpoint"
@@ -74,6 +75,10 @@ class Timer(Protocol):
 TimerFactory = Callable[[float, Callable[[], None]], Timer]
 
 
+# The FailureReason of an endpoint created with this config, or None: SageMaker's ping.
+HealthCheck = Callable[[FakeEndpointConfig], str | None]
+
+
 def background_timer(delay: float, action: Callable[[], None]) -> threading.Timer:
     timer = threading.Timer(delay, action)
     timer.daemon = True
@@ -115,8 +120,10 @@ class SageMakerShim:
         create_delay_seconds: float = 0.0,
         events: EventSink | None = None,
         timer: TimerFactory = background_timer,
+        health: HealthCheck = lambda config: None,
     ) -> None:
         self._app = app
+        self._health = health
         self._update_delay_seconds = update_delay_seconds
         self._create_delay_seconds = create_delay_seconds
         self._events: EventSink = events or Discard()
@@ -207,7 +214,7 @@ class SageMakerShim:
                 self._publish(endpoint, config)
                 self._later(self._create_delay_seconds, self._finish, endpoint, config)
             else:
-                self._publish(endpoint, config)
+                self._settle(endpoint, config, self._health(config))
         return body
 
     def _create_once(
@@ -285,15 +292,28 @@ class SageMakerShim:
         timer.start()
 
     def _finish(self, endpoint: FakeEndpoint, config: FakeEndpointConfig) -> None:
+        reason = self._health(config) if endpoint.endpoint_status == "Creating" else None
         with self._lock:
-            endpoint.endpoint_config_name = config.endpoint_config_name
-            endpoint.production_variants = endpoint._process_production_variants(
-                config.production_variants
-            )
-            vars(endpoint)["pending_deployment_summary"] = None
-            endpoint.endpoint_status = "InService"
+            self._settle(endpoint, config, reason)
+
+    def _settle(
+        self, endpoint: FakeEndpoint, config: FakeEndpointConfig, failure: str | None
+    ) -> None:
+        """InService on `config`, or Failed with its reason (called under the lock)."""
+        if failure is not None:
+            endpoint.endpoint_status = "Failed"
             endpoint.last_modified_time = datetime.now(UTC)
+            vars(endpoint)["failure_reason"] = failure
             self._publish(endpoint, config)
+            return
+        endpoint.endpoint_config_name = config.endpoint_config_name
+        endpoint.production_variants = endpoint._process_production_variants(
+            config.production_variants
+        )
+        vars(endpoint)["pending_deployment_summary"] = None
+        endpoint.endpoint_status = "InService"
+        endpoint.last_modified_time = datetime.now(UTC)
+        self._publish(endpoint, config)
 
     def _publish(self, endpoint: FakeEndpoint, config: FakeEndpointConfig) -> None:
         """The state change event for the endpoint's current status (called under the lock)."""
@@ -309,6 +329,7 @@ class SageMakerShim:
                 modified=endpoint.last_modified_time,
                 tags=endpoint.tags,
                 region=region,
+                failure_reason=vars(endpoint).get("failure_reason"),
             )
         )
 
@@ -387,7 +408,14 @@ class ControlPlane:
         timer: TimerFactory = background_timer,
     ) -> None:
         self.s3 = S3Notifications(DomainDispatcherApplication(create_backend_app))
-        self.shim = SageMakerShim(self.s3, update_delay_seconds, create_delay_seconds, timer=timer)
+        self.transforms = TransformShim(self.s3, SageMakerShim._backend)
+        self.shim = SageMakerShim(
+            self.transforms,
+            update_delay_seconds,
+            create_delay_seconds,
+            timer=timer,
+            health=hosting.ping,
+        )
         self.functions = LambdaInvokeShim(self.shim)
         self._server = BackgroundServer(
             self.functions, "devstack-aws", port=port, request_handler=MotoRequestHandler
@@ -403,6 +431,7 @@ class ControlPlane:
         """Once the app is loaded: where SageMaker's and S3's events go, the control API, and
         what runs the app's functions for Lambda's Invoke API."""
         self.shim.attach(events, control)
+        self.transforms.attach(events)
         self.s3.attach(events)
         if functions is not None:
             self.functions.attach(functions)
@@ -412,4 +441,5 @@ class ControlPlane:
 
     def stop(self) -> None:
         self.shim.stop()
+        self.transforms.stop()
         self._server.stop()

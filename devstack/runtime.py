@@ -13,12 +13,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 import boto3
-import numpy as np
 from botocore.exceptions import ClientError
 
-from chalicelib.errors import SagewireError
-from devstack import algorithms
-from devstack.container_codecs import parse_request, serialize_response
+from devstack import containers
 from devstack.wsgi import BackgroundServer
 
 if TYPE_CHECKING:
@@ -32,16 +29,6 @@ MAX_BODY_BYTES = 6 * 1024 * 1024
 _SERVING = ("InService", "Updating")
 _INVOCATIONS = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations$")
 _TARGET_VARIANT = "HTTP_X_AMZN_SAGEMAKER_TARGET_VARIANT"
-_REQUEST_TYPES = {
-    algorithms.LINEAR_LEARNER: ("text/csv", "application/json", "application/x-recordio-protobuf"),
-    algorithms.KMEANS: ("text/csv", "application/json", "application/x-recordio-protobuf"),
-    algorithms.SOFTMAX: ("application/json", "text/csv", "application/x-npy"),
-}
-_RESPONSE_TYPES = {
-    algorithms.LINEAR_LEARNER: ("application/json",),
-    algorithms.KMEANS: ("application/json",),
-    algorithms.SOFTMAX: ("application/json", "application/x-npy"),
-}
 
 
 class ServiceError(Exception):
@@ -54,24 +41,11 @@ class ServiceError(Exception):
         self.body = {"message": message, **fields}
 
 
-class ContainerError(Exception):
-    """What a model container answers with a 4xx/5xx; the runtime wraps it as ModelError 424."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 @dataclass(frozen=True)
 class Answer:
     body: bytes
     content_type: str
     variant: str
-
-
-def _media_type(value: str) -> str:
-    return value.split(";", 1)[0].strip().lower()
 
 
 class LocalRuntime:
@@ -81,7 +55,7 @@ class LocalRuntime:
         self._region = region
         self._lock = threading.Lock()
         self._clients: tuple[SageMakerClient, S3Client] | None = None
-        self._models: dict[tuple[str, str], algorithms.Model] = {}
+        self._models: dict[tuple[str, str, str], containers.Served] = {}
 
     def _aws(self) -> tuple[SageMakerClient, S3Client]:
         # Built on first use from the standard AWS_ENDPOINT_URL* variables, like any client.
@@ -140,9 +114,18 @@ class LocalRuntime:
             raise not_found from None
         if described["EndpointStatus"] not in _SERVING:
             raise not_found
-        config = sagemaker.describe_endpoint_config(
-            EndpointConfigName=described["EndpointConfigName"]
-        )
+        try:
+            config = sagemaker.describe_endpoint_config(
+                EndpointConfigName=described["EndpointConfigName"]
+            )
+        except ClientError:
+            # SageMaker keeps serving; the local runtime reads the config on every request.
+            raise ServiceError(
+                400,
+                "ValidationError",
+                f"Endpoint {endpoint}'s endpoint configuration {described['EndpointConfigName']} "
+                "was deleted (the local stack serves from it; SageMaker would keep serving).",
+            ) from None
         current = {v["VariantName"]: v for v in described.get("ProductionVariants", [])}
         variants = {v["VariantName"]: v for v in config["ProductionVariants"]}
         if target is not None:
@@ -167,10 +150,10 @@ class LocalRuntime:
                     400, "ValidationError", f"Endpoint {endpoint} has no variant with traffic."
                 )
             chosen = random.choices(names, weights)[0]
-        model = self._load(endpoint, variants[chosen]["ModelName"])
+        served = self._load(endpoint, variants[chosen]["ModelName"])
         try:
-            answer_body, answer_type = self._predict(model, body, content_type, accept)
-        except ContainerError as error:
+            answer_body, answer_type = containers.invoke(served, body, content_type, accept)
+        except containers.ContainerError as error:
             kind = "client" if error.status < 500 else "server"
             log_group = f"/aws/sagemaker/Endpoints/{endpoint}"
             raise ServiceError(
@@ -187,21 +170,25 @@ class LocalRuntime:
             ) from None
         return Answer(answer_body, answer_type, chosen)
 
-    def _load(self, endpoint: str, model_name: str) -> algorithms.Model:
+    def _load(self, endpoint: str, model_name: str) -> containers.Served:
         sagemaker, s3 = self._aws()
-        described = sagemaker.describe_model(ModelName=model_name)
-        container = described.get("PrimaryContainer") or described["Containers"][0]
-        url = container.get("ModelDataUrl", "")
-        location = urlparse(url)
-        bucket, key = location.netloc, location.path.lstrip("/")
         try:
+            described = sagemaker.describe_model(ModelName=model_name)
+            container = described.get("PrimaryContainer") or described["Containers"][0]
+            image, url = container.get("Image", ""), container.get("ModelDataUrl", "")
+            location = urlparse(url)
+            bucket, key = location.netloc, location.path.lstrip("/")
             etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
             with self._lock:
-                cached = self._models.get((url, etag))
+                cached = self._models.get((image, url, etag))
             if cached is not None:
                 return cached
-            model = algorithms.unpack(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        except (ClientError, algorithms.ArtifactError) as error:
+            served = containers.load(
+                image,
+                container.get("Environment", {}),
+                s3.get_object(Bucket=bucket, Key=key)["Body"].read(),
+            )
+        except (ClientError, containers.Unservable) as error:
             raise ServiceError(
                 424,
                 "ModelError",
@@ -210,40 +197,8 @@ class LocalRuntime:
                 OriginalMessage="model load failed",
             ) from None
         with self._lock:
-            self._models[(url, etag)] = model
-        return model
-
-    def _predict(
-        self, model: algorithms.Model, body: bytes, content_type: str, accept: str
-    ) -> tuple[bytes, str]:
-        """What the algorithm's container does with one request."""
-        media = _media_type(content_type)
-        if media not in _REQUEST_TYPES[model.algorithm]:
-            raise ContainerError(415, f"Content type {content_type!r} is not supported.")
-        accepted = _media_type(accept) or "application/json"
-        if accepted in ("*/*", "application/*"):
-            accepted = "application/json"
-        if accepted not in _RESPONSE_TYPES[model.algorithm]:
-            raise ContainerError(406, f"Accept type {accept!r} is not supported.")
-        try:
-            batch = parse_request(body, media).astype(np.float64)
-        except SagewireError as error:
-            raise ContainerError(400, f"Unable to parse the request: {error.message}") from None
-        if batch.shape[0] == 0:
-            raise ContainerError(400, "The request holds no records.")
-        if batch.shape[1] != model.feature_dim:
-            raise ContainerError(
-                400,
-                f"Invalid feature dimension: expected {model.feature_dim}, got {batch.shape[1]}.",
-            )
-        result: Any
-        if model.algorithm == algorithms.LINEAR_LEARNER:
-            result = {"predictions": algorithms.predict_linear_learner(model, batch)}
-        elif model.algorithm == algorithms.KMEANS:
-            result = {"predictions": algorithms.predict_kmeans(model, batch)}
-        else:
-            result = algorithms.softmax_logits(model, batch).astype(np.float32)
-        return serialize_response(result, accepted), accepted
+            self._models[(image, url, etag)] = served
+        return served
 
 
 class RuntimeServer:

@@ -14,6 +14,7 @@ SOURCE = "aws.sagemaker"
 TRAINING_JOB_STATE_CHANGE = "SageMaker Training Job State Change"
 TUNING_JOB_STATE_CHANGE = "SageMaker HyperParameter Tuning Job State Change"
 ENDPOINT_STATE_CHANGE = "SageMaker Endpoint State Change"
+TRANSFORM_JOB_STATE_CHANGE = "SageMaker Transform Job State Change"
 _CAMEL_WORD = re.compile(r"(?<=[a-z])(?=[A-Z])")
 # What the training event's detail carries: DescribeTrainingJob without metrics or artifacts.
 _TRAINING_FIELDS = (
@@ -118,8 +119,9 @@ def endpoint_event(
     modified: datetime,
     tags: Any,
     region: str,
+    failure_reason: str | None = None,
 ) -> dict[str, Any]:
-    detail = {
+    detail: dict[str, Any] = {
         "EndpointName": name,
         "EndpointArn": arn,
         "EndpointConfigName": config_name,
@@ -136,4 +138,15 @@ def endpoint_event(
         "LastModifiedTime": epoch_ms(modified),
         "Tags": tag_map(tags),
     }
+    if failure_reason:
+        detail["FailureReason"] = failure_reason
     return _event(ENDPOINT_STATE_CHANGE, arn, region, detail)
+
+
+def transform_job_event(described: Mapping[str, Any], tags: Any, region: str) -> dict[str, Any]:
+    """From a DescribeTransformJob-shaped mapping (moto's `response_object`)."""
+    detail = _ms_strings(
+        {key: value for key, value in described.items() if value not in ("", None)}
+    )
+    detail["Tags"] = tag_map(tags)
+    return _event(TRANSFORM_JOB_STATE_CHANGE, described["TransformJobArn"], region, detail)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import numpy as np
 import pytest
 import requests
 from botocore.awsrequest import AWSResponse
@@ -22,7 +23,7 @@ from app import app
 from chalicelib import wiring
 from chalicelib.config import Settings
 from chalicelib.gateways.table import TABLE_SCHEMA
-from devstack import sagemaker_events
+from devstack import algorithms, sagemaker_events
 from devstack.aws import ControlPlane
 from devstack.events import ACCOUNT_ID, EventRouter, Rule
 from devstack.functions import SqsDestination, dead_letter_queue_name
@@ -112,6 +113,16 @@ class LocalStack:
             StoppingCondition={"MaxRuntimeInSeconds": 3600},
             HyperParameters={"mini_batch_size": "100"},
             Tags=[{"Key": key, "Value": value} for key, value in TAGS.items()],
+        )
+        # A real artifact of the image's kind: the endpoint's ping loads it.
+        self.s3.put_object(
+            Bucket=bucket,
+            Key=f"models/{name}/output/model.tar.gz",
+            Body=algorithms.pack(
+                algorithms.Model(
+                    algorithms.LINEAR_LEARNER, 1, {"weights": np.zeros(1), "bias": np.zeros(1)}, {}
+                )
+            ),
         )
         record = sagemaker_backends[ACCOUNT_ID][REGION].training_jobs[name]
         now = datetime.now(UTC)

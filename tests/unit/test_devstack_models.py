@@ -146,7 +146,10 @@ def local(trained: dict[str, algorithms.Trained]) -> Iterator[Local]:
             sagemaker.create_model(
                 ModelName=algorithm,
                 ExecutionRoleArn="arn:aws:iam::123456789012:role/Unit",
-                PrimaryContainer={"Image": "local", "ModelDataUrl": f"s3://{BUCKET}/{key}"},
+                PrimaryContainer={
+                    "Image": trainer.image_uri(algorithm, "us-east-1"),
+                    "ModelDataUrl": f"s3://{BUCKET}/{key}",
+                },
             )
             _config(sagemaker, algorithm, [("AllTraffic", algorithm, 1.0)])
             sagemaker.create_endpoint(EndpointName=algorithm, EndpointConfigName=algorithm)

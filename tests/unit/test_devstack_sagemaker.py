@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import numpy as np
 import pytest
 
 from devstack import algorithms, trainer
@@ -16,6 +18,7 @@ from devstack.jobs import JobError, LocalSageMaker, TuningRequest
 from tests.clock import ManualClock
 
 if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sagemaker.client import SageMakerClient
 
 BUCKET = "devstack-sagemaker-unit"
@@ -28,6 +31,7 @@ TAGS = {"Project": "Project_Binary_Classifier"}
 @dataclass(frozen=True)
 class Local:
     sagemaker: SageMakerClient
+    s3: S3Client
     jobs: LocalSageMaker
     router: EventRouter
     clock: ManualClock
@@ -45,6 +49,7 @@ def local() -> Iterator[Local]:
     )
     router = EventRouter([], function_prefix="unit-")  # records what is published
     control.shim.attach(router, lambda environ, start_response: [])
+    control.transforms.attach(router)
     control.start()
     router.start()
     with pytest.MonkeyPatch.context() as patch:
@@ -53,7 +58,7 @@ def local() -> Iterator[Local]:
         s3, sagemaker = session.client("s3"), session.client("sagemaker")
         s3.create_bucket(Bucket=BUCKET)
         try:
-            yield Local(sagemaker, LocalSageMaker(sagemaker, s3, BUCKET, router), router, clock)
+            yield Local(sagemaker, s3, LocalSageMaker(sagemaker, s3, BUCKET, router), router, clock)
         finally:
             router.stop()
             control.stop()
@@ -188,11 +193,20 @@ def test_a_tuning_job_reports_its_real_best_training_job(local: Local) -> None:
     assert sum(e["detail-type"].startswith("SageMaker Training") for e in events) == 6
 
 
-def _deploy(local: Local, name: str, job: str) -> None:
+def _deploy(local: Local, name: str, job: str, image: str | None = None) -> None:
+    centroids = {"centroids": np.zeros((1, 2))}
+    local.s3.put_object(
+        Bucket=BUCKET,
+        Key=f"models/{job}",
+        Body=algorithms.pack(algorithms.Model(algorithms.KMEANS, 2, centroids, {})),
+    )
     local.sagemaker.create_model(
         ModelName=job,
         ExecutionRoleArn="arn:aws:iam::123456789012:role/Unit",
-        PrimaryContainer={"Image": "local", "ModelDataUrl": f"s3://{BUCKET}/models/{job}"},
+        PrimaryContainer={
+            "Image": image or trainer.image_uri(algorithms.KMEANS, "us-east-1"),
+            "ModelDataUrl": f"s3://{BUCKET}/models/{job}",
+        },
     )
     local.sagemaker.create_endpoint_config(
         EndpointConfigName=job,
@@ -237,6 +251,28 @@ def test_endpoints_are_created_then_in_service_with_events(local: Local) -> None
     )
 
 
+def test_a_model_sagemaker_could_not_serve_fails_its_endpoint_with_the_reason(
+    local: Local,
+) -> None:
+    image = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1-cpu-py310"
+    _deploy(local, "unit-refused", "unit-model-refused", image)
+    mark = local.router.mark()
+    local.sagemaker.create_endpoint(
+        EndpointName="unit-refused", EndpointConfigName="unit-model-refused"
+    )
+    local.clock.advance(DELAY)
+    events = local.events_since(mark)
+    assert _endpoint_statuses(events) == ["CREATING", "FAILED"]
+    described = local.sagemaker.describe_endpoint(EndpointName="unit-refused")
+    assert described["EndpointStatus"] == "Failed"
+    reason = described["FailureReason"]
+    assert reason.startswith(
+        "The primary container for production variant AllTraffic did not pass the ping health"
+    )
+    assert "SAGEMAKER_PROGRAM and SAGEMAKER_SUBMIT_DIRECTORY" in reason
+    assert events[-1]["detail"]["FailureReason"] == reason
+
+
 def test_an_update_with_a_deployment_config_is_busy_then_done(local: Local) -> None:
     _deploy(local, "unit-canary", "unit-model-b")
     _deploy(local, "unit-canary", "unit-model-c")
@@ -266,3 +302,77 @@ def test_an_update_with_a_deployment_config_is_busy_then_done(local: Local) -> N
     events = local.events_since(mark)
     assert _endpoint_statuses(events) == ["UPDATING", "IN_SERVICE"]
     assert events[-1]["detail"]["EndpointConfigName"] == "unit-model-c"
+
+
+def test_a_transform_job_runs_and_its_state_changes_are_published(local: Local) -> None:
+    _deploy(local, "unit-transform", "unit-model-transform")
+    local.s3.put_object(Bucket=BUCKET, Key="transform/in/rows.csv", Body=b"0,0\n1,1\n\n2,2\n")
+    mark = local.router.mark()
+    local.sagemaker.create_transform_job(
+        TransformJobName="unit-transform",
+        ModelName="unit-model-transform",
+        BatchStrategy="SingleRecord",
+        TransformInput={
+            "DataSource": {
+                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/transform/in/"}
+            },
+            "ContentType": "text/csv",
+            "SplitType": "Line",
+        },
+        TransformOutput={"S3OutputPath": f"s3://{BUCKET}/transform/out", "AssembleWith": "Line"},
+        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
+    )
+    events = [
+        e
+        for e in local.events_since(mark)  # the job's thread keeps the router busy until it ends
+        if e["detail-type"] == "SageMaker Transform Job State Change"
+    ]
+    assert [e["detail"]["TransformJobStatus"] for e in events] == ["InProgress", "Completed"]
+    assert events[-1]["resources"] == [
+        "arn:aws:sagemaker:us-east-1:123456789012:transform-job/unit-transform"
+    ]
+    out = local.s3.get_object(Bucket=BUCKET, Key="transform/out/rows.csv.out")["Body"].read()
+    assert out.count(b"\n") == 3  # one line per record, the blank line is none
+    described = local.sagemaker.describe_transform_job(TransformJobName="unit-transform")
+    assert described["TransformJobStatus"] == "Completed"
+    assert "FailureReason" not in described
+
+
+def test_a_manifest_file_names_the_objects_to_transform(local: Local) -> None:
+    _deploy(local, "unit-manifest", "unit-model-manifest")
+    for name in ("a.csv", "b.csv", "skipped.csv"):
+        local.s3.put_object(Bucket=BUCKET, Key=f"manifest/in/{name}", Body=b"0,0\n1,1\n")
+    manifest = [{"prefix": f"s3://{BUCKET}/manifest/in/"}, "a.csv", "b.csv"]
+    local.s3.put_object(Bucket=BUCKET, Key="manifest/list.json", Body=json.dumps(manifest))
+    mark = local.router.mark()
+    local.sagemaker.create_transform_job(
+        TransformJobName="unit-manifest",
+        ModelName="unit-model-manifest",
+        TransformInput={
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": "ManifestFile",
+                    "S3Uri": f"s3://{BUCKET}/manifest/list.json",
+                }
+            },
+            "ContentType": "text/csv",
+            "SplitType": "Line",
+        },
+        TransformOutput={
+            "S3OutputPath": f"s3://{BUCKET}/manifest/out",
+            "Accept": "application/jsonlines",
+            "AssembleWith": "Line",
+        },
+        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
+    )
+    local.events_since(mark)
+    listed = local.s3.list_objects_v2(Bucket=BUCKET, Prefix="manifest/out/")["Contents"]
+    assert sorted(item["Key"] for item in listed) == [
+        "manifest/out/a.csv.out",
+        "manifest/out/b.csv.out",
+    ]
+    out = local.s3.get_object(Bucket=BUCKET, Key="manifest/out/a.csv.out")["Body"].read()
+    assert [json.loads(line) for line in out.splitlines()] == [
+        {"closest_cluster": 0.0, "distance_to_cluster": 0.0},
+        {"closest_cluster": 0.0, "distance_to_cluster": pytest.approx(2**0.5)},
+    ]

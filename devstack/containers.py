@@ -1,0 +1,178 @@
+"""The model containers the local stack serves, keyed by the image's repository as SageMaker's."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import orjson
+
+from chalicelib.errors import SagewireError
+from devstack import algorithms
+from devstack.container_codecs import parse_request, serialize_response
+
+# <account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>(:<tag>|@<digest>)
+_IMAGE = re.compile(
+    r"\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/"
+    r"(?P<repository>[a-z0-9][a-z0-9._/-]*)(?::[\w.-]+|@sha256:[0-9a-f]{64})?"
+)
+ENTRY_POINT_VARIABLES: Final = ("SAGEMAKER_PROGRAM", "SAGEMAKER_SUBMIT_DIRECTORY")
+# Framework images serve only through the user's inference script (model_fn, ...).
+FRAMEWORK_REPOSITORIES: Final = frozenset(
+    {
+        "pytorch-inference",
+        "sagemaker-scikit-learn",
+        "tensorflow-inference",
+        "mxnet-inference",
+        "huggingface-pytorch-inference",
+    }
+)
+JSON: Final = "application/json"
+CSV: Final = "text/csv"
+RECORDIO: Final = "application/x-recordio-protobuf"
+NPY: Final = "application/x-npy"
+JSONLINES: Final = "application/jsonlines"
+
+# (model, float64 batch, the accepted response type) -> the object its response serializes
+Predict = Callable[[algorithms.Model, algorithms.Matrix, str], Any]
+
+
+class Unservable(Exception):
+    """A model SageMaker could not start: its container would fail the ping health check."""
+
+
+class ContainerError(Exception):
+    """What a model container answers with a 4xx/5xx; the runtime wraps it as ModelError 424."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Container:
+    """One image: the artifact kind it loads, what it reads and writes (the first response type
+    is its default), and its inference."""
+
+    repository: str
+    artifact: str
+    request_types: tuple[str, ...]
+    response_types: tuple[str, ...]
+    predict: Predict
+
+
+@dataclass(frozen=True, eq=False)
+class Served:
+    container: Container
+    model: algorithms.Model
+
+
+def _records(predictions: list[dict[str, Any]], accept: str) -> Any:
+    """The built-in algorithms' JSON: one document, or JSON Lines with one record per line."""
+    return predictions if accept == JSONLINES else {"predictions": predictions}
+
+
+def _linear_learner(model: algorithms.Model, batch: algorithms.Matrix, accept: str) -> Any:
+    return _records(algorithms.predict_linear_learner(model, batch), accept)
+
+
+def _kmeans(model: algorithms.Model, batch: algorithms.Matrix, accept: str) -> Any:
+    return _records(algorithms.predict_kmeans(model, batch), accept)
+
+
+def _softmax(model: algorithms.Model, batch: algorithms.Matrix, _: str) -> Any:
+    return algorithms.softmax_logits(model, batch).astype(np.float32)
+
+
+CONTAINERS: Final[Mapping[str, Container]] = {
+    c.repository: c
+    for c in (
+        Container(
+            "linear-learner",
+            algorithms.LINEAR_LEARNER,
+            (CSV, JSON, RECORDIO),
+            (JSON,),
+            _linear_learner,
+        ),
+        Container("kmeans", algorithms.KMEANS, (CSV, JSON, RECORDIO), (JSON, JSONLINES), _kmeans),
+        # The devstack trainer's stand-in for the PyTorch notebooks' CNN: a softmax classifier.
+        Container("pytorch-training", algorithms.SOFTMAX, (JSON, CSV, NPY), (JSON, NPY), _softmax),
+    )
+}
+
+
+def repository(image: str) -> str | None:
+    """The repository of an ECR image URI as SageMaker publishes them, or None."""
+    match = _IMAGE.fullmatch(image)
+    return match["repository"] if match else None
+
+
+def container_for(image: str, environment: Mapping[str, str]) -> Container:
+    """The container that serves `image`, or why SageMaker could not start it."""
+    name = repository(image)
+    if name in FRAMEWORK_REPOSITORIES:
+        missing = [v for v in ENTRY_POINT_VARIABLES if not environment.get(v)]
+        if missing:
+            raise Unservable(
+                f"framework image {name} needs {' and '.join(missing)} in the container's "
+                "Environment to find the inference script"
+            )
+        raise Unservable(f"framework image {name}: the local stack does not run inference scripts")
+    container = CONTAINERS.get(name or "")
+    if container is None:
+        known = ", ".join(sorted(CONTAINERS))
+        raise Unservable(
+            f"image {image[:200]!r} is not one the local stack serves (known: {known})"
+        )
+    return container
+
+
+def load(image: str, environment: Mapping[str, str], artifact: bytes) -> Served:
+    """The container for `image` with the model.tar.gz loaded, as its ping would need it."""
+    container = container_for(image, environment)
+    try:
+        model = algorithms.unpack(artifact)
+    except algorithms.ArtifactError as error:
+        raise Unservable(
+            f"{container.repository} cannot load the model artifact: {error}"
+        ) from None
+    if model.algorithm != container.artifact:
+        raise Unservable(
+            f"the model artifact holds a {model.algorithm} model, not the {container.artifact} "
+            f"model the {container.repository} image loads"
+        )
+    return Served(container, model)
+
+
+def _media_type(value: str) -> str:
+    return value.split(";", 1)[0].strip().lower()
+
+
+def invoke(served: Served, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
+    """What the container answers to one request: the response body and its content type."""
+    container, model = served.container, served.model
+    if _media_type(content_type) not in container.request_types:
+        raise ContainerError(415, f"Content type {content_type!r} is not supported.")
+    accepted = _media_type(accept)
+    if accepted in ("", "*/*", "application/*"):
+        accepted = container.response_types[0]
+    if accepted not in container.response_types:
+        raise ContainerError(406, f"Accept type {accept!r} is not supported.")
+    try:
+        batch = parse_request(body, content_type).astype(np.float64)
+    except SagewireError as error:
+        raise ContainerError(400, f"Unable to parse the request: {error.message}") from None
+    if batch.shape[0] == 0:
+        raise ContainerError(400, "The request holds no records.")
+    if batch.shape[1] != model.feature_dim:
+        raise ContainerError(
+            400, f"Invalid feature dimension: expected {model.feature_dim}, got {batch.shape[1]}."
+        )
+    answer = container.predict(model, batch, accepted)
+    if accepted == JSONLINES:
+        return b"".join(orjson.dumps(record) + b"\n" for record in answer), accepted
+    return serialize_response(answer, accepted), accepted

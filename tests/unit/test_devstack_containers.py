@@ -1,0 +1,150 @@
+"""The local stack's container table: which models SageMaker could serve, and how they answer."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from devstack import algorithms, containers, trainer
+
+REGION = "eu-west-1"
+ZEROS = {
+    algorithms.LINEAR_LEARNER: {"weights": np.zeros(3), "bias": np.zeros(1)},
+    algorithms.KMEANS: {"centroids": np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])},
+    algorithms.SOFTMAX: {"w2": np.eye(3), "b2": np.zeros(3)},
+}
+SCRIPT = {
+    "SAGEMAKER_PROGRAM": "inference.py",
+    "SAGEMAKER_SUBMIT_DIRECTORY": "s3://bucket/code/sourcedir.tar.gz",
+}
+
+
+def _artifact(algorithm: str) -> bytes:
+    return algorithms.pack(algorithms.Model(algorithm, 3, ZEROS[algorithm], {}))
+
+
+@pytest.mark.parametrize("algorithm", algorithms.ALGORITHMS)
+def test_each_trainer_image_serves_its_own_artifact(algorithm: str) -> None:
+    served = containers.load(trainer.image_uri(algorithm, REGION), {}, _artifact(algorithm))
+    assert served.container.artifact == served.model.algorithm == algorithm
+
+
+@pytest.mark.parametrize(
+    ("image", "repository"),
+    [
+        ("382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1", "kmeans"),
+        ("664544806723.dkr.ecr.eu-central-1.amazonaws.com/linear-learner:latest", "linear-learner"),
+        (
+            "763104351884.dkr.ecr.us-west-2.amazonaws.com/pytorch-inference@sha256:" + "a" * 64,
+            "pytorch-inference",
+        ),
+        ("390948362332.dkr.ecr.cn-north-1.amazonaws.com.cn/kmeans:1", "kmeans"),
+        ("docker.io/library/kmeans:1", None),
+        ("kmeans", None),
+        ("382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1\n", None),
+    ],
+)
+def test_repository_is_read_from_sagemakers_image_uris(image: str, repository: str | None) -> None:
+    assert containers.repository(image) == repository
+
+
+@pytest.mark.parametrize(
+    ("image", "environment", "artifact", "reason"),
+    [
+        ("local", {}, algorithms.KMEANS, "not one the local stack serves"),
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/mine:1", {}, algorithms.KMEANS, "known: "),
+        (
+            "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1-cpu-py310",
+            {},
+            algorithms.SOFTMAX,
+            "needs SAGEMAKER_PROGRAM and SAGEMAKER_SUBMIT_DIRECTORY",
+        ),
+        (
+            "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1",
+            {"SAGEMAKER_PROGRAM": "inference.py"},
+            algorithms.SOFTMAX,
+            "needs SAGEMAKER_SUBMIT_DIRECTORY",
+        ),
+        (
+            "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1-cpu-py310",
+            SCRIPT,
+            algorithms.SOFTMAX,
+            "does not run inference scripts",
+        ),
+        (
+            "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1",
+            {},
+            algorithms.KMEANS,
+            "holds a kmeans model, not the linear-learner model",
+        ),
+        (
+            "382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1",
+            {},
+            algorithms.SOFTMAX,
+            "holds a softmax model",
+        ),
+    ],
+)
+def test_models_sagemaker_could_not_serve_are_refused(
+    image: str, environment: dict[str, str], artifact: str, reason: str
+) -> None:
+    with pytest.raises(containers.Unservable, match=reason):
+        containers.load(image, environment, _artifact(artifact))
+
+
+def test_an_artifact_that_is_no_model_is_refused() -> None:
+    image = trainer.image_uri(algorithms.KMEANS, REGION)
+    with pytest.raises(containers.Unservable, match="cannot load the model artifact"):
+        containers.load(image, {}, b"not a tarball")
+
+
+def _served(algorithm: str) -> containers.Served:
+    return containers.load(trainer.image_uri(algorithm, REGION), {}, _artifact(algorithm))
+
+
+def test_kmeans_answers_closest_cluster_and_distance() -> None:
+    body, content_type = containers.invoke(
+        _served(algorithms.KMEANS), b"1,1,1\n0,0,0.5\n", "text/csv", "application/json"
+    )
+    assert content_type == "application/json"
+    assert json.loads(body) == {
+        "predictions": [
+            {"closest_cluster": 1.0, "distance_to_cluster": 0.0},
+            {"closest_cluster": 0.0, "distance_to_cluster": 0.5},
+        ]
+    }
+
+
+def test_linear_learner_answers_predicted_label_and_score() -> None:
+    body, content_type = containers.invoke(
+        _served(algorithms.LINEAR_LEARNER), b"[[1, 2, 3]]", "application/json", "*/*"
+    )
+    assert content_type == "application/json"
+    assert json.loads(body) == {"predictions": [{"score": 0.5, "predicted_label": 1}]}
+
+
+def test_the_softmax_stand_in_answers_logits_as_npy_when_asked() -> None:
+    body, content_type = containers.invoke(
+        _served(algorithms.SOFTMAX), b"[[1, 2, 3]]", "application/json", "application/x-npy"
+    )
+    assert content_type == "application/x-npy"
+    assert body.startswith(b"\x93NUMPY")
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "accept", "status"),
+    [
+        (b"1,2,3\n", "image/png", "application/json", 415),
+        (b"1,2,3\n", "text/csv", "text/csv", 406),
+        (b"1,2\n", "text/csv", "application/json", 400),
+        (b"1,x,3\n", "text/csv", "application/json", 400),
+    ],
+)
+def test_requests_the_container_cannot_read_are_its_4xx(
+    body: bytes, content_type: str, accept: str, status: int
+) -> None:
+    with pytest.raises(containers.ContainerError) as raised:
+        containers.invoke(_served(algorithms.KMEANS), body, content_type, accept)
+    assert raised.value.status == status
