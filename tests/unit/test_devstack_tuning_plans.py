@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from devstack.tuning import CategoricalRange, TuningError, plan, ranges
+from devstack.tuning_plans import CategoricalRange, TuningError, plan, ranges
 
 XGBOOST_RANGES = {
     "ContinuousParameterRanges": [
