@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import re
+import tarfile
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import orjson
 
 from chalicelib.errors import SagewireError
-from devstack import algorithms
+from devstack import algorithms, script_serving
 from devstack.container_codecs import parse_request, serialize_response
 
 # <account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>(:<tag>|@<digest>)
@@ -38,6 +42,9 @@ JSONLINES: Final = "application/jsonlines"
 
 # (model, float64 batch, the accepted response type) -> the object its response serializes
 Predict = Callable[[algorithms.Model, algorithms.Matrix, str], Any]
+# An s3:// URI's bytes (the model's code, for framework images).
+Fetch = Callable[[str], bytes]
+SCRIPT: Final = "script"
 
 
 class Unservable(Exception):
@@ -68,7 +75,7 @@ class Container:
 @dataclass(frozen=True, eq=False)
 class Served:
     container: Container
-    model: algorithms.Model
+    model: algorithms.Model | script_serving.ScriptModel
 
 
 def _records(predictions: list[dict[str, Any]], accept: str) -> Any:
@@ -121,7 +128,9 @@ def container_for(image: str, environment: Mapping[str, str]) -> Container:
                 f"framework image {name} needs {' and '.join(missing)} in the container's "
                 "Environment to find the inference script"
             )
-        raise Unservable(f"framework image {name}: the local stack does not run inference scripts")
+        return Container(
+            name, SCRIPT, script_serving.CONTENT_TYPES, script_serving.CONTENT_TYPES, _no_batch
+        )
     container = CONTAINERS.get(name or "")
     if container is None:
         known = ", ".join(sorted(CONTAINERS))
@@ -131,9 +140,44 @@ def container_for(image: str, environment: Mapping[str, str]) -> Container:
     return container
 
 
-def load(image: str, environment: Mapping[str, str], artifact: bytes) -> Served:
+def _no_batch(model: algorithms.Model, batch: algorithms.Matrix, accept: str) -> Any:
+    raise AssertionError("a framework model is served by its own handlers")
+
+
+def _unpacked(archive: bytes, into: Path, what: str) -> Path:
+    try:
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:*") as tar:
+            tar.extractall(into, filter="data")
+    except (tarfile.TarError, OSError) as error:
+        raise Unservable(f"{what} is not a readable tar.gz: {error}") from None
+    return into
+
+
+def _script_model(
+    container: Container, environment: Mapping[str, str], artifact: bytes, fetch: Fetch
+) -> Served:
+    """The user's inference script (the code from SAGEMAKER_SUBMIT_DIRECTORY, the model from the
+    artifact) on disk for the life of the stack, as a container holds them."""
+    submitted = environment["SAGEMAKER_SUBMIT_DIRECTORY"]
+    try:
+        code = fetch(submitted)
+    except Exception:  # any S3 failure: the container could not download its code
+        raise Unservable(f"the inference code {submitted[:200]} could not be downloaded") from None
+    root = Path(tempfile.mkdtemp(prefix="devstack-model-"))
+    model_dir = _unpacked(artifact, root / "model", "the model artifact")
+    code_dir = _unpacked(code, root / "code", "SAGEMAKER_SUBMIT_DIRECTORY")
+    try:
+        model = script_serving.load(model_dir, code_dir, environment["SAGEMAKER_PROGRAM"])
+    except script_serving.HandlerError as error:
+        raise Unservable(str(error)) from None
+    return Served(container, model)
+
+
+def load(image: str, environment: Mapping[str, str], artifact: bytes, fetch: Fetch) -> Served:
     """The container for `image` with the model.tar.gz loaded, as its ping would need it."""
     container = container_for(image, environment)
+    if container.artifact == SCRIPT:
+        return _script_model(container, environment, artifact, fetch)
     try:
         model = algorithms.unpack(artifact)
     except algorithms.ArtifactError as error:
@@ -155,6 +199,13 @@ def _media_type(value: str) -> str:
 def invoke(served: Served, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
     """What the container answers to one request: the response body and its content type."""
     container, model = served.container, served.model
+    if isinstance(model, script_serving.ScriptModel):
+        try:
+            return model.invoke(body, content_type, accept)
+        except script_serving.UnsupportedType as error:
+            raise ContainerError(415, str(error)) from None
+        except script_serving.HandlerError as error:
+            raise ContainerError(500, str(error)) from None
     if _media_type(content_type) not in container.request_types:
         raise ContainerError(415, f"Content type {content_type!r} is not supported.")
     accepted = _media_type(accept)

@@ -31,7 +31,12 @@ def _check(backend: Any, model_name: str) -> None:
         raise containers.Unservable(f"model {model_name} does not exist")
     container = model.primary_container or (model.containers or [{}])[0]
     artifact = _artifact(backend.account_id, container.get("ModelDataUrl") or "")
-    containers.load(container.get("Image") or "", container.get("Environment") or {}, artifact)
+    containers.load(
+        container.get("Image") or "",
+        container.get("Environment") or {},
+        artifact,
+        lambda url: _artifact(backend.account_id, url),
+    )
 
 
 def ping(config: FakeEndpointConfig) -> str | None:

@@ -187,6 +187,7 @@ class LocalRuntime:
                 image,
                 container.get("Environment", {}),
                 s3.get_object(Bucket=bucket, Key=key)["Body"].read(),
+                lambda uri: _read(s3, uri),
             )
         except (ClientError, containers.Unservable) as error:
             raise ServiceError(
@@ -199,6 +200,11 @@ class LocalRuntime:
         with self._lock:
             self._models[(image, url, etag)] = served
         return served
+
+
+def _read(s3: S3Client, uri: str) -> bytes:
+    location = urlparse(uri)
+    return s3.get_object(Bucket=location.netloc, Key=location.path.lstrip("/"))["Body"].read()
 
 
 class RuntimeServer:

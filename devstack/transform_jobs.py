@@ -79,6 +79,11 @@ def _s3_location(uri: str) -> tuple[str, str]:
     return location.netloc, location.path.lstrip("/")
 
 
+def _read(s3: S3Client, uri: str) -> bytes:
+    bucket, key = _s3_location(uri)
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
 class TransformShim:
     """WSGI middleware: CreateTransformJob is validated as SageMaker does, recorded by moto, then
     run on a background thread (InProgress, then Completed or Failed with its FailureReason),
@@ -219,6 +224,7 @@ class TransformShim:
             container.get("Image") or "",
             {**(container.get("Environment") or {}), **(job.environment or {})},
             s3.get_object(Bucket=bucket, Key=key)["Body"].read(),
+            lambda uri: _read(s3, uri),
         )
         transform_input: dict[str, Any] = dict(job.transform_input)
         output: dict[str, Any] = dict(job.transform_output)

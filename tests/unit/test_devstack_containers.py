@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
+from pathlib import Path
 
+import joblib
 import numpy as np
 import pytest
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
 
 from devstack import algorithms, containers, trainer
+
+EXAMPLE = Path(__file__).parents[2] / "devstack" / "examples" / "sklearn_digits" / "train.py"
 
 REGION = "eu-west-1"
 ZEROS = {
@@ -25,9 +33,16 @@ def _artifact(algorithm: str) -> bytes:
     return algorithms.pack(algorithms.Model(algorithm, 3, ZEROS[algorithm], {}))
 
 
+def _no_code(uri: str) -> bytes:
+    raise FileNotFoundError(uri)
+
+
 @pytest.mark.parametrize("algorithm", algorithms.ALGORITHMS)
 def test_each_trainer_image_serves_its_own_artifact(algorithm: str) -> None:
-    served = containers.load(trainer.image_uri(algorithm, REGION), {}, _artifact(algorithm))
+    served = containers.load(
+        trainer.image_uri(algorithm, REGION), {}, _artifact(algorithm), _no_code
+    )
+    assert isinstance(served.model, algorithms.Model)
     assert served.container.artifact == served.model.algorithm == algorithm
 
 
@@ -71,7 +86,7 @@ def test_repository_is_read_from_sagemakers_image_uris(image: str, repository: s
             "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1-cpu-py310",
             SCRIPT,
             algorithms.SOFTMAX,
-            "does not run inference scripts",
+            "inference code s3://bucket/code/sourcedir.tar.gz could not be downloaded",
         ),
         (
             "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1",
@@ -91,17 +106,17 @@ def test_models_sagemaker_could_not_serve_are_refused(
     image: str, environment: dict[str, str], artifact: str, reason: str
 ) -> None:
     with pytest.raises(containers.Unservable, match=reason):
-        containers.load(image, environment, _artifact(artifact))
+        containers.load(image, environment, _artifact(artifact), _no_code)
 
 
 def test_an_artifact_that_is_no_model_is_refused() -> None:
     image = trainer.image_uri(algorithms.KMEANS, REGION)
     with pytest.raises(containers.Unservable, match="cannot load the model artifact"):
-        containers.load(image, {}, b"not a tarball")
+        containers.load(image, {}, b"not a tarball", _no_code)
 
 
 def _served(algorithm: str) -> containers.Served:
-    return containers.load(trainer.image_uri(algorithm, REGION), {}, _artifact(algorithm))
+    return containers.load(trainer.image_uri(algorithm, REGION), {}, _artifact(algorithm), _no_code)
 
 
 def test_kmeans_answers_closest_cluster_and_distance() -> None:
@@ -148,3 +163,47 @@ def test_requests_the_container_cannot_read_are_its_4xx(
     with pytest.raises(containers.ContainerError) as raised:
         containers.invoke(_served(algorithms.KMEANS), body, content_type, accept)
     assert raised.value.status == status
+
+
+def _tar_gz(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_a_framework_model_is_served_by_its_own_model_fn_and_the_default_handlers() -> None:
+    digits = load_digits()
+    model = LogisticRegression(max_iter=2000).fit(digits.data[:1000], digits.target[:1000])
+    saved = io.BytesIO()
+    joblib.dump(model, saved)
+    artifact = _tar_gz({"model.joblib": saved.getvalue()})
+    code = _tar_gz({"train.py": EXAMPLE.read_bytes()})
+    image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+    environment = {
+        "SAGEMAKER_PROGRAM": "train.py",
+        "SAGEMAKER_SUBMIT_DIRECTORY": "s3://bucket/code/sourcedir.tar.gz",
+    }
+
+    served = containers.load(
+        image, environment, artifact, {environment["SAGEMAKER_SUBMIT_DIRECTORY"]: code}.__getitem__
+    )
+    rows = "\n".join(",".join(f"{v:g}" for v in row) for row in digits.data[1000:1010])
+    body, content_type = containers.invoke(served, rows.encode(), "text/csv", "application/json")
+
+    assert content_type == "application/json"
+    assert json.loads(body) == model.predict(digits.data[1000:1010]).tolist()
+    with pytest.raises(containers.ContainerError) as refused:
+        containers.invoke(served, b"x", "image/png", "application/json")
+    assert refused.value.status == 415
+
+
+def test_a_framework_model_without_model_fn_is_unservable() -> None:
+    code = _tar_gz({"inference.py": b"print('no model_fn here')\n"})
+    image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+
+    with pytest.raises(containers.Unservable, match="no model_fn"):
+        containers.load(image, SCRIPT, _tar_gz({}), lambda uri: code)
