@@ -25,6 +25,7 @@ from devstack import sagemaker_events
 from devstack.events import Discard, EventSink
 from devstack.functions import FunctionHost, LambdaInvokeShim
 from devstack.s3_events import S3Notifications
+from devstack.training_shim import TrainingShim
 from devstack.wsgi import BackgroundServer, WsgiApp
 
 UPDATE_ENDPOINT_TARGET = "SageMaker.UpdateEndpoint"
@@ -388,7 +389,8 @@ class ControlPlane:
     ) -> None:
         self.s3 = S3Notifications(DomainDispatcherApplication(create_backend_app))
         self.shim = SageMakerShim(self.s3, update_delay_seconds, create_delay_seconds, timer=timer)
-        self.functions = LambdaInvokeShim(self.shim)
+        self.training = TrainingShim(self.shim)
+        self.functions = LambdaInvokeShim(self.training)
         self._server = BackgroundServer(
             self.functions, "devstack-aws", port=port, request_handler=MotoRequestHandler
         )

@@ -22,7 +22,7 @@ from chalice.deploy.validate import validate_routes
 from chalice.local import ChaliceRequestHandler
 
 from chalicelib.gateways.table import TABLE_SCHEMA
-from devstack import projects, trainer
+from devstack import images, projects, trainer
 from devstack.aws import CONTROL_PREFIX, ControlPlane
 from devstack.control import ControlApi
 from devstack.events import EventRouter
@@ -211,6 +211,7 @@ class Stack:
         self._stoppers.append(("event router", router.stop))
         jobs = LocalSageMaker(session.client("sagemaker"), session.client("s3"), bucket, router)
         control.attach(router, ControlApi(jobs, router), functions=router)
+        control.training.attach(jobs)
         self._router, self._jobs = router, jobs
         every = f"every {settings.schedule_seconds:g}s"
         handlers = ", ".join(
@@ -270,7 +271,7 @@ class Stack:
         # and the stack's own bucket; no roles. A stage on AWS names its own (deploy guide).
         # Values the user set win; ours are removed when the stack stops.
         trust = {
-            "SAGEWIRE_TRUSTED_IMAGES": ",".join(trainer.trusted_registries(settings.region)),
+            "SAGEWIRE_TRUSTED_IMAGES": ",".join(images.trusted_registries(settings.region)),
             "SAGEWIRE_TRUSTED_ARTIFACTS": f"s3://{bucket}/",
         }
         ours = [name for name in trust if name not in os.environ]

@@ -12,7 +12,8 @@ import pytest
 from devstack import algorithms, trainer
 from devstack.aws import ControlPlane
 from devstack.events import EventRouter
-from devstack.jobs import JobError, LocalSageMaker, TuningRequest
+from devstack.jobs import JobError, LocalSageMaker
+from devstack.tuning import LocalTuning, TuningRequest
 from tests.clock import ManualClock
 
 if TYPE_CHECKING:
@@ -139,14 +140,14 @@ def test_duplicate_and_invalid_names_are_refused(local: Local) -> None:
     with pytest.raises(JobError, match="name pattern"):
         local.jobs.train(_linear("no_underscores"))
     with pytest.raises(JobError, match="32 characters"):
-        local.jobs.tune(
+        LocalTuning(local.jobs).tune(
             TuningRequest("x" * 33, algorithms.SOFTMAX, {"lr": ["0.1"]}, "train:loss", "Minimize")
         )
 
 
 def test_a_tuning_job_reports_its_real_best_training_job(local: Local) -> None:
     mark = local.router.mark()
-    report = local.jobs.tune(
+    report = LocalTuning(local.jobs).tune(
         TuningRequest(
             name="unit-hpo",
             algorithm=algorithms.LINEAR_LEARNER,
