@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from botocore.exceptions import ClientError
 
-from devstack import algorithms, channels, images, trainer
+from devstack import algorithms, channels, images, trainer, xgboost_builtin
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -30,6 +30,7 @@ _CHANNELS = {
     images.KMEANS: ("train", "test"),
     images.LINEAR_LEARNER: ("train", "validation", "test"),
     images.SOFTMAX: ("train", "validation"),
+    images.XGBOOST: ("train", "validation"),
 }
 
 
@@ -74,7 +75,12 @@ def _builtin(algorithm: str) -> Train:
     return run
 
 
-_TRAINERS: dict[str, Train] = {algorithm: _builtin(algorithm) for algorithm in _CHANNELS}
+_TRAINERS: dict[str, Train] = {
+    images.KMEANS: _builtin(images.KMEANS),
+    images.LINEAR_LEARNER: _builtin(images.LINEAR_LEARNER),
+    images.SOFTMAX: _builtin(images.SOFTMAX),
+    images.XGBOOST: xgboost_builtin.train,
+}
 
 
 def run(spec: JobSpec, s3: S3Client, region: str) -> trainer.TrainingResult:

@@ -224,3 +224,33 @@ def test_artifact_is_a_gzipped_tar(local: Local) -> None:
     body = local.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
         assert sorted(tar.getnames()) == ["meta.json", "model.npz"]
+
+
+def test_xgboost_by_plain_boto3_trains_on_csv_channels(local: Local) -> None:
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(x))
+    for channel, rows in (("train", order[:450]), ("validation", order[450:])):
+        text = "".join(
+            f"{int(y[i])}," + ",".join(repr(float(v)) for v in x[i]) + "\n" for i in rows
+        )
+        local.s3.put_object(Bucket=BUCKET, Key=f"cancer/{channel}/data.csv", Body=text.encode())
+    described = _create(
+        local,
+        "unit-xgboost-binary",
+        images.image_uri(images.XGBOOST, REGION, "1.7-1"),
+        {"num_round": "20", "objective": "binary:logistic", "eval_metric": "auc"},
+        [
+            _channel("train", "cancer/train/", "text/csv"),
+            _channel("validation", "cancer/validation/", "text/csv"),
+        ],
+    )
+    assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+    metrics = _metrics(described)
+    assert set(metrics) == {"train:auc", "validation:auc"}
+    assert metrics["validation:auc"] > 0.97
+    key = described["ModelArtifacts"]["S3ModelArtifacts"].split("/", 3)[3]
+    body = local.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
+        assert tar.getnames() == ["xgboost-model"]
