@@ -47,7 +47,9 @@ def read_csv(body: bytes) -> Data:
         text = body.decode("utf-8")
         if not text.strip():
             raise ChannelError("an empty CSV object")
-        rows = np.loadtxt(io.StringIO(text), delimiter=",", dtype=np.float64, ndmin=2)
+        rows = np.loadtxt(
+            io.StringIO(text), delimiter=",", dtype=np.float64, ndmin=2, comments=None
+        )
     except (UnicodeDecodeError, ValueError) as error:
         raise ChannelError(f"unreadable CSV (label first, no header): {error}") from None
     if rows.shape[0] == 0 or rows.shape[1] < 2:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -12,49 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from chalicelib.processing.codecs import RECORDIO_MAGIC, serialize
+from chalicelib.processing.codecs import serialize
 from devstack import channels, recordio
 
 DATA = Path(__file__).parent / "data"
 FINITE = st.floats(-1e6, 1e6, allow_nan=False, width=32)
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _value(values: npt.NDArray[np.generic]) -> bytes:
-    """A Value message as the SDK's _resolve_type picks it: int -> Int32Tensor (7),
-    float64 -> Float64Tensor (3), float32 -> Float32Tensor (2); values packed (field 1)."""
-    if values.dtype.kind == "i":
-        packed = b"".join(_varint(int(v) & 0xFFFFFFFFFFFFFFFF) for v in values)
-        return _field(7, _field(1, packed))
-    number, dtype = (3, "<f8") if values.dtype == np.float64 else (2, "<f4")
-    return _field(number, _field(1, values.astype(dtype).tobytes()))
-
-
-def write_numpy_to_dense_tensor(
-    x: npt.NDArray[np.generic], labels: npt.NDArray[np.generic] | None = None
-) -> bytes:
-    """The SageMaker SDK's writer (amazon.common), re-done here to produce test inputs."""
-    out = bytearray()
-    for index, row in enumerate(x):
-        record = _field(1, _field(1, b"values") + _field(2, _value(row)))
-        if labels is not None:
-            label = labels[index : index + 1]
-            record += _field(2, _field(1, b"values") + _field(2, _value(label)))
-        out += RECORDIO_MAGIC + struct.pack("<I", len(record)) + record
-        out += b"\0" * ((-len(record)) % 4)
-    return bytes(out)
 
 
 @pytest.mark.parametrize("name", ["recordio_3x5", "recordio_1x784"])
@@ -73,7 +34,7 @@ def test_records_written_like_the_sdk_read_back(
     x: npt.NDArray[np.float32], label_type: str | None
 ) -> None:
     labels = None if label_type is None else (np.arange(len(x)) % 7 - 3).astype(label_type)
-    data = channels.read_recordio(write_numpy_to_dense_tensor(x, labels))
+    data = channels.read_recordio(recordio.write_dense_tensor(x, labels))
     np.testing.assert_array_equal(data.x, x.astype(np.float64))
     if labels is None:
         assert data.y is None
@@ -131,6 +92,6 @@ def test_bad_csv_is_refused(body: bytes) -> None:
 
 def test_mixed_labelled_and_unlabelled_records_are_refused() -> None:
     x = np.ones((2, 3), dtype=np.float32)
-    body = write_numpy_to_dense_tensor(x[:1], np.array([1])) + write_numpy_to_dense_tensor(x[1:])
+    body = recordio.write_dense_tensor(x[:1], np.array([1])) + recordio.write_dense_tensor(x[1:])
     with pytest.raises(recordio.RecordError, match="some records"):
         recordio.read_records(body)
