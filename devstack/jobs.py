@@ -183,7 +183,7 @@ class LocalSageMaker:
         self._events.begin()  # the job will report its end
         try:
             self._publish_job(record, deliveries)
-            output = self._output_path(job)
+            # SageMaker-reserved hyperparameters (_tuning_objective_metric) are not the script's.
             visible = trainer.TrainingJob(
                 job.name,
                 job.algorithm,
@@ -191,7 +191,11 @@ class LocalSageMaker:
                 job.tags,
             )
             return self._run(
-                job, record, started, deliveries, lambda: trainer.run(visible, self._s3, output)
+                job,
+                record,
+                started,
+                deliveries,
+                lambda: trainer.run(visible, self._s3, self._output_path(job)),
             )
         finally:
             self._events.end()

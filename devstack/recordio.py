@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from chalicelib.processing.codecs import RECORDIO_MAGIC
+from chalicelib.processing.codecs import RECORDIO_MAGIC, varint
 
 FloatMatrix = npt.NDArray[np.float64]
 FloatVector = npt.NDArray[np.float64]
@@ -129,24 +129,15 @@ def read_records(body: bytes) -> tuple[FloatMatrix, FloatVector | None]:
     return np.vstack(rows), np.asarray(labels, dtype=np.float64)
 
 
-def _encode_varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def _field(number: int, payload: bytes) -> bytes:
-    return _encode_varint(number << 3 | 2) + _encode_varint(len(payload)) + payload
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
 
 
 def _value(values: npt.NDArray[Any]) -> bytes:
     """A Value message of the type the SDK's _resolve_type picks for the dtype: integers ->
     Int32Tensor, float64 -> Float64Tensor, float32 -> Float32Tensor; values packed."""
     if values.dtype.kind in "iu":
-        packed = b"".join(_encode_varint(int(v) & 0xFFFFFFFFFFFFFFFF) for v in values)
+        packed = b"".join(varint(int(v) & 0xFFFFFFFFFFFFFFFF) for v in values)
         return _field(7, _field(1, packed))
     number, dtype = (3, "<f8") if values.dtype == np.float64 else (2, "<f4")
     return _field(number, _field(1, values.astype(dtype).tobytes()))
