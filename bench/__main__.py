@@ -17,6 +17,7 @@ from bench import (
     preprocess,
     report_scale,
     serializers,
+    training,
 )
 
 BENCHMARKS: dict[str, Callable[[], list[Outcome]]] = {
@@ -26,6 +27,7 @@ BENCHMARKS: dict[str, Callable[[], list[Outcome]]] = {
     calls.NAME: calls.run,
     report_scale.NAME: report_scale.run,
     hostile.NAME: hostile.run,
+    training.NAME: training.run,
 }
 
 

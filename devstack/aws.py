@@ -25,6 +25,7 @@ from devstack import hosting, sagemaker_events
 from devstack.events import Discard, EventSink
 from devstack.functions import FunctionHost, LambdaInvokeShim
 from devstack.s3_events import S3Notifications
+from devstack.training_shim import TrainingShim
 from devstack.transform_jobs import TransformShim
 from devstack.wsgi import BackgroundServer, WsgiApp
 
@@ -416,7 +417,8 @@ class ControlPlane:
             timer=timer,
             health=hosting.ping,
         )
-        self.functions = LambdaInvokeShim(self.shim)
+        self.training = TrainingShim(self.shim)
+        self.functions = LambdaInvokeShim(self.training)
         self._server = BackgroundServer(
             self.functions, "devstack-aws", port=port, request_handler=MotoRequestHandler
         )

@@ -45,6 +45,7 @@ Predict = Callable[[algorithms.Model, algorithms.Matrix, str], Any]
 # An s3:// URI's bytes (the model's code, for framework images).
 Fetch = Callable[[str], bytes]
 SCRIPT: Final = "script"
+XGBOOST: Final = "xgboost"
 
 
 class Unservable(Exception):
@@ -75,7 +76,8 @@ class Container:
 @dataclass(frozen=True, eq=False)
 class Served:
     container: Container
-    model: algorithms.Model | script_serving.ScriptModel
+    # A built-in algorithm's model, an inference script, or an xgboost Booster.
+    model: algorithms.Model | script_serving.ScriptModel | Any
 
 
 def _records(predictions: list[dict[str, Any]], accept: str) -> Any:
@@ -131,6 +133,8 @@ def container_for(image: str, environment: Mapping[str, str]) -> Container:
         return Container(
             name, SCRIPT, script_serving.CONTENT_TYPES, script_serving.CONTENT_TYPES, _no_batch
         )
+    if name == "sagemaker-xgboost":
+        return Container(name, XGBOOST, (CSV,), (CSV, JSON), _no_batch)
     container = CONTAINERS.get(name or "")
     if container is None:
         known = ", ".join(sorted(CONTAINERS))
@@ -178,6 +182,13 @@ def load(image: str, environment: Mapping[str, str], artifact: bytes, fetch: Fet
     container = container_for(image, environment)
     if container.artifact == SCRIPT:
         return _script_model(container, environment, artifact, fetch)
+    if container.artifact == XGBOOST:
+        from devstack import xgboost_builtin  # xgboost takes a while to import: on first use
+
+        try:
+            return Served(container, xgboost_builtin.load(artifact))
+        except Exception as error:  # xgboost raises its own XGBoostError and more
+            raise Unservable(f"sagemaker-xgboost cannot load the model artifact: {error}") from None
     try:
         model = algorithms.unpack(artifact)
     except algorithms.ArtifactError as error:
@@ -190,6 +201,16 @@ def load(image: str, environment: Mapping[str, str], artifact: bytes, fetch: Fet
             f"model the {container.repository} image loads"
         )
     return Served(container, model)
+
+
+def _xgboost(booster: Any, body: bytes, accepted: str) -> bytes:
+    from devstack import xgboost_builtin
+
+    answer = xgboost_builtin.predict_json if accepted == JSON else xgboost_builtin.predict_csv
+    try:
+        return answer(booster, body)
+    except ValueError as error:
+        raise ContainerError(400, f"Unable to evaluate the payload: {error}") from None
 
 
 def _media_type(value: str) -> str:
@@ -213,6 +234,8 @@ def invoke(served: Served, body: bytes, content_type: str, accept: str) -> tuple
         accepted = container.response_types[0]
     if accepted not in container.response_types:
         raise ContainerError(406, f"Accept type {accept!r} is not supported.")
+    if container.artifact == XGBOOST:
+        return _xgboost(model, body, accepted), accepted
     try:
         batch = parse_request(body, content_type).astype(np.float64)
     except SagewireError as error:

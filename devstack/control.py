@@ -12,7 +12,8 @@ import requests
 
 from devstack import trainer
 from devstack.events import Delivery, EventRouter
-from devstack.jobs import JobError, JobReport, LocalSageMaker, TuningRequest
+from devstack.jobs import JobError, JobReport, LocalSageMaker
+from devstack.tuning import LocalTuning, TuningRequest
 
 logger = logging.getLogger("devstack.control")
 
@@ -155,7 +156,7 @@ class ControlApi:
             tags=_strings(body.get("tags"), "tags"),
         )
         mark = self._router.mark()
-        report = self._jobs.tune(request)
+        report = LocalTuning(self._jobs).tune(request)
         return {
             "tuning_job": {
                 "name": report.name,

@@ -14,9 +14,9 @@ import requests
 from devstack import algorithms, digits, projects, trainer
 from devstack.demo_client import Api, DemoFailure, classes, print_leaderboard, show
 from devstack.demo_lineage import LineageStories
-from devstack.jobs import TuningRequest
 from devstack.samples import first_of
 from devstack.stack import Stack, StackSettings
+from devstack.tuning import LocalTuning, TuningRequest
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker.client import SageMakerClient
@@ -224,7 +224,7 @@ class Automation:
         ranges = {"lr": ["0.01", "0.05", "0.1"], "batch-size": ["32", "64", "128"]}
         objective = "validation:accuracy"
         before, _ = self._serving(CLASSIFIER)
-        report = self._stack.jobs.tune(
+        report = LocalTuning(self._stack.jobs).tune(
             TuningRequest(
                 name="digits-hpo",
                 algorithm=algorithms.SOFTMAX,

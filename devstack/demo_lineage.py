@@ -13,12 +13,12 @@ import numpy as np
 
 from devstack import algorithms, digits, projects, trainer
 from devstack.demo_client import Api, DemoFailure, print_leaderboard, show
-from devstack.jobs import (
-    DATASET_PREFIX,
+from devstack.experiments import (
     PREPROCESSING,
     TRAINING_COMPONENT_SUFFIX,
     preprocessing_component_name,
 )
+from devstack.jobs import DATASET_PREFIX
 from devstack.stack import Stack
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""The bundled scikit-learn digits (8x8, values 0..16): a fixed split and client-side encodings."""
+"""scikit-learn's bundled digits (8x8, values 0..16), and MNIST-shaped 28x28: split, encodings."""
 
 from __future__ import annotations
 
@@ -81,3 +81,43 @@ def image_bytes(row: FloatMatrix, image_format: str, upscale: int = 1) -> bytes:
 
 def csv_rows(x: FloatMatrix) -> str:
     return "".join(",".join(str(int(v)) for v in row) + "\n" for row in to_pixels(x))
+
+
+# MNIST-shaped digits: each 8x8 digit, as 0..255 pixels, resized with Pillow's bilinear filter
+# to 20x20 (MNIST's digits are fitted to a 20x20 box) and padded with 4 black pixels on every
+# side to 28x28 (MNIST centres the box by its centre of mass; here it is simply centred). The
+# features are the 784 pixels / 255 in 0..1, row-major, as the SageMaker examples' MNIST pickle.
+MNIST_SIDE = 28
+MNIST_BOX = 20
+MNIST_FEATURES = MNIST_SIDE * MNIST_SIDE
+
+
+def mnist_pixels(x: FloatMatrix) -> Pixels:
+    """8x8 digits (values 0..16) as 28x28 uint8 images, one row of 784 pixels per digit."""
+    margin = (MNIST_SIDE - MNIST_BOX) // 2
+    out = np.zeros((len(x), MNIST_SIDE, MNIST_SIDE), dtype=np.uint8)
+    for index, row in enumerate(to_pixels(x)):
+        small = Image.fromarray(row.reshape(SIDE, SIDE))
+        box = small.resize((MNIST_BOX, MNIST_BOX), Image.Resampling.BILINEAR)
+        out[index, margin : margin + MNIST_BOX, margin : margin + MNIST_BOX] = np.asarray(box)
+    return out.reshape(len(x), MNIST_FEATURES)
+
+
+@lru_cache(maxsize=1)
+def load_mnist_split() -> Split:
+    """The same split as `load_split`, as MNIST-shaped features in 0..1."""
+    split = load_split()
+    return Split(
+        x_train=mnist_pixels(split.x_train) / PIXEL_SCALE,
+        y_train=split.y_train,
+        x_test=mnist_pixels(split.x_test) / PIXEL_SCALE,
+        y_test=split.y_test,
+    )
+
+
+def mnist_png(row: FloatMatrix) -> bytes:
+    """One MNIST-shaped digit (784 features in 0..1) as a 28x28 grayscale PNG."""
+    pixels = np.rint(row * PIXEL_SCALE).astype(np.uint8).reshape(MNIST_SIDE, MNIST_SIDE)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
+    return out.getvalue()

@@ -1,23 +1,20 @@
-"""Local SageMaker training and tuning jobs: recorded in moto, trained for real, told as events."""
+"""Local SageMaker training jobs: recorded in moto, trained for real, told as events."""
 
 from __future__ import annotations
 
-import itertools
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.exceptions import ClientError
 from moto.sagemaker.models import FakeTrainingJob, sagemaker_backends
 
-from devstack import algorithms, digits, sagemaker_events, trainer
+from devstack import algorithms, digits, experiments, images, sagemaker_events, trainer, training
 from devstack.events import ACCOUNT_ID, Delivery, EventSink
+from devstack.training_shim import Refusal
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -25,29 +22,14 @@ if TYPE_CHECKING:
     from mypy_boto3_sagemaker.type_defs import (
         ChannelTypeDef,
         MetricDefinitionTypeDef,
-        ResourceConfigTypeDef,
         StoppingConditionTypeDef,
         TagTypeDef,
-        TrialComponentParameterValueTypeDef,
     )
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/SageMakerExecution"
-PREPROCESSING = "Preprocessing"
-TRAINING = "Training"
-# SageMaker names the trial component it makes for a training job run in an experiment so.
-TRAINING_COMPONENT_SUFFIX = "-aws-training-job"
 DATASET_PREFIX = "datasets/digits"
 MODEL_PREFIX = "models"
-# SageMaker: tuning job names are at most 32 characters (the training jobs get a suffix).
-_TUNING_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}")
-_RESOURCES: ResourceConfigTypeDef = {
-    "InstanceType": "ml.m5.large",
-    "InstanceCount": 1,
-    "VolumeSizeInGB": 10,
-}
-_STOPPING: StoppingConditionTypeDef = {"MaxRuntimeInSeconds": 3600}
-
-Goal = Literal["Maximize", "Minimize"]
+STOPPING: StoppingConditionTypeDef = {"MaxRuntimeInSeconds": 3600}
 
 
 class JobError(ValueError):
@@ -67,54 +49,23 @@ class JobReport:
     deliveries: list[Delivery] = field(default_factory=list, repr=False)
 
 
-@dataclass(frozen=True)
-class TuningRequest:
-    name: str
-    algorithm: str
-    ranges: Mapping[str, list[str]]
-    objective: str
-    goal: Goal
-    static: Mapping[str, str] = field(default_factory=dict)
-    tags: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class TuningReport:
-    name: str
-    arn: str
-    status: str
-    best: JobReport | None
-    jobs: list[JobReport]
-    deliveries: list[Delivery] = field(default_factory=list, repr=False)
-
-
-def _metric_definitions(algorithm: str) -> list[MetricDefinitionTypeDef]:
+def metric_definitions(algorithm: str) -> list[MetricDefinitionTypeDef]:
     return [
         {"Name": name, "Regex": f"{re.escape(name)}=([0-9.eE+-]+)"}
         for name in algorithms.METRIC_NAMES[algorithm]
     ]
 
 
-def _tags(tags: Mapping[str, str]) -> list[TagTypeDef]:
+def tags(tags: Mapping[str, str]) -> list[TagTypeDef]:
     return [{"Key": key, "Value": value} for key, value in tags.items()]
 
 
-def _parameters(
-    values: Mapping[str, str | float],
-) -> dict[str, TrialComponentParameterValueTypeDef]:
-    """Trial component parameters: numbers as NumberValue, anything else as StringValue."""
-    parameters: dict[str, TrialComponentParameterValueTypeDef] = {}
-    for name, value in values.items():
-        try:
-            parameters[name] = {"NumberValue": float(value)}
-        except ValueError:
-            parameters[name] = {"StringValue": str(value)}
-    return parameters
-
-
-def preprocessing_component_name(experiment: str) -> str:
-    """The experiment's one preprocessing component, shared by all of its trials."""
-    return f"{experiment}-preprocessing"
+def _blame(error: Exception) -> str:
+    """SageMaker's FailureReason prefix: the caller's fault (image, data, hyperparameters),
+    the algorithm's, or the service's."""
+    if isinstance(error, algorithms.HyperparameterError | training.ClientFault):
+        return "ClientError"
+    return "AlgorithmError" if isinstance(error, ValueError) else "InternalServerError"
 
 
 class LocalSageMaker:
@@ -137,15 +88,30 @@ class LocalSageMaker:
         self._bucket = bucket
         self._region = sagemaker.meta.region_name
         self._events = events
-        # Untyped: boto3-stubs for sagemaker-metrics are not among the dev requirements.
-        self._metrics: Any = boto3.session.Session(region_name=self._region).client(
-            "sagemaker-metrics", endpoint_url=sagemaker.meta.endpoint_url
-        )
+        self._experiments = experiments.Experiments(sagemaker, lambda: self.backend, self.channels)
         self._lock = threading.Lock()
         self._channels: list[ChannelTypeDef] | None = None
+        # Jobs train() is creating: the CreateTrainingJob shim leaves them to it.
+        self._own: set[str] = set()
 
     @property
-    def _backend(self) -> Any:
+    def region(self) -> str:
+        return self._region
+
+    @property
+    def bucket(self) -> str:
+        return self._bucket
+
+    @property
+    def sagemaker(self) -> SageMakerClient:
+        return self._sagemaker
+
+    @property
+    def events(self) -> EventSink:
+        return self._events
+
+    @property
+    def backend(self) -> Any:
         return sagemaker_backends[ACCOUNT_ID][self._region]
 
     def channels(self) -> list[ChannelTypeDef]:
@@ -194,29 +160,132 @@ class LocalSageMaker:
             )
         if not trainer.JOB_NAME.fullmatch(job.name):
             raise JobError(f"invalid training job name {job.name!r} (SageMaker name pattern)")
-        if job.name in self._backend.training_jobs:
+        if job.name in self.backend.training_jobs:
             raise JobError(f"training job {job.name} already exists")
         started = time.perf_counter()
         extra: dict[str, Any] = {}
         if job.experiment:
-            extra["ExperimentConfig"] = self._experiment(job.experiment, job.trial or job.name)
+            extra["ExperimentConfig"] = self._experiments.config(
+                job.experiment, job.trial or job.name
+            )
+        with self._lock:
+            self._own.add(job.name)
+        try:
+            self._create(job, extra)
+        finally:
+            with self._lock:
+                self._own.discard(job.name)
+        record: FakeTrainingJob = self.backend.training_jobs[job.name]
+        self._begin(record, tuning_job_arn, metric_definitions(job.algorithm))
+        if job.experiment:
+            self._experiments.start_training(job, record, job.trial or job.name)
+        deliveries: list[Delivery] = []
+        self._events.begin()  # the job will report its end
+        try:
+            self._publish_job(record, deliveries)
+            # SageMaker-reserved hyperparameters (_tuning_objective_metric) are not the script's.
+            visible = trainer.TrainingJob(
+                job.name,
+                job.algorithm,
+                {k: v for k, v in job.hyperparameters.items() if not k.startswith("_")},
+                job.tags,
+            )
+            return self._run(
+                job,
+                record,
+                started,
+                deliveries,
+                lambda: trainer.run(visible, self._s3, self._output_path(job)),
+            )
+        finally:
+            self._events.end()
+
+    def check_new(self, params: Mapping[str, Any]) -> None:
+        """CreateTrainingJob's checks before moto records the job (moto makes neither)."""
+        name = str(params.get("TrainingJobName"))
+        if not trainer.JOB_NAME.fullmatch(name):
+            raise Refusal(
+                "ValidationException",
+                f"1 validation error detected: Value '{name}' at 'trainingJobName' failed to "
+                "satisfy constraint: Member must satisfy regular expression pattern: "
+                f"{trainer.JOB_NAME.pattern}",
+            )
+        existing = self.backend.training_jobs.get(name)
+        if existing is not None:
+            raise Refusal(
+                "ResourceInUse",
+                "Training job names must be unique within an AWS account and region, and a "
+                f"training job with this name already exists ({existing.arn})",
+            )
+
+    def created(self, params: Mapping[str, Any]) -> None:
+        """A job another client created: InProgress now, trained on a background thread."""
+        name = str(params["TrainingJobName"])
+        with self._lock:
+            if name in self._own:
+                return
+        record: FakeTrainingJob = self.backend.training_jobs[name]
+        specification = params.get("AlgorithmSpecification") or {}
+        self._begin(record, None, list(specification.get("MetricDefinitions") or []))
+        spec = training.JobSpec(
+            name=name,
+            image=str(specification.get("TrainingImage", "")),
+            hyperparameters=dict(params.get("HyperParameters") or {}),
+            input_data_config=list(params.get("InputDataConfig") or []),
+            output_path=str((params.get("OutputDataConfig") or {}).get("S3OutputPath", "")),
+        )
+        job = trainer.TrainingJob(
+            name,
+            "",
+            spec.hyperparameters,
+            {tag["Key"]: tag["Value"] for tag in record.tags},
+            image=spec.image,
+            role=record.role_arn,
+            output=spec.output_path,
+        )
+        deliveries: list[Delivery] = []
+        self._events.begin()  # the job will report its end
+        self._publish_job(record, deliveries)
+
+        def train() -> None:
+            try:
+                self._run(
+                    job,
+                    record,
+                    time.perf_counter(),
+                    deliveries,
+                    lambda: training.run(spec, self._s3, self._region),
+                )
+            finally:
+                self._events.end()
+
+        threading.Thread(target=train, name=f"devstack-train-{name}", daemon=True).start()
+
+    def _create(self, job: trainer.TrainingJob, extra: dict[str, Any]) -> None:
         self._sagemaker.create_training_job(
             TrainingJobName=job.name,
             HyperParameters=dict(job.hyperparameters),
             AlgorithmSpecification={
-                "TrainingImage": job.image or trainer.image_uri(job.algorithm, self._region),
+                "TrainingImage": job.image or images.image_uri(job.algorithm, self._region),
                 "TrainingInputMode": "File",
-                "MetricDefinitions": _metric_definitions(job.algorithm),
+                "MetricDefinitions": metric_definitions(job.algorithm),
             },
             RoleArn=job.role or ROLE_ARN,
             InputDataConfig=self.channels(),
             OutputDataConfig={"S3OutputPath": self._output_path(job)},
-            ResourceConfig=_RESOURCES,
-            StoppingCondition=_STOPPING,
-            Tags=_tags(job.tags),
+            ResourceConfig=trainer.RESOURCES,
+            StoppingCondition=STOPPING,
+            Tags=tags(job.tags),
             **extra,
         )
-        record: FakeTrainingJob = self._backend.training_jobs[job.name]
+
+    def _begin(
+        self,
+        record: FakeTrainingJob,
+        tuning_job_arn: str | None,
+        metric_definitions: list[MetricDefinitionTypeDef],
+    ) -> None:
+        """What moto recorded as Completed becomes InProgress, Starting, as on SageMaker."""
         created = datetime.now(UTC)
         vars(record).update(
             training_job_status="InProgress",
@@ -236,16 +305,7 @@ class LocalSageMaker:
                 }
             ],
         )
-        record.algorithm_specification["MetricDefinitions"] = _metric_definitions(job.algorithm)
-        if job.experiment:
-            self._start_training_component(job, record, job.trial or job.name)
-        deliveries: list[Delivery] = []
-        self._events.begin()  # the job will report its end
-        try:
-            self._publish_job(record, deliveries)
-            return self._run(job, record, started, deliveries)
-        finally:
-            self._events.end()
+        record.algorithm_specification["MetricDefinitions"] = metric_definitions
 
     def _output_path(self, job: trainer.TrainingJob) -> str:
         """The job's S3OutputPath; a bucket the stack lacks is made, as its owner would have."""
@@ -265,22 +325,18 @@ class LocalSageMaker:
         record: FakeTrainingJob,
         started: float,
         deliveries: list[Delivery],
+        work: Callable[[], trainer.TrainingResult],
     ) -> JobReport:
+        """Runs `work` (the training) and records its outcome on the job, with the event."""
         begun = datetime.now(UTC)
-        # SageMaker-reserved hyperparameters (e.g. _tuning_objective_metric) are not the script's.
-        hyperparameters = {k: v for k, v in job.hyperparameters.items() if not k.startswith("_")}
         try:
-            result = trainer.run(
-                trainer.TrainingJob(job.name, job.algorithm, hyperparameters, job.tags),
-                self._s3,
-                self._output_path(job),
-            )
-        except (algorithms.HyperparameterError, ValueError) as error:
+            result = work()
+        except Exception as error:  # a job that breaks fails; it never stays InProgress
             ended = datetime.now(UTC)
             vars(record).update(
                 training_job_status="Failed",
                 secondary_status="Failed",
-                failure_reason=f"AlgorithmError: {error}",
+                failure_reason=f"{_blame(error)}: {error}",
                 training_start_time=begun,
                 training_end_time=ended,
                 last_modified_time=ended,
@@ -289,7 +345,7 @@ class LocalSageMaker:
                 {"Status": "Failed", "StartTime": ended, "StatusMessage": str(error)}
             ]
             if job.experiment:
-                self._end_training_component(job, "Failed", ended, str(error))
+                self._experiments.end_training(job, "Failed", ended, str(error))
             self._publish_job(record, deliveries)
             return JobReport(
                 job.name,
@@ -327,10 +383,12 @@ class LocalSageMaker:
             {"Status": "Completed", "StartTime": ended, "StatusMessage": "Training job completed"},
         ]
         if job.experiment:
-            self._end_training_component(
+            self._experiments.end_training(
                 job, "Completed", ended, "Training job completed", result.model_data_url
             )
-            self._log_metrics(job.name + TRAINING_COMPONENT_SUFFIX, result.metrics, ended)
+            self._experiments.log_metrics(
+                job.name + experiments.TRAINING_COMPONENT_SUFFIX, result.metrics, ended
+            )
         self._publish_job(record, deliveries)
         return JobReport(
             job.name,
@@ -343,273 +401,3 @@ class LocalSageMaker:
             time.perf_counter() - started,
             deliveries,
         )
-
-    @staticmethod
-    def _ignore_existing(create: Callable[[], object]) -> None:
-        try:
-            create()
-        except ClientError as error:
-            if error.response["Error"]["Code"] not in ("ResourceInUse", "ValidationException"):
-                raise
-
-    def _experiment(self, experiment: str, trial: str) -> dict[str, str]:
-        """Experiment and trial are made if missing, as the SageMaker SDK's `Run` does; the
-        experiment's preprocessing component is made once and associated with every trial."""
-        self._ignore_existing(lambda: self._sagemaker.create_experiment(ExperimentName=experiment))
-        self._ignore_existing(
-            lambda: self._sagemaker.create_trial(TrialName=trial, ExperimentName=experiment)
-        )
-        preprocessing = preprocessing_component_name(experiment)
-        if preprocessing not in self._backend.trial_components:
-            self._create_preprocessing_component(preprocessing)
-        associated = self._backend.trials[trial].trial_components
-        if preprocessing not in associated:
-            self._sagemaker.associate_trial_component(
-                TrialComponentName=preprocessing, TrialName=trial
-            )
-        return {
-            "ExperimentName": experiment,
-            "TrialName": trial,
-            "TrialComponentDisplayName": TRAINING,
-        }
-
-    def _create_preprocessing_component(self, name: str) -> None:
-        """What the notebook computes before training: the training data's mean and std (of
-        pixel / scale), and the input scale, recorded with the data it was computed from."""
-        channels = self.channels()
-        mean, std = digits.normalization()
-        now = datetime.now(UTC)
-        self._sagemaker.create_trial_component(
-            TrialComponentName=name,
-            DisplayName=PREPROCESSING,
-            Status={"PrimaryStatus": "Completed"},
-            StartTime=now,
-            EndTime=now,
-            Parameters=_parameters({"mean": mean, "std": std, "scale": digits.PIXEL_SCALE}),
-            InputArtifacts={
-                channel["ChannelName"]: {
-                    "Value": channel["DataSource"]["S3DataSource"]["S3Uri"],
-                    "MediaType": "text/csv",
-                }
-                for channel in channels
-                if channel["ChannelName"] == "train"
-            },
-        )
-
-    def _start_training_component(
-        self, job: trainer.TrainingJob, record: FakeTrainingJob, trial: str
-    ) -> None:
-        """The component SageMaker makes for a training job in an experiment, in the trial."""
-        name = job.name + TRAINING_COMPONENT_SUFFIX
-        image = trainer.image_uri(job.algorithm, self._region)
-        hyperparameters = {k: v for k, v in job.hyperparameters.items() if not k.startswith("_")}
-        self._sagemaker.create_trial_component(
-            TrialComponentName=name,
-            DisplayName=TRAINING,
-            Status={"PrimaryStatus": "InProgress"},
-            StartTime=record.creation_time,
-            Parameters=_parameters(
-                {
-                    **hyperparameters,
-                    "SageMaker.InstanceType": _RESOURCES["InstanceType"],
-                    "SageMaker.InstanceCount": _RESOURCES["InstanceCount"],
-                }
-            ),
-            InputArtifacts={
-                "SageMaker.ImageUri": {"Value": image},
-                **{
-                    channel["ChannelName"]: {
-                        "Value": channel["DataSource"]["S3DataSource"]["S3Uri"],
-                        "MediaType": "text/csv",
-                    }
-                    for channel in self.channels()
-                },
-            },
-        )
-        vars(self._backend.trial_components[name])["source"] = {
-            "SourceArn": record.arn,
-            "SourceType": "SageMakerTrainingJob",
-        }
-        self._sagemaker.associate_trial_component(TrialComponentName=name, TrialName=trial)
-
-    def _end_training_component(
-        self,
-        job: trainer.TrainingJob,
-        status: Literal["Completed", "Failed"],
-        ended: datetime,
-        message: str,
-        model_data_url: str | None = None,
-    ) -> None:
-        extra: dict[str, Any] = {}
-        if model_data_url is not None:
-            extra["OutputArtifacts"] = {"SageMaker.ModelArtifact": {"Value": model_data_url}}
-        self._sagemaker.update_trial_component(
-            TrialComponentName=job.name + TRAINING_COMPONENT_SUFFIX,
-            Status={"PrimaryStatus": status, "Message": message},
-            EndTime=ended,
-            **extra,
-        )
-
-    def _log_metrics(self, component: str, metrics: Mapping[str, float], ended: datetime) -> None:
-        """The final metrics on the training job's component (SageMaker Metrics' BatchPutMetrics,
-        as the training container's SDK reports them)."""
-        self._metrics.batch_put_metrics(
-            TrialComponentName=component,
-            MetricData=[
-                {"MetricName": name, "Value": value, "Step": 0, "Timestamp": ended}
-                for name, value in metrics.items()
-            ],
-        )
-
-    def tune(self, request: TuningRequest) -> TuningReport:
-        """A grid-search tuning job: one training job per combination, then the real best one."""
-        if not _TUNING_NAME.fullmatch(request.name):
-            raise JobError(
-                f"invalid tuning job name {request.name!r} (at most 32 characters, "
-                "letters, digits and hyphens)"
-            )
-        if request.algorithm not in algorithms.ALGORITHMS:
-            raise JobError(f"unknown algorithm {request.algorithm!r}")
-        if request.objective not in algorithms.METRIC_NAMES[request.algorithm]:
-            known = ", ".join(algorithms.METRIC_NAMES[request.algorithm])
-            raise JobError(f"{request.algorithm} does not report {request.objective!r}; {known}")
-        if not request.ranges or not all(request.ranges.values()):
-            raise JobError("a tuning job needs at least one range with values")
-        if request.name in self._backend.hyper_parameter_tuning_jobs:
-            raise JobError(f"tuning job {request.name} already exists")
-        grid = list(itertools.product(*request.ranges.values()))
-        static = {**request.static, "_tuning_objective_metric": request.objective}
-        definition: dict[str, Any] = {
-            "StaticHyperParameters": static,
-            "AlgorithmSpecification": {
-                "TrainingImage": trainer.image_uri(request.algorithm, self._region),
-                "TrainingInputMode": "File",
-                "MetricDefinitions": _metric_definitions(request.algorithm),
-            },
-            "RoleArn": ROLE_ARN,
-            "InputDataConfig": self.channels(),
-            "OutputDataConfig": {"S3OutputPath": f"s3://{self._bucket}/{MODEL_PREFIX}"},
-            "ResourceConfig": _RESOURCES,
-            "StoppingCondition": _STOPPING,
-        }
-        arn = self._sagemaker.create_hyper_parameter_tuning_job(
-            HyperParameterTuningJobName=request.name,
-            HyperParameterTuningJobConfig={
-                "Strategy": "Grid",
-                "HyperParameterTuningJobObjective": {
-                    "Type": request.goal,
-                    "MetricName": request.objective,
-                },
-                "ResourceLimits": {
-                    "MaxNumberOfTrainingJobs": len(grid),
-                    "MaxParallelTrainingJobs": 1,
-                },
-                "ParameterRanges": {
-                    "CategoricalParameterRanges": [
-                        {"Name": name, "Values": list(values)}
-                        for name, values in request.ranges.items()
-                    ]
-                },
-            },
-            TrainingJobDefinition=definition,  # type: ignore[arg-type]
-            Tags=_tags(request.tags),
-        )["HyperParameterTuningJobArn"]
-        record = self._backend.hyper_parameter_tuning_jobs[request.name]
-        now = datetime.now(UTC)
-        vars(record).update(
-            hyper_parameter_tuning_job_status="InProgress",
-            creation_time=now,
-            last_modified_time=now,
-            hyper_parameter_tuning_end_time=None,
-            training_job_status_counters=self._counters(0, 0, len(grid)),
-            objective_status_counters={"Succeeded": 0, "Pending": len(grid), "Failed": 0},
-            best_training_job=None,
-            OverallBestTrainingJob=None,
-            tuning_job_completion_details=None,
-            consumed_resources=None,
-            failure_reason=None,
-        )
-        deliveries: list[Delivery] = []
-        self._events.begin()
-        try:
-            self._publish_tuning(record, request.tags, deliveries)
-            reports = []
-            for index, combination in enumerate(grid, start=1):
-                name = f"{request.name}-{index:03d}-{uuid.uuid4().hex[:8]}"
-                tuned = dict(zip(request.ranges, combination, strict=True))
-                job = trainer.TrainingJob(
-                    name, request.algorithm, {**static, **tuned}, dict(request.tags)
-                )
-                reports.append(self.train(job, tuning_job_arn=arn))
-                done = sum(r.status == "Completed" for r in reports)
-                vars(record).update(
-                    training_job_status_counters=self._counters(
-                        done, len(reports) - done, len(grid) - len(reports)
-                    ),
-                    objective_status_counters={
-                        "Succeeded": done,
-                        "Pending": len(grid) - len(reports),
-                        "Failed": len(reports) - done,
-                    },
-                    last_modified_time=datetime.now(UTC),
-                )
-            best = self._best(request, reports)
-            self._finish_tuning(record, request, best)
-            self._publish_tuning(record, request.tags, deliveries)
-        finally:
-            self._events.end()
-        status = record.hyper_parameter_tuning_job_status
-        return TuningReport(request.name, arn, status, best, reports, deliveries)
-
-    @staticmethod
-    def _counters(completed: int, failed: int, pending: int) -> dict[str, int]:
-        return {
-            "Completed": completed,
-            "InProgress": 1 if pending else 0,
-            "RetryableError": 0,
-            "NonRetryableError": failed,
-            "Stopped": 0,
-        }
-
-    @staticmethod
-    def _best(request: TuningRequest, reports: list[JobReport]) -> JobReport | None:
-        scored = [r for r in reports if request.objective in r.metrics]
-        if not scored:
-            return None
-        sign = 1.0 if request.goal == "Maximize" else -1.0
-        # Ties go to the earlier job, as SageMaker keeps the first best it saw.
-        return max(scored, key=lambda r: (sign * r.metrics[request.objective], -reports.index(r)))
-
-    def _finish_tuning(self, record: Any, request: TuningRequest, best: JobReport | None) -> None:
-        now = datetime.now(UTC)
-        record.last_modified_time = record.hyper_parameter_tuning_end_time = now
-        if best is None:
-            record.hyper_parameter_tuning_job_status = "Failed"
-            record.failure_reason = "No training job reported the objective metric."
-            return
-        described = self._backend.training_jobs[best.name]
-        summary = {
-            "TrainingJobName": best.name,
-            "TrainingJobArn": best.arn,
-            "TuningJobName": request.name,
-            "CreationTime": described.creation_time,
-            "TrainingStartTime": described.training_start_time,
-            "TrainingEndTime": described.training_end_time,
-            "TrainingJobStatus": "Completed",
-            "TunedHyperParameters": {name: best.hyperparameters[name] for name in request.ranges},
-            "FinalHyperParameterTuningJobObjectiveMetric": {
-                "Type": request.goal,
-                "MetricName": request.objective,
-                "Value": best.metrics[request.objective],
-            },
-            "ObjectiveStatus": "Succeeded",
-        }
-        record.hyper_parameter_tuning_job_status = "Completed"
-        record.best_training_job = summary
-        record.OverallBestTrainingJob = summary
-
-    def _publish_tuning(
-        self, record: Any, tags: Mapping[str, str], deliveries: list[Delivery]
-    ) -> None:
-        event = sagemaker_events.tuning_job_event(record.describe(), _tags(tags), self._region)
-        deliveries.append(self._events.publish(event))

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from devstack import algorithms, digits, trainer
+from devstack import algorithms, digits, images, trainer
 from devstack.jobs import ROLE_ARN
 
 if TYPE_CHECKING:
@@ -186,7 +186,7 @@ def deploy(
         ModelName=job.name,
         ExecutionRoleArn=ROLE_ARN,
         PrimaryContainer={
-            "Image": trainer.image_uri(job.algorithm, region),
+            "Image": images.image_uri(job.algorithm, region),
             "ModelDataUrl": model_data_url,
         },
         Tags=tags,

@@ -10,7 +10,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -22,7 +22,7 @@ from chalice.deploy.validate import validate_routes
 from chalice.local import ChaliceRequestHandler
 
 from chalicelib.gateways.table import TABLE_SCHEMA
-from devstack import projects, trainer
+from devstack import datasets, images, projects, trainer
 from devstack.aws import CONTROL_PREFIX, ControlPlane
 from devstack.control import ControlApi
 from devstack.events import EventRouter
@@ -109,6 +109,8 @@ class StackState:
     bucket: str
     # Lambda's on-failure destination: events whose retries ran out (`python -m ops.dlq`).
     dead_letter_queue_url: str = ""
+    # Each uploaded channel's S3 prefix ("diabetes/train" -> s3://<bucket>/datasets/...).
+    datasets: dict[str, str] = field(default_factory=dict)
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -211,6 +213,14 @@ class Stack:
         self._stoppers.append(("event router", router.stop))
         jobs = LocalSageMaker(session.client("sagemaker"), session.client("s3"), bucket, router)
         control.attach(router, ControlApi(jobs, router), functions=router)
+        control.training.attach(jobs)
+        uploaded = time.perf_counter()
+        data = datasets.upload(session.client("s3"), bucket)
+        print(
+            f"devstack: data sets for your own jobs in s3://{bucket}/{datasets.PREFIX}/: "
+            f"{', '.join(sorted({name.split('/')[0] for name in data}))} "
+            f"[{time.perf_counter() - uploaded:.1f}s]"
+        )
         self._router, self._jobs = router, jobs
         every = f"every {settings.schedule_seconds:g}s"
         handlers = ", ".join(
@@ -231,6 +241,7 @@ class Stack:
             table=table,
             bucket=bucket,
             dead_letter_queue_url=dead_letters.queue_url,
+            datasets=data,
         )
         self._state.write(self.state_file)
         self._stoppers.append(("state file", self._remove_state_file))
@@ -270,7 +281,7 @@ class Stack:
         # and the stack's own bucket; no roles. A stage on AWS names its own (deploy guide).
         # Values the user set win; ours are removed when the stack stops.
         trust = {
-            "SAGEWIRE_TRUSTED_IMAGES": ",".join(trainer.trusted_registries(settings.region)),
+            "SAGEWIRE_TRUSTED_IMAGES": ",".join(images.trusted_registries(settings.region)),
             "SAGEWIRE_TRUSTED_ARTIFACTS": f"s3://{bucket}/",
         }
         ours = [name for name in trust if name not in os.environ]

@@ -14,16 +14,14 @@ from devstack import algorithms, digits
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_sagemaker.type_defs import ResourceConfigTypeDef
 
 JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
-# The training images these algorithms stand in for (the notebooks deploy the same image); the
-# local runtime reads the artifact instead.
-_IMAGES = {
-    algorithms.LINEAR_LEARNER: "382416733822.dkr.ecr.{region}.amazonaws.com/linear-learner:1",
-    algorithms.KMEANS: "382416733822.dkr.ecr.{region}.amazonaws.com/kmeans:1",
-    algorithms.SOFTMAX: (
-        "763104351884.dkr.ecr.{region}.amazonaws.com/pytorch-training:2.1-cpu-py310"
-    ),
+# What the stack's own jobs ask for (recorded on the job and its trial component).
+RESOURCES: ResourceConfigTypeDef = {
+    "InstanceType": "ml.m5.large",
+    "InstanceCount": 1,
+    "VolumeSizeInGB": 10,
 }
 
 
@@ -52,16 +50,6 @@ class TrainingResult:
     ended: datetime
 
 
-def image_uri(algorithm: str, region: str) -> str:
-    return _IMAGES[algorithm].format(region=region)
-
-
-def trusted_registries(region: str) -> tuple[str, ...]:
-    """The registries of the stand-in algorithms' images in `region`: what the local stage
-    trusts, as a real stage trusts SageMaker's built-in algorithm and framework registries."""
-    return tuple(sorted({image_uri(a, region).split("/", 1)[0] for a in _IMAGES}))
-
-
 def output_location(s3_uri: str) -> tuple[str, str]:
     """Bucket and key prefix of an S3OutputPath."""
     bucket, _, prefix = s3_uri.removeprefix("s3://").partition("/")
@@ -87,6 +75,9 @@ def channels(algorithm: str) -> algorithms.Channels:
     elif algorithm == algorithms.SOFTMAX:
         x_train = (x_train - digits.CLASSIFIER_MEAN) / digits.CLASSIFIER_STD
         x_test = (x_test - digits.CLASSIFIER_MEAN) / digits.CLASSIFIER_STD
+    elif algorithm == algorithms.KMEANS:
+        # k-means evaluates on a "test" channel (test:msd), not a validation one.
+        return algorithms.Channels(x_train, y_train, x_test=x_test, y_test=y_test)
     return algorithms.Channels(x_train, y_train, x_test, y_test)
 
 

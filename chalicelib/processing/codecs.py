@@ -112,7 +112,8 @@ def npy_bytes(array: npt.NDArray[Any]) -> bytes:
     return buffer.getvalue()
 
 
-def _varint(value: int) -> bytes:
+def varint(value: int) -> bytes:
+    """A protobuf base-128 varint."""
     out = bytearray()
     while value > 0x7F:
         out.append(value & 0x7F | 0x80)
@@ -122,7 +123,7 @@ def _varint(value: int) -> bytes:
 
 
 def _length_delimited(tag: bytes, payload_length: int) -> bytes:
-    return tag + _varint(payload_length)
+    return tag + varint(payload_length)
 
 
 def record_prefix(columns: int) -> bytes:

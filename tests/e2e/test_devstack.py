@@ -21,8 +21,10 @@ import boto3
 import numpy as np
 import pytest
 import requests
+from botocore.exceptions import WaiterError
 
-from devstack import digits
+from chalicelib.processing.codecs import serialize
+from devstack import algorithms, digits
 from devstack.samples import first_of
 from devstack.stack import STATE_FILE, StackState
 
@@ -383,6 +385,160 @@ def test_a_dataset_put_is_recorded_and_an_experiment_run_traces_to_it(served: Se
     mean, std = digits.normalization()
     assert component["display_name"] == "Preprocessing"
     assert component["parameters"] == {"mean": mean, "std": std, "scale": 255.0}
+
+
+@pytest.fixture
+def plain_boto3(served: Served, monkeypatch: pytest.MonkeyPatch) -> StackState:
+    """The environment a user's own SageMaker code gets: the stack's endpoint URL, any keys."""
+    state = StackState.read(served.out_dir / STATE_FILE)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", state.aws_endpoint_url)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", state.region)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    return state
+
+
+def _wait_for_run(served: Served, name: str) -> Any:
+    """The run as sagewire recorded it from SageMaker's events (delivered asynchronously)."""
+    deadline = time.monotonic() + COMMAND_TIMEOUT
+    while True:
+        response = requests.get(f"{served.url}/v1/runs/{name}", timeout=10)
+        if response.status_code == 200 and response.json()["run"]["status"] == "Completed":
+            return response.json()
+        assert time.monotonic() < deadline, response.text
+        time.sleep(0.5)
+
+
+def test_the_kmeans_low_level_example_trains_with_plain_boto3(
+    served: Served, plain_boto3: StackState
+) -> None:
+    # As the SageMaker k-means low-level example: MNIST written with write_numpy_to_dense_tensor
+    # (here the project's RecordIO writer, byte-identical), a CreateTrainingJob, the waiter.
+    split = digits.load_mnist_split()
+    bucket, prefix = plain_boto3.bucket, "kmeans_lowlevel_example"
+    s3, sagemaker = boto3.client("s3"), boto3.client("sagemaker")
+    body = serialize(split.x_train.astype(np.float32), "application/x-recordio-protobuf")
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/data/train.data", Body=body)
+    job = "kmeans-lowlevel-e2e"
+    image = f"382416733822.dkr.ecr.{plain_boto3.region}.amazonaws.com/kmeans:1"
+    sagemaker.create_training_job(
+        TrainingJobName=job,
+        AlgorithmSpecification={"TrainingImage": image, "TrainingInputMode": "File"},
+        RoleArn="arn:aws:iam::123456789012:role/SageMakerRole",
+        OutputDataConfig={"S3OutputPath": f"s3://{bucket}/{prefix}/output"},
+        ResourceConfig={"InstanceCount": 1, "InstanceType": "ml.c4.8xlarge", "VolumeSizeInGB": 50},
+        HyperParameters={"k": "10", "feature_dim": "784", "mini_batch_size": "500"},
+        StoppingCondition={"MaxRuntimeInSeconds": 60 * 60},
+        InputDataConfig=[
+            {
+                "ChannelName": "train",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": f"s3://{bucket}/{prefix}/data/train.data",
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+                "CompressionType": "None",
+                "RecordWrapperType": "None",
+            }
+        ],
+        Tags=[{"Key": "Project", "Value": "kmeans-lowlevel"}],
+    )
+    waiter = sagemaker.get_waiter("training_job_completed_or_stopped")
+    waiter.wait(TrainingJobName=job, WaiterConfig={"Delay": 1, "MaxAttempts": COMMAND_TIMEOUT})
+    described = sagemaker.describe_training_job(TrainingJobName=job)
+    assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+    metrics = {m["MetricName"]: m["Value"] for m in described["FinalMetricDataList"]}
+    artifact = described["ModelArtifacts"]["S3ModelArtifacts"]
+    assert artifact == f"s3://{bucket}/{prefix}/output/{job}/output/model.tar.gz"
+    model = algorithms.unpack(
+        s3.get_object(Bucket=bucket, Key=artifact.split("/", 3)[3])["Body"].read()
+    )
+    # Real clusters: on held-out digits, most of each cluster is one digit.
+    closest = algorithms.predict_kmeans(model, split.x_test)
+    clusters = np.array([int(p["closest_cluster"]) for p in closest])
+    purity = sum(np.bincount(split.y_test[clusters == c]).max() for c in set(clusters.tolist()))
+    assert purity / len(clusters) > 0.6
+    assert 0 < metrics["train:msd"] < 60
+    view = _wait_for_run(served, job)
+    assert view["run"]["metrics"]["train:msd"] == pytest.approx(metrics["train:msd"])
+    assert view["run"]["training_image"] == image
+    assert view["run"]["model_artifact"] == artifact
+
+
+def test_an_xgboost_regression_on_diabetes_trains_with_plain_boto3(
+    served: Served, plain_boto3: StackState
+) -> None:
+    sagemaker = boto3.client("sagemaker")
+    job = "xgboost-diabetes-e2e"
+    sagemaker.create_training_job(
+        TrainingJobName=job,
+        AlgorithmSpecification={
+            "TrainingImage": (
+                f"683313688378.dkr.ecr.{plain_boto3.region}.amazonaws.com/sagemaker-xgboost:1.7-1"
+            ),
+            "TrainingInputMode": "File",
+        },
+        RoleArn="arn:aws:iam::123456789012:role/SageMakerRole",
+        OutputDataConfig={"S3OutputPath": f"s3://{plain_boto3.bucket}/xgboost/output"},
+        ResourceConfig={"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 5},
+        HyperParameters={
+            "objective": "reg:squarederror",
+            "num_round": "50",
+            "max_depth": "3",
+            "eta": "0.1",
+            "subsample": "0.8",
+        },
+        StoppingCondition={"MaxRuntimeInSeconds": 600},
+        InputDataConfig=[
+            {
+                "ChannelName": channel,
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": plain_boto3.datasets[f"diabetes/{channel}"],
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+                "ContentType": "text/csv",
+            }
+            for channel in ("train", "validation")
+        ],
+    )
+    waiter = sagemaker.get_waiter("training_job_completed_or_stopped")
+    waiter.wait(TrainingJobName=job, WaiterConfig={"Delay": 1, "MaxAttempts": COMMAND_TIMEOUT})
+    described = sagemaker.describe_training_job(TrainingJobName=job)
+    assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+    metrics = {m["MetricName"]: m["Value"] for m in described["FinalMetricDataList"]}
+    # Predicting the training mean scores an RMSE of 70.3 on this validation split.
+    assert metrics["validation:rmse"] < 62
+    assert metrics["train:rmse"] < metrics["validation:rmse"]
+    view = _wait_for_run(served, job)
+    assert view["run"]["metrics"]["validation:rmse"] == pytest.approx(metrics["validation:rmse"])
+
+
+def test_a_job_with_an_unknown_image_fails_as_on_sagemaker(
+    served: Served, plain_boto3: StackState
+) -> None:
+    sagemaker = boto3.client("sagemaker")
+    image = f"123456789012.dkr.ecr.{plain_boto3.region}.amazonaws.com/my-kmeans:1"
+    sagemaker.create_training_job(
+        TrainingJobName="unknown-image-e2e",
+        AlgorithmSpecification={"TrainingImage": image, "TrainingInputMode": "File"},
+        RoleArn="arn:aws:iam::123456789012:role/SageMakerRole",
+        OutputDataConfig={"S3OutputPath": f"s3://{plain_boto3.bucket}/unknown/output"},
+        ResourceConfig={"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 5},
+        StoppingCondition={"MaxRuntimeInSeconds": 600},
+    )
+    waiter = sagemaker.get_waiter("training_job_completed_or_stopped")
+    with pytest.raises(WaiterError, match="Failed"):
+        waiter.wait(
+            TrainingJobName="unknown-image-e2e",
+            WaiterConfig={"Delay": 1, "MaxAttempts": COMMAND_TIMEOUT},
+        )
+    described = sagemaker.describe_training_job(TrainingJobName="unknown-image-e2e")
+    assert described["FailureReason"] == f"ClientError: Requested image {image} not found."
 
 
 def test_sigint_stops_everything(served: Served) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
-from devstack import algorithms, trainer
+from devstack import algorithms, images, trainer
 from devstack.stack import STATE_FILE, StackState
 from tests.e2e.test_devstack import READY_TIMEOUT, ROOT, _environment, _free_port
 
@@ -142,12 +142,20 @@ def user(tmp_path_factory: pytest.TempPathFactory) -> Iterator[User]:
         reader.join(5)
 
 
+def _held_out(algorithm: str) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """The demo's validation split for `algorithm`: features and labels."""
+    channels = trainer.channels(algorithm)
+    assert channels.x_validation is not None
+    assert channels.y_validation is not None
+    return channels.x_validation, channels.y_validation
+
+
 def _rows(x: np.ndarray[Any, Any]) -> bytes:
     return "".join(",".join(f"{v:.6f}" for v in row) + "\n" for row in x).encode()
 
 
 def test_kmeans_deployed_under_new_names_answers_closest_clusters(user: User) -> None:
-    image = trainer.image_uri(algorithms.KMEANS, user.region)
+    image = images.image_uri(algorithms.KMEANS, user.region)
     user.deploy("boto3-kmeans", image, user.artifact("digits-kmeans"))
     assert user.sagemaker.describe_endpoint(EndpointName="boto3-kmeans")["EndpointStatus"] in (
         "Creating",
@@ -156,7 +164,7 @@ def test_kmeans_deployed_under_new_names_answers_closest_clusters(user: User) ->
     user.sagemaker.get_waiter("endpoint_in_service").wait(
         EndpointName="boto3-kmeans", WaiterConfig=FAST
     )
-    rows = _rows(trainer.channels(algorithms.KMEANS).x_validation[:20])
+    rows = _rows(_held_out(algorithms.KMEANS)[0][:20])
     variant, answer = user.invoke("boto3-kmeans", rows)
     _, demo = user.invoke("digits-kmeans", rows)
     assert variant == "AllTraffic"
@@ -168,15 +176,15 @@ def test_kmeans_deployed_under_new_names_answers_closest_clusters(user: User) ->
 
 
 def test_linear_learner_under_new_names_tells_zeros_apart(user: User) -> None:
-    image = trainer.image_uri(algorithms.LINEAR_LEARNER, user.region)
+    image = images.image_uri(algorithms.LINEAR_LEARNER, user.region)
     user.deploy("boto3-zero", image, user.artifact("digits-zero"))
     user.sagemaker.get_waiter("endpoint_in_service").wait(
         EndpointName="boto3-zero", WaiterConfig=FAST
     )
-    channels = trainer.channels(algorithms.LINEAR_LEARNER)
-    _, answer = user.invoke("boto3-zero", _rows(channels.x_validation))
+    held_x, held_y = _held_out(algorithms.LINEAR_LEARNER)
+    _, answer = user.invoke("boto3-zero", _rows(held_x))
     labels = np.array([p["predicted_label"] for p in answer["predictions"]])
-    assert float(np.mean(labels == channels.y_validation)) > 0.97
+    assert float(np.mean(labels == held_y)) > 0.97
 
 
 @pytest.mark.parametrize(
@@ -222,12 +230,12 @@ def test_a_model_sagemaker_could_not_serve_fails_its_endpoint(
 
 
 def test_weights_route_traffic_and_deletes_remove_everything(user: User) -> None:
-    image = trainer.image_uri(algorithms.KMEANS, user.region)
+    image = images.image_uri(algorithms.KMEANS, user.region)
     user.deploy("boto3-ab", image, user.artifact("digits-kmeans"), variants=("A", "B"))
     user.sagemaker.get_waiter("endpoint_in_service").wait(
         EndpointName="boto3-ab", WaiterConfig=FAST
     )
-    rows = _rows(trainer.channels(algorithms.KMEANS).x_validation[:2])
+    rows = _rows(_held_out(algorithms.KMEANS)[0][:2])
     user.sagemaker.update_endpoint_weights_and_capacities(
         EndpointName="boto3-ab",
         DesiredWeightsAndCapacities=[
@@ -304,9 +312,9 @@ def _lines(user: User, key: str) -> list[Any]:
 
 
 def test_a_transform_job_writes_one_prediction_per_input_line(user: User) -> None:
-    image = trainer.image_uri(algorithms.KMEANS, user.region)
+    image = images.image_uri(algorithms.KMEANS, user.region)
     user.deploy("boto3-transform-kmeans", image, user.artifact("digits-kmeans"))
-    x = trainer.channels(algorithms.KMEANS).x_validation
+    x = _held_out(algorithms.KMEANS)[0]
     first, second = x[:300], x[300:]
     user.s3.put_object(Bucket=user.bucket, Key="kmeans-in/part-1.csv", Body=_rows(first))
     user.s3.put_object(Bucket=user.bucket, Key="kmeans-in/2026/part-2.csv", Body=_rows(second))
@@ -331,12 +339,10 @@ def test_a_transform_job_writes_one_prediction_per_input_line(user: User) -> Non
 
 
 def test_single_record_transform_of_linear_learner_tells_zeros_apart(user: User) -> None:
-    image = trainer.image_uri(algorithms.LINEAR_LEARNER, user.region)
+    image = images.image_uri(algorithms.LINEAR_LEARNER, user.region)
     user.deploy("boto3-transform-zero", image, user.artifact("digits-zero"))
-    channels = trainer.channels(algorithms.LINEAR_LEARNER)
-    user.s3.put_object(
-        Bucket=user.bucket, Key="zero-in/held-out.csv", Body=_rows(channels.x_validation)
-    )
+    held_x, held_y = _held_out(algorithms.LINEAR_LEARNER)
+    user.s3.put_object(Bucket=user.bucket, Key="zero-in/held-out.csv", Body=_rows(held_x))
 
     described = _transform(
         user,
@@ -349,13 +355,13 @@ def test_single_record_transform_of_linear_learner_tells_zeros_apart(user: User)
 
     assert described["TransformJobStatus"] == "Completed", described.get("FailureReason")
     lines = _lines(user, "boto3-zero-batch/output/held-out.csv.out")
-    assert len(lines) == len(channels.y_validation)
+    assert len(lines) == len(held_y)
     labels = np.array([line["predictions"][0]["predicted_label"] for line in lines])
-    assert float(np.mean(labels == channels.y_validation)) > 0.97
+    assert float(np.mean(labels == held_y)) > 0.97
 
 
 def test_a_transform_the_container_refuses_fails_with_its_reason(user: User) -> None:
-    image = trainer.image_uri(algorithms.KMEANS, user.region)
+    image = images.image_uri(algorithms.KMEANS, user.region)
     user.deploy("boto3-transform-png", image, user.artifact("digits-kmeans"))
     user.s3.put_object(Bucket=user.bucket, Key="png-in/a.csv", Body=b"1,2\n")
     with pytest.raises(WaiterError, match="Failed"):

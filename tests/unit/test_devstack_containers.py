@@ -10,10 +10,11 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
+import xgboost
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
-from devstack import algorithms, containers, trainer
+from devstack import algorithms, containers, images, xgboost_builtin
 
 EXAMPLE = Path(__file__).parents[2] / "devstack" / "examples" / "sklearn_digits" / "train.py"
 
@@ -40,7 +41,7 @@ def _no_code(uri: str) -> bytes:
 @pytest.mark.parametrize("algorithm", algorithms.ALGORITHMS)
 def test_each_trainer_image_serves_its_own_artifact(algorithm: str) -> None:
     served = containers.load(
-        trainer.image_uri(algorithm, REGION), {}, _artifact(algorithm), _no_code
+        images.image_uri(algorithm, REGION), {}, _artifact(algorithm), _no_code
     )
     assert isinstance(served.model, algorithms.Model)
     assert served.container.artifact == served.model.algorithm == algorithm
@@ -110,13 +111,13 @@ def test_models_sagemaker_could_not_serve_are_refused(
 
 
 def test_an_artifact_that_is_no_model_is_refused() -> None:
-    image = trainer.image_uri(algorithms.KMEANS, REGION)
+    image = images.image_uri(algorithms.KMEANS, REGION)
     with pytest.raises(containers.Unservable, match="cannot load the model artifact"):
         containers.load(image, {}, b"not a tarball", _no_code)
 
 
 def _served(algorithm: str) -> containers.Served:
-    return containers.load(trainer.image_uri(algorithm, REGION), {}, _artifact(algorithm), _no_code)
+    return containers.load(images.image_uri(algorithm, REGION), {}, _artifact(algorithm), _no_code)
 
 
 def test_kmeans_answers_closest_cluster_and_distance() -> None:
@@ -207,3 +208,29 @@ def test_a_framework_model_without_model_fn_is_unservable() -> None:
 
     with pytest.raises(containers.Unservable, match="no model_fn"):
         containers.load(image, SCRIPT, _tar_gz({}), lambda uri: code)
+
+
+def test_an_xgboost_model_answers_csv_rows_in_csv_or_json() -> None:
+    digits = load_digits()
+    x, y = digits.data[:300], (digits.target[:300] == 0).astype(float)
+    booster = xgboost.train(
+        {"objective": "binary:logistic"}, xgboost.DMatrix(x, label=y), num_boost_round=5
+    )
+    image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+    served = containers.load(image, {}, xgboost_builtin.pack(booster), _no_code)
+    rows = "\n".join(",".join(f"{v:g}" for v in row) for row in digits.data[300:310]).encode()
+
+    csv_body, csv_type = containers.invoke(served, rows, "text/csv", "text/csv")
+    json_body, json_type = containers.invoke(served, rows, "text/csv", "application/json")
+
+    expected = booster.predict(xgboost.DMatrix(digits.data[300:310]))
+    assert csv_type == "text/csv"
+    assert [float(line) for line in csv_body.decode().split()] == pytest.approx(expected)
+    assert json_type == "application/json"
+    scores = [p["score"] for p in json.loads(json_body)["predictions"]]
+    assert scores == pytest.approx(expected)
+    with pytest.raises(containers.ContainerError) as refused:
+        containers.invoke(served, b"1,2\n", "text/csv", "text/csv")
+    assert refused.value.status == 400
+    with pytest.raises(containers.Unservable, match="sagemaker-xgboost cannot load"):
+        containers.load(image, {}, _artifact(algorithms.KMEANS), _no_code)

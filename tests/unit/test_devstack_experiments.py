@@ -12,7 +12,8 @@ import pytest
 from devstack import algorithms, digits, trainer
 from devstack.aws import ControlPlane
 from devstack.events import EventRouter
-from devstack.jobs import LocalSageMaker, preprocessing_component_name
+from devstack.experiments import preprocessing_component_name
+from devstack.jobs import LocalSageMaker
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker.client import SageMakerClient

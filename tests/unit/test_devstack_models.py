@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
-from devstack import algorithms, digits, trainer
+from devstack import algorithms, digits, images, trainer
 from devstack.aws import ControlPlane
 from devstack.runtime import RuntimeServer
 from tests.clock import ManualClock
@@ -69,7 +69,7 @@ def test_smaller_batches_reach_a_lower_training_loss() -> None:
     [
         (algorithms.KMEANS, {"bogus": "1"}, "does not know"),
         (algorithms.SOFTMAX, {"lr": "fast"}, "not a number"),
-        (algorithms.LINEAR_LEARNER, {"predictor_type": "regressor"}, "must be one of"),
+        (algorithms.LINEAR_LEARNER, {"predictor_type": "ranker"}, "must be one of"),
         (algorithms.KMEANS, {"k": "0"}, "must be >= 1"),
         ("xgboost", {}, "unknown algorithm"),
     ],
@@ -82,7 +82,8 @@ def test_bad_hyperparameters_are_refused(
 
 
 def test_artifacts_round_trip(trained: dict[str, algorithms.Trained]) -> None:
-    x = trainer.channels(algorithms.SOFTMAX).x_validation[:5]
+    _, held_out, _ = trainer.channels(algorithms.SOFTMAX).held_out()[0]
+    x = held_out[:5]
     model = trained[algorithms.SOFTMAX].model
     restored = algorithms.unpack(algorithms.pack(model))
     assert (restored.algorithm, restored.feature_dim) == (algorithms.SOFTMAX, digits.FEATURES)
@@ -147,7 +148,7 @@ def local(trained: dict[str, algorithms.Trained]) -> Iterator[Local]:
                 ModelName=algorithm,
                 ExecutionRoleArn="arn:aws:iam::123456789012:role/Unit",
                 PrimaryContainer={
-                    "Image": trainer.image_uri(algorithm, "us-east-1"),
+                    "Image": images.image_uri(algorithm, "us-east-1"),
                     "ModelDataUrl": f"s3://{BUCKET}/{key}",
                 },
             )
@@ -178,7 +179,8 @@ def _config(sagemaker: SageMakerClient, name: str, variants: list[tuple[str, str
 
 
 def _rows(count: int, algorithm: str = algorithms.LINEAR_LEARNER) -> np.ndarray[Any, Any]:
-    return trainer.channels(algorithm).x_validation[:count]
+    _, held_out, _ = trainer.channels(algorithm).held_out()[0]
+    return held_out[:count]
 
 
 def _csv(rows: np.ndarray[Any, Any]) -> bytes:

@@ -11,10 +11,11 @@ import boto3
 import numpy as np
 import pytest
 
-from devstack import algorithms, trainer
+from devstack import algorithms, images, trainer
 from devstack.aws import ControlPlane
 from devstack.events import EventRouter
-from devstack.jobs import JobError, LocalSageMaker, TuningRequest
+from devstack.jobs import JobError, LocalSageMaker
+from devstack.tuning import LocalTuning, TuningRequest
 from tests.clock import ManualClock
 
 if TYPE_CHECKING:
@@ -144,14 +145,14 @@ def test_duplicate_and_invalid_names_are_refused(local: Local) -> None:
     with pytest.raises(JobError, match="name pattern"):
         local.jobs.train(_linear("no_underscores"))
     with pytest.raises(JobError, match="32 characters"):
-        local.jobs.tune(
+        LocalTuning(local.jobs).tune(
             TuningRequest("x" * 33, algorithms.SOFTMAX, {"lr": ["0.1"]}, "train:loss", "Minimize")
         )
 
 
 def test_a_tuning_job_reports_its_real_best_training_job(local: Local) -> None:
     mark = local.router.mark()
-    report = local.jobs.tune(
+    report = LocalTuning(local.jobs).tune(
         TuningRequest(
             name="unit-hpo",
             algorithm=algorithms.LINEAR_LEARNER,
@@ -204,7 +205,7 @@ def _deploy(local: Local, name: str, job: str, image: str | None = None) -> None
         ModelName=job,
         ExecutionRoleArn="arn:aws:iam::123456789012:role/Unit",
         PrimaryContainer={
-            "Image": image or trainer.image_uri(algorithms.KMEANS, "us-east-1"),
+            "Image": image or images.image_uri(algorithms.KMEANS, "us-east-1"),
             "ModelDataUrl": f"s3://{BUCKET}/models/{job}",
         },
     )
