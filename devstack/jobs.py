@@ -233,6 +233,13 @@ class LocalSageMaker:
             hyperparameters=dict(params.get("HyperParameters") or {}),
             input_data_config=list(params.get("InputDataConfig") or []),
             output_path=str((params.get("OutputDataConfig") or {}).get("S3OutputPath", "")),
+            metric_definitions=[
+                (str(metric.get("Name")), str(metric.get("Regex")))
+                for metric in specification.get("MetricDefinitions") or []
+            ],
+            max_runtime_seconds=int(
+                (params.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds", 24 * 3600)
+            ),
         )
         job = trainer.TrainingJob(
             name,

@@ -27,7 +27,11 @@ _FAILURE_TAIL_CHARS = 800
 
 
 class ScriptError(ValueError):
-    """The job fails: the message is its FailureReason."""
+    """The script failed: an AlgorithmError FailureReason."""
+
+
+class ScriptClientError(ScriptError):
+    """The job could not run the script (code, data, arguments): a ClientError FailureReason."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,7 @@ def environment(
 def _s3_location(uri: str) -> tuple[str, str]:
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     if not uri.startswith("s3://") or not bucket:
-        raise ScriptError(f"ClientError: {uri!r} is not an s3:// URI")
+        raise ScriptClientError(f"{uri!r} is not an s3:// URI")
     return bucket, key
 
 
@@ -127,7 +131,7 @@ def _extract(archive: bytes, into: Path, what: str) -> None:
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:*") as tar:
             tar.extractall(into, filter="data")
     except (tarfile.TarError, OSError) as error:
-        raise ScriptError(f"ClientError: {what} is not a readable tar.gz: {error}") from None
+        raise ScriptClientError(f"{what} is not a readable tar.gz: {error}") from None
 
 
 def _download_channel(s3: S3Client, uri: str, into: Path) -> None:
@@ -143,7 +147,7 @@ def _download_channel(s3: S3Client, uri: str, into: Path) -> None:
             s3.download_file(bucket, item["Key"], str(target))
             found = True
     if not found:
-        raise ScriptError(f"ClientError: no objects under the channel's S3 prefix {uri}")
+        raise ScriptClientError(f"no objects under the channel's S3 prefix {uri}")
 
 
 def _pack(directory: Path) -> bytes:
@@ -172,7 +176,7 @@ def run(job: ScriptJob, s3: S3Client, root: Path) -> ScriptResult:
     values = decoded(job.hyperparameters)
     program, submitted = str(values.get(PROGRAM, "")), str(values.get(SUBMIT_DIRECTORY, ""))
     if not program or not submitted:
-        raise ScriptError(f"ClientError: {PROGRAM} and {SUBMIT_DIRECTORY} are required")
+        raise ScriptClientError(f"{PROGRAM} and {SUBMIT_DIRECTORY} are required")
     user = {k: v for k, v in values.items() if not k.startswith(_SAGEMAKER_PREFIX)}
     code = root / "code"
     for directory in (code, root / "model", root / "output" / "data", root / "input" / "config"):
@@ -181,10 +185,10 @@ def run(job: ScriptJob, s3: S3Client, root: Path) -> ScriptResult:
     try:
         archive = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except s3.exceptions.ClientError as error:
-        raise ScriptError(f"ClientError: cannot read {submitted}: {error}") from None
+        raise ScriptClientError(f"cannot read {submitted}: {error}") from None
     _extract(archive, code, submitted)
     if not (code / program).is_file():
-        raise ScriptError(f"ClientError: {program} is not in {submitted}")
+        raise ScriptClientError(f"{program} is not in {submitted}")
     for channel, uri in job.channels.items():
         _download_channel(s3, uri, root / "input" / "data" / channel)
     command = [sys.executable, program, *command_arguments(user)]
@@ -200,11 +204,11 @@ def run(job: ScriptJob, s3: S3Client, root: Path) -> ScriptResult:
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise ScriptError("MaxRuntimeExceeded: training job exceeded MaxRuntimeInSeconds") from None
+        raise ScriptError("the training job exceeded its MaxRuntimeInSeconds") from None
     output = finished.stdout + finished.stderr
     if finished.returncode != 0:
         raise ScriptError(
-            "AlgorithmError: ExecuteUserScriptError:\n"
+            "ExecuteUserScriptError:\n"
             f"ExitCode {finished.returncode}\n"
             f'ErrorMessage "{finished.stderr[-_FAILURE_TAIL_CHARS:].strip()}"\n'
             f'Command "{" ".join(command[1:])}"'

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import re
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from botocore.exceptions import ClientError
 
-from devstack import algorithms, channels, images, trainer, xgboost_builtin
+from devstack import algorithms, channels, images, script_mode, trainer, xgboost_builtin
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -34,6 +37,14 @@ _CHANNELS = {
 }
 
 
+# The framework containers that run a user's entry point (script mode), by ECR repository.
+_FRAMEWORK_IMAGE = re.compile(
+    r"\d{12}\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/"
+    r"(?P<repository>sagemaker-scikit-learn|pytorch-training|tensorflow-training|mxnet-training"
+    r"|huggingface-pytorch-training)(?::[\w.-]+|@sha256:[0-9a-f]{64})"
+)
+
+
 class ClientFault(ValueError):
     """A job SageMaker fails with a ClientError (bad image, data or hyperparameters)."""
 
@@ -47,6 +58,8 @@ class JobSpec:
     hyperparameters: Mapping[str, str]
     input_data_config: list[Mapping[str, Any]]
     output_path: str
+    metric_definitions: Sequence[tuple[str, str]] = ()
+    max_runtime_seconds: int = 24 * 3600
 
 
 def _numpy_channels(algorithm: str, data: Mapping[str, channels.Data]) -> algorithms.Channels:
@@ -83,9 +96,44 @@ _TRAINERS: dict[str, Train] = {
 }
 
 
+def _script(spec: JobSpec, s3: S3Client) -> trainer.TrainingResult:
+    """A framework image's script mode: the user's entry point, run by script_mode."""
+    started = datetime.now(UTC)
+    job = script_mode.ScriptJob(
+        name=spec.name,
+        hyperparameters=spec.hyperparameters,
+        channels={
+            str(channel.get("ChannelName")): str(
+                channel.get("DataSource", {}).get("S3DataSource", {}).get("S3Uri", "")
+            )
+            for channel in spec.input_data_config
+        },
+        metric_definitions=spec.metric_definitions,
+        output_path=spec.output_path,
+        max_runtime_seconds=spec.max_runtime_seconds,
+    )
+    with tempfile.TemporaryDirectory(prefix=f"devstack-{spec.name}-") as root:
+        try:
+            result = script_mode.run(job, s3, Path(root))
+        except script_mode.ScriptClientError as error:
+            raise ClientFault(str(error)) from None
+    return trainer.TrainingResult(
+        job=trainer.TrainingJob(spec.name, "script", spec.hyperparameters),
+        model_data_url=result.model_data_url,
+        metrics=result.metrics,
+        started=started,
+        ended=datetime.now(UTC),
+    )
+
+
 def run(spec: JobSpec, s3: S3Client, region: str) -> trainer.TrainingResult:
     """Trains as the image would and uploads <output>/<job>/output/model.tar.gz; ClientFault
     (and HyperparameterError) for what SageMaker reports as a ClientError."""
+    framework = _FRAMEWORK_IMAGE.fullmatch(spec.image)
+    if framework is not None and script_mode.is_script_job(spec.hyperparameters):
+        if framework["region"] != region:
+            raise ClientFault(f"Requested image {spec.image} not found.")
+        return _script(spec, s3)
     started = datetime.now(UTC)
     try:
         algorithm = images.algorithm_of(spec.image, region)

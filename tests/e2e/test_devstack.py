@@ -9,6 +9,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 import zlib
@@ -516,6 +517,104 @@ def test_an_xgboost_regression_on_diabetes_trains_with_plain_boto3(
     assert metrics["train:rmse"] < metrics["validation:rmse"]
     view = _wait_for_run(served, job)
     assert view["run"]["metrics"]["validation:rmse"] == pytest.approx(metrics["validation:rmse"])
+
+
+def test_a_scikit_learn_script_mode_job_trains_and_serves_with_plain_boto3(
+    served: Served, plain_boto3: StackState, tmp_path: Path
+) -> None:
+    # As the SageMaker scikit-learn examples: the entry point in a sourcedir.tar.gz, the
+    # SDK's JSON-encoded hyperparameters, MetricDefinitions, then a model with its Environment.
+    s3, sagemaker = boto3.client("s3"), boto3.client("sagemaker")
+    runtime = boto3.client("sagemaker-runtime", endpoint_url=plain_boto3.runtime_endpoint_url)
+    bucket = plain_boto3.bucket
+    with tarfile.open(tmp_path / "sourcedir.tar.gz", "w:gz") as tar:
+        tar.add(ROOT / "devstack" / "examples" / "sklearn_digits" / "train.py", "train.py")
+    s3.upload_file(str(tmp_path / "sourcedir.tar.gz"), bucket, "sklearn/code/sourcedir.tar.gz")
+    code = f"s3://{bucket}/sklearn/code/sourcedir.tar.gz"
+    image = f"683313688378.dkr.ecr.{plain_boto3.region}.amazonaws.com/sagemaker-scikit-learn:1.2-1"
+    job = "sklearn-script-e2e"
+    sagemaker.create_training_job(
+        TrainingJobName=job,
+        AlgorithmSpecification={
+            "TrainingImage": image,
+            "TrainingInputMode": "File",
+            "MetricDefinitions": [
+                {"Name": "validation:accuracy", "Regex": r"validation:accuracy=([0-9.]+)"}
+            ],
+        },
+        RoleArn="arn:aws:iam::123456789012:role/SageMakerRole",
+        OutputDataConfig={"S3OutputPath": f"s3://{bucket}/sklearn/output"},
+        ResourceConfig={"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 5},
+        HyperParameters={
+            "n-estimators": "50",
+            "sagemaker_program": json.dumps("train.py"),
+            "sagemaker_submit_directory": json.dumps(code),
+            "sagemaker_region": json.dumps(plain_boto3.region),
+        },
+        StoppingCondition={"MaxRuntimeInSeconds": 600},
+        InputDataConfig=[
+            {
+                "ChannelName": channel,
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": plain_boto3.datasets[f"breast-cancer/{channel}"],
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+                "ContentType": "text/csv",
+            }
+            for channel in ("train", "validation")
+        ],
+    )
+    waiter = sagemaker.get_waiter("training_job_completed_or_stopped")
+    waiter.wait(TrainingJobName=job, WaiterConfig={"Delay": 1, "MaxAttempts": COMMAND_TIMEOUT})
+    described = sagemaker.describe_training_job(TrainingJobName=job)
+    assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+    metrics = {m["MetricName"]: m["Value"] for m in described["FinalMetricDataList"]}
+    assert metrics["validation:accuracy"] > 0.9
+    assert _wait_for_run(served, job)["run"]["metrics"] == pytest.approx(metrics)
+
+    sagemaker.create_model(
+        ModelName="sklearn-script-e2e",
+        PrimaryContainer={
+            "Image": image,
+            "ModelDataUrl": described["ModelArtifacts"]["S3ModelArtifacts"],
+            "Environment": {"SAGEMAKER_PROGRAM": "train.py", "SAGEMAKER_SUBMIT_DIRECTORY": code},
+        },
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/SageMakerRole",
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="sklearn-script-e2e",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "sklearn-script-e2e",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+    )
+    sagemaker.create_endpoint(
+        EndpointName="sklearn-script-e2e", EndpointConfigName="sklearn-script-e2e"
+    )
+    sagemaker.get_waiter("endpoint_in_service").wait(
+        EndpointName="sklearn-script-e2e", WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    validation = plain_boto3.datasets["breast-cancer/validation"].removeprefix(f"s3://{bucket}/")
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=validation)["Contents"]
+    rows = s3.get_object(Bucket=bucket, Key=listed[0]["Key"])["Body"].read().decode().split()
+    labels = [int(float(row.split(",", 1)[0])) for row in rows]
+    features = "\n".join(row.split(",", 1)[1] for row in rows)
+    answer = runtime.invoke_endpoint(
+        EndpointName="sklearn-script-e2e",
+        ContentType="text/csv",
+        Accept="application/json",
+        Body=features.encode(),
+    )
+    predicted = json.loads(answer["Body"].read())
+    assert len(predicted) == len(labels)
+    assert np.mean(np.array(predicted) == np.array(labels)) > 0.9
 
 
 def test_a_job_with_an_unknown_image_fails_as_on_sagemaker(

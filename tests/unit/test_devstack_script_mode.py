@@ -18,7 +18,7 @@ from moto import mock_aws
 from sklearn.datasets import load_digits
 
 from devstack import script_mode, script_serving
-from devstack.script_mode import ScriptError, ScriptJob
+from devstack.script_mode import ScriptClientError, ScriptError, ScriptJob
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -156,7 +156,7 @@ def test_a_failing_script_fails_the_job_with_its_exit_code_and_error(
         script_mode.run(job(hyperparameters=hyperparameters), s3, tmp_path / "job")
 
     reason = str(raised.value)
-    assert reason.startswith("AlgorithmError: ExecuteUserScriptError:\nExitCode 1\n")
+    assert reason.startswith("ExecuteUserScriptError:\nExitCode 1\n")
     assert "the data has no label column" in reason
 
 
@@ -183,7 +183,7 @@ def test_a_failing_script_fails_the_job_with_its_exit_code_and_error(
 def test_a_job_sagemaker_could_not_start_fails_with_a_client_error(
     s3: S3Client, tmp_path: Path, hyperparameters: dict[str, str], message: str
 ) -> None:
-    with pytest.raises(ScriptError, match=message):
+    with pytest.raises(ScriptClientError, match=message):
         script_mode.run(job(hyperparameters=hyperparameters), s3, tmp_path / "job")
 
 
