@@ -12,6 +12,7 @@ import numpy as np
 import requests
 
 from devstack import algorithms, digits, projects, trainer
+from devstack.demo_boto3 import UserCodeStories
 from devstack.demo_client import Api, DemoFailure, classes, print_leaderboard, show
 from devstack.demo_lineage import LineageStories
 from devstack.samples import first_of
@@ -321,6 +322,9 @@ def run() -> int:
             stories.kmeans_batch()
             stories.batch_file()
             stories.lineage_report()
+            user_code = UserCodeStories(stack, api)
+            user_code.kmeans_low_level()
+            user_code.sklearn_script_mode()
         except (DemoFailure, requests.RequestException, KeyError) as error:
             print(f"demo FAILED: {type(error).__name__}: {error}")
             return 1

@@ -37,6 +37,15 @@ _IMAGE: Final = re.compile(
 )
 
 
+def sklearn_image(region: str, version: str = "1.2-1") -> str:
+    """The scikit-learn framework image (script mode): the SDK's sklearn.json puts it in the
+    sagemaker-xgboost registries."""
+    if region not in _XGBOOST:
+        raise ImageError(f"the stack knows no SageMaker registry in {region}")
+    registry = f"{_XGBOOST[region]}.dkr.ecr.{region}.amazonaws.com"
+    return f"{registry}/sagemaker-scikit-learn:{version}-cpu-py3"
+
+
 class ImageError(ValueError):
     """A training image the stack cannot run (SageMaker could not pull it)."""
 

@@ -1,0 +1,213 @@
+"""The demo's user-code stories: SageMaker examples' own boto3 calls, picked up by sagewire."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import numpy as np
+
+from chalicelib.processing.codecs import serialize
+from devstack import digits, images
+from devstack.demo_client import Api, DemoFailure, show
+from devstack.stack import Stack
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_sagemaker.client import SageMakerClient
+    from mypy_boto3_sagemaker.type_defs import ChannelTypeDef, WaiterConfigTypeDef
+    from mypy_boto3_sagemaker_runtime.client import SageMakerRuntimeClient
+
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+# Waiters poll every 30 to 120 s by default, sized for AWS; the stack answers in seconds.
+FAST: WaiterConfigTypeDef = {"Delay": 1, "MaxAttempts": 300}
+SCRIPT = Path(__file__).parent / "examples" / "sklearn_digits" / "train.py"
+MIN_SCRIPT_ACCURACY = 0.9
+MIN_KMEANS_PURITY = 0.6
+
+
+def channel(name: str, uri: str, content_type: str | None = None) -> ChannelTypeDef:
+    source: ChannelTypeDef = {
+        "ChannelName": name,
+        "DataSource": {
+            "S3DataSource": {
+                "S3DataType": "S3Prefix",
+                "S3Uri": uri,
+                "S3DataDistributionType": "FullyReplicated",
+            }
+        },
+    }
+    if content_type is not None:
+        source["ContentType"] = content_type
+    return source
+
+
+class UserCodeStories:
+    """Each story is written the way the SageMaker examples write it (plain boto3, waiters);
+    sagewire sees the jobs only through SageMaker's own events."""
+
+    def __init__(self, stack: Stack, api: Api) -> None:
+        self._stack = stack
+        self._api = api
+        self._region = stack.state.region
+        self._bucket = stack.state.bucket
+        self._datasets = stack.state.datasets
+        self._sagemaker: SageMakerClient = boto3.client("sagemaker", region_name=self._region)
+        self._runtime: SageMakerRuntimeClient = boto3.client(
+            "sagemaker-runtime", region_name=self._region
+        )
+        self._s3: S3Client = boto3.client("s3", region_name=self._region)
+
+    def _train(self, job: str, **request: Any) -> dict[str, float]:
+        self._sagemaker.create_training_job(
+            TrainingJobName=job,
+            RoleArn=ROLE,
+            ResourceConfig={"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 5},
+            StoppingCondition={"MaxRuntimeInSeconds": 3600},
+            **request,
+        )
+        waiter = self._sagemaker.get_waiter("training_job_completed_or_stopped")
+        waiter.wait(TrainingJobName=job, WaiterConfig=FAST)
+        described = self._sagemaker.describe_training_job(TrainingJobName=job)
+        if described["TrainingJobStatus"] != "Completed":
+            raise DemoFailure(f"{job}: {described.get('FailureReason')}")
+        return {m["MetricName"]: m["Value"] for m in described.get("FinalMetricDataList", [])}
+
+    def _deploy(self, name: str, container: dict[str, Any]) -> None:
+        self._sagemaker.create_model(
+            ModelName=name,
+            PrimaryContainer=container,  # type: ignore[arg-type]
+            ExecutionRoleArn=ROLE,
+        )
+        self._sagemaker.create_endpoint_config(
+            EndpointConfigName=name,
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": name,
+                    "InitialInstanceCount": 1,
+                    "InstanceType": "ml.m5.large",
+                }
+            ],
+        )
+        self._sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
+        self._sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig=FAST)
+
+    def _artifact(self, job: str) -> str:
+        described = self._sagemaker.describe_training_job(TrainingJobName=job)
+        return described["ModelArtifacts"]["S3ModelArtifacts"]
+
+    def _seen_by_sagewire(self, job: str, metric: str) -> str:
+        self._stack.router.wait_idle(120.0)
+        run = self._api.get(f"/v1/runs/{job}")["run"]
+        return f"sagewire recorded {job} ({metric} = {run['metrics'][metric]:.4f})"
+
+    def kmeans_low_level(self) -> None:
+        """The k-means low-level example: RecordIO from write_numpy_to_dense_tensor (the
+        project's byte-identical writer), CreateTrainingJob, the waiter, hosting, InvokeEndpoint."""
+        split = digits.load_mnist_split()
+        body = serialize(split.x_train.astype(np.float32), "application/x-recordio-protobuf")
+        self._s3.put_object(Bucket=self._bucket, Key="kmeans_lowlevel/data/train.data", Body=body)
+        job = "kmeans-lowlevel-demo"
+        metrics = self._train(
+            job,
+            AlgorithmSpecification={
+                "TrainingImage": images.image_uri(images.KMEANS, self._region),
+                "TrainingInputMode": "File",
+            },
+            HyperParameters={"k": "10", "feature_dim": "784", "mini_batch_size": "500"},
+            InputDataConfig=[channel("train", f"s3://{self._bucket}/kmeans_lowlevel/data/")],
+            OutputDataConfig={"S3OutputPath": f"s3://{self._bucket}/kmeans_lowlevel/output"},
+        )
+        self._deploy(
+            job,
+            {
+                "Image": images.image_uri(images.KMEANS, self._region),
+                "ModelDataUrl": self._artifact(job),
+            },
+        )
+        rows = "\n".join(",".join(f"{v:.4f}" for v in row) for row in split.x_test)
+        answer = self._runtime.invoke_endpoint(
+            EndpointName=job, ContentType="text/csv", Accept="application/json", Body=rows
+        )
+        clusters = np.array(
+            [p["closest_cluster"] for p in json.loads(answer["Body"].read())["predictions"]]
+        ).astype(int)
+        purity = sum(
+            np.bincount(split.y_test[clusters == c]).max() for c in set(clusters.tolist())
+        ) / len(clusters)
+        if purity < MIN_KMEANS_PURITY:
+            raise DemoFailure(f"k-means clusters are only {purity:.0%} pure")
+        show(
+            "the k-means low-level example, plain boto3: 28x28 digits as RecordIO, "
+            "CreateTrainingJob (kmeans:1, k=10), waiter, CreateModel/EndpointConfig/Endpoint",
+            f"train:msd={metrics['train:msd']:.2f}; {len(clusters)} held-out digits clustered, "
+            f"{purity:.0%} of each cluster one digit; {self._seen_by_sagewire(job, 'train:msd')}",
+        )
+
+    def sklearn_script_mode(self) -> None:
+        """A scikit-learn estimator as the SDK runs it: the entry point in sourcedir.tar.gz,
+        JSON-encoded hyperparameters, MetricDefinitions; then hosted through its model_fn."""
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            tar.add(SCRIPT, arcname="train.py")
+        self._s3.put_object(
+            Bucket=self._bucket, Key="sklearn/code/sourcedir.tar.gz", Body=buffer.getvalue()
+        )
+        code = f"s3://{self._bucket}/sklearn/code/sourcedir.tar.gz"
+        image = images.sklearn_image(self._region)
+        job = "sklearn-breast-cancer-demo"
+        metrics = self._train(
+            job,
+            AlgorithmSpecification={
+                "TrainingImage": image,
+                "TrainingInputMode": "File",
+                "MetricDefinitions": [
+                    {"Name": "validation:accuracy", "Regex": r"validation:accuracy=([0-9.]+)"}
+                ],
+            },
+            HyperParameters={
+                "n-estimators": "50",
+                "sagemaker_program": json.dumps("train.py"),
+                "sagemaker_submit_directory": json.dumps(code),
+            },
+            InputDataConfig=[
+                channel(name, self._datasets[f"breast-cancer/{name}"], "text/csv")
+                for name in ("train", "validation")
+            ],
+            OutputDataConfig={"S3OutputPath": f"s3://{self._bucket}/sklearn/output"},
+        )
+        if metrics["validation:accuracy"] < MIN_SCRIPT_ACCURACY:
+            raise DemoFailure(f"{job}: validation:accuracy {metrics['validation:accuracy']}")
+        self._deploy(
+            job,
+            {
+                "Image": image,
+                "ModelDataUrl": self._artifact(job),
+                "Environment": {
+                    "SAGEMAKER_PROGRAM": "train.py",
+                    "SAGEMAKER_SUBMIT_DIRECTORY": code,
+                },
+            },
+        )
+        prefix = self._datasets["breast-cancer/validation"].removeprefix(f"s3://{self._bucket}/")
+        key = self._s3.list_objects_v2(Bucket=self._bucket, Prefix=prefix)["Contents"][0]["Key"]
+        rows = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read().decode().split()
+        answer = self._runtime.invoke_endpoint(
+            EndpointName=job,
+            ContentType="text/csv",
+            Accept="application/json",
+            Body="\n".join(row.split(",", 1)[1] for row in rows[:5]),
+        )
+        labels = [int(float(row.split(",", 1)[0])) for row in rows[:5]]
+        show(
+            "a scikit-learn script-mode job, plain boto3: train.py in sourcedir.tar.gz on the "
+            "sagemaker-scikit-learn image, then hosted through its model_fn",
+            f"validation:accuracy={metrics['validation:accuracy']:.3f}; 5 held-out tumours -> "
+            f"{json.loads(answer['Body'].read())} (labels {labels}); "
+            f"{self._seen_by_sagewire(job, 'validation:accuracy')}",
+        )
