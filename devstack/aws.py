@@ -7,7 +7,6 @@ import json
 import os
 import re
 import threading
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -21,17 +20,23 @@ from moto.moto_server.werkzeug_app import (
 )
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, sagemaker_backends
 
-from devstack import hosting, sagemaker_events
+from devstack import hosting, sagemaker_events, tuning_jobs
+from devstack.create_shim import (
+    CREATE_TRAINING_JOB_TARGET,
+    CREATE_TUNING_JOB_TARGET,
+    CreateShim,
+    Refusal,
+)
 from devstack.events import Discard, EventSink
 from devstack.functions import FunctionHost, LambdaInvokeShim
 from devstack.s3_events import S3Notifications
-from devstack.training_shim import TrainingShim
 from devstack.transform_jobs import TransformShim
-from devstack.wsgi import BackgroundServer, WsgiApp
+from devstack.wsgi import BackgroundServer, WsgiApp, json_answer
 
 UPDATE_ENDPOINT_TARGET = "SageMaker.UpdateEndpoint"
 CREATE_ENDPOINT_TARGET = "SageMaker.CreateEndpoint"
 LIST_TRIAL_COMPONENTS_TARGET = "SageMaker.ListTrialComponents"
+LIST_TUNING_TRAINING_JOBS_TARGET = "SageMaker.ListTrainingJobsForHyperParameterTuningJob"
 CREATE_MODEL_TARGET = "SageMaker.CreateModel"
 CREATE_ENDPOINT_CONFIG_TARGET = "SageMaker.CreateEndpointConfig"
 # moto 5 replaces an existing model or endpoint config; SageMaker refuses to create it again.
@@ -49,6 +54,7 @@ _SHIMMED = (
     UPDATE_ENDPOINT_TARGET,
     CREATE_ENDPOINT_TARGET,
     LIST_TRIAL_COMPONENTS_TARGET,
+    LIST_TUNING_TRAINING_JOBS_TARGET,
     *_CREATE_ONCE,
 )
 _PAGE_SIZE = 50
@@ -84,19 +90,6 @@ def background_timer(delay: float, action: Callable[[], None]) -> threading.Time
     timer = threading.Timer(delay, action)
     timer.daemon = True
     return timer
-
-
-def _json_response(start_response: Callable[..., Any], status: str, body: Any) -> list[bytes]:
-    payload = json.dumps(body, default=str).encode()
-    start_response(
-        status,
-        [
-            ("Content-Type", "application/x-amz-json-1.1"),
-            ("Content-Length", str(len(payload))),
-            ("x-amzn-RequestId", str(uuid.uuid4())),
-        ],
-    )
-    return [payload]
 
 
 class SageMakerShim:
@@ -141,7 +134,7 @@ class SageMakerShim:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if environ.get("PATH_INFO", "").startswith(CONTROL_PREFIX):
             if self._control is None:
-                return _json_response(
+                return json_answer(
                     start_response, "503 Service Unavailable", {"error": "stack starting"}
                 )
             return self._control(environ, start_response)
@@ -167,16 +160,23 @@ class SageMakerShim:
                 page = list_trial_components(self._backend(environ), params)
             except _ValidationException as error:
                 return self._refuse(start_response, error)
-            return _json_response(start_response, "200 OK", page)
+            return json_answer(start_response, "200 OK", page)
+        if target == LIST_TUNING_TRAINING_JOBS_TARGET:
+            try:
+                page = tuning_jobs.list_training_jobs(self._backend(environ), params)
+            except Refusal as refusal:
+                refused = {"__type": refusal.code, "Message": str(refusal)}
+                return json_answer(start_response, "400 Bad Request", refused)
+            return json_answer(start_response, "200 OK", page)
         try:
             arn = self._update(environ, params)
         except _ValidationException as error:
             return self._refuse(start_response, error)
-        return _json_response(start_response, "200 OK", {"EndpointArn": arn})
+        return json_answer(start_response, "200 OK", {"EndpointArn": arn})
 
     @staticmethod
     def _refuse(start_response: Callable[..., Any], error: Exception) -> list[bytes]:
-        return _json_response(
+        return json_answer(
             start_response,
             "400 Bad Request",
             {"__type": "ValidationException", "Message": str(error)},
@@ -417,8 +417,11 @@ class ControlPlane:
             timer=timer,
             health=hosting.ping,
         )
-        self.training = TrainingShim(self.shim)
-        self.functions = LambdaInvokeShim(self.training)
+        self.training = CreateShim(self.shim, CREATE_TRAINING_JOB_TARGET, "TrainingJobName")
+        self.tuning = CreateShim(
+            self.training, CREATE_TUNING_JOB_TARGET, "HyperParameterTuningJobName"
+        )
+        self.functions = LambdaInvokeShim(self.tuning)
         self._server = BackgroundServer(
             self.functions, "devstack-aws", port=port, request_handler=MotoRequestHandler
         )

@@ -324,6 +324,7 @@ def run() -> int:
             stories.lineage_report()
             user_code = UserCodeStories(stack, api)
             user_code.kmeans_low_level()
+            user_code.xgboost_tuning_and_transform()
             user_code.sklearn_script_mode()
         except (DemoFailure, requests.RequestException, KeyError) as error:
             print(f"demo FAILED: {type(error).__name__}: {error}")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -13,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from moto.sagemaker.models import FakeTrainingJob, sagemaker_backends
 
 from devstack import algorithms, digits, experiments, images, sagemaker_events, trainer, training
+from devstack.create_shim import Refusal
 from devstack.events import ACCOUNT_ID, Delivery, EventSink
-from devstack.training_shim import Refusal
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -168,13 +169,8 @@ class LocalSageMaker:
             extra["ExperimentConfig"] = self._experiments.config(
                 job.experiment, job.trial or job.name
             )
-        with self._lock:
-            self._own.add(job.name)
-        try:
+        with self.owning(job.name):
             self._create(job, extra)
-        finally:
-            with self._lock:
-                self._own.discard(job.name)
         record: FakeTrainingJob = self.backend.training_jobs[job.name]
         self._begin(record, tuning_job_arn, metric_definitions(job.algorithm))
         if job.experiment:
@@ -218,15 +214,44 @@ class LocalSageMaker:
                 f"training job with this name already exists ({existing.arn})",
             )
 
+    @contextmanager
+    def owning(self, name: str) -> Iterator[None]:
+        """While a job or tuning job of this name is being created here, the Create shims
+        leave it to the caller."""
+        with self._lock:
+            self._own.add(name)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._own.discard(name)
+
+    def owns(self, name: str) -> bool:
+        with self._lock:
+            return name in self._own
+
     def created(self, params: Mapping[str, Any]) -> None:
         """A job another client created: InProgress now, trained on a background thread."""
         name = str(params["TrainingJobName"])
-        with self._lock:
-            if name in self._own:
-                return
+        if self.owns(name):
+            return
+        train = self._start(params, None)
+        threading.Thread(target=train, name=f"devstack-train-{name}", daemon=True).start()
+
+    def train_request(self, params: Mapping[str, Any], tuning_job_arn: str) -> JobReport:
+        """A tuning job's training job: CreateTrainingJob with `params`, trained here and now."""
+        with self.owning(str(params["TrainingJobName"])):
+            self._sagemaker.create_training_job(**params)
+        return self._start(params, tuning_job_arn)()
+
+    def _start(
+        self, params: Mapping[str, Any], tuning_job_arn: str | None
+    ) -> Callable[[], JobReport]:
+        """The recorded job InProgress, its event published, and what trains it."""
+        name = str(params["TrainingJobName"])
         record: FakeTrainingJob = self.backend.training_jobs[name]
         specification = params.get("AlgorithmSpecification") or {}
-        self._begin(record, None, list(specification.get("MetricDefinitions") or []))
+        self._begin(record, tuning_job_arn, list(specification.get("MetricDefinitions") or []))
         spec = training.JobSpec(
             name=name,
             image=str(specification.get("TrainingImage", "")),
@@ -254,9 +279,9 @@ class LocalSageMaker:
         self._events.begin()  # the job will report its end
         self._publish_job(record, deliveries)
 
-        def train() -> None:
+        def train() -> JobReport:
             try:
-                self._run(
+                return self._run(
                     job,
                     record,
                     time.perf_counter(),
@@ -266,7 +291,7 @@ class LocalSageMaker:
             finally:
                 self._events.end()
 
-        threading.Thread(target=train, name=f"devstack-train-{name}", daemon=True).start()
+        return train
 
     def _create(self, job: trainer.TrainingJob, extra: dict[str, Any]) -> None:
         self._sagemaker.create_training_job(

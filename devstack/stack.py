@@ -29,6 +29,7 @@ from devstack.events import EventRouter
 from devstack.functions import SqsDestination, dead_letter_queue_name
 from devstack.jobs import LocalSageMaker
 from devstack.runtime import RuntimeServer
+from devstack.tuning_jobs import TuningJobs
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.literals import BucketLocationConstraintType
@@ -214,6 +215,7 @@ class Stack:
         jobs = LocalSageMaker(session.client("sagemaker"), session.client("s3"), bucket, router)
         control.attach(router, ControlApi(jobs, router), functions=router)
         control.training.attach(jobs)
+        control.tuning.attach(TuningJobs(jobs))
         uploaded = time.perf_counter()
         data = datasets.upload(session.client("s3"), bucket)
         print(

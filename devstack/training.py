@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from botocore.exceptions import ClientError
 
-from devstack import algorithms, channels, images, script_mode, trainer, xgboost_builtin
+from devstack import (
+    algorithms,
+    channels,
+    images,
+    script_mode,
+    trainer,
+    tuning_plans,
+    xgboost_builtin,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -154,9 +162,12 @@ def run(spec: JobSpec, s3: S3Client, region: str) -> trainer.TrainingResult:
         raise ClientFault(str(error)) from None
     try:
         data = channels.read_channels(s3, spec.input_data_config, _DEFAULT_TYPES[algorithm])
-        artifact, metrics = _TRAINERS[algorithm](
-            {k: v for k, v in spec.hyperparameters.items() if not k.startswith("_")}, data
-        )
+        # SageMaker-reserved hyperparameters (_tuning_objective_metric) are not the algorithm's.
+        values = {k: v for k, v in spec.hyperparameters.items() if not k.startswith("_")}
+        if algorithm == images.XGBOOST:
+            objective = spec.hyperparameters.get(tuning_plans.TUNING_OBJECTIVE_METRIC)
+            values = xgboost_builtin.with_objective_metric(values, objective)
+        artifact, metrics = _TRAINERS[algorithm](values, data)
         key = f"{prefix}/{spec.name}/output/model.tar.gz".lstrip("/")
         s3.put_object(Bucket=bucket, Key=key, Body=artifact)
     except (channels.ChannelError, ClientError) as error:

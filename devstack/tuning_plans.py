@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+# The hyperparameter SageMaker adds to each of a tuning job's training jobs: the objective's name.
+TUNING_OBJECTIVE_METRIC = "_tuning_objective_metric"
 Strategy = Literal["Random", "Grid", "Bayesian", "Hyperband"]
 Scaling = Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"]
 STRATEGIES: tuple[Strategy, ...] = ("Random", "Grid", "Bayesian", "Hyperband")

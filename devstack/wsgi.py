@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
+
+
+def json_answer(start_response: Callable[..., Any], status: str, body: Any) -> list[bytes]:
+    """An AWS JSON-protocol answer (what moto's SageMaker and boto3 speak)."""
+    payload = json.dumps(body, default=str).encode()
+    start_response(
+        status,
+        [
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("Content-Length", str(len(payload))),
+            ("x-amzn-RequestId", str(uuid.uuid4())),
+        ],
+    )
+    return [payload]
 
 
 class BackgroundServer:

@@ -25,6 +25,8 @@ _DEFAULT_METRIC: Final = {
     "reg:squarederror": "rmse",
 }
 _METRICS: Final = ("rmse", "mae", "logloss", "error", "auc", "aucpr", "merror", "mlogloss")
+# What a tuning job may name as its objective: each metric on the train or validation channel.
+METRIC_NAMES: Final = tuple(f"{c}:{m}" for c in ("train", "validation") for m in _METRICS)
 # The container's documented hyperparameters; those not read below pass to xgboost unchanged.
 KNOWN: Final = frozenset(
     {
@@ -73,6 +75,21 @@ def _matrix(data: Data, objective: str, classes: int) -> xgboost.DMatrix:
     if objective == "multi:softprob" and not (np.isin(data.y, np.arange(classes)).all()):
         raise HyperparameterError(f"{NAME}: multi:softprob labels must be 0..num_class-1")
     return xgboost.DMatrix(data.x, label=data.y)
+
+
+def with_objective_metric(values: Mapping[str, str], objective: str | None) -> dict[str, str]:
+    """A tuning job's training job: its objective's metric is evaluated whatever eval_metric
+    says, as the SageMaker XGBoost container does with `_tuning_objective_metric`."""
+    metric = (objective or "").partition(":")[2]
+    if metric not in _METRICS:
+        return dict(values)
+    evaluated = [m for m in values.get("eval_metric", "").split(",") if m]
+    default = _DEFAULT_METRIC.get(values.get("objective", "reg:squarederror"))
+    if not evaluated and default is not None:
+        evaluated = [default]
+    if metric not in evaluated:
+        evaluated.append(metric)
+    return {**values, "eval_metric": ",".join(evaluated)}
 
 
 def train(

@@ -22,7 +22,7 @@ import boto3
 import numpy as np
 import pytest
 import requests
-from botocore.exceptions import WaiterError
+from botocore.exceptions import ClientError, WaiterError
 
 from chalicelib.processing.codecs import serialize
 from devstack import algorithms, digits
@@ -517,6 +517,195 @@ def test_an_xgboost_regression_on_diabetes_trains_with_plain_boto3(
     assert metrics["train:rmse"] < metrics["validation:rmse"]
     view = _wait_for_run(served, job)
     assert view["run"]["metrics"]["validation:rmse"] == pytest.approx(metrics["validation:rmse"])
+
+
+def _xgboost_definition(state: StackState) -> dict[str, Any]:
+    """The XGBoost tuning notebook's TrainingJobDefinition, over the stack's diabetes data."""
+    return {
+        "StaticHyperParameters": {"objective": "reg:squarederror", "num_round": "40"},
+        "AlgorithmSpecification": {
+            "TrainingImage": (
+                f"683313688378.dkr.ecr.{state.region}.amazonaws.com/sagemaker-xgboost:1.7-1"
+            ),
+            "TrainingInputMode": "File",
+        },
+        "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
+        "InputDataConfig": [
+            {
+                "ChannelName": channel,
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": state.datasets[f"diabetes/{channel}"],
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+                "ContentType": "text/csv",
+            }
+            for channel in ("train", "validation")
+        ],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{state.bucket}/xgboost-tuning/output"},
+        "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 5},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 600},
+    }
+
+
+def test_an_xgboost_tuning_job_finds_its_real_best_and_batch_transforms_with_plain_boto3(
+    served: Served, plain_boto3: StackState
+) -> None:
+    sagemaker, s3 = boto3.client("sagemaker"), boto3.client("s3")
+    tuning = "xgb-tuning-e2e"
+    sagemaker.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=tuning,
+        HyperParameterTuningJobConfig={
+            "Strategy": "Bayesian",
+            "HyperParameterTuningJobObjective": {
+                "Type": "Minimize",
+                "MetricName": "validation:rmse",
+            },
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": 5, "MaxParallelTrainingJobs": 2},
+            "ParameterRanges": {
+                "ContinuousParameterRanges": [
+                    {
+                        "Name": "eta",
+                        "MinValue": "0.02",
+                        "MaxValue": "0.5",
+                        "ScalingType": "Logarithmic",
+                    }
+                ],
+                "IntegerParameterRanges": [{"Name": "max_depth", "MinValue": "1", "MaxValue": "6"}],
+                "CategoricalParameterRanges": [{"Name": "subsample", "Values": ["0.7", "1.0"]}],
+            },
+        },
+        TrainingJobDefinition=_xgboost_definition(plain_boto3),  # type: ignore[arg-type]
+        Tags=[{"Key": "Project", "Value": "xgb-tuning"}],
+    )
+    first = sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=tuning)
+    assert first["HyperParameterTuningJobStatus"] == "InProgress"
+    assert "BestTrainingJob" not in first
+    deadline = time.monotonic() + COMMAND_TIMEOUT
+    while True:  # boto3 has no tuning job waiter: the notebooks poll
+        described = sagemaker.describe_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=tuning
+        )
+        if described["HyperParameterTuningJobStatus"] != "InProgress":
+            break
+        assert time.monotonic() < deadline
+        time.sleep(1)
+    assert described["HyperParameterTuningJobStatus"] == "Completed", described.get("FailureReason")
+    assert described["TrainingJobStatusCounters"]["Completed"] == 5
+    assert described["ObjectiveStatusCounters"] == {"Succeeded": 5, "Pending": 0, "Failed": 0}
+    summaries = sagemaker.list_training_jobs_for_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=tuning,
+        SortBy="FinalObjectiveMetricValue",
+        SortOrder="Ascending",
+    )["TrainingJobSummaries"]
+    assert len(summaries) == 5
+    values = [s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for s in summaries]
+    assert values == sorted(values)
+    best = described["BestTrainingJob"]
+    assert best["TrainingJobName"] == summaries[0]["TrainingJobName"]
+    assert best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == values[0]
+    for summary in summaries:
+        tuned = summary["TunedHyperParameters"]
+        assert set(tuned) == {"eta", "max_depth", "subsample"}
+        assert 0.02 <= float(tuned["eta"]) <= 0.5
+        assert int(tuned["max_depth"]) in range(1, 7)
+        assert tuned["subsample"] in ("0.7", "1.0")
+        child = sagemaker.describe_training_job(TrainingJobName=summary["TrainingJobName"])
+        assert child["TuningJobArn"] == described["HyperParameterTuningJobArn"]
+        assert child["HyperParameters"]["_tuning_objective_metric"] == "validation:rmse"
+        metrics = {m["MetricName"]: m["Value"] for m in child["FinalMetricDataList"]}
+        assert (
+            metrics["validation:rmse"]
+            == summary["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+        )
+    # Predicting the training mean scores an RMSE of 70.3 on this validation split.
+    assert values[0] < 62
+    view = _wait_for_run(served, best["TrainingJobName"])
+    assert view["run"]["metrics"]["validation:rmse"] == pytest.approx(values[0])
+
+    # The notebook's batch transform: the best model over the held-out rows, features only.
+    image = _xgboost_definition(plain_boto3)["AlgorithmSpecification"]["TrainingImage"]
+    artifact = sagemaker.describe_training_job(TrainingJobName=best["TrainingJobName"])
+    sagemaker.create_model(
+        ModelName=f"{tuning}-best",
+        PrimaryContainer={
+            "Image": image,
+            "ModelDataUrl": artifact["ModelArtifacts"]["S3ModelArtifacts"],
+        },
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/SageMakerRole",
+    )
+    bucket = plain_boto3.bucket
+    validation = plain_boto3.datasets["diabetes/validation"].removeprefix(f"s3://{bucket}/")
+    key = s3.list_objects_v2(Bucket=bucket, Prefix=validation)["Contents"][0]["Key"]
+    rows = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().split()
+    labels = np.array([float(row.split(",", 1)[0]) for row in rows])
+    features = "".join(row.split(",", 1)[1] + "\n" for row in rows)
+    s3.put_object(Bucket=bucket, Key="xgb-tuning-e2e/in/rows.csv", Body=features.encode())
+    sagemaker.create_transform_job(
+        TransformJobName=f"{tuning}-batch",
+        ModelName=f"{tuning}-best",
+        BatchStrategy="MultiRecord",
+        TransformInput={
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": "S3Prefix",
+                    "S3Uri": f"s3://{bucket}/xgb-tuning-e2e/in/",
+                }
+            },
+            "ContentType": "text/csv",
+            "SplitType": "Line",
+        },
+        TransformOutput={
+            "S3OutputPath": f"s3://{bucket}/xgb-tuning-e2e/out/",
+            "AssembleWith": "Line",
+        },
+        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
+    )
+    sagemaker.get_waiter("transform_job_completed_or_stopped").wait(
+        TransformJobName=f"{tuning}-batch",
+        WaiterConfig={"Delay": 1, "MaxAttempts": COMMAND_TIMEOUT},
+    )
+    out = s3.get_object(Bucket=bucket, Key="xgb-tuning-e2e/out/rows.csv.out")["Body"].read()
+    predictions = np.array([float(line) for line in out.decode().splitlines()])
+    assert len(predictions) == len(labels)
+    rmse = float(np.sqrt(np.mean((predictions - labels) ** 2)))
+    assert rmse == pytest.approx(values[0], rel=1e-4)  # the objective it was chosen by
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"MetricName": "validation:accuracy"}, "validation:accuracy is not among"),
+        ({"Strategy": "Grid"}, "Grid strategy supports categorical parameter ranges only"),
+    ],
+)
+def test_a_tuning_job_sagemaker_would_refuse_is_refused(
+    served: Served, plain_boto3: StackState, change: dict[str, str], message: str
+) -> None:
+    config: Any = {
+        "Strategy": change.get("Strategy", "Random"),
+        "HyperParameterTuningJobObjective": {
+            "Type": "Minimize",
+            "MetricName": change.get("MetricName", "validation:rmse"),
+        },
+        "ResourceLimits": {"MaxNumberOfTrainingJobs": 2, "MaxParallelTrainingJobs": 1},
+        "ParameterRanges": {
+            "ContinuousParameterRanges": [{"Name": "eta", "MinValue": "0.1", "MaxValue": "0.3"}]
+        },
+    }
+    with pytest.raises(ClientError, match=message) as refused:
+        boto3.client("sagemaker").create_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName="xgb-refused-e2e",
+            HyperParameterTuningJobConfig=config,
+            TrainingJobDefinition=_xgboost_definition(plain_boto3),  # type: ignore[arg-type]
+        )
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    with pytest.raises(ClientError, match="Could not find"):
+        boto3.client("sagemaker").describe_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName="xgb-refused-e2e"
+        )
 
 
 def test_a_scikit_learn_script_mode_job_trains_and_serves_with_plain_boto3(
