@@ -81,8 +81,22 @@ def train(algorithm: str, hyperparameters: Mapping[str, str], channels: Channels
 
 
 def predict_linear_learner(model: Model, x: Matrix) -> list[dict[str, Any]]:
-    scores = linear_learner.sigmoid(x @ model.params["weights"] + float(model.params["bias"][0]))
-    return [{"score": float(s), "predicted_label": int(s >= 0.5)} for s in scores]
+    """The linear-learner container's records: by the job's predictor_type, a regressor's value,
+    a multiclass classifier's class probabilities and label, a binary classifier's score and
+    label (at 0.5)."""
+    scores = linear_learner.scores(model.params, x)
+    kind = model.hyperparameters.get("predictor_type", "binary_classifier")
+    if kind == "regressor":
+        return [{"score": float(value)} for value in scores]
+    if kind == "multiclass_classifier":
+        return [
+            {"score": [float(p) for p in row], "predicted_label": int(row.argmax())}
+            for row in linear_learner.softmax(scores)
+        ]
+    return [
+        {"score": float(s), "predicted_label": int(s >= 0.5)}
+        for s in linear_learner.sigmoid(scores)
+    ]
 
 
 def predict_kmeans(model: Model, x: Matrix) -> list[dict[str, Any]]:

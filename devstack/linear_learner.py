@@ -39,7 +39,7 @@ def sigmoid(z: FloatMatrix) -> FloatMatrix:
     return out
 
 
-def _softmax(z: FloatMatrix) -> FloatMatrix:
+def softmax(z: FloatMatrix) -> FloatMatrix:
     shifted = np.exp(z - z.max(1, keepdims=True))
     out: FloatMatrix = shifted / shifted.sum(1, keepdims=True)
     return out
@@ -68,7 +68,7 @@ def _metrics(
             f"{prefix}:absolute_loss": float(np.mean(np.abs(error))),
         }
     if kind == "multiclass_classifier":
-        p = _softmax(z)
+        p = softmax(z)
         labels = y.astype(np.int64)
         loss = float(-np.mean(np.log(np.clip(p[np.arange(len(y)), labels], 1e-12, 1.0))))
         accuracy = float(np.mean(p.argmax(1) == labels))
@@ -143,7 +143,7 @@ def train(values: Mapping[str, str], channels: Channels) -> tuple[Params, dict[s
             if kind == "binary_classifier":
                 error = sigmoid(z) - targets[rows]
             elif kind == "multiclass_classifier":
-                error = _softmax(z) - targets[rows]
+                error = softmax(z) - targets[rows]
             else:
                 error = z - targets[rows]
             weights -= rate * (

@@ -6,7 +6,6 @@ import io
 import json
 import re
 import threading
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from moto.sagemaker.models import FakeTransformJob
 
 from devstack import containers, sagemaker_events
+from devstack.create_shim import Refusal
 from devstack.events import Discard, EventSink
 from devstack.transform import (
     ASSEMBLE_WITH,
@@ -30,7 +30,7 @@ from devstack.transform import (
     payload,
     split,
 )
-from devstack.wsgi import WsgiApp
+from devstack.wsgi import WsgiApp, json_answer
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -42,29 +42,10 @@ _DEFAULT_MAX_PAYLOAD_MB = 6
 BackendOf = Callable[[dict[str, Any]], Any]
 
 
-class _Refused(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _respond(start_response: Callable[..., Any], status: str, body: Any) -> list[bytes]:
-    data = json.dumps(body).encode()
-    start_response(
-        status,
-        [
-            ("Content-Type", "application/x-amz-json-1.1"),
-            ("Content-Length", str(len(data))),
-            ("x-amzn-RequestId", str(uuid.uuid4())),
-        ],
-    )
-    return [data]
-
-
 def _choice(params: dict[str, Any], field: str, allowed: tuple[str, ...], default: str) -> str:
     value = params.get(field, default)
     if value not in allowed:
-        raise _Refused(
+        raise Refusal(
             "ValidationException",
             f"Value '{value}' at '{field}' failed to satisfy constraint: Member must satisfy "
             f"enum value set: [{', '.join(allowed)}]",
@@ -110,16 +91,16 @@ class TransformShim:
         try:
             params = json.loads(body or b"{}")
             if not isinstance(params, dict):
-                raise _Refused("ValidationException", "The request body must be a JSON object.")
+                raise Refusal("ValidationException", "The request body must be a JSON object.")
             self._validate(backend, params)
         except json.JSONDecodeError as error:
-            return _respond(
+            return json_answer(
                 start_response,
                 "400 Bad Request",
                 {"__type": "SerializationException", "Message": str(error)},
             )
-        except _Refused as refused:
-            return _respond(
+        except Refusal as refused:
+            return json_answer(
                 start_response, "400 Bad Request", {"__type": refused.code, "Message": str(refused)}
             )
         answer: list[str] = []
@@ -137,17 +118,17 @@ class TransformShim:
     def _validate(backend: Any, params: dict[str, Any]) -> None:
         name = params.get("TransformJobName")
         if not isinstance(name, str) or not _NAME.fullmatch(name):
-            raise _Refused("ValidationException", "TransformJobName must match the name pattern.")
+            raise Refusal("ValidationException", "TransformJobName must match the name pattern.")
         if name in backend.transform_jobs:
             arn = FakeTransformJob.arn_formatter(name, backend.account_id, backend.region_name)
-            raise _Refused(
+            raise Refusal(
                 "ResourceInUse",
                 "Job name must be unique within an AWS account and region, and a job with this "
                 f"name already exists ({arn})",
             )
         model = params.get("ModelName")
         if not isinstance(model, str) or model not in backend._models:
-            raise _Refused("ValidationException", f'Could not find model "{model}".')
+            raise Refusal("ValidationException", f'Could not find model "{model}".')
         _choice(params, "BatchStrategy", BATCH_STRATEGIES, "MultiRecord")
         transform_input = params.get("TransformInput") or {}
         _choice(transform_input, "SplitType", SPLIT_TYPES, "None")
@@ -155,14 +136,14 @@ class TransformShim:
         source = (transform_input.get("DataSource") or {}).get("S3DataSource") or {}
         _choice(source, "S3DataType", ("S3Prefix", "ManifestFile"), "S3Prefix")
         if not str(source.get("S3Uri", "")).startswith("s3://"):
-            raise _Refused("ValidationException", "TransformInput S3Uri must be an s3:// URI.")
+            raise Refusal("ValidationException", "TransformInput S3Uri must be an s3:// URI.")
         output = params.get("TransformOutput") or {}
         _choice(output, "AssembleWith", ASSEMBLE_WITH, "None")
         if not str(output.get("S3OutputPath", "")).startswith("s3://"):
-            raise _Refused("ValidationException", "TransformOutput S3OutputPath must be s3://.")
+            raise Refusal("ValidationException", "TransformOutput S3OutputPath must be s3://.")
         size = params.get("MaxPayloadInMB", _DEFAULT_MAX_PAYLOAD_MB)
         if not isinstance(size, int) or not 0 <= size <= 100:
-            raise _Refused("ValidationException", "MaxPayloadInMB must be 0 to 100.")
+            raise Refusal("ValidationException", "MaxPayloadInMB must be 0 to 100.")
 
     def _start(self, backend: Any, job: FakeTransformJob) -> None:
         with self._lock:

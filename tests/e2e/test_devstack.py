@@ -25,7 +25,7 @@ import requests
 from botocore.exceptions import ClientError, WaiterError
 
 from chalicelib.processing.codecs import serialize
-from devstack import algorithms, digits
+from devstack import algorithms, digits, images
 from devstack.samples import first_of
 from devstack.stack import STATE_FILE, StackState
 
@@ -468,6 +468,24 @@ def test_the_kmeans_low_level_example_trains_with_plain_boto3(
     assert view["run"]["model_artifact"] == artifact
 
 
+def _diabetes_channels(state: StackState) -> Any:
+    """The train and validation channels of the stack's diabetes data (CSV, label first)."""
+    return [
+        {
+            "ChannelName": channel,
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": "S3Prefix",
+                    "S3Uri": state.datasets[f"diabetes/{channel}"],
+                    "S3DataDistributionType": "FullyReplicated",
+                }
+            },
+            "ContentType": "text/csv",
+        }
+        for channel in ("train", "validation")
+    ]
+
+
 def test_an_xgboost_regression_on_diabetes_trains_with_plain_boto3(
     served: Served, plain_boto3: StackState
 ) -> None:
@@ -492,20 +510,7 @@ def test_an_xgboost_regression_on_diabetes_trains_with_plain_boto3(
             "subsample": "0.8",
         },
         StoppingCondition={"MaxRuntimeInSeconds": 600},
-        InputDataConfig=[
-            {
-                "ChannelName": channel,
-                "DataSource": {
-                    "S3DataSource": {
-                        "S3DataType": "S3Prefix",
-                        "S3Uri": plain_boto3.datasets[f"diabetes/{channel}"],
-                        "S3DataDistributionType": "FullyReplicated",
-                    }
-                },
-                "ContentType": "text/csv",
-            }
-            for channel in ("train", "validation")
-        ],
+        InputDataConfig=_diabetes_channels(plain_boto3),
     )
     waiter = sagemaker.get_waiter("training_job_completed_or_stopped")
     waiter.wait(TrainingJobName=job, WaiterConfig={"Delay": 1, "MaxAttempts": COMMAND_TIMEOUT})
@@ -519,6 +524,75 @@ def test_an_xgboost_regression_on_diabetes_trains_with_plain_boto3(
     assert view["run"]["metrics"]["validation:rmse"] == pytest.approx(metrics["validation:rmse"])
 
 
+def test_a_linear_learner_regressor_trains_hosts_and_predicts_with_plain_boto3(
+    served: Served, plain_boto3: StackState
+) -> None:
+    sagemaker, s3 = boto3.client("sagemaker"), boto3.client("s3")
+    runtime = boto3.client("sagemaker-runtime", endpoint_url=plain_boto3.runtime_endpoint_url)
+    job, image = "linear-diabetes-e2e", images.image_uri(images.LINEAR_LEARNER, plain_boto3.region)
+    sagemaker.create_training_job(
+        TrainingJobName=job,
+        AlgorithmSpecification={"TrainingImage": image, "TrainingInputMode": "File"},
+        RoleArn="arn:aws:iam::123456789012:role/SageMakerRole",
+        OutputDataConfig={"S3OutputPath": f"s3://{plain_boto3.bucket}/linear/output"},
+        ResourceConfig={"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 5},
+        HyperParameters={
+            "feature_dim": "10",
+            "predictor_type": "regressor",
+            "mini_batch_size": "32",
+            "epochs": "30",
+        },
+        StoppingCondition={"MaxRuntimeInSeconds": 600},
+        InputDataConfig=_diabetes_channels(plain_boto3),
+    )
+    sagemaker.get_waiter("training_job_completed_or_stopped").wait(
+        TrainingJobName=job, WaiterConfig={"Delay": 1, "MaxAttempts": COMMAND_TIMEOUT}
+    )
+    described = sagemaker.describe_training_job(TrainingJobName=job)
+    assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+    sagemaker.create_model(
+        ModelName=job,
+        PrimaryContainer={
+            "Image": image,
+            "ModelDataUrl": described["ModelArtifacts"]["S3ModelArtifacts"],
+        },
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/SageMakerRole",
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=job,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": job,
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+    )
+    sagemaker.create_endpoint(EndpointName=job, EndpointConfigName=job)
+    sagemaker.get_waiter("endpoint_in_service").wait(
+        EndpointName=job, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    bucket = plain_boto3.bucket
+    validation = plain_boto3.datasets["diabetes/validation"].removeprefix(f"s3://{bucket}/")
+    key = s3.list_objects_v2(Bucket=bucket, Prefix=validation)["Contents"][0]["Key"]
+    rows = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().split()
+    labels = np.array([float(row.split(",", 1)[0]) for row in rows])
+    answer = runtime.invoke_endpoint(
+        EndpointName=job,
+        ContentType="text/csv",
+        Accept="application/json",
+        Body="\n".join(row.split(",", 1)[1] for row in rows).encode(),
+    )
+    predictions = json.loads(answer["Body"].read())["predictions"]
+    assert len(predictions) == len(labels)
+    assert all(set(p) == {"score"} for p in predictions)  # a regressor's records: no label
+    mse = float(np.mean((np.array([p["score"] for p in predictions]) - labels) ** 2))
+    metrics = {m["MetricName"]: m["Value"] for m in described["FinalMetricDataList"]}
+    assert mse == pytest.approx(metrics["validation:mse"], rel=1e-4)
+    assert mse**0.5 < 62  # predicting the training mean scores an RMSE of 70.3 here
+
+
 def _xgboost_definition(state: StackState) -> dict[str, Any]:
     """The XGBoost tuning notebook's TrainingJobDefinition, over the stack's diabetes data."""
     return {
@@ -530,20 +604,7 @@ def _xgboost_definition(state: StackState) -> dict[str, Any]:
             "TrainingInputMode": "File",
         },
         "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
-        "InputDataConfig": [
-            {
-                "ChannelName": channel,
-                "DataSource": {
-                    "S3DataSource": {
-                        "S3DataType": "S3Prefix",
-                        "S3Uri": state.datasets[f"diabetes/{channel}"],
-                        "S3DataDistributionType": "FullyReplicated",
-                    }
-                },
-                "ContentType": "text/csv",
-            }
-            for channel in ("train", "validation")
-        ],
+        "InputDataConfig": _diabetes_channels(state),
         "OutputDataConfig": {"S3OutputPath": f"s3://{state.bucket}/xgboost-tuning/output"},
         "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 5},
         "StoppingCondition": {"MaxRuntimeInSeconds": 600},

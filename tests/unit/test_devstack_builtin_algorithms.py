@@ -101,19 +101,34 @@ def test_binary_labels_must_be_zero_or_one() -> None:
 
 def test_linear_learner_classifies_the_ten_digits() -> None:
     hyperparameters = {"predictor_type": "multiclass_classifier", "num_classes": "10"}
-    params, metrics = linear_learner.train(hyperparameters, _digits())
+    channels = _digits()
+    params, metrics = linear_learner.train(hyperparameters, channels)
     assert params["weights"].shape == (64, 10)
     assert metrics["test:multiclass_accuracy"] > 0.9
+    # Served as the container answers: each class's probability, and the likeliest.
+    model = algorithms.Model(algorithms.LINEAR_LEARNER, 64, params, hyperparameters)
+    assert channels.x_test is not None
+    served = algorithms.predict_linear_learner(model, channels.x_test)
+    assert all(len(p["score"]) == 10 and sum(p["score"]) == pytest.approx(1) for p in served)
+    labels = np.array([p["predicted_label"] for p in served])
+    assert np.mean(labels == channels.y_test) == pytest.approx(metrics["test:multiclass_accuracy"])
 
 
 def test_linear_learner_regresses_diabetes_progression() -> None:
     channels = _tabular(load_diabetes)
-    _, metrics = linear_learner.train({"predictor_type": "regressor", "epochs": "30"}, channels)
+    hyperparameters = {"predictor_type": "regressor", "epochs": "30"}
+    params, metrics = linear_learner.train(hyperparameters, channels)
     assert channels.y_test is not None
     # The mean predictor's MSE is the variance; least squares (scikit-learn's) reaches 0.654 of
     # it on this split.
     assert metrics["test:mse"] < 0.7 * float(np.var(channels.y_test))
     assert metrics["test:absolute_loss"] > 0
+    model = algorithms.Model(algorithms.LINEAR_LEARNER, 10, params, hyperparameters)
+    assert channels.x_test is not None
+    served = algorithms.predict_linear_learner(model, channels.x_test)
+    assert set(served[0]) == {"score"}  # a regressor's record has no label
+    predicted = np.array([p["score"] for p in served])
+    assert np.mean((predicted - channels.y_test) ** 2) == pytest.approx(metrics["test:mse"])
 
 
 def test_normalized_breast_cancer_features_are_folded_into_the_weights() -> None:

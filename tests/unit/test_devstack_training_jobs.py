@@ -9,16 +9,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import numpy as np
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
 from chalicelib.processing.codecs import serialize
 from devstack import algorithms, digits, images
-from devstack.aws import ControlPlane
 from devstack.events import EventRouter
-from devstack.jobs import LocalSageMaker
+from tests.local_aws import local_aws
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -41,22 +39,9 @@ class Local:
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[Local]:
-    control = ControlPlane()
-    router = EventRouter([], function_prefix="unit-")
-    control.shim.attach(router, lambda environ, start_response: [])
-    control.start()
-    router.start()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_ENDPOINT_URL", control.url)
-        session = boto3.session.Session(region_name=REGION)
-        s3, sagemaker = session.client("s3"), session.client("sagemaker")
-        s3.create_bucket(Bucket=BUCKET)
-        control.training.attach(LocalSageMaker(sagemaker, s3, BUCKET, router))
-        try:
-            yield Local(sagemaker, s3, router)
-        finally:
-            router.stop()
-            control.stop()
+    with local_aws(BUCKET, REGION) as aws:
+        aws.control.training.attach(aws.jobs)
+        yield Local(aws.sagemaker, aws.s3, aws.router)
 
 
 def _channel(name: str, prefix: str, content_type: str) -> Any:

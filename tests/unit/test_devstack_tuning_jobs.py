@@ -7,15 +7,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from devstack import images, xgboost_builtin
-from devstack.aws import ControlPlane
 from devstack.events import EventRouter
-from devstack.jobs import JobReport, LocalSageMaker
+from devstack.jobs import JobReport
 from devstack.tuning_jobs import Objective, TuningJobs, best_of
+from tests.local_aws import local_aws
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker.client import SageMakerClient
@@ -35,24 +34,10 @@ class Local:
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[Local]:
-    control = ControlPlane()
-    router = EventRouter([], function_prefix="unit-")
-    control.shim.attach(router, lambda environ, start_response: [])
-    control.start()
-    router.start()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_ENDPOINT_URL", control.url)
-        session = boto3.session.Session(region_name=REGION)
-        s3, sagemaker = session.client("s3"), session.client("sagemaker")
-        s3.create_bucket(Bucket=BUCKET)
-        jobs = LocalSageMaker(sagemaker, s3, BUCKET, router)
-        control.training.attach(jobs)
-        control.tuning.attach(TuningJobs(jobs, max_parallel=2))
-        try:
-            yield Local(sagemaker, router, list(jobs.channels()))
-        finally:
-            router.stop()
-            control.stop()
+    with local_aws(BUCKET, REGION) as aws:
+        aws.control.training.attach(aws.jobs)
+        aws.control.tuning.attach(TuningJobs(aws.jobs, max_parallel=2))
+        yield Local(aws.sagemaker, aws.router, list(aws.jobs.channels()))
 
 
 def _definition(local: Local, **static: str) -> Any:
