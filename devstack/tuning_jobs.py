@@ -213,18 +213,16 @@ def _refuse(message: str) -> Refusal:
     return Refusal("ValidationException", message)
 
 
-def _objective_metrics(definition: Mapping[str, Any], region: str) -> set[str]:
-    """The metrics a tuning job's training jobs can report: the image's documented ones for a
-    built-in algorithm, and those of its MetricDefinitions."""
+def _builtin_metrics(definition: Mapping[str, Any], region: str) -> set[str] | None:
+    """The metrics a built-in algorithm's image documents, or None for another image."""
     specification = definition.get("AlgorithmSpecification") or {}
-    defined = {str(m.get("Name")) for m in specification.get("MetricDefinitions") or []}
     try:
         algorithm = images.algorithm_of(str(specification.get("TrainingImage", "")), region)
     except images.ImageError:
-        return defined
+        return None
     if algorithm == images.XGBOOST:
-        return defined | set(xgboost_builtin.METRIC_NAMES)
-    return defined | set(algorithms.METRIC_NAMES.get(algorithm, ()))
+        return set(xgboost_builtin.METRIC_NAMES)
+    return set(algorithms.METRIC_NAMES.get(algorithm, ()))
 
 
 @dataclass(frozen=True)
@@ -341,11 +339,18 @@ class TuningJobs:
         if both:
             raise _refuse(f"Hyperparameters {', '.join(both)} are both static and tuned.")
         metric = str(objective.get("MetricName"))
-        known = _objective_metrics(definition, self._jobs.region)
-        if metric not in known:
+        specification = definition.get("AlgorithmSpecification") or {}
+        defined = {str(m.get("Name")) for m in specification.get("MetricDefinitions") or []}
+        builtin = _builtin_metrics(definition, self._jobs.region)
+        if builtin is None and metric not in defined:
             raise _refuse(
-                f"The objective metric {metric} is not among the training jobs' metrics "
-                f"({', '.join(sorted(known)) or 'none: give MetricDefinitions'})."
+                "A metric is required for this hyperparameter tuning job objective. Provide a "
+                "metric in the metric definitions."
+            )
+        if builtin is not None and metric not in builtin | defined:
+            raise _refuse(
+                f"The objective metric {metric} is not among the algorithm's metrics "
+                f"({', '.join(sorted(builtin))})."
             )
         return TuningPlan(
             name=name,

@@ -222,6 +222,7 @@ def test_a_tuning_job_whose_jobs_all_fail_fails(local: Local) -> None:
         ({"static": {"eta": "0.1"}}, "ValidationException", "eta are both static and tuned"),
         ({"metric": "validation:rmse-ish"}, "ValidationException", "is not among"),
         ({"strategy": "Grid"}, "ValidationException", "categorical parameter ranges only"),
+        ({"image": "sklearn"}, "ValidationException", "Provide a metric in the metric definitions"),
         ({"strategy": "Annealing"}, "ValidationException", "Strategy"),
     ],
 )
@@ -236,6 +237,9 @@ def test_requests_sagemaker_refuses_are_refused(
         "TrainingJobDefinition": _definition(local, **change.pop("static", {})),
         **change,
     }
+    if request.pop("image", None):
+        image = images.sklearn_image(REGION)
+        request["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"] = image
     with pytest.raises(ClientError) as refused:
         local.sagemaker.create_hyper_parameter_tuning_job(**request)
     assert refused.value.response["Error"]["Code"] == code
