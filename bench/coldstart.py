@@ -76,7 +76,7 @@ DEFINITION = {
 }
 
 
-def _fixture() -> str:
+def fixture() -> str:
     """The stubbed project and model answer, and the API Gateway event of one PNG prediction."""
     resource = "/v1/projects/{project}/predictions"
     png = png_bytes(digit_images(1)[0])
@@ -109,12 +109,10 @@ def _fixture() -> str:
     )
 
 
-def _spawn(args: list[str], env: dict[str, str]) -> tuple[int, int]:
+def spawn(command: list[str], env: dict[str, str]) -> tuple[int, int]:
     """Runs a fresh interpreter; returns ns from spawn to its imports and to its end mark."""
     start = time.monotonic_ns()
-    done = subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
-    )
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr else done.stdout)
     # The marks are the last line: the app writes its log lines and EMF metrics before them.
@@ -163,14 +161,17 @@ def _compile_cost(times: dict[str, int]) -> tuple[int, int, int]:
 
 def run() -> list[Outcome]:
     env = {**os.environ, **FAKE_AWS}
-    sides = {"floor": ["-c", FLOOR_CHILD], "app": ["-c", APP_CHILD, _fixture()]}
+    sides = {
+        "floor": [sys.executable, "-c", FLOOR_CHILD],
+        "app": [sys.executable, "-c", APP_CHILD, fixture()],
+    }
     marks: dict[str, list[tuple[int, int]]] = {side: [] for side in sides}
     try:
         for args in sides.values():  # unmeasured: warms the OS file cache
-            _spawn(args, env)
+            spawn(args, env)
         for _ in range(RUNS):
             for side, args in sides.items():
-                marks[side].append(_spawn(args, env))
+                marks[side].append(spawn(args, env))
     except RuntimeError as error:
         print(f"{NAME}: the app's first prediction failed: {error}")
         return [Check(NAME, "first prediction answers 200", passed=False)]

@@ -13,6 +13,7 @@ from typing import Any
 
 from chalicelib.gateways.table import TABLE_SCHEMA
 from deploy import template as tpl
+from deploy.bytecode import check_bytecode
 from deploy.policy import (
     allowed_resources,
     build_policy,
@@ -22,7 +23,8 @@ from deploy.policy import (
     render_policy,
 )
 from deploy.sam import expand
-from deploy.stages import ARCHITECTURE, RUNTIME, Stage
+from deploy.stages import APP_DIRS, APP_FILES, ARCHITECTURE, RUNTIME, Stage
+from deploy.trim import check_trimmed
 from deploy.wheels import RUNTIMES, check_wheels
 
 MiB = 1024 * 1024
@@ -429,9 +431,14 @@ def check_zip(zip_path: Path, findings: Findings) -> None:
         f"{zip_path.name}: {unzipped / MiB:.1f} MiB unzipped, over Lambda's "
         f"{MAX_UNZIPPED_BYTES // MiB} MiB",
     )
-    checked, violations = check_wheels(zip_path, RUNTIMES[RUNTIME])
-    findings.checked += checked
-    findings.violations += violations
+    runtime = RUNTIMES[RUNTIME]
+    for checked, violations in (
+        check_wheels(zip_path, runtime),
+        check_bytecode(zip_path, runtime),
+        check_trimmed(zip_path, (*APP_FILES, *(f"{name}/" for name in APP_DIRS))),
+    ):
+        findings.checked += checked
+        findings.violations += violations
 
 
 def check_policy_file(stage: Stage, project_dir: Path, findings: Findings) -> None:

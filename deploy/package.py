@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy.bytecode import compile_zip, find_interpreter
 from deploy.checks import (
     Findings,
     check_cfn_lint,
@@ -20,14 +21,11 @@ from deploy.checks import (
     check_template,
     check_zip,
 )
-from deploy.stages import PROJECT_DIR, RUNTIME, Stage, load_stage
+from deploy.stages import APP_DIRS, APP_FILES, PROJECT_DIR, RUNTIME, Stage, load_stage
 from deploy.template import merge_template
+from deploy.trim import trim
 from deploy.wheels import RUNTIMES, platforms
 
-# What of the project goes into the deployment package: Chalice takes app.py, chalicelib/ and
-# vendor/ from the project directory, and reads .chalice/ for the stage.
-APP_FILES = ("app.py",)
-APP_DIRS = ("chalicelib",)
 # Where downloaded wheels are kept across builds, clones and test runs (`wheel_cache`).
 WHEEL_CACHE_VARIABLE = "SAGEWIRE_WHEEL_CACHE"
 # Variables of the packaging shell that would leak into the import-time settings (the S3 event
@@ -120,6 +118,7 @@ def vendor_wheels(
     vendor = cache_dir / f"vendor-{runtime.python_tag}-{key}"
     if (vendor / ".complete").exists():
         log(f"vendor: reusing {vendor}")
+        trim(vendor)  # a cache from before trimming
         return vendor
     shutil.rmtree(vendor, ignore_errors=True)
     install = [
@@ -140,6 +139,7 @@ def vendor_wheels(
         shutil.rmtree(vendor, ignore_errors=True)
         subprocess.run(install, check=True)
     shutil.rmtree(vendor / "bin", ignore_errors=True)  # console scripts for this machine
+    log(f"vendor: {trim(vendor)} files of the dependencies' test suites left out")
     (vendor / ".complete").write_text("")
     return vendor
 
@@ -179,6 +179,9 @@ def package(
     check_policy_file(stage, project_dir, findings)
     if findings.violations:
         return findings, timings
+    # Lambda's CPython compiles the package at the end; found first, so a machine without it
+    # learns that before the long steps.
+    interpreter = find_interpreter(RUNTIMES[RUNTIME])
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("sam.json", "deployment.zip", "merge.json"):
         (out / stale).unlink(missing_ok=True)
@@ -201,6 +204,9 @@ def package(
     chalice_package(work / "project", stage, out, merge_path)
     shutil.rmtree(work)
     started = timings.record("chalice package --merge-template", started)
+    compiled = compile_zip(out / "deployment.zip", RUNTIMES[RUNTIME], interpreter)
+    log(f"bytecode: {compiled} modules compiled by {interpreter} for {RUNTIME}")
+    started = timings.record("bytecode", started)
     template = json.loads((out / "sam.json").read_text())
     findings.merge(check_template(template, stage))
     check_zip(out / "deployment.zip", findings)

@@ -14,6 +14,10 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 APP_NAME = "sagewire"
 # Lambda's runtime and architecture for every function, whatever interpreter runs the packaging.
 RUNTIME = "python3.12"
+# What of the project goes into the deployment package: Chalice takes app.py, chalicelib/ and
+# vendor/ from the project directory, and reads .chalice/ for the stage.
+APP_FILES = ("app.py",)
+APP_DIRS = ("chalicelib",)
 ARCHITECTURE = "x86_64"
 # The lineage reports' keys (chalicelib/services/reports.py): `reports/latest.*`, `reports/Y/M/D/*`.
 REPORTS_PREFIX = "reports/"

@@ -18,7 +18,6 @@ from chalicelib.config import Settings, get_settings
 from chalicelib.definitions import project_to_document
 from chalicelib.models import REPORT_CONTENT_TYPES, Caller, document
 from chalicelib.observability import LOGGER_NAME
-from chalicelib.processing.report_html import CONTENT_SECURITY_POLICY_HEADER
 from chalicelib.services.inference import MAX_TOP_K
 
 MAX_DEFINITION_BYTES = 64 * 1024
@@ -348,6 +347,9 @@ def latest_report(request_id: str) -> Response:
         raise errors.NotFound("no lineage report has been written yet") from None
     headers: dict[str, str | list[str]] = {"Content-Type": REPORT_CONTENT_TYPES[kind]}
     if kind == "html":
+        # Imported here: the report modules would cost every cold start 4 ms.
+        from chalicelib.processing.report_html import CONTENT_SECURITY_POLICY_HEADER
+
         headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY_HEADER
     return Response(body=body.decode(), status_code=200, headers=headers)
 

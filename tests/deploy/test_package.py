@@ -1,5 +1,5 @@
 """End to end: `make package`'s pipeline on the real app (pip, two `chalice package` runs, checks,
-cfn-lint) into a temporary directory, and the package run by a CPython 3.12 when there is one.
+cfn-lint, bytecode by CPython 3.12) into a temporary directory, and the package run by it.
 
 The wheels come from the wheel cache (`deploy.package.wheel_cache`, outside the work tree): the
 first run on a machine downloads them, later runs install them offline."""
@@ -7,16 +7,17 @@ first run on a machine downloads them, later runs install them offline."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from deploy.bytecode import find_interpreter
 from deploy.checks import Findings
 from deploy.package import WHEEL_CACHE_VARIABLE, Timings, package, vendor_wheels, wheel_cache
 from deploy.stages import PROJECT_DIR
+from deploy.wheels import RUNTIMES
 
 SMOKE = """
 import sys, time
@@ -92,6 +93,7 @@ def test_package_prod_builds_a_deployable_and_checked_stage(
         "OnBatchObject.OnBatchObjectEvent: S3 pattern on sagewire-prod",
         "cfn-lint 1.51.0: sam.json passes",
         "DeadLetterQueuePolicy: events.amazonaws.com may send from the 7 rules only",
+        "trim: no dependency's tests in the package, none imported",
     ):
         assert expected in checked
     template = json.loads((out / "sam.json").read_text())
@@ -103,27 +105,28 @@ def test_package_prod_builds_a_deployable_and_checked_stage(
     with zipfile.ZipFile(out / "deployment.zip") as archive:
         names = set(archive.namelist())
     assert {"app.py", "chalicelib/entrypoints/events.py", "numpy/__init__.py"} <= names
-    assert not [n for n in names if "__pycache__" in n or n.startswith(("bin/", "vendor/"))]
-
-
-def _python312() -> str | None:
-    """A CPython 3.12 on PATH or installed by pyenv (whose shim may not select it)."""
-    candidates = [shutil.which("python3.12")]
-    candidates += sorted(str(p) for p in Path.home().glob(".pyenv/versions/3.12*/bin/python3.12"))
-    for candidate in filter(None, candidates):
-        works = subprocess.run([candidate, "-c", "pass"], capture_output=True, check=False)
-        if works.returncode == 0:
-            return candidate
-    return None
+    assert not [n for n in names if n.startswith(("bin/", "vendor/"))]
+    # Every module comes with the bytecode Lambda's python3.12 loads from the read-only /var/task.
+    sources = [n for n in names if n.endswith(".py")]
+    assert {
+        "__pycache__/app.cpython-312.pyc",
+        "numpy/__pycache__/__init__.cpython-312.pyc",
+    } <= names
+    assert [n for n in names if n.endswith(".pyc")] == [
+        n for n in names if n.endswith(".cpython-312.pyc")
+    ]
+    assert len([n for n in names if n.endswith(".pyc")]) == len(sources)
+    assert any(
+        line.startswith(f"bytecode: all {len(sources)} modules") for line in findings.checked
+    )
+    assert not [n for n in names if "/tests/" in n or n.endswith("conftest.py")]
 
 
 def test_the_package_imports_and_answers_under_cpython_312(
     packaged_prod: tuple[Path, Findings, Timings], tmp_path: Path
 ) -> None:
     """What Lambda's python3.12 does first: import the handler from the unzipped package."""
-    python = _python312()
-    if python is None:
-        pytest.skip("no CPython 3.12 on this machine")
+    python = find_interpreter(RUNTIMES["python3.12"])
     out, _, _ = packaged_prod
     with zipfile.ZipFile(out / "deployment.zip") as archive:
         archive.extractall(tmp_path / "task")

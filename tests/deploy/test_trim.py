@@ -1,0 +1,59 @@
+"""The dependencies' test suites left out of the package, and the check that proves it."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from deploy.trim import check_trimmed, trim
+
+APP = ("app.py", "chalicelib/")
+
+
+def _zip(path: Path, files: dict[str, str]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return path
+
+
+def test_trim_removes_test_suites_and_their_record_lines(tmp_path: Path) -> None:
+    files = {
+        "pkg/__init__.py": "",
+        "pkg/core/tests/__init__.py": "",
+        "pkg/core/tests/data/case.txt": "",
+        "pkg/tests/test_pkg.py": "",
+        "pkg/conftest.py": "",
+        "pkg/testing/__init__.py": "",  # a public module, not a test suite
+    }
+    for name, content in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(content)
+    record = tmp_path / "pkg-1.0.dist-info" / "RECORD"
+    record.parent.mkdir()
+    record.write_text(
+        "".join(f"{name},sha256=x,0\n" for name in files) + "pkg-1.0.dist-info/RECORD,,\n"
+    )
+
+    assert trim(tmp_path) == 4
+
+    left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert left == ["pkg-1.0.dist-info/RECORD", "pkg/__init__.py", "pkg/testing/__init__.py"]
+    assert record.read_text() == (
+        "pkg/__init__.py,sha256=x,0\npkg/testing/__init__.py,sha256=x,0\npkg-1.0.dist-info/RECORD,,\n"
+    )
+    assert not (tmp_path / "pkg" / "core" / "tests").exists()
+
+
+def test_the_check_finds_a_suite_left_or_still_imported(tmp_path: Path) -> None:
+    clean = _zip(tmp_path / "clean.zip", {"pkg/mod.py": "import os\n", "chalicelib/tests.py": ""})
+    assert check_trimmed(clean, APP) == (
+        ["trim: no dependency's tests in the package, none imported"],
+        [],
+    )
+    left = _zip(tmp_path / "left.zip", {"pkg/tests/test_a.py": "", "other/conftest.py": ""})
+    assert check_trimmed(left, APP)[1] == ["trim: test suites left in the package: other, pkg"]
+    importer = _zip(tmp_path / "importer.zip", {"pkg/mod.py": "from pkg.core.tests import x\n"})
+    assert check_trimmed(importer, APP)[1] == [
+        "trim: modules import a removed test suite: pkg/mod.py"
+    ]
