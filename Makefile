@@ -38,11 +38,14 @@ $(BENCH_VENV)/.installed: requirements.txt bench/requirements.txt
 	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/requirements.txt
 	@touch $@
 
+# The packaged cold start (bench coldstart_package) runs build/prod/deployment.zip: built first.
 bench: $(BENCH_VENV)/.installed
+	$(MAKE) package STAGE=prod
 	$(BENCH_VENV)/bin/python -m bench
 
 # A deployable stage in build/$(STAGE)/: sam.json (Chalice's template merged with deploy/template.py)
-# and deployment.zip (python3.12 manylinux wheels), checked; fails on any violation.
+# and deployment.zip (python3.12 manylinux wheels, compiled by CPython 3.12), checked; fails on any
+# violation.
 STAGE ?= prod
 package: setup
 	$(BIN)/python -m deploy package --stage $(STAGE) --out build/$(STAGE)
