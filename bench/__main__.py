@@ -19,6 +19,7 @@ from bench import (
     report_scale,
     serializers,
     training,
+    warm,
 )
 
 BENCHMARKS: dict[str, Callable[[], list[Outcome]]] = {
@@ -30,6 +31,7 @@ BENCHMARKS: dict[str, Callable[[], list[Outcome]]] = {
     report_scale.NAME: report_scale.run,
     hostile.NAME: hostile.run,
     training.NAME: training.run,
+    warm.NAME: warm.run,
 }
 
 

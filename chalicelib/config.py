@@ -25,6 +25,8 @@ class Settings:
     invoke_connect_timeout_seconds: float
     invoke_max_attempts: int
     retry_after_seconds: int
+    # How long a container answers predictions from a definition it read (docs/configuration.md).
+    definition_cache_seconds: float = 5.0
     datasets_prefix: str = "datasets/"
     batch_input_prefix: str = "batch/input/"
     batch_output_prefix: str = "batch/output/"
@@ -76,6 +78,7 @@ class Settings:
             invoke_connect_timeout_seconds=float(env.get("SAGEWIRE_INVOKE_CONNECT_TIMEOUT", "2")),
             invoke_max_attempts=int(env.get("SAGEWIRE_INVOKE_MAX_ATTEMPTS", "3")),
             retry_after_seconds=int(env.get("SAGEWIRE_RETRY_AFTER_SECONDS", "2")),
+            definition_cache_seconds=float(env.get("SAGEWIRE_DEFINITION_CACHE_SECONDS", "5")),
             datasets_prefix=env.get("SAGEWIRE_DATASETS_PREFIX", "datasets/"),
             batch_input_prefix=env.get("SAGEWIRE_BATCH_INPUT_PREFIX", "batch/input/"),
             batch_output_prefix=env.get("SAGEWIRE_BATCH_OUTPUT_PREFIX", "batch/output/"),

@@ -24,6 +24,7 @@ from chalicelib.services.ports import (
     ProjectStore,
     RunStore,
 )
+from chalicelib.services.project_cache import CachedProjectStore
 from chalicelib.services.projects import ProjectService
 
 if TYPE_CHECKING:
@@ -145,9 +146,11 @@ class Container:
 
     @cached_property
     def projects(self) -> ProjectService:
+        """Definitions as the API and the predictions read them: from memory for a few seconds
+        (events read the table every time, through `project_store`)."""
         settings = self.settings
         return ProjectService(
-            self.project_store,
+            CachedProjectStore(self.project_store, settings.definition_cache_seconds),
             settings.endpoint_prefix,
             settings.execution_role_arn,
             settings.require_network_isolation,
