@@ -7,11 +7,14 @@ import json
 import logging
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.errors import SagewireError
@@ -178,24 +181,46 @@ class EmfMetrics:
         """Writes what the invocation recorded, and the cold start of a Lambda process."""
         with self._lock:
             pending, self._pending = self._pending, []
-        cold = context is not None and _cold_start()
-        if not pending and not cold:
-            return
-        from aws_lambda_powertools.metrics import EphemeralMetrics
-
-        groups: dict[tuple[tuple[str, str], ...], list[tuple[str, str, float]]] = {}
+        groups: dict[tuple[tuple[str, str], ...], dict[tuple[str, str], list[float]]] = {}
         for name, unit, value, dimensions in pending:
-            groups.setdefault(dimensions, []).append((name, unit, value))
-        for dimensions, metrics in groups.items():
-            emf = EphemeralMetrics(namespace=self._namespace, service=self._service)
-            for key, dimension in dimensions:
-                emf.add_dimension(key, dimension)
-            for name, unit, value in metrics:
-                emf.add_metric(name=name, unit=unit, value=value)
-            emf.flush_metrics()
-        if cold:
+            groups.setdefault(dimensions, {}).setdefault((name, unit), []).append(float(value))
+        if groups:
+            timestamp = int(time.time() * 1000)
+            sys.stdout.write(
+                "".join(self._document(timestamp, *group) + "\n" for group in groups.items())
+            )
+        if context is not None and _cold_start():
+            from aws_lambda_powertools.metrics import EphemeralMetrics
+
             emf = EphemeralMetrics(namespace=self._namespace, service=self._service)
             emf.add_cold_start_metric(context)
+
+    def _document(
+        self,
+        timestamp: int,
+        dimensions: tuple[tuple[str, str], ...],
+        metrics: dict[tuple[str, str], list[float]],
+    ) -> str:
+        """One EMF document, as Powertools' EphemeralMetrics writes it (the test suite compares
+        the two); written here because Powertools took 29 µs a flush, a tenth of a warm
+        prediction (`bench warm`), for the validation of names and units that are constants."""
+        names = dict(dimensions)
+        names["service"] = self._service
+        document: dict[str, Any] = {
+            "_aws": {
+                "Timestamp": timestamp,
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": self._namespace,
+                        "Dimensions": [list(names)],
+                        "Metrics": [{"Name": name, "Unit": unit} for name, unit in metrics],
+                    }
+                ],
+            },
+            **names,
+        }
+        document.update((name, values) for (name, _), values in metrics.items())
+        return orjson.dumps(document).decode()
 
 
 class Observability:

@@ -12,6 +12,7 @@ from chalicelib.config import Settings, get_settings
 from chalicelib.gateways.projects import ProjectTable
 from chalicelib.gateways.sagemaker_runtime import SageMakerRuntimeGateway, runtime_client_config
 from chalicelib.gateways.table import client_config as table_client_config
+from chalicelib.gateways.user_agent import reuse_user_agent
 from chalicelib.observability import Observability
 from chalicelib.processing.decode import DecodeLimits
 from chalicelib.services.inference import InferenceService
@@ -66,21 +67,24 @@ class Container:
 
     @cached_property
     def dynamodb_client(self) -> DynamoDBClient:
-        return self.session.client("dynamodb", config=table_client_config())
+        return reuse_user_agent(self.session.client("dynamodb", config=table_client_config()))
 
     @cached_property
     def runtime_client(self) -> SageMakerRuntimeClient:
-        return self.session.client("sagemaker-runtime", config=runtime_client_config(self.settings))
+        config = runtime_client_config(self.settings)
+        return reuse_user_agent(self.session.client("sagemaker-runtime", config=config))
 
     @cached_property
     def sagemaker_client(self) -> SageMakerClient:
         from chalicelib.gateways.sagemaker import control_plane_client_config
 
-        return self.session.client("sagemaker", config=control_plane_client_config())
+        return reuse_user_agent(
+            self.session.client("sagemaker", config=control_plane_client_config())
+        )
 
     @cached_property
     def s3_client(self) -> S3Client:
-        return self.session.client("s3")
+        return reuse_user_agent(self.session.client("s3"))
 
     @property
     def _table(self) -> tuple[DynamoDBClient, str, int]:

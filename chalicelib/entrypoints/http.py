@@ -6,7 +6,6 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -266,7 +265,15 @@ def predict(project: str, request_id: str) -> Response:
         variant=_query("variant"),
         top_k=top_k,
     )
-    return _json(200, {**asdict(result), "request_id": request_id})
+    # Not dataclasses.asdict: it deep-copies every prediction (0.3 ms for 100 of them).
+    answer = {
+        "project": result.project,
+        "endpoint": result.endpoint,
+        "variant": result.variant,
+        "predictions": result.predictions,
+        "request_id": request_id,
+    }
+    return _json(200, answer)
 
 
 @api.route("/v1/projects/{project}/leaderboard", methods=["GET"], content_types=ANY, **OPERATORS)

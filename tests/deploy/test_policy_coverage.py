@@ -86,7 +86,8 @@ def used_actions() -> dict[str, str]:
     paths = [
         path
         for path in sorted(GATEWAYS.glob("*.py"))
-        if path.name not in ("__init__.py", "idempotency.py")
+        # Powertools makes idempotency's calls; user_agent.py makes none (it tunes clients).
+        if path.name not in ("__init__.py", "idempotency.py", "user_agent.py")
     ]
     # The table module makes every DynamoDB call (its `client`) for the gateways that build items.
     table_items = "".join(p.read_text() for p in paths if SERVICES.get(p.name) == "dynamodb")

@@ -212,3 +212,35 @@ def test_the_service_and_namespace_are_powertools_variables_defaulting_to_sagewi
     [document] = lines(capsys)
     assert document["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ml"
     assert document["service"] == "inference"
+
+
+def test_the_emf_documents_are_those_powertools_writes(capsys: pytest.CaptureFixture[str]) -> None:
+    from aws_lambda_powertools.metrics import EphemeralMetrics
+
+    recorded: list[tuple[str, str, float, dict[str, str]]] = [
+        ("PredictionLatency", "Milliseconds", 1.5, {}),
+        ("ModelLatency", "Milliseconds", 0.25, {}),
+        ("PredictionLatency", "Milliseconds", 2.0, {}),
+        ("Promotions", "Count", 1, {"outcome": "deploying", "handler": "on_training"}),
+        ("Promotions", "Count", 1, {"handler": "on_training", "outcome": "deploying"}),
+    ]
+    ours = EmfMetrics("sagewire-test", "sagewire")
+    for name, unit, value, dimensions in recorded:
+        if unit == "Count":
+            ours.count(name, int(value), **dimensions)
+        else:
+            ours.milliseconds(name, value, **dimensions)
+    ours.flush(None)
+    written = lines(capsys)
+    for dimensions in ({}, {"handler": "on_training", "outcome": "deploying"}):
+        reference = EphemeralMetrics(namespace="sagewire-test", service="sagewire")
+        for key, dimension in sorted(dimensions.items()):
+            reference.add_dimension(key, dimension)
+        for name, unit, value, recorded_dimensions in recorded:
+            if recorded_dimensions == dimensions:
+                reference.add_metric(name=name, unit=unit, value=value)
+        reference.flush_metrics()
+    expected = lines(capsys)
+    for document in (*written, *expected):
+        document["_aws"].pop("Timestamp")
+    assert json.dumps(written) == json.dumps(expected)  # the same keys, in the same order
