@@ -120,6 +120,18 @@ def spawn(command: list[str], env: dict[str, str]) -> tuple[int, int]:
     return imported - start, ready - start
 
 
+def rounds(sides: dict[str, list[str]], env: dict[str, str]) -> dict[str, list[tuple[int, int]]]:
+    """Each side's marks over RUNS rounds, the sides alternating within a round so that load
+    changes hit them alike; one unmeasured round first warms the OS file cache."""
+    for command in sides.values():
+        spawn(command, env)
+    marks: dict[str, list[tuple[int, int]]] = {side: [] for side in sides}
+    for _ in range(RUNS):
+        for side, command in sides.items():
+            marks[side].append(spawn(command, env))
+    return marks
+
+
 def _import_times(env: dict[str, str]) -> dict[str, int]:
     """`-X importtime` self time of each module that ``import app`` loads, in ns."""
     done = subprocess.run(
@@ -165,13 +177,8 @@ def run() -> list[Outcome]:
         "floor": [sys.executable, "-c", FLOOR_CHILD],
         "app": [sys.executable, "-c", APP_CHILD, fixture()],
     }
-    marks: dict[str, list[tuple[int, int]]] = {side: [] for side in sides}
     try:
-        for args in sides.values():  # unmeasured: warms the OS file cache
-            spawn(args, env)
-        for _ in range(RUNS):
-            for side, args in sides.items():
-                marks[side].append(spawn(args, env))
+        marks = rounds(sides, env)
     except RuntimeError as error:
         print(f"{NAME}: the app's first prediction failed: {error}")
         return [Check(NAME, "first prediction answers 200", passed=False)]

@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 from bench import Check, Goal, Outcome, Row, Timing, format_ns
-from bench.coldstart import APP_CHILD, FAKE_AWS, FLOOR_CHILD, fixture, spawn
+from bench.coldstart import APP_CHILD, FAKE_AWS, FLOOR_CHILD, RUNS, fixture, rounds
 from deploy.bytecode import BytecodeError, find_interpreter
 from deploy.stages import RUNTIME
 from deploy.wheels import RUNTIMES
@@ -19,7 +19,6 @@ from deploy.wheels import RUNTIMES
 NAME = "coldstart_package"
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "build" / "prod"
-RUNS = 10
 MAX_RATIO = 1.15
 # Lambda's bootstrap puts /var/task first on sys.path; -B: nothing is written, as on a read-only
 # /var/task (where a write would fail anyway).
@@ -66,13 +65,8 @@ def run() -> list[Outcome]:
                 python, "-I", "-B", "-c", _FROM_TASK + APP_CHILD, str(sources), fixture()
             ],
         }  # fmt: skip
-        marks: dict[str, list[tuple[int, int]]] = {side: [] for side in sides}
         try:
-            for command in sides.values():  # unmeasured: warms the OS file cache
-                spawn(command, env)
-            for _ in range(RUNS):
-                for side, command in sides.items():
-                    marks[side].append(spawn(command, env))
+            marks = rounds(sides, env)
         except RuntimeError as error:
             print(f"{NAME}: the packaged app's first prediction failed: {error}")
             return [Check(NAME, "packaged first prediction answers 200", passed=False)]
