@@ -73,7 +73,7 @@ def check(stage_name: str, out: Path) -> int:
     findings = Findings()
     check_policy_file(stage, PROJECT_DIR, findings)
     findings.merge(check_template(json.loads((out / "sam.json").read_text()), stage))
-    check_zip(out / "deployment.zip", findings)
+    check_zip(out / "deployment.zip", findings, stage.settings.tracing)
     check_cfn_lint(out / "sam.json", findings)
     return _report(findings, f"{stage_name}: {out}")
 

@@ -415,7 +415,9 @@ def check_template(template: dict[str, Any], stage: Stage) -> Findings:
 # The deployment package, the policy file, cfn-lint
 
 
-def check_zip(zip_path: Path, findings: Findings) -> None:
+def check_zip(zip_path: Path, findings: Findings, tracing: bool = True) -> None:
+    """Lambda's size limits, the wheels, the bytecode and what is trimmed; `tracing`: whether
+    the stage traces (SAGEWIRE_TRACING), so needs the X-Ray SDK."""
     zipped = zip_path.stat().st_size
     with zipfile.ZipFile(zip_path) as archive:
         unzipped = sum(info.file_size for info in archive.infolist())
@@ -435,7 +437,7 @@ def check_zip(zip_path: Path, findings: Findings) -> None:
     for checked, violations in (
         check_wheels(zip_path, runtime),
         check_bytecode(zip_path, runtime),
-        check_trimmed(zip_path, (*APP_FILES, *(f"{name}/" for name in APP_DIRS))),
+        check_trimmed(zip_path, (*APP_FILES, *(f"{name}/" for name in APP_DIRS)), tracing),
     ):
         findings.checked += checked
         findings.violations += violations

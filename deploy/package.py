@@ -23,7 +23,7 @@ from deploy.checks import (
 )
 from deploy.stages import APP_DIRS, APP_FILES, PROJECT_DIR, RUNTIME, Stage, load_stage
 from deploy.template import merge_template
-from deploy.trim import trim
+from deploy.trim import drop_tracing, trim
 from deploy.wheels import RUNTIMES, platforms
 
 # Where downloaded wheels are kept across builds, clones and test runs (`wheel_cache`).
@@ -204,12 +204,15 @@ def package(
     chalice_package(work / "project", stage, out, merge_path)
     shutil.rmtree(work)
     started = timings.record("chalice package --merge-template", started)
+    if not stage.settings.tracing:
+        dropped = drop_tracing(out / "deployment.zip")
+        log(f"trim: the stage does not trace: {dropped} files of the X-Ray SDK and wrapt left out")
     compiled = compile_zip(out / "deployment.zip", RUNTIMES[RUNTIME], interpreter)
     log(f"bytecode: {compiled} modules compiled by {interpreter} for {RUNTIME}")
     started = timings.record("bytecode", started)
     template = json.loads((out / "sam.json").read_text())
     findings.merge(check_template(template, stage))
-    check_zip(out / "deployment.zip", findings)
+    check_zip(out / "deployment.zip", findings, stage.settings.tracing)
     started = timings.record("checks", started)
     check_cfn_lint(out / "sam.json", findings)
     timings.record("cfn-lint", started)

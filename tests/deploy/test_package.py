@@ -94,6 +94,7 @@ def test_package_prod_builds_a_deployable_and_checked_stage(
         "cfn-lint 1.51.0: sam.json passes",
         "DeadLetterQueuePolicy: events.amazonaws.com may send from the 7 rules only",
         "trim: no dependency's tests in the package, none imported",
+        "trim: no X-Ray SDK or wrapt (the stage does not trace), none imported",
     ):
         assert expected in checked
     template = json.loads((out / "sam.json").read_text())

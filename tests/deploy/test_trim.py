@@ -5,7 +5,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from deploy.trim import check_trimmed, trim
+from deploy.trim import check_trimmed, drop_tracing, trim
 
 APP = ("app.py", "chalicelib/")
 
@@ -47,13 +47,55 @@ def test_trim_removes_test_suites_and_their_record_lines(tmp_path: Path) -> None
 
 def test_the_check_finds_a_suite_left_or_still_imported(tmp_path: Path) -> None:
     clean = _zip(tmp_path / "clean.zip", {"pkg/mod.py": "import os\n", "chalicelib/tests.py": ""})
-    assert check_trimmed(clean, APP) == (
+    assert check_trimmed(clean, APP, tracing=True) == (
         ["trim: no dependency's tests in the package, none imported"],
         [],
     )
     left = _zip(tmp_path / "left.zip", {"pkg/tests/test_a.py": "", "other/conftest.py": ""})
-    assert check_trimmed(left, APP)[1] == ["trim: test suites left in the package: other, pkg"]
+    assert check_trimmed(left, APP, tracing=True)[1] == [
+        "trim: test suites left in the package: other, pkg"
+    ]
     importer = _zip(tmp_path / "importer.zip", {"pkg/mod.py": "from pkg.core.tests import x\n"})
-    assert check_trimmed(importer, APP)[1] == [
+    assert check_trimmed(importer, APP, tracing=True)[1] == [
         "trim: modules import a removed test suite: pkg/mod.py"
+    ]
+
+
+def test_a_stage_that_does_not_trace_ships_no_xray_sdk(tmp_path: Path) -> None:
+    package = _zip(
+        tmp_path / "deployment.zip",
+        {
+            "app.py": "import chalicelib\n",
+            "aws_xray_sdk/core/__init__.py": "import wrapt\n",
+            "aws_xray_sdk-2.15.0.dist-info/RECORD": "",
+            "wrapt/__init__.py": "",
+            "wrapt-2.5.2.dist-info/RECORD": "",
+            "aws_lambda_powertools/tracing/tracer.py": "import aws_xray_sdk\n",
+            "wraptor/__init__.py": "",  # another package whose name starts alike
+        },
+    )
+    assert check_trimmed(package, APP, tracing=True)[1] == []
+    assert check_trimmed(package, APP, tracing=False)[1] == [
+        "trim: the stage does not trace, yet the package has aws_xray_sdk, "
+        "aws_xray_sdk-2.15.0.dist-info, wrapt, wrapt-2.5.2.dist-info"
+    ]
+
+    assert drop_tracing(package) == 4
+
+    with zipfile.ZipFile(package) as archive:
+        assert sorted(archive.namelist()) == [
+            "app.py",
+            "aws_lambda_powertools/tracing/tracer.py",
+            "wraptor/__init__.py",
+        ]
+    assert check_trimmed(package, APP, tracing=False) == (
+        [
+            "trim: no dependency's tests in the package, none imported",
+            "trim: no X-Ray SDK or wrapt (the stage does not trace), none imported",
+        ],
+        [],
+    )
+    importer = _zip(tmp_path / "importer.zip", {"pkg/mod.py": "from wrapt import decorator\n"})
+    assert check_trimmed(importer, APP, tracing=False)[1] == [
+        "trim: modules import the X-Ray SDK or wrapt: pkg/mod.py"
     ]
