@@ -227,3 +227,30 @@ def test_a_pixel_flood_is_413_naming_the_request_budget(
     assert "declare 160,000,000 pixels" in error["message"]
     assert "(SAGEWIRE_MAX_REQUEST_PIXELS)" in error["message"]
     assert endpoint.calls == []
+
+
+def test_a_warm_prediction_reads_no_definition_and_a_change_here_is_seen_at_once(
+    registered: Client, endpoint: FakeRuntime
+) -> None:
+    reads: list[str] = []
+    events = wiring.container().dynamodb_client.meta.events
+    events.register("before-call.dynamodb.GetItem", lambda **_: reads.append("GetItem"))
+    row = b",".join([b"255"] * 64)
+
+    for _ in range(3):
+        assert post(registered, row, "text/csv").status_code == 200
+    assert (len(reads), len(endpoint.calls)) == (1, 3)  # one AWS call per warm prediction
+
+    document = project_document()
+    document["inference"]["input"]["scale"] = 1.0
+    changed = registered.http.put(  # through this container: its cache forgets the definition
+        "/v1/projects/digits-zero",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps(document).encode(),
+    )
+    assert changed.status_code == 200, changed.json_body
+    reads.clear()
+    assert post(registered, row, "text/csv").status_code == 200
+    assert len(reads) == 1
+    assert endpoint.calls[-2]["body"].startswith(b"1.0,")  # scaled by 255 before the change
+    assert endpoint.calls[-1]["body"].startswith(b"255.0,")  # by 1 right after it
