@@ -150,8 +150,8 @@ class Container:
 
     @cached_property
     def projects(self) -> ProjectService:
-        """Definitions as the API and the predictions read them: from memory for a few seconds
-        (events read the table every time, through `project_store`)."""
+        """Definitions as the API and the predictions (batch ones too) read them: from memory for
+        a few seconds. SageMaker's events read the table every time, through `project_store`."""
         settings = self.settings
         return ProjectService(
             CachedProjectStore(self.project_store, settings.definition_cache_seconds),
