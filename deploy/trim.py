@@ -61,12 +61,12 @@ def trim(vendor: Path) -> int:
 
 
 def check_trimmed(
-    zip_path: Path, app_dirs: tuple[str, ...], tracing: bool
+    zip_path: Path, app_paths: tuple[str, ...], tracing: bool
 ) -> tuple[list[str], list[str]]:
     """No dependency's test suite is in the zip, and no module that is imports one; without
     tracing, no X-Ray SDK either. Returns (checked, violations) sentences."""
     with zipfile.ZipFile(zip_path) as archive:
-        names = [name for name in archive.namelist() if not name.startswith(app_dirs)]
+        names = [name for name in archive.namelist() if not name.startswith(app_paths)]
         suites = sorted({_TEST_PATH.split(name)[0] for name in names if _TEST_PATH.search(name)})
         sources = {
             name: archive.read(name).decode("utf-8", "replace")
