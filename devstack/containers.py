@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import tarfile
@@ -157,6 +158,13 @@ def _unpacked(archive: bytes, into: Path, what: str) -> Path:
     return into
 
 
+@functools.cache
+def _served_models() -> tempfile.TemporaryDirectory[str]:
+    """One directory for the code and models of every served script, removed with everything in
+    it when the stack's process ends (the cache keeps it until then; its finalizer removes it)."""
+    return tempfile.TemporaryDirectory(prefix="devstack-served-")
+
+
 def _script_model(
     container: Container, environment: Mapping[str, str], artifact: bytes, fetch: Fetch
 ) -> Served:
@@ -167,7 +175,7 @@ def _script_model(
         code = fetch(submitted)
     except Exception:  # any S3 failure: the container could not download its code
         raise Unservable(f"the inference code {submitted[:200]} could not be downloaded") from None
-    root = Path(tempfile.mkdtemp(prefix="devstack-model-"))
+    root = Path(tempfile.mkdtemp(prefix="model-", dir=_served_models().name))
     model_dir = _unpacked(artifact, root / "model", "the model artifact")
     code_dir = _unpacked(code, root / "code", "SAGEMAKER_SUBMIT_DIRECTORY")
     try:
