@@ -90,7 +90,7 @@ def _csv_event(png_event: dict[str, Any]) -> dict[str, Any]:
 def run() -> list[Outcome]:
     for name, value in FAKE_AWS.items():
         os.environ.setdefault(name, value)
-        from app import app
+    from app import app  # once the fake credentials are set
     from chalicelib import wiring
 
     png_event = json.loads(fixture())["event"]
