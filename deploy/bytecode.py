@@ -108,11 +108,11 @@ def check_bytecode(zip_path: Path, runtime: LambdaRuntime) -> tuple[list[str], l
     with zipfile.ZipFile(zip_path) as archive:
         names = set(archive.namelist())
         sources = sorted(name for name in names if name.endswith(".py"))
-        missing = [name for name in sources if cache_name(name, runtime) not in names]
-        wrong = []
+        missing, wrong = [], []
         for name in sources:
             cached = cache_name(name, runtime)
             if cached not in names:
+                missing.append(name)
                 continue
             with archive.open(cached) as pyc:
                 header = pyc.read(8)

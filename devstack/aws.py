@@ -165,8 +165,7 @@ class SageMakerShim:
             try:
                 page = tuning_jobs.list_training_jobs(self._backend(environ), params)
             except Refusal as refusal:
-                refused = {"__type": refusal.code, "Message": str(refusal)}
-                return json_answer(start_response, "400 Bad Request", refused)
+                return refusal.answer(start_response)
             return json_answer(start_response, "200 OK", page)
         try:
             arn = self._update(environ, params)
@@ -176,11 +175,7 @@ class SageMakerShim:
 
     @staticmethod
     def _refuse(start_response: Callable[..., Any], error: Exception) -> list[bytes]:
-        return json_answer(
-            start_response,
-            "400 Bad Request",
-            {"__type": "ValidationException", "Message": str(error)},
-        )
+        return Refusal("ValidationException", str(error)).answer(start_response)
 
     @staticmethod
     def _backend(environ: dict[str, Any]) -> Any:
@@ -417,8 +412,10 @@ class ControlPlane:
             timer=timer,
             health=hosting.ping,
         )
-        self.training = CreateShim(self.shim, CREATE_TRAINING_JOB_TARGET, "TrainingJobName")
-        self.tuning = CreateShim(
+        self.training: CreateShim[None] = CreateShim(
+            self.shim, CREATE_TRAINING_JOB_TARGET, "TrainingJobName"
+        )
+        self.tuning: CreateShim[tuning_jobs.TuningPlan] = CreateShim(
             self.training, CREATE_TUNING_JOB_TARGET, "HyperParameterTuningJobName"
         )
         self.functions = LambdaInvokeShim(self.tuning)

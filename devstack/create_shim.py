@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from devstack.wsgi import WsgiApp, json_answer
 
@@ -20,18 +20,27 @@ class Refusal(Exception):
         super().__init__(message)
         self.code = code
 
+    def answer(self, start_response: Callable[..., Any]) -> list[bytes]:
+        """The 400 SageMaker answers, in its JSON protocol."""
+        error = {"__type": self.code, "Message": str(self)}
+        return json_answer(start_response, "400 Bad Request", error)
 
-class Runner(Protocol):
+
+# What a Runner's check of a request found, handed back to it once moto has recorded it.
+Checked = TypeVar("Checked")
+
+
+class Runner(Protocol[Checked]):
     """What runs the resources moto records (training or tuning jobs)."""
 
-    def check_new(self, params: Mapping[str, Any]) -> None:
+    def check_new(self, params: Mapping[str, Any]) -> Checked:
         """Raises Refusal for a request SageMaker would refuse before creating the resource."""
 
-    def created(self, params: Mapping[str, Any]) -> None:
+    def created(self, params: Mapping[str, Any], checked: Checked) -> None:
         """moto has recorded the resource: run it (in the background) unless already handled."""
 
 
-class CreateShim:
+class CreateShim(Generic[Checked]):
     """Passes everything to `app`; the `target` call (naming its resource by `name_parameter`)
     is checked first and, once moto has recorded it, handed to the attached Runner."""
 
@@ -39,9 +48,9 @@ class CreateShim:
         self._app = app
         self._target = target
         self._name_parameter = name_parameter
-        self._runner: Runner | None = None
+        self._runner: Runner[Checked] | None = None
 
-    def attach(self, runner: Runner) -> None:
+    def attach(self, runner: Runner[Checked]) -> None:
         self._runner = runner
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -58,10 +67,9 @@ class CreateShim:
         if not isinstance(name, str):
             return self._app(environ, start_response)
         try:
-            runner.check_new(params)
+            checked = runner.check_new(params)
         except Refusal as refusal:
-            error = {"__type": refusal.code, "Message": str(refusal)}
-            return json_answer(start_response, "400 Bad Request", error)
+            return refusal.answer(start_response)
         statuses: list[str] = []
 
         def remember(status: str, headers: Any, exc_info: Any = None) -> Any:
@@ -70,5 +78,5 @@ class CreateShim:
 
         answer = self._app(environ, remember)
         if statuses and statuses[0].startswith("200"):
-            runner.created(params)
+            runner.created(params, checked)
         return answer

@@ -230,7 +230,7 @@ class LocalSageMaker:
         with self._lock:
             return name in self._own
 
-    def created(self, params: Mapping[str, Any]) -> None:
+    def created(self, params: Mapping[str, Any], checked: None) -> None:
         """A job another client created: InProgress now, trained on a background thread."""
         name = str(params["TrainingJobName"])
         if self.owns(name):

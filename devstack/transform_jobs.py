@@ -100,9 +100,7 @@ class TransformShim:
                 {"__type": "SerializationException", "Message": str(error)},
             )
         except Refusal as refused:
-            return json_answer(
-                start_response, "400 Bad Request", {"__type": refused.code, "Message": str(refused)}
-            )
+            return refused.answer(start_response)
         answer: list[str] = []
 
         def remember(status: str, headers: Any, exc_info: Any = None) -> Any:

@@ -246,11 +246,10 @@ class TuningJobs:
         self._jobs = jobs
         self._max_parallel = max_parallel or os.cpu_count() or 1
 
-    def check_new(self, params: Mapping[str, Any]) -> None:
-        self._plan(params)
+    def check_new(self, params: Mapping[str, Any]) -> TuningPlan:
+        return self._plan(params)
 
-    def created(self, params: Mapping[str, Any]) -> None:
-        planned = self._plan(params, recorded=True)
+    def created(self, params: Mapping[str, Any], planned: TuningPlan) -> None:
         if self._jobs.owns(planned.name):
             return
         self._jobs.events.begin()  # the tuning job will report its end
@@ -297,7 +296,7 @@ class TuningJobs:
             request["Tags"] = planned.tags
         return request
 
-    def _plan(self, params: Mapping[str, Any], recorded: bool = False) -> TuningPlan:
+    def _plan(self, params: Mapping[str, Any]) -> TuningPlan:
         name = str(params.get("HyperParameterTuningJobName"))
         if not TUNING_NAME.fullmatch(name):
             raise _refuse(
@@ -305,7 +304,7 @@ class TuningJobs:
                 f"failed to satisfy constraint: Member must satisfy regular expression pattern: "
                 f"{TUNING_NAME.pattern}"
             )
-        if not recorded and name in self._jobs.backend.hyper_parameter_tuning_jobs:
+        if name in self._jobs.backend.hyper_parameter_tuning_jobs:
             raise Refusal(
                 "ResourceInUse",
                 f"Hyperparameter tuning job names must be unique within an AWS account and "
@@ -376,12 +375,12 @@ def list_training_jobs(backend: Any, params: Mapping[str, Any]) -> dict[str, Any
         for ranges in (config.get("ParameterRanges") or {}).values()
         for item in ranges
     ]
+    metric = objective.get("MetricName")
     summaries = []
     for job in backend.training_jobs.values():
         if vars(job).get("tuning_job_arn") != record.arn:
             continue
         metrics = {m["MetricName"]: m["Value"] for m in job.final_metric_data_list or []}
-        metric = objective.get("MetricName")
         status = job.training_job_status
         summary: dict[str, Any] = {
             "TrainingJobName": job.training_job_name,
