@@ -20,7 +20,7 @@ from bench import (
     png_bytes,
 )
 from bench.sdk_peers import png_to_csv
-from chalicelib.models import InputSpec
+from chalicelib.inference_spec import InputSpec
 from chalicelib.processing.codecs import serialize
 from chalicelib.processing.decode import decode
 from chalicelib.processing.preprocess import preprocess

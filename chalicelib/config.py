@@ -27,6 +27,7 @@ class Settings:
     retry_after_seconds: int
     # How long a container answers predictions from a definition it read (docs/configuration.md).
     definition_cache_seconds: float = 5.0
+    vocabulary_cache_seconds: float = 300.0
     datasets_prefix: str = "datasets/"
     batch_input_prefix: str = "batch/input/"
     batch_output_prefix: str = "batch/output/"
@@ -46,6 +47,8 @@ class Settings:
     # The stage's trust policy: what projects without one of their own may promote automatically.
     trusted_images: tuple[str, ...] = ()
     trusted_artifacts: tuple[str, ...] = ()
+    # Where project vocabularies may be read from (the function's role may read only these).
+    vocabulary_prefixes: tuple[str, ...] = ()
     trusted_roles: tuple[str, ...] = ()
     # Models are created without network access; projects may opt out only where this is false.
     require_network_isolation: bool = True
@@ -79,6 +82,7 @@ class Settings:
             invoke_max_attempts=int(env.get("SAGEWIRE_INVOKE_MAX_ATTEMPTS", "3")),
             retry_after_seconds=int(env.get("SAGEWIRE_RETRY_AFTER_SECONDS", "2")),
             definition_cache_seconds=float(env.get("SAGEWIRE_DEFINITION_CACHE_SECONDS", "5")),
+            vocabulary_cache_seconds=float(env.get("SAGEWIRE_VOCABULARY_CACHE_SECONDS", "300")),
             datasets_prefix=env.get("SAGEWIRE_DATASETS_PREFIX", "datasets/"),
             batch_input_prefix=env.get("SAGEWIRE_BATCH_INPUT_PREFIX", "batch/input/"),
             batch_output_prefix=env.get("SAGEWIRE_BATCH_OUTPUT_PREFIX", "batch/output/"),
@@ -99,6 +103,8 @@ class Settings:
             cognito_user_pool_arns=_list(env, "SAGEWIRE_COGNITO_USER_POOL_ARNS"),
             trusted_images=_list(env, "SAGEWIRE_TRUSTED_IMAGES"),
             trusted_artifacts=_list(env, "SAGEWIRE_TRUSTED_ARTIFACTS"),
+            vocabulary_prefixes=_list(env, "SAGEWIRE_VOCABULARY_PREFIXES")
+            or (f"s3://{env.get('SAGEWIRE_BUCKET', 'sagewire')}/vocabularies/",),
             trusted_roles=_list(env, "SAGEWIRE_TRUSTED_ROLES"),
             require_network_isolation=(
                 env.get("SAGEWIRE_REQUIRE_NETWORK_ISOLATION", "true").lower() != "false"

@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any, cast, get_args
 
 from chalicelib.errors import InvalidDefinition
-from chalicelib.fields import Fields, integral
+from chalicelib.fields import Fields
+from chalicelib.inference_spec import parse_inference
 from chalicelib.models import (
     Access,
     EndpointSpec,
     Goal,
     Guard,
-    InferenceSpec,
-    InputSpec,
-    JsonLayout,
     Match,
-    ModelOutputs,
+    ModelOverride,
     Objective,
-    PostprocessKind,
     Project,
-    RequestSpec,
-    ResizeFilter,
-    ResponseSpec,
+    Statistic,
     Strategy,
     StrategyType,
     Trust,
@@ -38,13 +32,6 @@ ROLE_ARN = re.compile(r"arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+
 INSTANCE_TYPE = re.compile(r"ml\.[a-z0-9]+\.[a-z0-9]+")
 METRIC_NAME = re.compile(r".{1,255}", re.DOTALL)
 GUARD_OPS = ("<", "<=", ">", ">=", "==", "!=")
-REQUEST_CONTENT_TYPES = (
-    "text/csv",
-    "application/json",
-    "application/x-npy",
-    "application/x-recordio-protobuf",
-)
-RESPONSE_CONTENT_TYPES = ("application/json", "text/csv", "application/x-npy")
 # A Cognito group name without the separators API Gateway uses when it flattens the claim.
 GROUP_NAME = re.compile(r"[^\s,\[\]]{1,128}")
 API_KEY_ID = re.compile(r"[a-zA-Z0-9]{1,128}")
@@ -57,9 +44,15 @@ IMAGE_PREFIX = re.compile(
 ARTIFACT_PREFIX = re.compile(
     r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/(?!\.{1,2}(/|$))[\x21-\x2e\x30-\x7e]+)*/?"
 )
+# An image as CreateModel takes it: a registry host, a repository path, a tag or a digest.
+IMAGE = re.compile(
+    r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:[0-9]{1,5})?"
+    r"(/[a-z0-9]+([._-]+[a-z0-9]+)*)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})"
+)
+# A container's environment as CreateModel takes it: at most 100 variables of 1024 characters.
+ENVIRONMENT_KEY = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]{0,1023}")
+MAX_ENVIRONMENT = 100
 MAX_TRUSTED = 100
-MAX_FEATURES = 1_000_000
-MAX_LABELS = 10_000
 
 
 def parse_project(document: Any, name: str | None = None) -> Project:
@@ -82,7 +75,9 @@ def parse_project(document: Any, name: str | None = None) -> Project:
         match=_match(
             root.obj("match", ("tags", "experiment_name", "trial_name", "tuning_job_name"))
         ),
-        objective=_objective(root.obj("objective", ("metric", "goal", "min_improvement"), True)),
+        objective=_objective(
+            root.obj("objective", ("metric", "goal", "min_improvement", "statistic"), True)
+        ),
         guards=tuple(_guard(path, value) for path, value in root.items("guards", 32)),
         endpoint=_endpoint(
             root.obj(
@@ -94,11 +89,12 @@ def parse_project(document: Any, name: str | None = None) -> Project:
                     "execution_role_arn",
                     "strategy",
                     "network_isolation",
+                    "model",
                 ),
                 True,
             )
         ),
-        inference=_inference(root.obj("inference", ("input", "request", "response"), True)),
+        inference=parse_inference(root.obj("inference", ("input", "request", "response"), True)),
         access=_access(root.obj("access", ("groups", "api_keys"))),
         trust=_trust(root.obj("trust", ("images", "artifacts", "roles")))
         if root.has("trust")
@@ -151,6 +147,7 @@ def _objective(fields: Fields) -> Objective:
         metric=fields.string("metric", METRIC_NAME),
         goal=cast(Goal, fields.choice("goal", get_args(Goal), "minimize")),
         min_improvement=fields.number("min_improvement", 0.0, minimum=0.0),
+        statistic=cast(Statistic, fields.choice("statistic", get_args(Statistic), "last")),
     )
 
 
@@ -210,79 +207,27 @@ def _endpoint(fields: Fields) -> EndpointSpec:
             challenger_weight=challenger_weight,
         ),
         network_isolation=fields.boolean("network_isolation", True),
+        model=_model(fields.obj("model", ("image", "environment"))),
     )
 
 
-def _inference(fields: Fields) -> InferenceSpec:
-    return InferenceSpec(
-        input=_input(
-            fields.obj(
-                "input",
-                (
-                    "shape",
-                    "scale",
-                    "mean",
-                    "std",
-                    "flatten",
-                    "channel_first",
-                    "invert",
-                    "resize_filter",
-                ),
-                True,
+def _model(fields: Fields) -> ModelOverride:
+    environment = fields.raw("environment") if fields.has("environment") else {}
+    if not isinstance(environment, Mapping) or len(environment) > MAX_ENVIRONMENT:
+        raise InvalidDefinition(
+            fields.path("environment"), f"must be an object of at most {MAX_ENVIRONMENT} variables"
+        )
+    for key, value in environment.items():
+        if not isinstance(key, str) or not ENVIRONMENT_KEY.fullmatch(key):
+            raise InvalidDefinition(fields.path("environment"), "names must be variable names")
+        if not isinstance(value, str) or len(value) > 1024:
+            raise InvalidDefinition(
+                f"{fields.path('environment')}.{key}", "must be a string of at most 1024 characters"
             )
-        ),
-        request=_request(fields.obj("request", ("content_type", "json_layout"))),
-        response=_response(fields.obj("response", ("accept", "postprocess", "outputs", "labels"))),
-    )
-
-
-def _input(fields: Fields) -> InputSpec:
-    dims = fields.items("shape", 3)
-    if not dims:
-        raise InvalidDefinition(fields.path("shape"), "is required: 1 to 3 positive integers")
-    shape = []
-    for path, value in dims:
-        dim = integral(value)
-        if dim is None or not 1 <= dim <= 4096:
-            raise InvalidDefinition(path, "must be an integer between 1 and 4096")
-        shape.append(dim)
-    if math.prod(shape) > MAX_FEATURES:
-        raise InvalidDefinition(fields.path("shape"), f"must hold at most {MAX_FEATURES} values")
-    return InputSpec(
-        shape=tuple(shape),
-        scale=fields.number("scale", 1.0, minimum=1e-3, maximum=1e6),
-        mean=fields.number("mean", 0.0, minimum=-1e6, maximum=1e6),
-        std=fields.number("std", 1.0, minimum=1e-6, maximum=1e6),
-        flatten=fields.boolean("flatten", True),
-        channel_first=fields.boolean("channel_first", False),
-        invert=fields.boolean("invert", False),
-        resize_filter=cast(
-            ResizeFilter, fields.choice("resize_filter", get_args(ResizeFilter), "box")
-        ),
-    )
-
-
-def _request(fields: Fields) -> RequestSpec:
-    return RequestSpec(
-        content_type=fields.choice("content_type", REQUEST_CONTENT_TYPES, "text/csv"),
-        json_layout=cast(JsonLayout, fields.choice("json_layout", get_args(JsonLayout), "list")),
-    )
-
-
-def _response(fields: Fields) -> ResponseSpec:
-    labels: list[str] = []
-    for path, label in fields.items("labels", MAX_LABELS):
-        if not isinstance(label, str) or not 1 <= len(label) <= 256:
-            raise InvalidDefinition(path, "must be a string of 1 to 256 characters")
-        labels.append(label)
-    return ResponseSpec(
-        accept=fields.choice("accept", RESPONSE_CONTENT_TYPES, "application/json"),
-        postprocess=cast(
-            PostprocessKind, fields.choice("postprocess", get_args(PostprocessKind), "raw")
-        ),
-        outputs=cast(ModelOutputs, fields.choice("outputs", get_args(ModelOutputs), "auto")),
-        labels=tuple(labels) if labels else None,
-    )
+    image = fields.optional_string("image", IMAGE)
+    if image is not None and len(image) > 255:
+        raise InvalidDefinition(fields.path("image"), "must be at most 255 characters")
+    return ModelOverride(image=image, environment=dict(environment))
 
 
 def project_to_document(project: Project) -> dict[str, Any]:

@@ -49,6 +49,12 @@ class InvalidDefinition(SagewireError):
         self.field = field
 
 
+class InvalidVocabulary(SagewireError):
+    """A project's vocabulary that is missing, unreadable, too big or not word -> index JSON."""
+
+    code = "InvalidVocabulary"
+
+
 class InvalidParameter(SagewireError):
     """A query or path parameter with a wrong value."""
 

@@ -9,14 +9,11 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from chalicelib.inference_spec import InferenceSpec, InputKind
+
 Goal = Literal["minimize", "maximize"]
 StrategyType = Literal["all_at_once", "canary", "linear", "ab", "manual"]
-PostprocessKind = Literal["linear_learner", "kmeans", "classifier", "regression", "raw"]
-ResizeFilter = Literal["nearest", "box", "bilinear", "bicubic", "lanczos"]
-JsonLayout = Literal["list", "instances", "features"]
-ModelOutputs = Literal["auto", "logits", "probabilities"]
-InputKind = Literal["image", "array"]
-
+Statistic = Literal["last", "max", "min", "avg"]
 FloatArray = npt.NDArray[np.float32]
 ReportKind = Literal["json", "html", "csv", "openlineage"]
 REPORT_CONTENT_TYPES: dict[ReportKind, str] = {
@@ -40,6 +37,8 @@ class Objective:
     metric: str
     goal: Goal = "minimize"
     min_improvement: float = 0.0
+    # Over the run's logged values (SageMaker Experiments); "last" is the job's final metric.
+    statistic: Statistic = "last"
 
 
 @dataclass(frozen=True)
@@ -60,6 +59,14 @@ class Strategy:
 
 
 @dataclass(frozen=True)
+class ModelOverride:
+    """What the project says the model's container serves with, over what the run implies."""
+
+    image: str | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class EndpointSpec:
     name: str
     instance_type: str = "ml.m5.large"
@@ -67,41 +74,7 @@ class EndpointSpec:
     execution_role_arn: str | None = None
     strategy: Strategy = field(default_factory=Strategy)
     network_isolation: bool = True
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """How a raw input becomes the model's features (the serving-side preprocessing)."""
-
-    shape: tuple[int, ...]
-    scale: float = 1.0
-    mean: float = 0.0
-    std: float = 1.0
-    flatten: bool = True
-    channel_first: bool = False
-    invert: bool = False
-    resize_filter: ResizeFilter = "box"
-
-
-@dataclass(frozen=True)
-class RequestSpec:
-    content_type: str = "text/csv"
-    json_layout: JsonLayout = "list"
-
-
-@dataclass(frozen=True)
-class ResponseSpec:
-    accept: str = "application/json"
-    postprocess: PostprocessKind = "raw"
-    outputs: ModelOutputs = "auto"
-    labels: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True)
-class InferenceSpec:
-    input: InputSpec
-    request: RequestSpec = field(default_factory=RequestSpec)
-    response: ResponseSpec = field(default_factory=ResponseSpec)
+    model: ModelOverride = field(default_factory=ModelOverride)
 
 
 @dataclass(frozen=True)
@@ -152,10 +125,12 @@ class Caller:
 
 @dataclass(frozen=True, eq=False)
 class RawInput:
-    """One decoded input: image pixels (uint8, HxW or HxWxC) or a numeric array (float64)."""
+    """One decoded input: image pixels (uint8, HxW or HxWxC), a numeric array (float64), or a
+    text (then `values` is empty)."""
 
     values: npt.NDArray[Any]
     kind: InputKind
+    text: str = ""
 
 
 @dataclass(frozen=True)
@@ -221,6 +196,9 @@ class Run:
     created_at: datetime | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    # Per metric, its statistics over the values the job logged ("max", "min", "avg", "last",
+    # "count", "std_dev"), from its experiment trial component; empty outside an experiment.
+    metric_statistics: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -385,3 +363,4 @@ class ModelInfo:
     image: str | None
     artifact: str | None
     role_arn: str | None
+    environment: dict[str, str] = field(default_factory=dict)

@@ -27,6 +27,7 @@ from chalicelib.services.ports import (
 )
 from chalicelib.services.project_cache import CachedProjectStore
 from chalicelib.services.projects import ProjectService
+from chalicelib.services.vocabularies import Vocabularies
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -158,7 +159,13 @@ class Container:
             settings.endpoint_prefix,
             settings.execution_role_arn,
             settings.require_network_isolation,
+            self.vocabularies,
+            settings.vocabulary_prefixes,
         )
+
+    @cached_property
+    def vocabularies(self) -> Vocabularies:
+        return Vocabularies(self.object_store, self.settings.vocabulary_cache_seconds)
 
     @cached_property
     def inference(self) -> InferenceService:
@@ -168,6 +175,7 @@ class Container:
             self.settings.max_invoke_bytes,
             DecodeLimits(max_request_pixels=self.settings.max_request_pixels),
             metrics=self.observability.metrics,
+            vocabularies=self.vocabularies,
         )
 
     @cached_property

@@ -159,7 +159,11 @@ def allowed_resources(stage: Stage) -> dict[str, tuple[str, ...]]:
         "dynamodb:DeleteItem": (table,),
         "dynamodb:Query": (table, f"{table}/index/*"),
         "s3:ListBucket": (bucket,),
-        "s3:GetObject": tuple(f"{bucket}/{key}*" for key in read_prefixes),
+        "s3:GetObject": tuple(f"{bucket}/{key}*" for key in read_prefixes)
+        + tuple(
+            _arn(stage, "s3", uri.removeprefix("s3://")) + "*"
+            for uri in settings.vocabulary_prefixes
+        ),
         "s3:PutObject": tuple(f"{bucket}/{key}*" for key in write_prefixes),
         "sagemaker:ListModels": ("*",),
         "sagemaker:ListEndpointConfigs": ("*",),

@@ -6,8 +6,8 @@ import io
 import json
 import math
 import tarfile
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
@@ -60,24 +60,33 @@ class Model:
 class Trained:
     model: Model
     metrics: dict[str, float]
+    # Each metric's value after every epoch, for the trainers that measure one per epoch (the
+    # softmax classifier); the last value of each is its final metric.
+    history: Mapping[str, Sequence[float]] = field(default_factory=dict)
 
 
 def train(algorithm: str, hyperparameters: Mapping[str, str], channels: Channels) -> Trained:
-    trainers = {
-        LINEAR_LEARNER: linear_learner.train,
-        KMEANS: kmeans.train,
-        SOFTMAX: _train_softmax,
-    }
-    if algorithm not in trainers:
-        raise HyperparameterError(f"unknown algorithm {algorithm!r}; known: {', '.join(trainers)}")
-    params, metrics = trainers[algorithm](hyperparameters, channels)
+    trainers = {LINEAR_LEARNER: linear_learner.train, KMEANS: kmeans.train}
+    history: dict[str, list[float]] = {}
+    if algorithm == SOFTMAX:
+        params, history = _train_softmax(hyperparameters, channels)
+        history = {name: [round(v, 6) for v in values] for name, values in history.items()}
+        metrics = {name: values[-1] for name, values in history.items()}
+    elif algorithm in trainers:
+        params, metrics = trainers[algorithm](hyperparameters, channels)
+    else:
+        raise HyperparameterError(
+            f"unknown algorithm {algorithm!r}; known: {', '.join(ALGORITHMS)}"
+        )
     model = Model(
         algorithm=algorithm,
         feature_dim=channels.x_train.shape[1],
         params=params,
         hyperparameters=dict(hyperparameters),
     )
-    return Trained(model=model, metrics={name: round(v, 6) for name, v in metrics.items()})
+    return Trained(
+        model=model, metrics={name: round(v, 6) for name, v in metrics.items()}, history=history
+    )
 
 
 def predict_linear_learner(model: Model, x: Matrix) -> list[dict[str, Any]]:
@@ -126,9 +135,29 @@ def softmax_logits(model: Model, x: Matrix) -> Matrix:
     return out
 
 
+def _softmax_metrics(
+    params: Mapping[str, Matrix],
+    x: Matrix,
+    y: npt.NDArray[Any],
+    x_val: Matrix,
+    y_val: npt.NDArray[Any],
+) -> dict[str, float]:
+    """Train loss, validation loss and validation accuracy of the parameters as they are."""
+    model = Model(SOFTMAX, x.shape[1], params, {})
+    train_log = _log_softmax(softmax_logits(model, x))
+    validation_log = _log_softmax(softmax_logits(model, x_val))
+    return {
+        "train:loss": float(-train_log[np.arange(len(y)), y].mean()),
+        "validation:loss": float(-validation_log[np.arange(len(y_val)), y_val].mean()),
+        "validation:accuracy": float(np.mean(validation_log.argmax(1) == y_val)),
+    }
+
+
 def _train_softmax(
     values: Mapping[str, str], channels: Channels
-) -> tuple[dict[str, Matrix], dict[str, float]]:
+) -> tuple[dict[str, Matrix], dict[str, list[float]]]:
+    """The parameters, and the metrics measured after each epoch (as a training script logs
+    them to its run)."""
     known = {"hidden_channels", "lr", "batch-size", "epochs", "momentum", "seed"}
     hp = Hyperparameters(SOFTMAX, values, known)
     hidden = hp.integer("hidden_channels", 32, minimum=0)
@@ -152,6 +181,7 @@ def _train_softmax(
         params["b1"] = np.zeros(hidden)
     velocity = {name: np.zeros_like(value) for name, value in params.items()}
     onehot = np.eye(classes)[y]
+    history: dict[str, list[float]] = {}
     for _ in range(epochs):
         order = rng.permutation(len(x))
         for start in range(0, len(x), batch):
@@ -168,15 +198,9 @@ def _train_softmax(
             for name, grad in grads.items():
                 velocity[name] = momentum * velocity[name] - rate * grad
                 params[name] += velocity[name]
-    model = Model(SOFTMAX, x.shape[1], params, {})
-    train_log = _log_softmax(softmax_logits(model, x))
-    validation_log = _log_softmax(softmax_logits(model, x_val))
-    metrics = {
-        "train:loss": float(-train_log[np.arange(len(y)), y].mean()),
-        "validation:loss": float(-validation_log[np.arange(len(y_val)), y_val].mean()),
-        "validation:accuracy": float(np.mean(validation_log.argmax(1) == y_val)),
-    }
-    return params, metrics
+        for name, value in _softmax_metrics(params, x, y, x_val, y_val).items():
+            history.setdefault(name, []).append(value)
+    return params, history
 
 
 # --- artifacts: model.tar.gz holding model.npz and meta.json ---

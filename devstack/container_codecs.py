@@ -23,8 +23,8 @@ from chalicelib.processing.decode import (
     csv_matrix,
     media_type,
     numeric_array,
-    read_npy,
 )
+from chalicelib.processing.npy import read_npy
 
 
 def read_recordio_protobuf(body: bytes) -> FloatArray:

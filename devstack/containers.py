@@ -109,10 +109,13 @@ CONTAINERS: Final[Mapping[str, Container]] = {
             _linear_learner,
         ),
         Container("kmeans", algorithms.KMEANS, (CSV, JSON, RECORDIO), (JSON, JSONLINES), _kmeans),
-        # The devstack trainer's stand-in for the PyTorch notebooks' CNN: a softmax classifier.
-        Container("pytorch-training", algorithms.SOFTMAX, (JSON, CSV, NPY), (JSON, NPY), _softmax),
     )
 }
+# The PyTorch inference toolkit's default handler (no SAGEMAKER_PROGRAM): it loads the saved
+# model in the artifact; here the devstack trainer's softmax stand-in for the notebooks' CNN.
+PYTORCH_DEFAULT: Final = Container(
+    "pytorch-inference", algorithms.SOFTMAX, (JSON, CSV, NPY), (JSON, NPY), _softmax
+)
 
 
 def repository(image: str) -> str | None:
@@ -124,6 +127,15 @@ def repository(image: str) -> str | None:
 def container_for(image: str, environment: Mapping[str, str]) -> Container:
     """The container that serves `image`, or why SageMaker could not start it."""
     name = repository(image)
+    if name is not None and name.endswith("-training"):
+        raise Unservable(
+            f"{name} is a training image: it has no serve command (its inference twin is "
+            f"{name.removesuffix('-training')}-inference)"
+        )
+    if name == PYTORCH_DEFAULT.repository and not any(
+        environment.get(v) for v in ENTRY_POINT_VARIABLES
+    ):
+        return PYTORCH_DEFAULT
     if name in FRAMEWORK_REPOSITORIES:
         missing = [v for v in ENTRY_POINT_VARIABLES if not environment.get(v)]
         if missing:

@@ -23,6 +23,8 @@ PREPROCESSING = "Preprocessing"
 TRAINING = "Training"
 # SageMaker names the trial component it makes for a training job run in an experiment so.
 TRAINING_COMPONENT_SUFFIX = "-aws-training-job"
+# BatchPutMetrics takes 1 to 10 metric values a call.
+_METRICS_PER_CALL = 10
 
 
 def _parameters(
@@ -165,13 +167,26 @@ class Experiments:
             **extra,
         )
 
-    def log_metrics(self, component: str, metrics: Mapping[str, float], ended: datetime) -> None:
-        """The final metrics on the training job's component (SageMaker Metrics' BatchPutMetrics,
-        as the training container's SDK reports them)."""
-        self._metrics.batch_put_metrics(
-            TrialComponentName=component,
-            MetricData=[
-                {"MetricName": name, "Value": value, "Step": 0, "Timestamp": ended}
-                for name, value in metrics.items()
-            ],
-        )
+    def log_metrics(self, component: str, result: trainer.TrainingResult) -> None:
+        """The job's metrics on its training component, as the training container's SDK reports
+        them (SageMaker Metrics' BatchPutMetrics, at most 10 values a call): each value it
+        measured, one step per epoch, spread over the training time; a metric measured only at
+        the end is one step. DescribeTrialComponent then answers each metric's Max, Min, Avg,
+        Last, Count and StdDev over these values (moto computes them)."""
+        data: list[dict[str, Any]] = []
+        for name, final in result.metrics.items():
+            values = list(result.history.get(name, ())) or [final]
+            span = result.ended - result.started
+            data += [
+                {
+                    "MetricName": name,
+                    "Value": value,
+                    "Step": step,
+                    "Timestamp": result.started + span * (step + 1) / len(values),
+                }
+                for step, value in enumerate(values)
+            ]
+        for start in range(0, len(data), _METRICS_PER_CALL):
+            self._metrics.batch_put_metrics(
+                TrialComponentName=component, MetricData=data[start : start + _METRICS_PER_CALL]
+            )

@@ -63,6 +63,16 @@ def image_uri(algorithm: str, region: str, version: str = "1") -> str:
     raise ImageError(f"no image for algorithm {algorithm!r}")
 
 
+def serving_image_uri(algorithm: str, region: str, version: str = "1") -> str:
+    """The image a model of `algorithm` serves from: the training image of a built-in algorithm,
+    the `pytorch-inference` twin of the stand-in's `pytorch-training` image (a training image
+    has no `serve`), as sagewire's promotions and the SDK's deploy() choose it."""
+    image = image_uri(algorithm, region, version)
+    if algorithm == SOFTMAX:
+        return image.replace("/pytorch-training:", "/pytorch-inference:")
+    return image
+
+
 def algorithm_of(image: str, region: str) -> str:
     """The algorithm a job's TrainingImage runs in `region`; ImageError if SageMaker would not
     find it there (unknown registry, repository or tag, or another region's image)."""

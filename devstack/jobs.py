@@ -418,9 +418,7 @@ class LocalSageMaker:
             self._experiments.end_training(
                 job, "Completed", ended, "Training job completed", result.model_data_url
             )
-            self._experiments.log_metrics(
-                job.name + experiments.TRAINING_COMPONENT_SUFFIX, result.metrics, ended
-            )
+            self._experiments.log_metrics(job.name + experiments.TRAINING_COMPONENT_SUFFIX, result)
         self._publish_job(record, deliveries)
         return JobReport(
             job.name,

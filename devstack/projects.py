@@ -186,7 +186,7 @@ def deploy(
         ModelName=job.name,
         ExecutionRoleArn=ROLE_ARN,
         PrimaryContainer={
-            "Image": images.image_uri(job.algorithm, region),
+            "Image": images.serving_image_uri(job.algorithm, region),
             "ModelDataUrl": model_data_url,
         },
         Tags=tags,

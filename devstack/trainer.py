@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -48,6 +48,8 @@ class TrainingResult:
     metrics: dict[str, float]
     started: datetime
     ended: datetime
+    # Each metric's value after every epoch, when the trainer measures one per epoch.
+    history: Mapping[str, Sequence[float]] = field(default_factory=dict)
 
 
 def output_location(s3_uri: str) -> tuple[str, str]:
@@ -100,4 +102,5 @@ def run(job: TrainingJob, s3: S3Client, output_path: str) -> TrainingResult:
         metrics=trained.metrics,
         started=started,
         ended=datetime.now(UTC),
+        history=trained.history,
     )

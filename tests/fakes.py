@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -39,6 +39,7 @@ from chalicelib.models import (
     TrialComponent,
     Variant,
 )
+from chalicelib.objectives import objective_metric
 from devstack.container_codecs import parse_request
 
 EPOCH = datetime(2026, 11, 23, tzinfo=UTC)
@@ -107,7 +108,7 @@ class FakeRuns:
                 self.memberships.setdefault(project.name, set()).add(run.name)
                 ranks = self.ranks.setdefault(project.name, {})
                 ranks.pop(run.name, None)
-                value = run.metrics.get(project.objective.metric)
+                value = objective_metric(run, project.objective)
                 if value is not None and math.isfinite(value):
                     ranks[run.name] = f"{sortable_number(value)}#{run.name}"
             return True
@@ -248,6 +249,8 @@ class FakeSageMaker:
     model_runs: dict[str, str] = field(default_factory=dict)
     # Whether each model was created with network isolation.
     isolated: dict[str, bool] = field(default_factory=dict)
+    # Each model's container Environment.
+    environments: dict[str, dict[str, str]] = field(default_factory=dict)
     trials: dict[str, list[TrialComponent]] = field(default_factory=dict)
 
     def _call(self, name: str) -> None:
@@ -266,12 +269,22 @@ class FakeSageMaker:
         self._call("DescribeHyperParameterTuningJob")
         return self.best.get(tuning_job_name)
 
-    def ensure_model(self, name: str, run: Run, role_arn: str, network_isolation: bool) -> None:
+    def ensure_model(
+        self,
+        name: str,
+        run: Run,
+        role_arn: str,
+        network_isolation: bool,
+        image: str,
+        environment: Mapping[str, str],
+    ) -> None:
         self._call("CreateModel")
         with self.lock:
-            wanted = (role_arn, run.training_image, run.model_artifact)
+            wanted = (role_arn, image, run.model_artifact)
             if self.models.setdefault(name, wanted) != wanted:
                 raise Conflict(f"model {name} exists with other settings")
+            if self.environments.setdefault(name, dict(environment)) != dict(environment):
+                raise Conflict(f"model {name} exists with another environment")
             self.model_runs.setdefault(name, run.name)
             self.isolated.setdefault(name, network_isolation)
 
@@ -317,7 +330,8 @@ class FakeSageMaker:
         if name not in self.models:
             raise NotFound(f"Could not find model {name}")
         role, image, artifact = self.models[name]
-        return ModelInfo(name, f"{MODEL_ARN_PREFIX}{name}", image, artifact, role)
+        environment = dict(self.environments.get(name, {}))
+        return ModelInfo(name, f"{MODEL_ARN_PREFIX}{name}", image, artifact, role, environment)
 
     def model_run_tag(self, model_arn: str) -> str | None:
         self._call("ListTags")

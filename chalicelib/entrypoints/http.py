@@ -39,6 +39,7 @@ _STATUS: dict[type[errors.SagewireError], int] = {
     errors.UnsupportedMediaType: 415,
     errors.InvalidShape: 422,
     errors.InvalidDefinition: 422,
+    errors.InvalidVocabulary: 422,
     errors.EndpointBusy: 409,
     errors.ModelFailed: 502,
     errors.DeploymentFailed: 502,

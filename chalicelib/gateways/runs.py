@@ -27,6 +27,7 @@ from chalicelib.gateways.table import (
     run_key,
 )
 from chalicelib.models import Channel, Project, Run
+from chalicelib.objectives import objective_metric
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -57,8 +58,8 @@ class RunTable:
         """Stores a run unless the stored one is as new or newer; False when skipped.
 
         In the same transaction: the run's entry in each project's leaderboard (indexed by the
-        project's objective when the run has it) and one usage item per input channel, the
-        forward index from a dataset to the runs that read it."""
+        project's objective, by its statistic, when the run has it) and one usage item per
+        input channel, the forward index from a dataset to the runs that read it."""
         modified: AttributeValueTypeDef = {"N": str(epoch_ms(run.last_modified_at))}
         document: AttributeValueTypeDef = {"S": orjson.dumps(_run_document(run)).decode()}
         run_put: PutTypeDef = {
@@ -185,7 +186,7 @@ def _ancestors(uri: str) -> list[str]:
 
 def _membership(run: Run, project: Project, document: AttributeValueTypeDef) -> Item:
     item: Item = {**membership_key(project.name, run.name), "run": document}
-    value = run.metrics.get(project.objective.metric)
+    value = objective_metric(run, project.objective)
     if value is not None and math.isfinite(value):
         item["gsi1pk"] = {"S": leaderboard_pk(project.name)}
         item["gsi1sk"] = {"S": f"{sortable_number(value)}#{run.name}"}

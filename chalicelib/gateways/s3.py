@@ -34,12 +34,15 @@ class S3Gateway:
         self._client = client
 
     def get(self, bucket: str, key: str, max_bytes: int) -> StoredObject:
-        """The object with its bytes; InputTooLarge past max_bytes, NotFound when it is gone."""
+        """The object with its bytes; InputTooLarge past max_bytes, NotFound when it is gone or
+        may not be read."""
         try:
             response = self._client.get_object(Bucket=bucket, Key=key)
         except ClientError as error:
             if _missing(error):
                 raise NotFound("the object does not exist") from None
+            if error.response.get("Error", {}).get("Code") in _FORBIDDEN:
+                raise NotFound("the object is not readable") from None
             raise
         stream = response["Body"]
         try:

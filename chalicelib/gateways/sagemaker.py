@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar, cast
 
 from botocore.config import Config
@@ -18,7 +19,12 @@ from chalicelib.errors import (
     NotFound,
     SagewireError,
 )
-from chalicelib.gateways.sagemaker_shapes import deployment_config, training_run, variant_keys
+from chalicelib.gateways.sagemaker_shapes import (
+    deployment_config,
+    metric_statistics,
+    training_run,
+    variant_keys,
+)
 from chalicelib.models import (
     EndpointSpec,
     EndpointState,
@@ -34,6 +40,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sagemaker.literals import ProductionVariantInstanceTypeType
     from mypy_boto3_sagemaker.type_defs import (
         ContainerDefinitionTypeDef,
+        DescribeTrialComponentResponseTypeDef,
         ListTagsInputTypeDef,
         ListTrialComponentsRequestTypeDef,
         ProductionVariantTypeDef,
@@ -46,6 +53,10 @@ _ARN = re.compile(r"arn:[^\s\"']+")
 _ACCOUNT_ID = re.compile(r"\b\d{12}\b")
 _MAX_MESSAGE = 200
 RUN_TAG = "sagewire:run"
+# SageMaker names the trial component of a training job run in an experiment so.
+TRAINING_COMPONENT_SUFFIX = "-aws-training-job"
+# A training job's trial component that SageMaker does not have: no statistics, no failure.
+_NO_COMPONENT = frozenset({"ResourceNotFound", "ValidationException"})
 
 
 class _AlreadyExists(Conflict):
@@ -86,10 +97,20 @@ class SageMakerGateway:
         self._retry_after = retry_after_seconds
 
     def describe_training_job(self, name: str, tags: dict[str, str]) -> Run:
+        """The run; in an experiment, with its metrics' statistics from its trial component."""
         job = self._call(
             f"training job {name}", lambda: self._client.describe_training_job(TrainingJobName=name)
         )
-        return training_run(job, tags)
+        run = training_run(job, tags)
+        if run.experiment_name is None and run.trial_name is None:
+            return run
+        component_name = name + TRAINING_COMPONENT_SUFFIX
+        component = self._call(
+            f"trial component {component_name}", lambda: self._training_component(component_name)
+        )
+        if component is None:
+            return run
+        return replace(run, metric_statistics=metric_statistics(component))
 
     def best_training_job(self, tuning_job_name: str) -> str | None:
         job = self._call(
@@ -100,20 +121,32 @@ class SageMakerGateway:
         )
         return job.get("BestTrainingJob", {}).get("TrainingJobName")
 
-    def ensure_model(self, name: str, run: Run, role_arn: str, network_isolation: bool) -> None:
+    def ensure_model(
+        self,
+        name: str,
+        run: Run,
+        role_arn: str,
+        network_isolation: bool,
+        image: str,
+        environment: Mapping[str, str],
+    ) -> None:
+        """The model of `run` served by `image` with `environment` (no Environment when empty),
+        or the existing one when it is the same (image, artifact, environment, role, isolation)."""
         if not run.training_image or not run.model_artifact:
             raise DeploymentFailed(f"run {run.name} has no training image or model artifact")
-        container: ContainerDefinitionTypeDef = {
-            "Image": run.training_image,
+        primary: ContainerDefinitionTypeDef = {
+            "Image": image,
             "ModelDataUrl": run.model_artifact,
         }
+        if environment:
+            primary["Environment"] = dict(environment)
         subject = f"model {name}"
         try:
             self._call(
                 subject,
                 lambda: self._client.create_model(
                     ModelName=name,
-                    PrimaryContainer=container,
+                    PrimaryContainer=primary,
                     ExecutionRoleArn=role_arn,
                     EnableNetworkIsolation=network_isolation,
                     Tags=[{"Key": RUN_TAG, "Value": run.name}],
@@ -125,8 +158,9 @@ class SageMakerGateway:
             differences = [
                 field
                 for field, have, want in (
-                    ("image", existing.get("Image"), run.training_image),
+                    ("image", existing.get("Image"), image),
                     ("artifact", existing.get("ModelDataUrl"), run.model_artifact),
+                    ("environment", existing.get("Environment", {}), dict(environment)),
                     ("role", model.get("ExecutionRoleArn"), role_arn),
                     (
                         "network isolation",
@@ -237,6 +271,7 @@ class SageMakerGateway:
             image=container.get("Image"),
             artifact=artifact,
             role_arn=model.get("ExecutionRoleArn"),
+            environment=dict(container.get("Environment", {})),
         )
 
     def model_run_tag(self, model_arn: str) -> str | None:
@@ -292,6 +327,15 @@ class SageMakerGateway:
             ],
         )
         return sorted(name for name in names if name.startswith(name_prefix))
+
+    def _training_component(self, name: str) -> DescribeTrialComponentResponseTypeDef | None:
+        """DescribeTrialComponent, None when SageMaker has no such component."""
+        try:
+            return self._client.describe_trial_component(TrialComponentName=name)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in _NO_COMPONENT:
+                return None
+            raise
 
     def _trial_component(self, name: str) -> TrialComponent:
         component = self._call(

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
         CapacitySizeTypeDef,
         DeploymentConfigTypeDef,
         DescribeTrainingJobResponseTypeDef,
+        DescribeTrialComponentResponseTypeDef,
         ProductionVariantOutputTypeDef,
         ProductionVariantTypeDef,
         TrafficRoutingConfigTypeDef,
@@ -58,6 +59,28 @@ def training_run(job: DescribeTrainingJobResponseTypeDef, tags: dict[str, str]) 
         started_at=_utc(job.get("TrainingStartTime")),
         ended_at=_utc(job.get("TrainingEndTime")),
     )
+
+
+def metric_statistics(
+    component: DescribeTrialComponentResponseTypeDef,
+) -> dict[str, dict[str, float]]:
+    """Each metric's finite statistics (max, min, avg, last, count, std_dev) of a trial
+    component, as DescribeTrialComponent computes them over the values the job logged."""
+    statistics: dict[str, dict[str, float]] = {}
+    for summary in component.get("Metrics", []):
+        given = {
+            "max": summary.get("Max"),
+            "min": summary.get("Min"),
+            "avg": summary.get("Avg"),
+            "last": summary.get("Last"),
+            "count": summary.get("Count"),
+            "std_dev": summary.get("StdDev"),
+        }
+        values = {k: float(v) for k, v in given.items() if v is not None and math.isfinite(v)}
+        name = summary.get("MetricName")
+        if name and values:
+            statistics[name] = values
+    return statistics
 
 
 def deployment_config(strategy: Strategy) -> DeploymentConfigTypeDef | None:

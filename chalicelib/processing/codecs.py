@@ -13,8 +13,10 @@ import numpy.typing as npt
 import orjson
 
 from chalicelib.errors import InputTooLarge, ModelFailed, SagewireError
-from chalicelib.models import FloatArray, JsonLayout
-from chalicelib.processing.decode import DEFAULT_LIMITS, media_type, read_npy
+from chalicelib.inference_spec import JsonLayout
+from chalicelib.models import FloatArray
+from chalicelib.processing.decode import DEFAULT_LIMITS, media_type
+from chalicelib.processing.npy import read_npy
 
 REQUEST_CONTENT_TYPES: tuple[str, ...] = (
     "text/csv",
@@ -74,6 +76,33 @@ def serialize_chunks(
     return chunks
 
 
+def text_chunks(texts: list[str], json_layout: JsonLayout, max_bytes: int) -> list[Chunk]:
+    """Texts for a model that takes text, as JSON (a list, or under "instances" or "inputs"), in
+    consecutive chunks whose bodies each fit in max_bytes."""
+    key = json_layout if json_layout in ("instances", "inputs") else None
+    framing = len(f'{{"{key}":[]}}') if key else 2
+
+    def body(part: list[str]) -> bytes:
+        return orjson.dumps({key: part} if key else part)
+
+    chunks = []
+    start, size = 0, framing
+    for index, text in enumerate(texts):
+        # Each text costs its JSON string and a comma.
+        cost = len(orjson.dumps(text)) + 1
+        if framing + cost - 1 > max_bytes:
+            raise InputTooLarge(
+                f"text {index} serializes to {cost - 1} bytes; the endpoint accepts at most "
+                f"{max_bytes}"
+            )
+        if size + cost - 1 > max_bytes:
+            chunks.append(Chunk(body(texts[start:index]), index - start))
+            start, size = index, framing
+        size += cost
+    chunks.append(Chunk(body(texts[start:]), len(texts) - start))
+    return chunks
+
+
 def _rows(features: FloatArray) -> FloatArray:
     return features.reshape(len(features), -1)
 
@@ -91,8 +120,8 @@ def csv_lines(rows: npt.NDArray[Any]) -> bytes:
 
 
 def _serialize_json(features: FloatArray, json_layout: JsonLayout) -> bytes:
-    if json_layout == "instances":
-        return orjson.dumps({"instances": features}, option=_NUMPY)
+    if json_layout in ("instances", "inputs"):
+        return orjson.dumps({json_layout: features}, option=_NUMPY)
     if json_layout == "features":
         if not len(features):
             return b'{"instances":[]}'

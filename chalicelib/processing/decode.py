@@ -1,12 +1,9 @@
-"""Raw request bodies (PNG, JPEG, CSV, JSON, .npy) to RawInputs, with caps checked before work."""
+"""Raw request bodies (PNG, JPEG, CSV, JSON, .npy, text) to RawInputs, caps checked before work."""
 
 from __future__ import annotations
 
-import ast
 import base64
 import binascii
-import math
-import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
@@ -33,6 +30,8 @@ from chalicelib.processing.images import (
     image_header,
     png_pixels,
 )
+from chalicelib.processing.npy import read_npy
+from chalicelib.processing.text_bodies import text_body, texts
 
 Float64Array = npt.NDArray[np.float64]
 
@@ -45,7 +44,8 @@ class DecodeLimits:
     max_pixels: int = 4_000_000
     max_images: int = 256
     max_rows: int = 10_000
-    max_columns: int = 65_536
+    # A bag-of-words row over the largest vocabulary a project may name.
+    max_columns: int = 100_000
     max_field_chars: int = 64
     max_json_depth: int = 64
     max_elements: int = 10_000_000
@@ -53,6 +53,8 @@ class DecodeLimits:
     max_request_pixels: int = 16_000_000
     max_scans: int = MAX_JPEG_SCANS
     max_jpeg_segments: int = MAX_JPEG_SEGMENTS
+    max_text_bytes: int = 1_048_576
+    max_words: int = 200_000
     draft: bool = True
 
 
@@ -66,6 +68,7 @@ class _Request:
     limits: DecodeLimits
     budget: PixelBudget
     size: tuple[int, int] | None
+    content_type: str = ""
 
     def images(self, images: Sequence[bytes], formats: tuple[str, ...]) -> list[UInt8Array]:
         """All the images' headers read and their pixels spent, then each decoded."""
@@ -87,18 +90,14 @@ SUPPORTED_CONTENT_TYPES: tuple[str, ...] = (
     "text/csv",
     "application/json",
     "application/x-npy",
+    "text/plain",
 )
 
 _IMAGE_FORMATS = ("PNG", "JPEG")
-_NPY_MAGIC = b"\x93NUMPY"
-_NPY_MAX_HEADER = 10_000
-# Integers and floats in either byte order; no bool, complex, object, string or structured dtypes.
-_NPY_DTYPES = (
-    frozenset(f"{order}{kind}{size}" for order in "<>" for kind in "iu" for size in (2, 4, 8))
-    | frozenset(f"{order}f{size}" for order in "<>" for size in (2, 4, 8))
-    | {"|u1", "|i1"}
+_JSON_SHAPES = (
+    'a numeric array, {"instances": [...]}, {"image": "<base64>"}, {"images": [...]}, '
+    '{"text": "..."} or {"texts": [...]}'
 )
-_JSON_SHAPES = 'a numeric array, {"instances": [...]}, {"image": "<base64>"} or {"images": [...]}'
 
 
 def media_type(content_type: str) -> str:
@@ -128,7 +127,7 @@ def decode(
         raise EmptyInput("the request body is empty")
     if budget is None:
         budget = PixelBudget(limits.max_request_pixels)
-    return decoder(body, _Request(limits, budget, size))
+    return decoder(body, _Request(limits, budget, size, content_type))
 
 
 def _decode_png(body: bytes, request: _Request) -> list[RawInput]:
@@ -226,6 +225,12 @@ def _decode_json(body: bytes, request: _Request) -> list[RawInput]:
         images = [_base64_image(item, f"images[{index}]") for index, item in enumerate(value)]
     elif key == "instances":
         return _instances(value, request)
+    elif key == "text":
+        return texts([value], "text", limits.max_rows, limits.max_text_bytes)
+    elif key == "texts":
+        if not isinstance(value, list):
+            raise MalformedInput('"texts" must be an array of strings')
+        return texts(value, "texts", limits.max_rows, limits.max_text_bytes)
     else:
         raise MalformedInput(f"JSON must be {_JSON_SHAPES}")
     return [RawInput(pixels, "image") for pixels in request.images(images, _IMAGE_FORMATS)]
@@ -340,49 +345,9 @@ def _decode_npy(body: bytes, request: _Request) -> list[RawInput]:
     return [RawInput(row, "array") for row in values]
 
 
-def read_npy(body: bytes, max_elements: int) -> npt.NDArray[Any]:
-    """An .npy body as an array, never unpickling; integer and float dtypes only."""
-    if not body.startswith(_NPY_MAGIC) or len(body) < 8:
-        raise MalformedInput("not an .npy array (bad magic string)")
-    major = body[6]
-    if major not in (1, 2, 3):
-        raise MalformedInput(f"unsupported .npy format version {major}")
-    # Version 1 has a 2-byte header length, versions 2 and 3 a 4-byte one.
-    length_format, start = ("<H", 10) if major == 1 else ("<I", 12)
-    if len(body) < start:
-        raise MalformedInput(".npy header is truncated")
-    (header_length,) = struct.unpack_from(length_format, body, 8)
-    if header_length > _NPY_MAX_HEADER or start + header_length > len(body):
-        raise MalformedInput(".npy header is truncated or too long")
-    header = _npy_header(body[start : start + header_length])
-    descr, fortran_order, shape = header["descr"], header["fortran_order"], header["shape"]
-    if not isinstance(descr, str) or descr not in _NPY_DTYPES:
-        raise MalformedInput(".npy dtype is not allowed; use integers or floats")
-    if not isinstance(fortran_order, bool) or not (
-        isinstance(shape, tuple) and all(type(n) is int and n >= 0 for n in shape)
-    ):
-        raise MalformedInput(".npy header is not valid")
-    if len(shape) > 32:
-        raise InvalidShape(".npy array has more than 32 dimensions")
-    count = math.prod(shape)
-    if count > max_elements or any(n > max_elements for n in shape):
-        raise InputTooLarge(f".npy array has {count} values; the limit is {max_elements}")
-    dtype = np.dtype(descr)
-    offset = start + header_length
-    if len(body) - offset != count * dtype.itemsize:
-        raise MalformedInput(".npy data length does not match its header")
-    flat = np.frombuffer(body, dtype=dtype, count=count, offset=offset)
-    return flat.reshape(shape, order="F" if fortran_order else "C")
-
-
-def _npy_header(raw: bytes) -> dict[str, Any]:
-    try:
-        header = ast.literal_eval(raw.decode("latin-1"))
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        raise MalformedInput(".npy header is not valid") from None
-    if not isinstance(header, dict) or header.keys() != {"descr", "fortran_order", "shape"}:
-        raise MalformedInput(".npy header is not valid")
-    return header
+def _decode_text(body: bytes, request: _Request) -> list[RawInput]:
+    limits = request.limits
+    return text_body(body, request.content_type, limits.max_text_bytes)
 
 
 _DECODERS: dict[str, Callable[[bytes, _Request], list[RawInput]]] = {
@@ -391,4 +356,5 @@ _DECODERS: dict[str, Callable[[bytes, _Request], list[RawInput]]] = {
     "text/csv": _decode_csv,
     "application/json": _decode_json,
     "application/x-npy": _decode_npy,
+    "text/plain": _decode_text,
 }

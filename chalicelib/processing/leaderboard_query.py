@@ -14,7 +14,8 @@ from typing import Any, Literal, get_args
 import orjson
 
 from chalicelib.errors import InvalidParameter
-from chalicelib.models import Run, RunStatus
+from chalicelib.models import Run, RunStatus, Statistic
+from chalicelib.objectives import STATISTICS
 
 Op = Literal["=", "!=", "<", "<=", ">", ">="]
 Field = Literal["Metrics", "HyperParameters", "Tags", "Status"]
@@ -50,6 +51,15 @@ class Filter:
     name: str
     op: Op
     value: str
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """What a leaderboard is sorted by: a metric's final value (`last`) or a statistic (`max`,
+    `min`, `avg`) over the values the run logged."""
+
+    metric: str
+    statistic: Statistic = "last"
 
 
 @dataclass(frozen=True)
@@ -116,12 +126,30 @@ def parse_filters(texts: list[str]) -> tuple[Filter, ...]:
     return tuple(parse_filter(text) for text in texts)
 
 
-def parse_sort(text: str) -> str:
-    """The metric a `Metrics.<name>` sort names."""
+def parse_sort(text: str) -> SortKey:
+    """`Metrics.<name>` (the final value) or `Metrics.<name>.<statistic>`, the statistic one of
+    `last`, `max`, `min`, `avg`. Metric names may hold dots and colons, so only those four
+    suffixes are read as a statistic: `Metrics.a.b` sorts by the final value of `a.b`, and a
+    metric whose name ends in one (`x.max`) is sorted by its final value with `Metrics.x.max.last`.
+    """
     name = text.removeprefix(SORT_PREFIX)
     if not text.startswith(SORT_PREFIX) or not name or len(text) > MAX_FILTER_CHARS:
-        raise InvalidParameter(f"sort {text[:40]!r}: must be Metrics.<name>")
-    return name
+        raise InvalidParameter(f"sort {text[:40]!r}: must be Metrics.<name>[.<statistic>]")
+    metric, dot, suffix = name.rpartition(".")
+    if not dot or suffix not in STATISTICS:
+        return SortKey(name)
+    if not metric:
+        raise InvalidParameter(f"sort {text[:40]!r}: must be Metrics.<name>[.<statistic>]")
+    return SortKey(metric, suffix)
+
+
+def format_sort(key: SortKey) -> str:
+    """The text `parse_sort` reads back as the same key (no suffix for a final value, unless
+    the metric's name ends in a statistic's)."""
+    _, dot, suffix = key.metric.rpartition(".")
+    ambiguous = bool(dot) and suffix in STATISTICS
+    statistic = f".{key.statistic}" if key.statistic != "last" or ambiguous else ""
+    return f"{SORT_PREFIX}{key.metric}{statistic}"
 
 
 def matches(run: Run, condition: Filter) -> bool:

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from chalicelib.errors import ModelFailed
-from chalicelib.models import ResponseSpec
+from chalicelib.inference_spec import ResponseSpec
 
 Prediction = dict[str, Any]
 # orjson refuses to write JSON nested deeper than 254 levels; keep well inside that.
@@ -23,6 +23,10 @@ def postprocess(
     """Exactly `rows` predictions of the project's kind, or ModelFailed."""
     if spec.postprocess == "classifier":
         return _classifier(response, spec, rows, top_k or 1)
+    if spec.postprocess == "multiclass":
+        return _multiclass(response, spec, rows, top_k or 1)
+    if spec.postprocess == "binary":
+        return _binary(response, spec, rows)
     return _KINDS[spec.postprocess](response, rows)
 
 
@@ -97,8 +101,9 @@ def _kmeans(response: Any, rows: int) -> list[Prediction]:
     ]
 
 
-def _regression(response: Any, rows: int) -> list[Prediction]:
-    # A single CSV line holding one value per row is how XGBoost answers text/csv.
+def _values(response: Any, rows: int) -> list[float]:
+    """One number per row: a list, {"predictions": [{"score": ...}]}, or XGBoost's CSV (one
+    value per line, or all of them on one line)."""
     if isinstance(response, list) and len(response) == 1 and rows > 1:
         (line,) = response
         if isinstance(line, list) and len(line) == rows:
@@ -107,15 +112,67 @@ def _regression(response: Any, rows: int) -> list[Prediction]:
     for index, item in enumerate(_predictions(response, rows)):
         if isinstance(item, dict):
             item = _field(item, "score", index)
-        elif isinstance(item, list) and len(item) == 1:
+        if isinstance(item, list) and len(item) == 1:
             (item,) = item
-        values.append({"value": _number(item, "prediction")})
+        values.append(_number(item, "prediction"))
     return values
+
+
+def _regression(response: Any, rows: int) -> list[Prediction]:
+    return [{"value": value} for value in _values(response, rows)]
+
+
+def _binary(response: Any, spec: ResponseSpec, rows: int) -> list[Prediction]:
+    """A positive-class probability per row (XGBoost's binary:logistic) as the label it decides
+    at the project's threshold, that label's probability, and the model's score."""
+    labels = spec.labels or (0, 1)
+    if len(labels) != 2:
+        raise ModelFailed(f"a binary model has 2 classes; the project has {len(labels)}")
+    negative, positive = labels
+    predictions = []
+    for score in _values(response, rows):
+        if not 0.0 <= score <= 1.0:
+            raise ModelFailed(
+                "the model's score is not a probability; a binary project needs one "
+                "(XGBoost's binary:logistic, not binary:logitraw)"
+            )
+        chosen = score >= spec.threshold
+        predictions.append(
+            {
+                "label": positive if chosen else negative,
+                "probability": score if chosen else 1.0 - score,
+                "score": score,
+            }
+        )
+    return predictions
+
+
+def _multiclass(response: Any, spec: ResponseSpec, rows: int, top_k: int) -> list[Prediction]:
+    """Class probabilities per row (XGBoost's multi:softprob): JSON scores, CSV lines, or one CSV
+    line of rows x classes values when the project names its classes."""
+    if isinstance(response, dict) and "predictions" in response:
+        items = response["predictions"]
+        if isinstance(items, list):
+            response = [
+                _field(item, "score", index) if isinstance(item, dict) else item
+                for index, item in enumerate(items)
+            ]
+    if spec.labels and isinstance(response, list) and len(response) == 1 and rows > 1:
+        (line,) = response
+        classes = len(spec.labels)
+        if isinstance(line, list) and len(line) == rows * classes:
+            response = [line[row * classes : (row + 1) * classes] for row in range(rows)]
+    return _ranked(_score_matrix(response, rows), spec, True, top_k)
 
 
 def _classifier(response: Any, spec: ResponseSpec, rows: int, top_k: int) -> list[Prediction]:
     if isinstance(response, dict) and "predictions" in response:
         response = response["predictions"]
+    scores = _score_matrix(response, rows)
+    return _ranked(scores, spec, _are_probabilities(scores, spec), top_k)
+
+
+def _score_matrix(response: Any, rows: int) -> npt.NDArray[np.float64]:
     if rows == 1 and _is_vector(response):
         response = [response]
     try:
@@ -126,15 +183,22 @@ def _classifier(response: Any, spec: ResponseSpec, rows: int, top_k: int) -> lis
         raise ModelFailed("the model's class scores are not one row of numbers per input")
     if not np.isfinite(scores).all():
         raise ModelFailed("the model's class scores are not finite")
+    return scores
+
+
+def _ranked(
+    scores: npt.NDArray[np.float64], spec: ResponseSpec, probabilities: bool, top_k: int
+) -> list[Prediction]:
     classes = scores.shape[1]
     labels: tuple[str, ...] | range = spec.labels or range(classes)
     if len(labels) != classes:
         raise ModelFailed(f"the model returned {classes} classes; the project has {len(labels)}")
-    probabilities = scores if _are_probabilities(scores, spec) else _softmax(scores)
+    if not probabilities:
+        scores = _softmax(scores)
     k = min(top_k, classes)
-    order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     predictions = []
-    for row, ranked in zip(probabilities.tolist(), order.tolist(), strict=True):
+    for row, ranked in zip(scores.tolist(), order.tolist(), strict=True):
         top = [{"label": labels[i], "probability": row[i]} for i in ranked]
         predictions.append(
             {"label": top[0]["label"], "probability": top[0]["probability"], "top_k": top}

@@ -1,4 +1,4 @@
-"""Decoded inputs to the model's float32 feature batch (grayscale, resize, invert, normalize)."""
+"""Decoded images and arrays to the model's float32 batch (grayscale, resize, invert, normalize)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import numpy.typing as npt
 from PIL import Image
 
 from chalicelib.errors import EmptyInput, InvalidShape, MalformedInput
-from chalicelib.models import FloatArray, InputSpec, RawInput, ResizeFilter
+from chalicelib.inference_spec import InputSpec, Normalization, ResizeFilter
+from chalicelib.models import FloatArray, RawInput
 
 # "box" (the InputSpec default) averages the source pixels under each target pixel: the right
 # filter for shrinking digit drawings, and what MNIST-style tooling gets from Pillow.
@@ -43,16 +44,15 @@ def preprocess(inputs: Sequence[RawInput], spec: InputSpec) -> FloatArray:
                     f"(shape {list(spec.shape)})"
                 )
             batch[row] = values.reshape(size)
-        if spec.invert:
-            np.subtract(np.float32(255), batch, out=batch)
-        # Divide, then subtract and divide again, in float32: bit for bit what torchvision's
-        # ToTensor + Normalize compute during training.
-        if spec.scale != 1:
-            batch /= np.float32(spec.scale)
-        if spec.mean != 0:
-            batch -= np.float32(spec.mean)
-        if spec.std != 1:
-            batch /= np.float32(spec.std)
+        kinds = {raw.kind for raw in inputs}
+        if len(kinds) == 1:
+            _normalize(batch, spec.normalization(kinds.pop()))
+        else:
+            for kind in kinds:
+                rows = [row for row, raw in enumerate(inputs) if raw.kind == kind]
+                part = batch[rows]
+                _normalize(part, spec.normalization(kind))
+                batch[rows] = part
     if arrays and not np.isfinite(batch).all():
         raise MalformedInput("input values are out of the float32 range")
     if spec.flatten:
@@ -60,6 +60,19 @@ def preprocess(inputs: Sequence[RawInput], spec: InputSpec) -> FloatArray:
     if spec.channel_first:
         return batch.reshape(len(inputs), 1, *spec.shape)
     return batch.reshape(len(inputs), *spec.shape)
+
+
+def _normalize(batch: FloatArray, normalization: Normalization) -> None:
+    """In place. Divide, then subtract and divide again, in float32: bit for bit what
+    torchvision's ToTensor + Normalize compute during training."""
+    if normalization.invert:
+        np.subtract(np.float32(255), batch, out=batch)
+    if normalization.scale != 1:
+        batch /= np.float32(normalization.scale)
+    if normalization.mean != 0:
+        batch -= np.float32(normalization.mean)
+    if normalization.std != 1:
+        batch /= np.float32(normalization.std)
 
 
 def _image(pixels: npt.NDArray[Any], spec: InputSpec) -> npt.NDArray[np.uint8]:

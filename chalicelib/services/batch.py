@@ -27,7 +27,7 @@ from chalicelib.errors import (
 from chalicelib.models import FloatArray, ObjectCreated, Project, RawInput, document
 from chalicelib.processing.decode import DecodeLimits, decode, media_type
 from chalicelib.processing.images import PixelBudget
-from chalicelib.processing.preprocess import preprocess, target_size
+from chalicelib.processing.preprocess import target_size
 from chalicelib.services.inference import InferenceService
 from chalicelib.services.ports import ObjectStore
 from chalicelib.services.projects import ProjectService
@@ -295,7 +295,7 @@ class BatchService:
                 line["error"] = _error(record.value)
                 continue
             try:
-                group.append((line, preprocess([record.value], project.inference.input)))
+                group.append((line, self._inference.preprocess(project, [record.value])))
             except SagewireError as error:
                 line["error"] = _error(error)
                 continue

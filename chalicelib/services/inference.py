@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from chalicelib.definitions import SAGEMAKER_NAME
-from chalicelib.errors import InvalidParameter
-from chalicelib.models import Caller, FloatArray, PredictionResult, Project
-from chalicelib.processing.codecs import Chunk, deserialize_response, serialize_chunks
+from chalicelib.errors import InvalidParameter, InvalidVocabulary, UnsupportedMediaType
+from chalicelib.inference_spec import InputSpec
+from chalicelib.models import Caller, FloatArray, PredictionResult, Project, RawInput
+from chalicelib.processing.codecs import (
+    Chunk,
+    deserialize_response,
+    serialize_chunks,
+    text_chunks,
+)
 from chalicelib.processing.decode import DEFAULT_LIMITS, DecodeLimits, decode
 from chalicelib.processing.postprocess import postprocess
 from chalicelib.processing.preprocess import preprocess, target_size
-from chalicelib.services.ports import NO_METRICS, EndpointInvoker, MetricsSink
+from chalicelib.processing.text import Vocabulary, bag_of_words, split_texts
+from chalicelib.services.ports import NO_METRICS, EndpointInvoker, MetricsSink, VocabularySource
 from chalicelib.services.projects import ProjectService, project_not_found
 
 MAX_TOP_K = 100
@@ -52,8 +61,10 @@ class InferenceService:
         limits: DecodeLimits = DEFAULT_LIMITS,
         metrics: MetricsSink = NO_METRICS,
         timer: Callable[[], float] = time.perf_counter,
+        vocabularies: VocabularySource | None = None,
     ) -> None:
         self._projects = projects
+        self._vocabularies = vocabularies
         self._runtime = runtime
         self._max_invoke_bytes = max_invoke_bytes
         self._limits = limits
@@ -77,7 +88,7 @@ class InferenceService:
         require_access(caller, project)
         preparing = self._timer()
         inputs = decode(body, content_type, self._limits, target_size(project.inference.input))
-        chunks = self._chunks(project, preprocess(inputs, project.inference.input))
+        chunks = self._prepared(project, inputs)
         invoking = self._timer()
         result, invoke_seconds = self._invoke(project, chunks, variant, top_k)
         self._metrics.milliseconds("PreprocessLatency", (invoking - preparing) * 1000)
@@ -96,6 +107,49 @@ class InferenceService:
         _check_options(variant, top_k)
         result, _ = self._invoke(project, self._chunks(project, features), variant, top_k)
         return result
+
+    def preprocess(self, project: Project, inputs: Sequence[RawInput]) -> FloatArray:
+        """Images and arrays as the project's model takes them (a text project's arrays are as
+        wide as its vocabulary when it names no shape)."""
+        return preprocess(inputs, self._input_spec(project.inference.input))
+
+    def _prepared(self, project: Project, inputs: Sequence[RawInput]) -> list[Chunk]:
+        """The request bodies for decoded inputs: texts cleaned and counted over the
+        vocabulary (or passed as they are), anything else preprocessed."""
+        spec = project.inference.input
+        if inputs[0].kind != "text":
+            return self._chunks(project, self.preprocess(project, inputs))
+        text = spec.text
+        if text is None:
+            raise UnsupportedMediaType(
+                f"project {project.name} takes no text; send images or numeric rows"
+            )
+        texts = split_texts([raw.text for raw in inputs], text, self._limits.max_rows)
+        if text.representation == "raw":
+            request = project.inference.request
+            return text_chunks(texts, request.json_layout, self._max_invoke_bytes)
+        vocabulary = self._vocabulary(spec)
+        width = math.prod(spec.shape) if spec.shape else vocabulary.size
+        limits = self._limits
+        features = bag_of_words(
+            texts, text, vocabulary, width, limits.max_words, limits.max_elements
+        )
+        return self._chunks(project, features)
+
+    def _vocabulary(self, spec: InputSpec) -> Vocabulary:
+        uri = spec.text.vocabulary if spec.text is not None else None
+        if uri is None or self._vocabularies is None:
+            raise InvalidVocabulary("the project names no vocabulary this function can read")
+        return self._vocabularies.get(uri)
+
+    def _input_spec(self, spec: InputSpec) -> InputSpec:
+        if spec.shape:
+            return spec
+        if spec.text is not None and spec.text.representation == "raw":
+            raise UnsupportedMediaType(
+                'this project\'s model takes text: send text/plain or {"text": ...}'
+            )
+        return replace(spec, shape=(self._vocabulary(spec).size,))
 
     def _chunks(self, project: Project, features: FloatArray) -> list[Chunk]:
         request = project.inference.request

@@ -12,13 +12,15 @@ import orjson
 
 from chalicelib.errors import InvalidParameter, ProjectNotFound
 from chalicelib.models import Project, Run
+from chalicelib.objectives import metric_value
 from chalicelib.processing.leaderboard_query import (
-    SORT_PREFIX,
     Cursor,
     Filter,
+    SortKey,
     decode_cursor,
     encode_cursor,
     format_filter,
+    format_sort,
     matches,
     parse_filters,
     parse_sort,
@@ -73,12 +75,13 @@ class LeaderboardService:
         if definition is None:
             raise ProjectNotFound(f"no project named {project!r}")
         conditions = parse_filters(list(filters))
-        metric = definition.objective.metric if sort is None else parse_sort(sort)
-        direction = _order(definition, metric, order)
+        objective = SortKey(definition.objective.metric, definition.objective.statistic)
+        key = objective if sort is None else parse_sort(sort)
+        direction = _order(definition, key.metric, order)
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidParameter(f"limit must be an integer from 1 to {MAX_LIMIT}")
-        fingerprint = _fingerprint(project, metric, direction, conditions)
-        ranked = metric == definition.objective.metric
+        fingerprint = _fingerprint(project, key, direction, conditions)
+        ranked = key == objective
         start = Cursor(fingerprint, "ranked" if ranked else "sorted")
         if cursor is not None:
             start = decode_cursor(cursor)
@@ -87,10 +90,10 @@ class LeaderboardService:
         if ranked:
             entries, after = self._from_index(project, direction, conditions, limit, start)
         else:
-            entries, after = self._sorted(project, metric, direction, conditions, limit, start)
+            entries, after = self._sorted(project, key, direction, conditions, limit, start)
         return LeaderboardPage(
             project,
-            f"{SORT_PREFIX}{metric}",
+            format_sort(key),
             direction,
             [LeaderboardEntry(run, eligibility(definition, run, self._trust)) for run in entries],
             None if after is None else encode_cursor(after),
@@ -130,7 +133,7 @@ class LeaderboardService:
     def _sorted(
         self,
         project: str,
-        metric: str,
+        key: SortKey,
         order: Order,
         conditions: tuple[Filter, ...],
         limit: int,
@@ -142,12 +145,14 @@ class LeaderboardService:
             for run in self._runs.project_runs(project)
             if all(matches(run, condition) for condition in conditions)
         ]
-        ranked = sorted(
-            (run for run in runs if _ranks(run, metric)),
-            key=lambda run: _rank_key(run.metrics[metric], run.name),
-            reverse=order == "desc",
-        )
-        unranked = sorted((run for run in runs if not _ranks(run, metric)), key=lambda r: r.name)
+        scored = [(value, run) for run in runs if (value := _value(run, key)) is not None]
+        ranked = [
+            run
+            for _, run in sorted(
+                scored, key=lambda pair: _rank_key(pair[0], pair[1].name), reverse=order == "desc"
+            )
+        ]
+        unranked = sorted((run for run in runs if _value(run, key) is None), key=lambda r: r.name)
         ordered = ranked + unranked
         end = start.offset + limit
         after = Cursor(start.fingerprint, "sorted", end) if end < len(ordered) else None
@@ -164,15 +169,18 @@ def _order(project: Project, metric: str, order: str | None) -> Order:
     return order
 
 
-def _fingerprint(project: str, metric: str, order: Order, conditions: tuple[Filter, ...]) -> str:
+def _fingerprint(project: str, key: SortKey, order: Order, conditions: tuple[Filter, ...]) -> str:
     """Names a query (filters in any order) so that a cursor serves only the query it came from."""
-    query = [project, metric, order, sorted(format_filter(c) for c in conditions)]
+    query: list[object] = [project, key.metric, order, sorted(format_filter(c) for c in conditions)]
+    if key.statistic != "last":
+        query.append(key.statistic)
     return hashlib.sha256(orjson.dumps(query)).hexdigest()[:16]
 
 
-def _ranks(run: Run, metric: str) -> bool:
-    value = run.metrics.get(metric)
-    return value is not None and math.isfinite(value)
+def _value(run: Run, key: SortKey) -> float | None:
+    """What the run is sorted by; None (sorted last, by name) when it lacks a finite value."""
+    value = metric_value(run, key.metric, key.statistic)
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _rank_key(value: float, name: str) -> tuple[float, float, str]:

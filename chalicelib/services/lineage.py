@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
@@ -17,14 +17,24 @@ from chalicelib.models import (
     Channel,
     DatasetVersion,
     EndpointState,
-    EndpointStatus,
     Project,
     Promotion,
-    PromotionOutcome,
     Run,
-    RunStatus,
-    StoredObject,
     TrialComponent,
+)
+from chalicelib.services.lineage_values import (
+    ChannelLineage,
+    DatasetLineage,
+    DatasetRun,
+    Deployment,
+    EndpointLineage,
+    InferenceLineage,
+    ModelLineage,
+    Provenance,
+    RunLineage,
+    RunSource,
+    TrainingLineage,
+    VariantLineage,
 )
 from chalicelib.services.ports import (
     ChampionStore,
@@ -34,119 +44,13 @@ from chalicelib.services.ports import (
     ProjectStore,
     RunStore,
 )
-from chalicelib.services.selection import Eligibility, eligibility, matches
+from chalicelib.services.selection import eligibility, matches
 from chalicelib.services.trust import TrustPolicy
 
 # Enough of a project's ledger for lineage: every promotion of a year of daily retraining.
 LEDGER_LIMIT = 1000
 # s3://bucket/ and a key of at most 1024 bytes (S3's limit); no control characters.
 _S3_URI = re.compile(r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/[^\x00-\x1f\x7f]{0,1024}")
-
-Provenance = Literal["recorded", "current-object", "unversioned"]
-RunSource = Literal["ledger", "artifact", "tag", "unresolved"]
-
-
-@dataclass(frozen=True)
-class ChannelLineage:
-    """An input channel and the dataset versions it read.
-
-    `recorded`: the newest recorded version of each object under the URI when training started.
-    `current-object`: nothing recorded; the URI names an object and this is what S3 holds now.
-    `unversioned`: nothing is known about which bytes the run read."""
-
-    name: str
-    s3_uri: str
-    provenance: Provenance
-    versions: tuple[DatasetVersion, ...] = ()
-    current_object: StoredObject | None = None
-
-
-@dataclass(frozen=True)
-class TrainingLineage:
-    """A run with its upstream: inputs and the other components of its experiment trial."""
-
-    run: Run
-    inputs: tuple[ChannelLineage, ...]
-    trial_components: tuple[TrialComponent, ...]
-
-
-@dataclass(frozen=True)
-class ModelLineage:
-    """A model, its image and artifact, and the run behind it (`run_source` says how found)."""
-
-    name: str
-    image: str | None
-    artifact: str | None
-    run_name: str | None
-    run_source: RunSource
-    training: TrainingLineage | None
-
-
-@dataclass(frozen=True)
-class VariantLineage:
-    name: str
-    weight: float
-    traffic_share: float
-    model: ModelLineage
-
-
-@dataclass(frozen=True)
-class InferenceLineage:
-    """The owning project's serving-side inference spec and the SHA-256 of its canonical JSON."""
-
-    project: str
-    spec: dict[str, Any]
-    sha256: str
-
-
-@dataclass(frozen=True)
-class EndpointLineage:
-    endpoint: str
-    status: EndpointStatus
-    config_name: str | None
-    pending_config_name: str | None
-    project: str | None
-    variants: tuple[VariantLineage, ...]
-    inference: InferenceLineage | None
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """A promotion that put a run's model into an endpoint config; `serving` when the endpoint
-    serves that config now."""
-
-    project: str
-    endpoint: str
-    promotion_id: str
-    promoted_run: str
-    model_name: str
-    endpoint_config_name: str
-    outcome: PromotionOutcome
-    serving: bool
-
-
-@dataclass(frozen=True)
-class RunLineage:
-    run: Run
-    inputs: tuple[ChannelLineage, ...]
-    trial_components: tuple[TrialComponent, ...]
-    deployments: tuple[Deployment, ...]
-    # Per project the run matches: may it be promoted automatically, and if not, why.
-    eligibility: tuple[Eligibility, ...] = ()
-
-
-@dataclass(frozen=True)
-class DatasetRun:
-    run_name: str
-    status: RunStatus
-    channels: tuple[Channel, ...]
-    deployments: tuple[Deployment, ...]
-
-
-@dataclass(frozen=True)
-class DatasetLineage:
-    uri: str
-    runs: tuple[DatasetRun, ...]
 
 
 def inference_hash(spec: dict[str, Any]) -> str:
@@ -183,6 +87,13 @@ class LineageService:
         self._objects = objects
         self._trust = trust
 
+    def _etag(self, uri: str) -> str | None:
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        with contextlib.suppress(NotFound):
+            stored = self._objects.head(bucket, key)
+            return stored.etag if stored else None
+        return None
+
     def endpoint(self, endpoint_name: str) -> EndpointLineage:
         """Endpoint -> config -> variants -> models -> runs -> inputs, from sagewire's records
         first (the owning project's ledger, run records); Describe calls only fill gaps."""
@@ -207,7 +118,9 @@ class LineageService:
         inference = None
         if project is not None:
             spec = project_to_document(project)["inference"]
-            inference = InferenceLineage(project.name, spec, inference_hash(spec))
+            text = project.inference.input.text
+            etag = self._etag(text.vocabulary) if text and text.vocabulary else None
+            inference = InferenceLineage(project.name, spec, inference_hash(spec), etag)
         return EndpointLineage(
             endpoint=endpoint_name,
             status=state.status,
@@ -271,19 +184,17 @@ class LineageService:
 
     def _model(self, model_name: str, ledger_run: str | None) -> ModelLineage:
         run = None if ledger_run is None else self._runs.get_run(ledger_run)
-        if run is not None:
-            # sagewire created this model from the run record (and verifies it on every reuse).
-            return ModelLineage(
-                model_name,
-                run.training_image,
-                run.model_artifact,
-                run.name,
-                "ledger",
-                self._training(run),
-            )
         try:
             model = self._sagemaker.describe_model(model_name)
         except NotFound:
+            model = None
+        if run is not None:  # sagewire created the model from the run record (and verifies it)
+            image, environment = (None, {}) if model is None else (model.image, model.environment)
+            training = self._training(run)
+            return ModelLineage(
+                model_name, image, run.model_artifact, run.name, "ledger", training, environment
+            )
+        if model is None:
             return ModelLineage(model_name, None, None, ledger_run, "unresolved", None)
         source: RunSource = "ledger"
         if ledger_run is None:
@@ -299,6 +210,7 @@ class LineageService:
             ledger_run if run is None else run.name,
             source,
             None if run is None else self._training(run),
+            dict(model.environment),
         )
 
     def _run_of_artifact(self, model_name: str, artifact: str | None) -> Run | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal, Protocol
 
 from chalicelib.models import (
@@ -21,6 +21,7 @@ from chalicelib.models import (
     TrialComponent,
     Variant,
 )
+from chalicelib.processing.text import Vocabulary
 
 
 class ProjectStore(Protocol):
@@ -38,6 +39,12 @@ class ProjectStore(Protocol):
     def delete(self, name: str, if_match: frozenset[str] | None = None) -> bool: ...
 
     def owner_of(self, endpoint: str) -> str | None: ...
+
+
+class VocabularySource(Protocol):
+    """Project vocabularies by `s3://` URI (services/vocabularies.py); `fresh` skips any cache."""
+
+    def get(self, uri: str, fresh: bool = False) -> Vocabulary: ...
 
 
 class EndpointInvoker(Protocol):
@@ -58,7 +65,15 @@ class ControlPlane(Protocol):
 
     def best_training_job(self, tuning_job_name: str) -> str | None: ...
 
-    def ensure_model(self, name: str, run: Run, role_arn: str, network_isolation: bool) -> None: ...
+    def ensure_model(
+        self,
+        name: str,
+        run: Run,
+        role_arn: str,
+        network_isolation: bool,
+        image: str,
+        environment: Mapping[str, str],
+    ) -> None: ...
 
     def ensure_endpoint_config(
         self, name: str, variants: Sequence[Variant], endpoint: EndpointSpec

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any
 
 from chalicelib.definitions import parse_project
-from chalicelib.errors import InvalidDefinition, ProjectNotFound
+from chalicelib.errors import InvalidDefinition, InvalidVocabulary, ProjectNotFound
 from chalicelib.models import Project
-from chalicelib.services.ports import ProjectStore
+from chalicelib.services.ports import ProjectStore, VocabularySource
 
 
 def project_not_found(name: str) -> ProjectNotFound:
@@ -23,8 +24,12 @@ class ProjectService:
         endpoint_prefix: str = "",
         execution_role_arn: str | None = None,
         require_network_isolation: bool = True,
+        vocabularies: VocabularySource | None = None,
+        vocabulary_prefixes: tuple[str, ...] = (),
     ) -> None:
         self._store = store
+        self._vocabularies = vocabularies
+        self._vocabulary_prefixes = vocabulary_prefixes
         self._endpoint_prefix = endpoint_prefix
         self._execution_role_arn = execution_role_arn
         self._require_network_isolation = require_network_isolation
@@ -51,6 +56,7 @@ class ProjectService:
         """Validates and stores a definition: it, whether it was created, and its revision;
         with `if_match`, only over a revision it names."""
         project = self._within_stage(parse_project(document, name))
+        self._check_vocabulary(project)
         created, revision = self._store.put(project, if_match)
         return project, created, revision
 
@@ -77,6 +83,32 @@ class ProjectService:
                 "endpoint.execution_role_arn", f"must be this stage's execution role, {role}"
             )
         return replace(project, endpoint=replace(endpoint, execution_role_arn=role))
+
+    def _check_vocabulary(self, project: Project) -> None:
+        """A bag-of-words project's vocabulary is read when it is defined: it must be where the
+        stage may read, be word -> index JSON, and fit the model's input."""
+        spec = project.inference.input
+        uri = spec.text.vocabulary if spec.text is not None else None
+        if uri is None:
+            return
+        field = "inference.input.text.vocabulary"
+        if not uri.startswith(self._vocabulary_prefixes) or self._vocabularies is None:
+            raise InvalidDefinition(
+                field,
+                "must be under one of the stage's vocabulary prefixes "
+                f"({', '.join(self._vocabulary_prefixes) or 'none'}; "
+                "SAGEWIRE_VOCABULARY_PREFIXES)",
+            )
+        try:
+            vocabulary = self._vocabularies.get(uri, fresh=True)
+        except InvalidVocabulary as error:
+            raise InvalidDefinition(field, error.message) from None
+        if spec.shape and vocabulary.size > math.prod(spec.shape):
+            raise InvalidDefinition(
+                "inference.input.shape",
+                f"holds {math.prod(spec.shape)} values; the vocabulary's indices go up to "
+                f"{vocabulary.size - 1}",
+            )
 
     def delete(self, name: str, if_match: frozenset[str] | None = None) -> None:
         if not self._store.delete(name, if_match):

@@ -12,6 +12,7 @@ import orjson
 
 from chalicelib.errors import NotFound
 from chalicelib.models import REPORT_CONTENT_TYPES, Project, ReportKind, Run, document
+from chalicelib.objectives import objective_metric
 from chalicelib.processing.report_html import render_html
 from chalicelib.processing.report_text import render_csv, render_json, render_openlineage
 from chalicelib.processing.report_values import (
@@ -141,7 +142,7 @@ def leaderboard(project: Project, runs: Sequence[Run]) -> tuple[LeaderboardRow, 
         LeaderboardRow(rank, name, sign * key) for rank, (key, name) in enumerate(ranked, start=1)
     ]
     rows += [
-        LeaderboardRow(None, name, _finite(run.metrics.get(project.objective.metric)))
+        LeaderboardRow(None, name, _finite(objective_metric(run, project.objective)))
         for run, (value, name) in sorted(zip(runs, scored, strict=True), key=lambda p: p[0].name)
         if value is None
     ]

@@ -27,6 +27,7 @@ from chalicelib.models import (
     Run,
 )
 from chalicelib.naming import endpoint_variants
+from chalicelib.processing.model_containers import serving_container
 from chalicelib.services.ports import (
     NO_METRICS,
     ChampionStore,
@@ -343,8 +344,14 @@ class RolloutService:
             role = project.endpoint.execution_role_arn or run.role_arn
             if role is None:
                 raise DeploymentFailed(f"no execution role for model {variant.model_name}")
+            serving = serving_container(run, project.endpoint)
             self._sagemaker.ensure_model(
-                variant.model_name, run, role, project.endpoint.network_isolation
+                variant.model_name,
+                run,
+                role,
+                project.endpoint.network_isolation,
+                serving.image,
+                serving.environment,
             )
         self._sagemaker.ensure_endpoint_config(
             champion.endpoint_config_name, [variant for _, variant in variants], project.endpoint

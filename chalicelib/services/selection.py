@@ -21,6 +21,7 @@ from chalicelib.models import (
     TuningJobChange,
 )
 from chalicelib.naming import promotion_names
+from chalicelib.objectives import describe, objective_metric
 from chalicelib.services.ports import ChampionStore, ControlPlane, ProjectStore, RunStore
 from chalicelib.services.rollout import RolloutService
 from chalicelib.services.trust import TrustPolicy
@@ -64,9 +65,9 @@ def cannot_compete_because(project: Project, run: Run) -> str | None:
         return f"the run is {run.status}"
     if not run.model_artifact or not run.training_image:
         return "the run has no deployable model"
-    value = run.metrics.get(project.objective.metric)
+    value = objective_metric(run, project.objective)
     if value is None or not math.isfinite(value):
-        return f"the run has no finite {project.objective.metric}"
+        return f"the run has no finite {describe(project.objective)}"
     for guard in project.guards:
         metric = run.metrics.get(guard.metric)
         if metric is None or not _GUARDS[guard.op](metric, guard.value):
@@ -75,8 +76,11 @@ def cannot_compete_because(project: Project, run: Run) -> str | None:
 
 
 def objective_value(project: Project, run: Run) -> float | None:
-    """The run's objective when it may compete: completed, deployable, every guard passed."""
-    return None if cannot_compete_because(project, run) else run.metrics[project.objective.metric]
+    """The run's objective (by its statistic) when it may compete: completed, deployable, every
+    guard passed."""
+    if cannot_compete_because(project, run):
+        return None
+    return objective_metric(run, project.objective)
 
 
 @dataclass(frozen=True)
@@ -163,9 +167,9 @@ class ChampionService:
             raise NotFound(f"no recorded run named {run_name!r}")
         if run.status != "Completed" or not run.model_artifact or not run.training_image:
             raise InvalidParameter(f"run {run_name!r} has no deployable model")
-        value = run.metrics.get(project.objective.metric)
+        value = objective_metric(run, project.objective)
         if value is None or not math.isfinite(value):
-            raise InvalidParameter(f"run {run_name!r} has no {project.objective.metric}")
+            raise InvalidParameter(f"run {run_name!r} has no {describe(project.objective)}")
         untrusted = self._trust.refusal(project, run)
         if untrusted is not None:
             logger.warning(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from chalicelib.models import (
     EndpointSpec,
@@ -47,8 +47,16 @@ class DescribeOnce:
     def best_training_job(self, tuning_job_name: str) -> str | None:
         return self._inner.best_training_job(tuning_job_name)
 
-    def ensure_model(self, name: str, run: Run, role_arn: str, network_isolation: bool) -> None:
-        self._inner.ensure_model(name, run, role_arn, network_isolation)
+    def ensure_model(
+        self,
+        name: str,
+        run: Run,
+        role_arn: str,
+        network_isolation: bool,
+        image: str,
+        environment: Mapping[str, str],
+    ) -> None:
+        self._inner.ensure_model(name, run, role_arn, network_isolation, image, environment)
 
     def ensure_endpoint_config(
         self, name: str, variants: Sequence[Variant], endpoint: EndpointSpec

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from chalicelib.config import Settings
 from chalicelib.definitions import ARTIFACT_PREFIX, IMAGE_PREFIX, ROLE_ARN
 from chalicelib.models import Project, Run, Trust
+from chalicelib.processing.model_containers import SUBMIT_DIRECTORY, hyperparameter, program_problem
 
 # What may follow a trusted image prefix that does not end in "/": a tag, a digest or a deeper
 # repository path. Anything else (".", "-", letters) would be another host or repository.
@@ -80,7 +81,23 @@ class TrustPolicy:
             return f"untrusted artifact {_shown(artifact)}"
         if trust.roles and not _role_trusted(run.role_arn or "", trust.roles):
             return f"untrusted role {_shown(run.role_arn or '')}"
-        return None
+        return _code_refusal(project, run, trust)
+
+
+def _code_refusal(project: Project, run: Run, trust: Trust) -> str | None:
+    """The inference code the model would run (the job's `sagemaker_submit_directory`, unless
+    the definition names its own) comes from the trusted artifact locations too, and its
+    `sagemaker_program` stays inside it."""
+    overrides = project.endpoint.model.environment
+    submitted = hyperparameter(run, SUBMIT_DIRECTORY)
+    if (
+        "SAGEMAKER_SUBMIT_DIRECTORY" not in overrides
+        and submitted is not None
+        and not _artifact_trusted(submitted, trust.artifacts)
+    ):
+        return f"untrusted submit directory {_shown(submitted)}"
+    problem = None if "SAGEMAKER_PROGRAM" in overrides else program_problem(run)
+    return None if problem is None else f"unservable program: {problem}"
 
 
 _UNPRINTABLE = re.compile(r"[^\x21-\x7e]")

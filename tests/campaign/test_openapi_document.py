@@ -15,7 +15,7 @@ from openapi_spec_validator import validate
 from openapi_spec_validator.readers import read_from_filename
 
 from app import app
-from chalicelib import definitions, models
+from chalicelib import definitions, inference_spec, models
 from chalicelib.entrypoints import http
 from chalicelib.processing.decode import SUPPORTED_CONTENT_TYPES, decode
 
@@ -58,13 +58,14 @@ def test_the_document_has_exactly_the_apps_routes(document: dict[str, Any]) -> N
         ("PromotionOutcome", get_args(models.PromotionOutcome)),
         ("StrategyType", get_args(models.StrategyType)),
         ("Goal", get_args(models.Goal)),
+        ("Statistic", get_args(models.Statistic)),
         ("GuardOp", definitions.GUARD_OPS),
-        ("PostprocessKind", get_args(models.PostprocessKind)),
-        ("ResizeFilter", get_args(models.ResizeFilter)),
-        ("JsonLayout", get_args(models.JsonLayout)),
-        ("ModelOutputs", get_args(models.ModelOutputs)),
-        ("RequestContentType", definitions.REQUEST_CONTENT_TYPES),
-        ("ResponseContentType", definitions.RESPONSE_CONTENT_TYPES),
+        ("PostprocessKind", get_args(inference_spec.PostprocessKind)),
+        ("ResizeFilter", get_args(inference_spec.ResizeFilter)),
+        ("JsonLayout", get_args(inference_spec.JsonLayout)),
+        ("ModelOutputs", get_args(inference_spec.ModelOutputs)),
+        ("RequestContentType", inference_spec.REQUEST_CONTENT_TYPES),
+        ("ResponseContentType", inference_spec.RESPONSE_CONTENT_TYPES),
     ],
 )
 def test_enumerations_are_the_codes(

@@ -38,7 +38,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app import app
-from chalicelib.definitions import MAX_FEATURES, SAGEMAKER_NAME
+from chalicelib.definitions import SAGEMAKER_NAME
+from chalicelib.inference_spec import MAX_FEATURES
 from tests.campaign.bodies import mutated, valid_bodies
 from tests.campaign.gateway import ApiGateway
 from tests.campaign.world import RUN_NAMES, SEED_PROJECTS, World, world

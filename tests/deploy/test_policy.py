@@ -95,6 +95,7 @@ def test_the_prod_policy_scopes_every_resource_by_name() -> None:
         "arn:aws:s3:::sagewire-prod/batch/input/*",
         "arn:aws:s3:::sagewire-prod/batch/output/*",
         "arn:aws:s3:::sagewire-prod/reports/*",
+        "arn:aws:s3:::sagewire-prod/vocabularies/*",
     ]
     assert grants(document, "s3:ListBucket") == ["arn:aws:s3:::sagewire-prod"]
     for action in ("sagemaker:CreateModel", "sagemaker:AddTags"):

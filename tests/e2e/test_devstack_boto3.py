@@ -190,15 +190,34 @@ def test_linear_learner_under_new_names_tells_zeros_apart(user: User) -> None:
     assert float(np.mean(labels == held_y)) > 0.97
 
 
+def test_pytorch_inference_without_a_script_serves_the_saved_model(user: User) -> None:
+    # The PyTorch toolkit's default handler: the stand-in CNN's artifact, no SAGEMAKER_PROGRAM.
+    image = PYTORCH_INFERENCE.format(region=user.region)
+    user.deploy("boto3-default-handler", image, user.artifact("digits-classifier"))
+    user.sagemaker.get_waiter("endpoint_in_service").wait(
+        EndpointName="boto3-default-handler", WaiterConfig=FAST
+    )
+    held_x, held_y = _held_out(algorithms.SOFTMAX)
+    _, logits = user.invoke("boto3-default-handler", _rows(held_x[:50]))
+    assert float(np.mean(np.argmax(np.array(logits), axis=1) == held_y[:50])) > 0.9
+
+
 @pytest.mark.parametrize(
     ("name", "image", "environment", "artifact_of", "reason"),
     [
         (
             "boto3-no-entry-point",
-            PYTORCH_INFERENCE,
+            "683313688378.dkr.ecr.{region}.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
             {},
             "digits-classifier",
             "needs SAGEMAKER_PROGRAM and SAGEMAKER_SUBMIT_DIRECTORY",
+        ),
+        (
+            "boto3-training-image",
+            "763104351884.dkr.ecr.{region}.amazonaws.com/pytorch-training:2.1-cpu-py310",
+            {},
+            "digits-classifier",
+            "pytorch-training is a training image: it has no serve command",
         ),
         (
             "boto3-wrong-kind",

@@ -128,7 +128,13 @@ from tests.faults.conftest import (
 )
 from tests.faults.conftest import TAGS as FAULT_TAGS
 from tests.functional.conftest import TABLE
-from tests.functional.test_events import MODEL, described_job, expect_first_deployment, fixture
+from tests.functional.test_events import (
+    MODEL,
+    described_job,
+    expect_described_job,
+    expect_first_deployment,
+    fixture,
+)
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012"
 
@@ -470,9 +476,7 @@ def test_a_throttled_describe_fails_the_event_and_its_retry_deploys_the_run(
 def test_a_throttled_deployment_is_pending_then_resumed_by_reconcile(client: Client) -> None:
     _register_mnist_zero(client)
     with Stubber(wiring.container().sagemaker_client) as sagemaker:
-        sagemaker.add_response(
-            "describe_training_job", described_job(), {"TrainingJobName": "linear-mbs-100"}
-        )
+        expect_described_job(sagemaker)
         sagemaker.add_client_error("create_model", "ThrottlingException", "Rate exceeded", 400)
         client.lambda_.invoke(TRAINING, fixture("training-job-completed.json"))
         [pending] = _promotions(client)
@@ -528,8 +532,8 @@ def test_a_busy_endpoint_defers_the_promotion_until_the_endpoint_or_reconcile_re
         config_a = _promotions(client)[0]["endpoint_config_name"]
 
         # A better run completes while the endpoint is still being created.
-        sagemaker.add_response(
-            "describe_training_job",
+        expect_described_job(
+            sagemaker,
             described_job(
                 "linear-mbs-200",
                 ModelArtifacts={"S3ModelArtifacts": artifact},
@@ -537,7 +541,6 @@ def test_a_busy_endpoint_defers_the_promotion_until_the_endpoint_or_reconcile_re
                     {"MetricName": METRIC, "Value": 0.01, "Timestamp": datetime.now(UTC)}
                 ],
             ),
-            {"TrainingJobName": "linear-mbs-200"},
         )
         sagemaker.add_response("create_model", {"ModelArn": f"{ARN}:model/m"})
         sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": f"{ARN}:ec/c"})

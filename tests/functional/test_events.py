@@ -45,6 +45,30 @@ def described_job(name: str = "linear-mbs-100", **changes: Any) -> dict[str, Any
     return job
 
 
+def expect_described_job(sagemaker: Stubber, job: dict[str, Any] | None = None) -> None:
+    """DescribeTrainingJob, then DescribeTrialComponent of the job's training component (the
+    fixture's job runs in an experiment), which logged each final metric once."""
+    job = described_job() if job is None else job
+    name = job["TrainingJobName"]
+    sagemaker.add_response("describe_training_job", job, {"TrainingJobName": name})
+    component = f"{name}-aws-training-job"
+    sagemaker.add_response(
+        "describe_trial_component",
+        {
+            "TrialComponentName": component,
+            "Metrics": [
+                {
+                    "MetricName": metric["MetricName"],
+                    **dict.fromkeys(("Max", "Min", "Avg", "Last"), metric["Value"]),
+                    "Count": 1,
+                }
+                for metric in job.get("FinalMetricDataList", [])
+            ],
+        },
+        {"TrialComponentName": component},
+    )
+
+
 @pytest.fixture
 def sagemaker(client: Client) -> Iterator[Stubber]:
     container = wiring.container()
@@ -58,9 +82,7 @@ def sagemaker(client: Client) -> Iterator[Stubber]:
 
 def expect_first_deployment(sagemaker: Stubber, until: str = "create_endpoint") -> None:
     """SageMaker's answers to a first deployment, up to the call `until`."""
-    sagemaker.add_response(
-        "describe_training_job", described_job(), {"TrainingJobName": "linear-mbs-100"}
-    )
+    expect_described_job(sagemaker)
     sagemaker.add_response(
         "create_model",
         {"ModelArn": f"arn:aws:sagemaker:us-east-1:123456789012:model/{MODEL}"},
@@ -251,9 +273,7 @@ def test_a_crash_midway_is_finished_by_the_redelivered_event(
     sagemaker.assert_no_pending_responses()
 
     model, config = sent["CreateModel"], sent["CreateEndpointConfig"]
-    sagemaker.add_response(
-        "describe_training_job", described_job(), {"TrainingJobName": "linear-mbs-100"}
-    )
+    expect_described_job(sagemaker)
     for operation, described, answer in (
         (
             "create_model",

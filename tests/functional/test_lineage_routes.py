@@ -22,6 +22,11 @@ RUN = "pytorch-hpo-003"
 MODEL = f"mnist-zero-{RUN}"
 CONFIG = f"mnist-zero-{RUN}-1a2b3c4d"
 TRAIN = "s3://sagewire-data/mnist/train/"
+SERVING = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1-cpu-py310"
+ENVIRONMENT = {
+    "SAGEMAKER_PROGRAM": "mnist.py",
+    "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://sagewire-models/{RUN}/source/sourcedir.tar.gz",
+}
 
 
 def recorded_run() -> Run:
@@ -110,6 +115,21 @@ def test_the_endpoint_chain_reaches_the_run_its_data_and_preprocessing(
         },
         {"EndpointConfigName": CONFIG},
     )
+    sagemaker.add_response(
+        "describe_model",
+        {
+            "ModelName": MODEL,
+            "ModelArn": f"{ACCOUNT_ARN}:model/{MODEL}",
+            "CreationTime": T0,
+            "PrimaryContainer": {
+                "Image": SERVING,
+                "ModelDataUrl": f"s3://sagewire-models/{RUN}/output/model.tar.gz",
+                "Environment": ENVIRONMENT,
+            },
+            "ExecutionRoleArn": ROLE,
+        },
+        {"ModelName": MODEL},
+    )
     expect_trial(sagemaker)
     response = client.http.get("/v1/lineage/endpoints/mnist-zero")
     assert response.status_code == 200
@@ -122,7 +142,10 @@ def test_the_endpoint_chain_reaches_the_run_its_data_and_preprocessing(
     [variant] = body["variants"]
     model = variant["model"]
     assert (model["name"], model["run_name"], model["run_source"]) == (MODEL, RUN, "ledger")
+    # What serves (DescribeModel), beside what trained.
+    assert (model["image"], model["environment"]) == (SERVING, ENVIRONMENT)
     training = model["training"]
+    assert training["run"]["training_image"] == IMAGE
     assert training["run"]["hyperparameters"] == {"lr": "0.01", "batch-size": "64"}
     assert training["run"]["tuning_job_name"] == "pytorch-mnist-hpo"
     [channel] = training["inputs"]

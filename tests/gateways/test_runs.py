@@ -16,6 +16,7 @@ from chalicelib.gateways.runs import RunTable, sortable_number
 from chalicelib.gateways.table import DATASET_USAGE
 from chalicelib.models import (
     Channel,
+    Objective,
     Run,
 )
 from tests.factories import project_document
@@ -49,6 +50,9 @@ def full_run(last_modified_at: datetime = T0) -> Run:
         created_at=T0 - timedelta(minutes=30),
         started_at=(T0 - timedelta(minutes=29)).astimezone(timezone(timedelta(hours=2))),
         ended_at=T0 - timedelta(microseconds=1),
+        metric_statistics={
+            "validation:f1": {"max": 0.98, "min": 0.5, "avg": 0.9, "last": 0.97, "count": 12.0}
+        },
     )
 
 
@@ -117,6 +121,23 @@ def test_a_run_joins_its_projects_leaderboards_and_its_datasets_usage(client: An
         f"{channel.s3_uri}#RUN#{run.name}" for channel in run.channels
     )
     assert runs.put_run(run, projects) is False  # a duplicate changes nothing, atomically
+
+
+def test_the_leaderboard_index_holds_the_objectives_statistic(client: Any) -> None:
+    runs = RunTable(client, TABLE)
+    project = parse_project(project_document("digits-zero"))
+    by_max = replace(project, objective=Objective("validation:f1", "maximize", statistic="max"))
+    by_final = replace(by_max, objective=Objective("validation:f1", "maximize"))
+    runs.put_run(full_run(), [by_max])
+    runs.put_run(replace(full_run(), name="other"), [replace(by_final, name="other")])
+
+    keys = {
+        board: runs.leaderboard(board, "desc", 10)[0][0][1]["gsi1sk"]
+        for board in ("digits-zero", "other")
+    }
+
+    assert keys["digits-zero"] == f"{sortable_number(0.98)}#ll-batch-100"
+    assert keys["other"] == f"{sortable_number(0.97)}#other"
 
 
 @given(st.lists(st.floats(allow_nan=False).map(lambda x: x + 0.0), min_size=2, max_size=20))

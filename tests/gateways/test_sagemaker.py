@@ -31,11 +31,13 @@ from chalicelib.models import (
     Channel,
     EndpointSpec,
     EndpointState,
+    ModelOverride,
     Run,
     Strategy,
     Variant,
 )
 from chalicelib.naming import resource_name
+from chalicelib.processing.model_containers import serving_container
 
 ACCOUNT = "123456789012"
 ARN_PREFIX = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}"
@@ -213,10 +215,45 @@ def test_config_uses_standard_retries_with_five_attempts_and_short_timeouts(
     assert vars(client.meta.config)["read_timeout"] == options["read_timeout"]
 
 
+def trial_component(**changes: Any) -> dict[str, Any]:
+    """DescribeTrialComponent of the training job's component (run in an experiment)."""
+    name = f"{JOB}-aws-training-job"
+    component = {
+        "TrialComponentName": name,
+        "TrialComponentArn": f"{ARN_PREFIX}:experiment-trial-component/{name}",
+        "DisplayName": "Training",
+        "Source": {
+            "SourceArn": f"{ARN_PREFIX}:training-job/{JOB}",
+            "SourceType": "SageMakerTrainingJob",
+        },
+        "Metrics": [
+            {
+                "MetricName": "validation:binary_f_beta",
+                "SourceArn": f"{ARN_PREFIX}:training-job/{JOB}",
+                "TimeStamp": ENDED,
+                "Max": 0.97,
+                "Min": 0.81,
+                "Last": 0.962,
+                "Count": 15,
+                "Avg": 0.93,
+                "StdDev": 0.04,
+            },
+            {"MetricName": "validation:objective_loss", "Max": float("nan"), "Last": 0.2},
+            {"MetricName": "train:progress", "Avg": float("inf")},
+        ],
+    }
+    return component | changes
+
+
 def test_describe_training_job_returns_the_run_with_finite_metrics_and_the_event_tags(
     stubber: Stubber, gateway: SageMakerGateway
 ) -> None:
     stubber.add_response("describe_training_job", training_job(), {"TrainingJobName": JOB})
+    stubber.add_response(
+        "describe_trial_component",
+        trial_component(),
+        {"TrialComponentName": f"{JOB}-aws-training-job"},
+    )
 
     described = gateway.describe_training_job(JOB, TAGS)
 
@@ -242,8 +279,64 @@ def test_describe_training_job_returns_the_run_with_finite_metrics_and_the_event
         created_at=CREATED,
         started_at=STARTED,
         ended_at=ENDED,
+        metric_statistics={
+            "validation:binary_f_beta": {
+                "max": 0.97,
+                "min": 0.81,
+                "avg": 0.93,
+                "last": 0.962,
+                "count": 15.0,
+                "std_dev": 0.04,
+            },
+            "validation:objective_loss": {"last": 0.2},
+        },
     )
     assert described.last_modified_at.tzinfo is not None
+    stubber.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("ResourceNotFound", "Trial component does not exist."),
+        ("ValidationException", "Could not find trial component 'linear-learner-mb-200'."),
+    ],
+)
+def test_a_training_job_without_its_trial_component_has_no_metric_statistics(
+    stubber: Stubber, gateway: SageMakerGateway, code: str, message: str
+) -> None:
+    stubber.add_response("describe_training_job", training_job(), {"TrainingJobName": JOB})
+    stubber.add_client_error(
+        "describe_trial_component",
+        code,
+        message,
+        400,
+        expected_params={"TrialComponentName": f"{JOB}-aws-training-job"},
+    )
+
+    described = gateway.describe_training_job(JOB, TAGS)
+
+    assert described.metric_statistics == {}
+    assert described.metrics["validation:binary_f_beta"] == 0.962
+
+
+def test_a_trial_component_that_cannot_be_read_fails_the_describe(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    stubber.add_response("describe_training_job", training_job(), {"TrainingJobName": JOB})
+    stubber.add_client_error(
+        "describe_trial_component",
+        "AccessDeniedException",
+        f"not authorized to perform sagemaker:DescribeTrialComponent on {ARN_PREFIX}:x",
+        400,
+        expected_params={"TrialComponentName": f"{JOB}-aws-training-job"},
+    )
+
+    with pytest.raises(DeploymentFailed) as raised:
+        gateway.describe_training_job(JOB, TAGS)
+
+    assert f"{JOB}-aws-training-job" in raised.value.message
+    assert_clean(raised.value)
 
 
 def test_describe_failed_training_job_keeps_the_failure_reason(
@@ -375,13 +468,16 @@ def create_model_params(name: str = MODEL) -> dict[str, Any]:
     }
 
 
-def model_already_exists(stubber: Stubber) -> None:
+def model_already_exists(stubber: Stubber, environment: dict[str, str] | None = None) -> None:
+    params = create_model_params()
+    if environment:
+        params["PrimaryContainer"] = params["PrimaryContainer"] | {"Environment": environment}
     stubber.add_client_error(
         "create_model",
         "ValidationException",
         f'Cannot create already existing model "{ARN_PREFIX}:model/{MODEL}".',
         400,
-        expected_params=create_model_params(),
+        expected_params=params,
     )
 
 
@@ -406,7 +502,7 @@ def test_ensure_model_creates_the_model_from_the_runs_image_and_artifact(
         "create_model", {"ModelArn": f"{ARN_PREFIX}:model/{MODEL}"}, create_model_params()
     )
 
-    gateway.ensure_model(MODEL, run(), ROLE, True)
+    gateway.ensure_model(MODEL, run(), ROLE, True, IMAGE, {})
 
 
 def test_ensure_model_reuses_an_identical_existing_model(
@@ -414,7 +510,7 @@ def test_ensure_model_reuses_an_identical_existing_model(
 ) -> None:
     existing_model(stubber)
 
-    gateway.ensure_model(MODEL, run(), ROLE, True)
+    gateway.ensure_model(MODEL, run(), ROLE, True, IMAGE, {})
 
 
 def test_ensure_model_creates_a_model_with_network_access_only_when_asked(
@@ -423,7 +519,7 @@ def test_ensure_model_creates_a_model_with_network_access_only_when_asked(
     params = create_model_params() | {"EnableNetworkIsolation": False}
     stubber.add_response("create_model", {"ModelArn": f"{ARN_PREFIX}:model/{MODEL}"}, params)
 
-    gateway.ensure_model(MODEL, run(), ROLE, False)
+    gateway.ensure_model(MODEL, run(), ROLE, False, IMAGE, {})
 
 
 def test_ensure_model_refuses_an_existing_model_that_is_not_isolated(
@@ -432,7 +528,7 @@ def test_ensure_model_refuses_an_existing_model_that_is_not_isolated(
     existing_model(stubber, EnableNetworkIsolation=False)
 
     with pytest.raises(Conflict) as raised:
-        gateway.ensure_model(MODEL, run(), ROLE, True)
+        gateway.ensure_model(MODEL, run(), ROLE, True, IMAGE, {})
 
     assert raised.value.message == f"model {MODEL} already exists with another network isolation"
 
@@ -445,7 +541,7 @@ def test_ensure_model_refuses_an_existing_model_with_another_artifact(
     )
 
     with pytest.raises(Conflict) as raised:
-        gateway.ensure_model(MODEL, run(), ROLE, True)
+        gateway.ensure_model(MODEL, run(), ROLE, True, IMAGE, {})
 
     assert raised.value.message == f"model {MODEL} already exists with another artifact"
 
@@ -455,7 +551,7 @@ def test_ensure_model_of_a_run_without_image_or_artifact_fails_without_calls(
     stubber: Stubber, gateway: SageMakerGateway, missing: str
 ) -> None:
     with pytest.raises(DeploymentFailed):
-        gateway.ensure_model(MODEL, run(**{missing: None}), ROLE, True)
+        gateway.ensure_model(MODEL, run(**{missing: None}), ROLE, True, IMAGE, {})
 
 
 def test_ensure_model_names_longer_than_63_characters_are_shortened_validly(
@@ -466,10 +562,162 @@ def test_ensure_model_names_longer_than_63_characters_are_shortened_validly(
     params = create_model_params(name) | {"Tags": [{"Key": "sagewire:run", "Value": long_run.name}]}
     stubber.add_response("create_model", {"ModelArn": f"{ARN_PREFIX}:model/{name}"}, params)
 
-    gateway.ensure_model(name, long_run, ROLE, True)
+    gateway.ensure_model(name, long_run, ROLE, True, IMAGE, {})
 
     assert len(name) <= 63
     assert SAGEMAKER_NAME.fullmatch(name)
+
+
+DLC = "763104351884.dkr.ecr.us-east-1.amazonaws.com"
+XGBOOST_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+SOURCE = "s3://sagewire-demo/digits/pytorch-cnn/source/sourcedir.tar.gz"
+# The script-mode hyperparameters as the SDK's Framework estimators write them (JSON-encoded).
+SCRIPT_MODE = {
+    "sagemaker_program": '"mnist.py"',
+    "sagemaker_submit_directory": json.dumps(SOURCE),
+    "sagemaker_container_log_level": "20",
+    "sagemaker_region": '"us-east-1"',
+    "sagemaker_job_name": '"pytorch-cnn"',
+    "lr": "0.01",
+}
+SCRIPT_ENVIRONMENT = {
+    "SAGEMAKER_PROGRAM": "mnist.py",
+    "SAGEMAKER_SUBMIT_DIRECTORY": SOURCE,
+    "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+    "SAGEMAKER_REGION": "us-east-1",
+}
+
+
+@pytest.mark.parametrize(
+    ("training_image", "hyperparameters", "instance_type", "override", "container"),
+    [
+        pytest.param(
+            IMAGE,
+            {"predictor_type": "binary_classifier"},
+            "ml.m5.large",
+            ModelOverride(),
+            {"Image": IMAGE},
+            id="linear-learner",
+        ),
+        pytest.param(
+            XGBOOST_IMAGE,
+            {"objective": "binary:logistic", "num_round": "50"},
+            "ml.m5.large",
+            ModelOverride(),
+            {"Image": XGBOOST_IMAGE},
+            id="xgboost",
+        ),
+        pytest.param(
+            f"{DLC}/pytorch-training:2.1-cpu-py310",
+            SCRIPT_MODE,
+            "ml.m5.large",
+            ModelOverride(),
+            {
+                "Image": f"{DLC}/pytorch-inference:2.1-cpu-py310",
+                "Environment": SCRIPT_ENVIRONMENT,
+            },
+            id="pytorch-on-cpu",
+        ),
+        pytest.param(
+            f"{DLC}/pytorch-training:2.1-cpu-py310",
+            SCRIPT_MODE,
+            "ml.g4dn.xlarge",
+            ModelOverride(),
+            {
+                "Image": f"{DLC}/pytorch-inference:2.1-gpu-py310",
+                "Environment": SCRIPT_ENVIRONMENT,
+            },
+            id="pytorch-on-gpu",
+        ),
+        pytest.param(
+            SKLEARN_IMAGE,
+            SCRIPT_MODE,
+            "ml.m5.large",
+            ModelOverride(),
+            {"Image": SKLEARN_IMAGE, "Environment": SCRIPT_ENVIRONMENT},
+            id="scikit-learn",
+        ),
+        pytest.param(
+            f"{DLC}/pytorch-training:2.1-cpu-py310",
+            SCRIPT_MODE,
+            "ml.g4dn.xlarge",
+            ModelOverride(
+                f"{DLC}/pytorch-inference:2.3-gpu-py311",
+                {"SAGEMAKER_PROGRAM": "serve.py", "TS_MAX_RESPONSE_SIZE": "20000000"},
+            ),
+            {
+                "Image": f"{DLC}/pytorch-inference:2.3-gpu-py311",
+                "Environment": SCRIPT_ENVIRONMENT
+                | {"SAGEMAKER_PROGRAM": "serve.py", "TS_MAX_RESPONSE_SIZE": "20000000"},
+            },
+            id="override",
+        ),
+    ],
+)
+def test_ensure_model_creates_the_container_deploy_would(
+    stubber: Stubber,
+    gateway: SageMakerGateway,
+    training_image: str,
+    hyperparameters: dict[str, str],
+    instance_type: str,
+    override: ModelOverride,
+    container: dict[str, Any],
+) -> None:
+    trained = run(training_image=training_image, hyperparameters=hyperparameters)
+    endpoint = EndpointSpec(ENDPOINT, instance_type=instance_type, model=override)
+    params = create_model_params() | {"PrimaryContainer": container | {"ModelDataUrl": ARTIFACT}}
+    stubber.add_response("create_model", {"ModelArn": f"{ARN_PREFIX}:model/{MODEL}"}, params)
+    serving = serving_container(trained, endpoint)
+
+    gateway.ensure_model(MODEL, trained, ROLE, True, serving.image, serving.environment)
+
+
+def test_ensure_model_reuses_an_existing_model_with_the_same_environment(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    model_already_exists(stubber, environment=SCRIPT_ENVIRONMENT)
+    stubber.add_response(
+        "describe_model",
+        {
+            "ModelName": MODEL,
+            "ModelArn": f"{ARN_PREFIX}:model/{MODEL}",
+            "CreationTime": CREATED,
+            "PrimaryContainer": {
+                "Image": IMAGE,
+                "ModelDataUrl": ARTIFACT,
+                "Environment": SCRIPT_ENVIRONMENT,
+            },
+            "ExecutionRoleArn": ROLE,
+            "EnableNetworkIsolation": True,
+        },
+        {"ModelName": MODEL},
+    )
+
+    gateway.ensure_model(MODEL, run(), ROLE, True, IMAGE, SCRIPT_ENVIRONMENT)
+
+
+def test_ensure_model_refuses_an_existing_model_with_another_environment(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    model_already_exists(stubber, environment=SCRIPT_ENVIRONMENT)
+    stubber.add_response(
+        "describe_model",
+        {
+            "ModelName": MODEL,
+            "ModelArn": f"{ARN_PREFIX}:model/{MODEL}",
+            "CreationTime": CREATED,
+            "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": ARTIFACT},
+            "ExecutionRoleArn": ROLE,
+            "EnableNetworkIsolation": True,
+        },
+        {"ModelName": MODEL},
+    )
+
+    with pytest.raises(Conflict) as raised:
+        gateway.ensure_model(MODEL, run(), ROLE, True, IMAGE, SCRIPT_ENVIRONMENT)
+
+    assert raised.value.message == f"model {MODEL} already exists with another environment"
 
 
 def config_already_exists(stubber: Stubber) -> None:
@@ -713,7 +961,7 @@ def test_other_validation_errors_are_deployment_failed_with_a_clean_short_messag
     )
 
     with pytest.raises(DeploymentFailed) as raised:
-        gateway.ensure_model(MODEL, run(), ROLE, True)
+        gateway.ensure_model(MODEL, run(), ROLE, True, IMAGE, {})
 
     assert raised.value.message.startswith(f"model {MODEL}: Could not access model data")
     assert '"SageMakerExecution"' in raised.value.message

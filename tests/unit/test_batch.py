@@ -22,7 +22,7 @@ from chalicelib.models import ObjectCreated
 from chalicelib.processing import decode as decode_module
 from chalicelib.processing.images import decode_image
 from chalicelib.processing.preprocess import preprocess
-from chalicelib.services import batch as batch_module
+from chalicelib.services import inference as inference_module
 from chalicelib.services.batch import BatchService, output_hash
 from chalicelib.services.inference import InferenceService
 from chalicelib.services.projects import ProjectService
@@ -169,7 +169,7 @@ def test_the_batch_object_of_100_large_images_is_streamed_within_its_budget(
         return call
 
     monkeypatch.setattr(decode_module, "decode_image", spy("decode", decode_image))
-    monkeypatch.setattr(batch_module, "preprocess", spy("preprocess", preprocess))
+    monkeypatch.setattr(inference_module, "preprocess", spy("preprocess", preprocess))
     flat = io.BytesIO()
     Image.new("L", (2000, 2000), 255).save(flat, format="PNG")
     line = orjson.dumps({"image": base64.b64encode(flat.getvalue()).decode()})

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from chalicelib.errors import InputTooLarge, MalformedInput
-from chalicelib.models import InputSpec
+from chalicelib.inference_spec import InputSpec
 from chalicelib.processing import decode as decode_module
 from chalicelib.processing.decode import DecodeLimits, decode
 from chalicelib.processing.images import (

@@ -393,6 +393,21 @@ def test_with_min_improvement_an_exact_tie_keeps_the_champion_whatever_the_name(
     assert world.champion_run() == "mbs-200"
 
 
+def test_an_objective_statistic_ranks_runs_by_their_logged_values() -> None:
+    document = project_document()
+    document["endpoint"]["execution_role_arn"] = ROLE
+    document["objective"]["statistic"] = "min"
+    world = World(parse_project(document))
+    world.complete(run("mbs-100", 0.3, metric_statistics={METRIC: {"min": 0.1, "last": 0.3}}))
+    world.settle()
+    # A lower final loss, but a higher minimum over the run: it loses on "min".
+    world.complete(run("mbs-200", 0.2, metric_statistics={METRIC: {"min": 0.15, "last": 0.2}}))
+    assert (world.champion_run(), world.champion().objective_value) == ("mbs-100", 0.1)
+    # A run outside an experiment competes with its final value.
+    world.complete(run("mbs-300", 0.05))
+    assert (world.champion_run(), world.champion().objective_value) == ("mbs-300", 0.05)
+
+
 class StalledUpdate:
     """The control plane, whose first UpdateEndpoint to `config` stalls (as a Lambda paused
     after its checks) while `meanwhile` runs to its end."""

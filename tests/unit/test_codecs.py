@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from chalicelib.errors import InputTooLarge, ModelFailed
-from chalicelib.models import FloatArray, JsonLayout
+from chalicelib.inference_spec import JsonLayout
+from chalicelib.models import FloatArray
 from chalicelib.processing.codecs import (
     REQUEST_CONTENT_TYPES,
     RESPONSE_CONTENT_TYPES,

@@ -60,7 +60,7 @@ def test_content_type_parameters_and_case_are_ignored(content_type: str) -> None
     assert values(b"1,2", content_type) == [[1.0, 2.0]]
 
 
-@pytest.mark.parametrize("content_type", ["image/gif", "text/plain", "", "application/x-pickle"])
+@pytest.mark.parametrize("content_type", ["image/gif", "text/html", "", "application/x-pickle"])
 def test_unknown_content_types_are_unsupported(content_type: str) -> None:
     with pytest.raises(UnsupportedMediaType):
         decode(b"1", content_type)
@@ -468,7 +468,10 @@ def decodes_or_refuses(body: bytes, content_type: str) -> None:
         decoded = decode(body, content_type)
     except SagewireError:
         return
-    assert all(raw.kind in ("image", "array") for raw in decoded)
+    for raw in decoded:
+        assert raw.kind in ("image", "array", "text")
+        assert isinstance(raw.text, str)
+        assert (raw.kind == "text") == bool(raw.text)
 
 
 @settings(max_examples=1000, deadline=None)

@@ -41,7 +41,7 @@ def _no_code(uri: str) -> bytes:
 @pytest.mark.parametrize("algorithm", algorithms.ALGORITHMS)
 def test_each_trainer_image_serves_its_own_artifact(algorithm: str) -> None:
     served = containers.load(
-        images.image_uri(algorithm, REGION), {}, _artifact(algorithm), _no_code
+        images.serving_image_uri(algorithm, REGION), {}, _artifact(algorithm), _no_code
     )
     assert isinstance(served.model, algorithms.Model)
     assert served.container.artifact == served.model.algorithm == algorithm
@@ -74,8 +74,26 @@ def test_repository_is_read_from_sagemakers_image_uris(image: str, repository: s
         (
             "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1-cpu-py310",
             {},
+            algorithms.KMEANS,
+            "holds a kmeans model, not the softmax model the pytorch-inference image loads",
+        ),
+        (
+            "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.1-cpu-py310",
+            {},
             algorithms.SOFTMAX,
-            "needs SAGEMAKER_PROGRAM and SAGEMAKER_SUBMIT_DIRECTORY",
+            "pytorch-training is a training image: it has no serve command",
+        ),
+        (
+            "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-training:2.14-cpu-py310",
+            SCRIPT,
+            algorithms.SOFTMAX,
+            "its inference twin is tensorflow-inference",
+        ),
+        (
+            "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1-cpu-py310",
+            {"SAGEMAKER_SUBMIT_DIRECTORY": "s3://bucket/code/sourcedir.tar.gz"},
+            algorithms.SOFTMAX,
+            "needs SAGEMAKER_PROGRAM",
         ),
         (
             "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1",
@@ -117,7 +135,16 @@ def test_an_artifact_that_is_no_model_is_refused() -> None:
 
 
 def _served(algorithm: str) -> containers.Served:
-    return containers.load(images.image_uri(algorithm, REGION), {}, _artifact(algorithm), _no_code)
+    image = images.serving_image_uri(algorithm, REGION)
+    return containers.load(image, {}, _artifact(algorithm), _no_code)
+
+
+def test_pytorch_inference_without_an_entry_point_serves_the_artifacts_saved_model() -> None:
+    # The toolkit's default handler: no SAGEMAKER_PROGRAM, the artifact's model (the stand-in).
+    image = f"763104351884.dkr.ecr.{REGION}.amazonaws.com/pytorch-inference:2.1-cpu-py310"
+    assert images.serving_image_uri(algorithms.SOFTMAX, REGION) == image
+    served = containers.load(image, {}, _artifact(algorithms.SOFTMAX), _no_code)
+    assert served.container == containers.PYTORCH_DEFAULT
 
 
 def test_kmeans_answers_closest_cluster_and_distance() -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import boto3
 import pytest
 
+from chalicelib.gateways.sagemaker import SageMakerGateway
 from devstack import algorithms, digits, trainer
 from devstack.aws import ControlPlane
 from devstack.events import EventRouter
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 
 BUCKET = "devstack-experiments-unit"
 EXPERIMENT = "unit-hidden"
+# 4 epochs of 3 metrics: more values than one BatchPutMetrics call takes.
+EPOCHS = {"0": "2", "8": "4"}
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ def local() -> Iterator[Local]:
                 trainer.TrainingJob(
                     f"unit-hidden-{hidden}",
                     algorithms.SOFTMAX,
-                    {"hidden_channels": hidden, "epochs": "2"},
+                    {"hidden_channels": hidden, "epochs": EPOCHS[hidden]},
                     experiment=EXPERIMENT,
                     trial=f"unit-hidden-{hidden}",
                 )
@@ -138,3 +141,35 @@ def test_listing_filters_by_source_and_pages(local: Local) -> None:
     summary = first["TrialComponentSummaries"][0]
     assert summary["DisplayName"] == "Preprocessing"
     assert summary["Status"]["PrimaryStatus"] == "Completed"
+
+
+@pytest.mark.parametrize("hidden", ["0", "8"])
+def test_the_training_component_has_statistics_over_every_epochs_metrics(
+    local: Local, hidden: str
+) -> None:
+    described = local.sagemaker.describe_trial_component(
+        TrialComponentName=f"unit-hidden-{hidden}-aws-training-job"
+    )
+    hyperparameters = {"hidden_channels": hidden, "epochs": EPOCHS[hidden]}
+    trained = algorithms.train(algorithms.SOFTMAX, hyperparameters, trainer.channels("softmax"))
+    assert {m["MetricName"] for m in described["Metrics"]} == set(trained.history)
+    for metric in described["Metrics"]:
+        values = trained.history[metric["MetricName"]]
+        assert len(values) == metric["Count"] == int(EPOCHS[hidden])
+        assert (metric["Max"], metric["Min"], metric["Last"]) == pytest.approx(
+            (max(values), min(values), values[-1])
+        )
+        assert metric["Avg"] == pytest.approx(sum(values) / len(values))
+    losses = trained.history["validation:loss"]
+    assert len(set(losses)) == len(losses)  # one value per epoch, not the final one repeated
+
+
+def test_sagewire_reads_the_statistics_of_a_job_run_in_an_experiment(local: Local) -> None:
+    run = SageMakerGateway(local.sagemaker, 1).describe_training_job("unit-hidden-8", {})
+    assert run.experiment_name == EXPERIMENT
+    assert set(run.metric_statistics) == set(run.metrics)
+    for name, final in run.metrics.items():
+        statistics = run.metric_statistics[name]
+        assert statistics["last"] == pytest.approx(final)
+        assert statistics["count"] == 4
+        assert statistics["min"] <= statistics["avg"] <= statistics["max"]

@@ -148,7 +148,7 @@ def local(trained: dict[str, algorithms.Trained]) -> Iterator[Local]:
                 ModelName=algorithm,
                 ExecutionRoleArn="arn:aws:iam::123456789012:role/Unit",
                 PrimaryContainer={
-                    "Image": images.image_uri(algorithm, "us-east-1"),
+                    "Image": images.serving_image_uri(algorithm, "us-east-1"),
                     "ModelDataUrl": f"s3://{BUCKET}/{key}",
                 },
             )

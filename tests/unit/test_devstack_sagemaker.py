@@ -255,7 +255,8 @@ def test_endpoints_are_created_then_in_service_with_events(local: Local) -> None
 def test_a_model_sagemaker_could_not_serve_fails_its_endpoint_with_the_reason(
     local: Local,
 ) -> None:
-    image = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1-cpu-py310"
+    # A framework image that serves only through an inference script, and no script named.
+    image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
     _deploy(local, "unit-refused", "unit-model-refused", image)
     mark = local.router.mark()
     local.sagemaker.create_endpoint(

@@ -30,16 +30,14 @@ from chalicelib.errors import (
     ModelFailed,
     SagewireError,
 )
-from chalicelib.models import (
+from chalicelib.inference_spec import (
     InputSpec,
     ModelOutputs,
     PostprocessKind,
-    Project,
-    RawInput,
     ResizeFilter,
     ResponseSpec,
-    Run,
 )
+from chalicelib.models import Project, RawInput, Run
 from chalicelib.processing.codecs import (
     REQUEST_CONTENT_TYPES,
     RESPONSE_CONTENT_TYPES,
@@ -54,6 +52,7 @@ from chalicelib.processing.leaderboard_query import (
     Cursor,
     decode_cursor,
     encode_cursor,
+    format_sort,
     matches,
     parse_filter,
     parse_filters,
@@ -424,8 +423,9 @@ def test_any_event_time_is_a_utc_time_or_malformed(value: Any) -> None:
 @FUZZ
 @given(st.text(max_size=600) | st.text(max_size=20).map("Metrics.".__add__))
 def test_any_sort_is_a_metric_or_an_invalid_parameter(text: str) -> None:
-    metric = refused_or(parse_sort, text, error=InvalidParameter)
-    assert metric is None or (metric and text == f"Metrics.{metric}")
+    key = refused_or(parse_sort, text, error=InvalidParameter)
+    assert key is None or (key.metric and parse_sort(format_sort(key)) == key)
+    assert key is None or text in (format_sort(key), f"{format_sort(key)}.last")
 
 
 @FUZZ

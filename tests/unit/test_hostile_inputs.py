@@ -21,7 +21,7 @@ from chalicelib.errors import (
     SagewireError,
     UnsupportedMediaType,
 )
-from chalicelib.models import InputSpec
+from chalicelib.inference_spec import InputSpec
 from chalicelib.processing.decode import decode
 from chalicelib.processing.preprocess import preprocess
 

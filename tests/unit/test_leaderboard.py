@@ -231,3 +231,68 @@ def test_negative_zero_ranks_before_zero_as_in_the_index(sort: str | None) -> No
     page = service.page("digits-zero", sort=sort, order="asc")
 
     assert [entry.run.name for entry in page.entries] == ["c", "b", "a"]
+
+
+ACCURACY = "test:accuracy"
+
+
+def statistic_runs() -> list[Run]:
+    """Final and max accuracy rank the runs in opposite orders; "d" was not in an experiment
+    (its max is its final value) and "e" logged no accuracy."""
+    logged = {  # name: (final, max)
+        "a": (0.90, 0.91),
+        "b": (0.85, 0.97),
+        "c": (0.80, 0.99),
+    }
+    runs = [
+        Run(
+            name,
+            "arn",
+            "Completed",
+            T0,
+            metrics={ACCURACY: final},
+            metric_statistics={ACCURACY: {"max": best, "min": 0.1, "last": final, "count": 5}},
+        )
+        for name, (final, best) in logged.items()
+    ]
+    runs.append(Run("d", "arn", "Completed", T0, metrics={ACCURACY: 0.95}))
+    runs.append(Run("e", "arn", "Completed", T0, metrics={LOSS: 0.1}))
+    return runs
+
+
+@pytest.mark.parametrize("statistic", ["last", "max"])
+def test_sorting_by_a_metrics_statistic(statistic: str) -> None:
+    definition = project()
+    store = FakeRuns()
+    for run in statistic_runs():
+        store.put_run(run, [definition])
+    service = LeaderboardService(FakeProjects(definition), store, TRUSTED)
+
+    by_final = service.page("digits-zero", sort=f"Metrics.{ACCURACY}", order="desc")
+    by_statistic = service.page("digits-zero", sort=f"Metrics.{ACCURACY}.{statistic}", order="desc")
+
+    assert [e.run.name for e in by_final.entries] == ["d", "a", "b", "c", "e"]
+    assert by_final.sort == f"Metrics.{ACCURACY}"
+    expected = ["c", "b", "d", "a", "e"] if statistic == "max" else ["d", "a", "b", "c", "e"]
+    assert [e.run.name for e in by_statistic.entries] == expected
+    suffix = "" if statistic == "last" else ".max"
+    assert by_statistic.sort == f"Metrics.{ACCURACY}{suffix}"
+
+
+def test_the_objectives_statistic_ranks_the_default_leaderboard_from_the_index() -> None:
+    definition = replace(project(), objective=Objective(ACCURACY, "maximize", statistic="max"))
+    store = FakeRuns()
+    for run in statistic_runs():
+        store.put_run(run, [definition])
+    service = LeaderboardService(FakeProjects(definition), store, TRUSTED)
+
+    first = service.page("digits-zero", limit=2)
+    rest = service.page("digits-zero", limit=10, cursor=first.next_cursor)
+    by_max = service.page("digits-zero", limit=2, sort=f"Metrics.{ACCURACY}.max")
+
+    assert (first.sort, first.order) == (f"Metrics.{ACCURACY}.max", "desc")
+    assert [e.run.name for e in first.entries + rest.entries] == ["c", "b", "d", "a", "e"]
+    # The same query spelled out: its cursor is the index's, the final value's is not.
+    assert service.page("digits-zero", cursor=by_max.next_cursor, sort=first.sort).entries
+    with pytest.raises(InvalidParameter, match="another query"):
+        service.page("digits-zero", cursor=first.next_cursor, sort=f"Metrics.{ACCURACY}")

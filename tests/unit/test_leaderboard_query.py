@@ -17,9 +17,11 @@ from chalicelib.processing.leaderboard_query import (
     STATUSES,
     Cursor,
     Filter,
+    SortKey,
     decode_cursor,
     encode_cursor,
     format_filter,
+    format_sort,
     matches,
     parse_filter,
     parse_filters,
@@ -141,10 +143,36 @@ def test_too_many_filters() -> None:
 
 
 def test_sort_names_a_metric() -> None:
-    assert parse_sort("Metrics.validation:accuracy") == "validation:accuracy"
-    for bad in ("validation:accuracy", "Metrics.", "Tags.Team"):
+    assert parse_sort("Metrics.validation:accuracy") == SortKey("validation:accuracy")
+    for bad in ("validation:accuracy", "Metrics.", "Tags.Team", "Metrics..max"):
         with pytest.raises(InvalidParameter, match=r"Metrics\.<name>"):
             parse_sort(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("Metrics.test:accuracy.max", SortKey("test:accuracy", "max")),
+        ("Metrics.test:accuracy.min", SortKey("test:accuracy", "min")),
+        ("Metrics.test:accuracy.avg", SortKey("test:accuracy", "avg")),
+        ("Metrics.test:accuracy.last", SortKey("test:accuracy")),
+        # Only the four statistics are suffixes: other dotted names are the metric's own.
+        ("Metrics.train.loss", SortKey("train.loss")),
+        ("Metrics.eval.max.value", SortKey("eval.max.value")),
+        ("Metrics.test:accuracy.MAX", SortKey("test:accuracy.MAX")),
+        ("Metrics.max", SortKey("max")),
+        ("Metrics.x.max.last", SortKey("x.max")),
+    ],
+)
+def test_sort_takes_a_statistic_suffix(text: str, key: SortKey) -> None:
+    assert parse_sort(text) == key
+    assert parse_sort(format_sort(key)) == key
+
+
+def test_a_sort_is_written_back_without_last_unless_the_name_needs_it() -> None:
+    assert format_sort(SortKey("test:accuracy")) == "Metrics.test:accuracy"
+    assert format_sort(SortKey("test:accuracy", "max")) == "Metrics.test:accuracy.max"
+    assert format_sort(SortKey("x.max")) == "Metrics.x.max.last"
 
 
 @pytest.mark.parametrize(

@@ -23,9 +23,11 @@ from chalicelib.models import (
     TrainingJobChange,
     TrialComponent,
     Variant,
+    document,
 )
 from chalicelib.naming import resource_name
-from chalicelib.services.lineage import EndpointLineage, LineageService, inference_hash
+from chalicelib.services.lineage import LineageService, inference_hash
+from chalicelib.services.lineage_values import EndpointLineage
 from tests.factories import TRUSTED, automation, project_document
 from tests.fakes import (
     EPOCH,
@@ -41,6 +43,7 @@ ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
 TAGS = {"Project": "Project_Binary_Classifier"}
 METRIC = "train:objective_loss:final"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.1-cpu-py310"
+SERVING = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1-cpu-py310"
 TRAIN = "s3://data/digits/train/"
 TEST = "s3://data/digits/test/test.csv"
 STARTED = EPOCH + timedelta(hours=1)
@@ -136,19 +139,43 @@ def test_after_the_first_promotion_the_chain_reaches_the_run_from_sagewires_reco
     model = variant.model
     assert model.name == resource_name("digits-zero", "hpo-001")
     assert (model.run_name, model.run_source) == ("hpo-001", "ledger")
-    assert (model.image, model.artifact) == (IMAGE, "s3://out/hpo-001/output/model.tar.gz")
+    # What serves (DescribeModel) is the inference twin of the training image.
+    assert (model.image, model.artifact) == (SERVING, "s3://out/hpo-001/output/model.tar.gz")
+    assert model.environment == {}
     assert model.training is not None
+    assert model.training.run.training_image == IMAGE
     assert model.training.run.hyperparameters == {"lr": "0.01", "batch-size": "64"}
     assert model.training.run.metrics == {METRIC: 0.3}
     assert model.training.run.tuning_job_name == "pytorch-mnist-hpo"
-    # The ledger names the run: no DescribeModel, no ListTags.
+    # The ledger names the run: one DescribeModel (what serves), no ListTags.
     assert world.sagemaker.calls == [
         "DescribeEndpoint",
         "DescribeEndpointConfig",
+        "DescribeModel",
         "ListTrialComponents",
         "DescribeTrialComponent",
         "DescribeTrialComponent",
     ]
+
+
+def test_a_script_mode_model_shows_the_environment_that_serves() -> None:
+    world = World()
+    script_mode = {
+        "sagemaker_program": '"mnist.py"',
+        "sagemaker_submit_directory": '"s3://out/hpo-001/source/sourcedir.tar.gz"',
+        "sagemaker_container_log_level": "20",
+        "sagemaker_region": '"us-east-1"',
+    }
+    world.complete(run("hpo-001", 0.3, hyperparameters=script_mode))
+    model = world.lineage.endpoint("digits-zero").variants[0].model
+    assert model.image == SERVING
+    assert model.environment == {
+        "SAGEMAKER_PROGRAM": "mnist.py",
+        "SAGEMAKER_SUBMIT_DIRECTORY": "s3://out/hpo-001/source/sourcedir.tar.gz",
+        "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+        "SAGEMAKER_REGION": "us-east-1",
+    }
+    assert document(model)["environment"] == model.environment
 
 
 def test_the_trials_other_components_carry_the_preprocessing_parameters() -> None:

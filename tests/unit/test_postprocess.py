@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.errors import ModelFailed
-from chalicelib.models import ModelOutputs, PostprocessKind, ResponseSpec
+from chalicelib.inference_spec import ModelOutputs, PostprocessKind, ResponseSpec
 from chalicelib.processing.postprocess import postprocess
 
 
@@ -302,3 +302,61 @@ def test_raw_refuses_what_it_cannot_pass_through(response: Any) -> None:
 def test_wrong_row_counts_are_model_failures(kind: PostprocessKind, response: Any) -> None:
     with pytest.raises(ModelFailed, match="for 2 inputs"):
         postprocess(response, spec(kind), 2)
+
+
+BINARY = ResponseSpec(postprocess="binary", labels=("negative", "positive"))
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        [[0.25], [0.5], [0.875]],  # XGBoost CSV, one value per line
+        [[0.25, 0.5, 0.875]],  # XGBoost CSV, all values on one line
+        {"predictions": [{"score": 0.25}, {"score": 0.5}, {"score": 0.875}]},  # its JSON
+        [0.25, 0.5, 0.875],
+    ],
+)
+def test_binary_labels_a_probability_at_the_threshold(response: Any) -> None:
+    assert postprocess(response, BINARY, 3) == [
+        {"label": "negative", "probability": 0.75, "score": 0.25},
+        {"label": "positive", "probability": 0.5, "score": 0.5},
+        {"label": "positive", "probability": 0.875, "score": 0.875},
+    ]
+
+
+def test_binary_threshold_and_default_labels() -> None:
+    spec = ResponseSpec(postprocess="binary", threshold=0.9)
+    assert postprocess([[0.875]], spec, 1) == [{"label": 0, "probability": 0.125, "score": 0.875}]
+
+
+@pytest.mark.parametrize("score", [-0.1, 1.5, math.inf, "0.5", None])
+def test_binary_refuses_what_is_not_a_probability(score: Any) -> None:
+    with pytest.raises(ModelFailed):
+        postprocess([[score]], BINARY, 1)
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        [[0.1, 0.7, 0.2], [0.6, 0.3, 0.1]],  # CSV lines
+        {"predictions": [{"score": [0.1, 0.7, 0.2]}, {"score": [0.6, 0.3, 0.1]}]},
+        [[0.1, 0.7, 0.2, 0.6, 0.3, 0.1]],  # one CSV line of rows x classes
+    ],
+)
+def test_multiclass_ranks_softprob_rows(response: Any) -> None:
+    spec = ResponseSpec(postprocess="multiclass", labels=("a", "b", "c"))
+    first, second = postprocess(response, spec, 2, top_k=2)
+    assert (first["label"], second["label"]) == ("b", "a")
+    assert first["probability"] == pytest.approx(0.7)
+    assert [p["label"] for p in first["top_k"]] == ["b", "c"]
+
+
+def test_multiclass_takes_probabilities_as_they_are() -> None:
+    # Rows that do not sum to 1 are not softmaxed again: softprob already is a distribution.
+    spec = ResponseSpec(postprocess="multiclass")
+    [prediction] = postprocess([[0.2, 0.3]], spec, 1)
+    assert prediction == {
+        "label": 1,
+        "probability": 0.3,
+        "top_k": [{"label": 1, "probability": 0.3}],
+    }

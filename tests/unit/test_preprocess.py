@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from chalicelib.errors import EmptyInput, InvalidShape, MalformedInput
-from chalicelib.models import InputSpec, RawInput, ResizeFilter
+from chalicelib.inference_spec import InputSpec, Normalization, ResizeFilter
+from chalicelib.models import RawInput
 from chalicelib.processing.preprocess import preprocess
 
 RNG = np.random.default_rng(11)
@@ -139,3 +140,18 @@ def test_no_inputs_is_empty() -> None:
 def test_pixels_stay_finite_at_the_bounds_a_definition_allows(spec: InputSpec) -> None:
     pixels = np.array([[0, 255], [255, 0]], dtype=np.uint8)
     assert np.isfinite(preprocess([RawInput(pixels, "image")], spec)).all()
+
+
+def test_images_and_feature_rows_are_normalized_each_by_their_own_kind() -> None:
+    spec = InputSpec(
+        shape=(2, 2),
+        image=Normalization(scale=255.0, invert=True),
+        features=Normalization(mean=0.5, std=0.5),
+    )
+    batch = preprocess([image(np.array([[0, 255], [255, 0]])), array([0.0, 0.5, 1.0, 0.25])], spec)
+    assert batch.tolist() == [[1.0, 0.0, 0.0, 1.0], [-1.0, 0.0, 1.0, -0.5]]
+
+
+def test_without_a_kind_of_its_own_an_input_takes_the_top_level_normalization() -> None:
+    spec = InputSpec(shape=(2,), scale=10.0, image=Normalization(scale=255.0))
+    assert preprocess([array([5.0, 10.0])], spec).tolist() == [[0.5, 1.0]]

@@ -219,3 +219,58 @@ def test_an_image_is_trusted_exactly_when_it_is_the_prefix_or_continues_at_a_bou
     trusted = refusal(STAGE, run(image=image), own) is None
 
     assert trusted == (suffix == "" or suffix[0] in ":@/")
+
+
+SOURCE = '"s3://models/zero/source/sourcedir.tar.gz"'
+
+
+def script_run(**hyperparameters: str) -> Run:
+    """A script-mode run: the SDK's hyperparameters, JSON-encoded."""
+    base = {"sagemaker_program": '"train.py"', "sagemaker_submit_directory": SOURCE}
+    return replace(run(), hyperparameters=base | hyperparameters)
+
+
+def test_the_inference_code_of_a_script_mode_run_comes_from_a_trusted_prefix_too() -> None:
+    assert refusal(STAGE, script_run()) is None
+    foreign = script_run(sagemaker_submit_directory='"s3://attacker/sourcedir.tar.gz"')
+    assert refusal(STAGE, foreign) == "untrusted submit directory s3://attacker/sourcedir.tar.gz"
+    dotted = script_run(sagemaker_submit_directory='"s3://models/../attacker/code.tar.gz"')
+    assert (
+        refusal(STAGE, dotted) == "untrusted submit directory s3://models/../attacker/code.tar.gz"
+    )
+    # Not JSON: read as the raw string, as the toolkits would see it.
+    assert refusal(STAGE, script_run(sagemaker_submit_directory="s3://models/raw.tar.gz")) is None
+
+
+@pytest.mark.parametrize(
+    ("program", "problem"),
+    [
+        ('"/etc/passwd"', "sagemaker_program must be a relative file path"),
+        ('"../../bin/sh"', "sagemaker_program must not have . or .. segments"),
+        ('"code/./serve.py"', "sagemaker_program must not have . or .. segments"),
+        ('"serve.py; rm -rf /"', "sagemaker_program must be a relative file path"),
+        ('""', "sagemaker_program must be a relative file path"),
+    ],
+)
+def test_a_program_outside_the_code_directory_is_never_promoted_automatically(
+    program: str, problem: str
+) -> None:
+    assert refusal(STAGE, script_run(sagemaker_program=program)) == f"unservable program: {problem}"
+
+
+def test_a_definitions_own_code_replaces_what_the_job_says() -> None:
+    document = project_document()
+    document["endpoint"]["model"] = {
+        "environment": {
+            "SAGEMAKER_PROGRAM": "serve.py",
+            "SAGEMAKER_SUBMIT_DIRECTORY": "s3://elsewhere/code.tar.gz",
+        }
+    }
+    job = script_run(
+        sagemaker_program='"../x.py"', sagemaker_submit_directory='"s3://attacker/c.tar.gz"'
+    )
+    assert STAGE.refusal(parse_project(document), job) is None
+
+
+def test_a_built_in_algorithm_run_has_no_code_to_check() -> None:
+    assert refusal(STAGE, replace(run(), hyperparameters={"feature_dim": "784"})) is None

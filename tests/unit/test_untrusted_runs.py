@@ -137,3 +137,38 @@ def test_whatever_the_order_the_champion_is_the_best_trusted_run(
     assert world.champion_run() == best.name
     assert world.serving() == world.champion().endpoint_config_name
     assert set(world.sagemaker.model_runs.values()) <= {job.name for job in trusted}
+
+
+def test_a_script_mode_run_with_foreign_inference_code_is_never_deployed() -> None:
+    world = World()
+    hyperparameters = {
+        "sagemaker_program": '"inference.py"',
+        "sagemaker_submit_directory": '"s3://attacker-bucket/sourcedir.tar.gz"',
+    }
+    world.complete(run("scripted", 0.1, hyperparameters=hyperparameters))
+
+    assert world.champion_run() is None
+    assert world.sagemaker.calls == ["DescribeTrainingJob"]
+    recorded = world.runs.get_run("scripted")
+    assert recorded is not None
+    assert eligibility(project(), recorded, TRUSTED) == Eligibility(
+        "digits-zero",
+        False,
+        "untrusted submit directory s3://attacker-bucket/sourcedir.tar.gz",
+    )
+
+
+def test_an_operator_cannot_deploy_a_program_outside_the_code_directory() -> None:
+    world = World()
+    hyperparameters = {
+        "sagemaker_program": '"../../usr/bin/python"',
+        "sagemaker_submit_directory": '"s3://bucket/scripted/source/sourcedir.tar.gz"',
+    }
+    world.complete(run("scripted", 0.1, hyperparameters=hyperparameters))
+
+    promotion = world.service.promote("digits-zero", "scripted", cause="api:admin")
+
+    problem = "sagemaker_program must not have . or .. segments"
+    assert promotion.untrusted == f"unservable program: {problem}"
+    assert (promotion.outcome, promotion.message) == ("failed", f"run scripted: {problem}")
+    assert "CreateModel" not in world.sagemaker.calls
