@@ -9,6 +9,8 @@ from functools import lru_cache
 from typing import Literal, cast, get_args
 
 MiB = 1024 * 1024
+# Where promotions write script-mode models' artifacts repacked with their code, in the bucket.
+PACKED_MODELS_PREFIX = "models/"
 # How API Gateway authenticates prediction clients; `none` is for the local stack only.
 PredictionsAuth = Literal["iam", "cognito", "api_key", "none"]
 _ACCOUNT_ID = re.compile(r"\d{12}")
@@ -28,6 +30,8 @@ class Settings:
     # How long a container answers predictions from a definition it read (docs/configuration.md).
     definition_cache_seconds: float = 5.0
     vocabulary_cache_seconds: float = 300.0
+    # A script-mode model's artifact and its code, each, when they are packed into one.
+    max_repack_bytes: int = 200 * MiB
     datasets_prefix: str = "datasets/"
     batch_input_prefix: str = "batch/input/"
     batch_output_prefix: str = "batch/output/"
@@ -62,6 +66,7 @@ class Settings:
                 "SAGEWIRE_DATASETS_PREFIX": self.datasets_prefix,
                 "SAGEWIRE_BATCH_INPUT_PREFIX": self.batch_input_prefix,
                 "SAGEWIRE_BATCH_OUTPUT_PREFIX": self.batch_output_prefix,
+                "packed models": PACKED_MODELS_PREFIX,
             }
         )
 
@@ -83,6 +88,7 @@ class Settings:
             retry_after_seconds=int(env.get("SAGEWIRE_RETRY_AFTER_SECONDS", "2")),
             definition_cache_seconds=float(env.get("SAGEWIRE_DEFINITION_CACHE_SECONDS", "5")),
             vocabulary_cache_seconds=float(env.get("SAGEWIRE_VOCABULARY_CACHE_SECONDS", "300")),
+            max_repack_bytes=int(env.get("SAGEWIRE_MAX_REPACK_BYTES", str(200 * MiB))),
             datasets_prefix=env.get("SAGEWIRE_DATASETS_PREFIX", "datasets/"),
             batch_input_prefix=env.get("SAGEWIRE_BATCH_INPUT_PREFIX", "batch/input/"),
             batch_output_prefix=env.get("SAGEWIRE_BATCH_OUTPUT_PREFIX", "batch/output/"),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from chalicelib.config import Settings, get_settings
+from chalicelib.config import PACKED_MODELS_PREFIX, Settings, get_settings
 from chalicelib.gateways.projects import ProjectTable
 from chalicelib.gateways.sagemaker_runtime import SageMakerRuntimeGateway, runtime_client_config
 from chalicelib.gateways.table import client_config as table_client_config
@@ -180,14 +180,24 @@ class Container:
 
     @cached_property
     def rollout(self) -> RolloutService:
+        from chalicelib.gateways.s3 import S3Gateway
+        from chalicelib.services.model_builds import ModelBuilds
         from chalicelib.services.rollout import RolloutService
 
+        settings = self.settings
+        models = ModelBuilds(
+            self.control_plane,
+            S3Gateway(self.s3_client),
+            f"s3://{settings.bucket_name}/{PACKED_MODELS_PREFIX}",
+            settings.max_repack_bytes,
+        )
         return RolloutService(
             self.project_store,
             self.run_store,
             self.champion_store,
             self.control_plane,
             metrics=self.observability.metrics,
+            models=models,
         )
 
     @cached_property

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from chalicelib.config import PACKED_MODELS_PREFIX
 from deploy.stages import PROJECT_DIR, REPORTS_PREFIX, Stage
 
 Access = Literal["List", "Read", "Write", "Tagging", "Permissions management"]
@@ -94,6 +95,12 @@ def _arn(stage: Stage, service: str, resource: str, region: str = "*") -> str:
     return f"arn:{stage.partition}:{service}:{region}:{account}:{resource}"
 
 
+def _object_arn(stage: Stage, uri: str) -> str:
+    """The objects under an `s3://bucket[/prefix]` location (a bare bucket: all of its own)."""
+    location = uri.removeprefix("s3://")
+    return _arn(stage, "s3", location if "/" in location else f"{location}/") + "*"
+
+
 def _object_prefixes(stage: Stage) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(read, write) key prefixes of the stage's bucket."""
     settings = stage.settings
@@ -102,8 +109,9 @@ def _object_prefixes(stage: Stage) -> tuple[tuple[str, ...], tuple[str, ...]]:
         settings.batch_input_prefix,  # on_batch_object reads the dropped file
         settings.batch_output_prefix,  # on_batch_object: has this manifest been written?
         REPORTS_PREFIX,  # GET /v1/reports/latest, and the report's baseline
+        PACKED_MODELS_PREFIX,  # a repacked model's marker (HeadObject)
     )
-    write = (settings.batch_output_prefix, REPORTS_PREFIX)
+    write = (settings.batch_output_prefix, REPORTS_PREFIX, PACKED_MODELS_PREFIX)
     return read, write
 
 
@@ -160,9 +168,10 @@ def allowed_resources(stage: Stage) -> dict[str, tuple[str, ...]]:
         "dynamodb:Query": (table, f"{table}/index/*"),
         "s3:ListBucket": (bucket,),
         "s3:GetObject": tuple(f"{bucket}/{key}*" for key in read_prefixes)
+        # text projects' vocabularies; script-mode artifacts and code packed into one model
         + tuple(
-            _arn(stage, "s3", uri.removeprefix("s3://")) + "*"
-            for uri in settings.vocabulary_prefixes
+            _object_arn(stage, uri)
+            for uri in settings.vocabulary_prefixes + settings.trusted_artifacts
         ),
         "s3:PutObject": tuple(f"{bucket}/{key}*" for key in write_prefixes),
         "sagemaker:ListModels": ("*",),

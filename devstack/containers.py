@@ -25,6 +25,8 @@ _IMAGE = re.compile(
     r"(?P<repository>[a-z0-9][a-z0-9._/-]*)(?::[\w.-]+|@sha256:[0-9a-f]{64})?"
 )
 ENTRY_POINT_VARIABLES: Final = ("SAGEMAKER_PROGRAM", "SAGEMAKER_SUBMIT_DIRECTORY")
+# Where SageMaker unpacks the artifact's code/ (the SDK's repacked models name it).
+PACKED_CODE: Final = "/opt/ml/model/code"
 # Framework images serve only through the user's inference script (model_fn, ...).
 FRAMEWORK_REPOSITORIES: Final = frozenset(
     {
@@ -178,18 +180,36 @@ def _served_models() -> tempfile.TemporaryDirectory[str]:
 
 
 def _script_model(
-    container: Container, environment: Mapping[str, str], artifact: bytes, fetch: Fetch
+    container: Container,
+    environment: Mapping[str, str],
+    artifact: bytes,
+    fetch: Fetch,
+    isolated: bool,
 ) -> Served:
-    """The user's inference script (the code from SAGEMAKER_SUBMIT_DIRECTORY, the model from the
-    artifact) on disk for the life of the stack, as a container holds them."""
+    """The user's inference script (the code from SAGEMAKER_SUBMIT_DIRECTORY, or packed in the
+    artifact under code/; the model from the artifact) on disk for the life of the stack, as a
+    container holds them. Under network isolation the container cannot download code."""
     submitted = environment["SAGEMAKER_SUBMIT_DIRECTORY"]
-    try:
-        code = fetch(submitted)
-    except Exception:  # any S3 failure: the container could not download its code
-        raise Unservable(f"the inference code {submitted[:200]} could not be downloaded") from None
     root = Path(tempfile.mkdtemp(prefix="model-", dir=_served_models().name))
     model_dir = _unpacked(artifact, root / "model", "the model artifact")
-    code_dir = _unpacked(code, root / "code", "SAGEMAKER_SUBMIT_DIRECTORY")
+    if submitted == PACKED_CODE:
+        code_dir = model_dir / "code"
+        if not code_dir.is_dir():
+            raise Unservable(f"the model artifact has no code/ for {PACKED_CODE}")
+    elif isolated:
+        raise Unservable(
+            f"the inference code {submitted[:200]} could not be downloaded: the model runs with "
+            f"network isolation (pack the code into the artifact, SAGEMAKER_SUBMIT_DIRECTORY="
+            f"{PACKED_CODE}, as the SDK does)"
+        )
+    else:
+        try:
+            code = fetch(submitted)
+        except Exception:  # any S3 failure: the container could not download its code
+            raise Unservable(
+                f"the inference code {submitted[:200]} could not be downloaded"
+            ) from None
+        code_dir = _unpacked(code, root / "code", "SAGEMAKER_SUBMIT_DIRECTORY")
     try:
         model = script_serving.load(model_dir, code_dir, environment["SAGEMAKER_PROGRAM"])
     except script_serving.HandlerError as error:
@@ -197,11 +217,17 @@ def _script_model(
     return Served(container, model)
 
 
-def load(image: str, environment: Mapping[str, str], artifact: bytes, fetch: Fetch) -> Served:
+def load(
+    image: str,
+    environment: Mapping[str, str],
+    artifact: bytes,
+    fetch: Fetch,
+    isolated: bool = False,
+) -> Served:
     """The container for `image` with the model.tar.gz loaded, as its ping would need it."""
     container = container_for(image, environment)
     if container.artifact == SCRIPT:
-        return _script_model(container, environment, artifact, fetch)
+        return _script_model(container, environment, artifact, fetch, isolated)
     if container.artifact == XGBOOST:
         from devstack import xgboost_builtin  # xgboost takes a while to import: on first use
 

@@ -36,6 +36,7 @@ def _check(backend: Any, model_name: str) -> None:
         container.get("Environment") or {},
         artifact,
         lambda url: _artifact(backend.account_id, url),
+        isolated=model.enable_network_isolation,
     )
 
 

@@ -188,6 +188,7 @@ class LocalRuntime:
                 container.get("Environment", {}),
                 s3.get_object(Bucket=bucket, Key=key)["Body"].read(),
                 lambda uri: _read(s3, uri),
+                isolated=described.get("EnableNetworkIsolation", False),
             )
         except (ClientError, containers.Unservable) as error:
             raise ServiceError(

@@ -204,6 +204,7 @@ class TransformShim:
             {**(container.get("Environment") or {}), **(job.environment or {})},
             s3.get_object(Bucket=bucket, Key=key)["Body"].read(),
             lambda uri: _read(s3, uri),
+            isolated=model.enable_network_isolation,
         )
         transform_input: dict[str, Any] = dict(job.transform_input)
         output: dict[str, Any] = dict(job.transform_output)

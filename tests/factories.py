@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Callable
+import tarfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from chalicelib.config import Settings
 from chalicelib.models import Trust
+from chalicelib.services.model_builds import ModelBuilds
 from chalicelib.services.ports import (
     NO_METRICS,
     ChampionStore,
@@ -21,6 +24,7 @@ from chalicelib.services.ports import (
 from chalicelib.services.rollout import RolloutService
 from chalicelib.services.selection import ChampionService
 from chalicelib.services.trust import TrustPolicy
+from tests.fakes import FakePacker
 
 # The registries of the images and the buckets of the artifacts that tests' runs use.
 TRUSTED = TrustPolicy(
@@ -92,8 +96,24 @@ def automation(
     metrics: MetricsSink = NO_METRICS,
     trust: TrustPolicy = TRUSTED,
 ) -> Automation:
-    ticking = {} if clock is None else {"clock": clock}
-    rollout = RolloutService(projects, runs, champions, sagemaker, metrics=metrics, **ticking)
+    ticking: dict[str, Any] = {} if clock is None else {"clock": clock}
+    models = ModelBuilds(sagemaker, FakePacker(), "s3://sagewire/models/", 1 << 20)
+    rollout = RolloutService(
+        projects, runs, champions, sagemaker, metrics=metrics, models=models, **ticking
+    )
     return Automation(
         ChampionService(projects, runs, champions, sagemaker, rollout, trust, **ticking), rollout
     )
+
+
+def tar_gz(files: dict[str, bytes], extra: Sequence[tarfile.TarInfo] = ()) -> bytes:
+    """A .tar.gz of regular files (and any `extra` members, without data)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for info in extra:
+            tar.addfile(info)
+    return buffer.getvalue()

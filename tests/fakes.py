@@ -277,10 +277,11 @@ class FakeSageMaker:
         network_isolation: bool,
         image: str,
         environment: Mapping[str, str],
+        artifact: str | None = None,
     ) -> None:
         self._call("CreateModel")
         with self.lock:
-            wanted = (role_arn, image, run.model_artifact)
+            wanted = (role_arn, image, artifact or run.model_artifact)
             if self.models.setdefault(name, wanted) != wanted:
                 raise Conflict(f"model {name} exists with other settings")
             if self.environments.setdefault(name, dict(environment)) != dict(environment):
@@ -363,6 +364,17 @@ class FakeSageMaker:
             if endpoint.config is None:
                 endpoint.status = "Failed"
             return EndpointChange(name, f"arn:{name}", endpoint.status, EPOCH, endpoint.config)  # type: ignore[arg-type]
+
+
+class FakePacker:
+    """Repacks nothing: answers the destination and records each call."""
+
+    def __init__(self) -> None:
+        self.packed: list[tuple[str, str, str, int]] = []
+
+    def repack_model(self, artifact: str, code: str, destination: str, max_bytes: int) -> str:
+        self.packed.append((artifact, code, destination, max_bytes))
+        return destination
 
 
 class FakeObjects:

@@ -1,13 +1,17 @@
-"""S3 objects: capped reads, metadata, writes; a missing object is None or NotFound."""
+"""S3 objects: capped reads, metadata, writes, model artifacts repacked with their code; a
+missing object is None or NotFound."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import hashlib
+import tempfile
+from typing import IO, TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from chalicelib.errors import InputTooLarge, NotFound
+from chalicelib.errors import DeploymentFailed, InputTooLarge, NotFound
 from chalicelib.models import StoredObject
+from chalicelib.processing.model_packing import pack_code
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -85,3 +89,66 @@ class S3Gateway:
 
     def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+
+    def repack_model(self, artifact: str, code: str, destination: str, max_bytes: int) -> str:
+        """`destination` (an s3:// URI): the artifact with the code's files under code/, written
+        once; a destination made from the same artifact and code (their ETags) is reused.
+        Either source over `max_bytes`, gone or unreadable is DeploymentFailed."""
+        sources = ",".join(self._etag_of(uri) for uri in (artifact, code))
+        marker = hashlib.sha256(sources.encode()).hexdigest()
+        bucket, key = _bucket_key(destination)
+        try:
+            existing = self._client.head_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            if not _missing(error):
+                raise
+        else:
+            if existing.get("Metadata", {}).get("sagewire-sources") == marker:
+                return destination
+        with (
+            tempfile.TemporaryFile() as model,
+            tempfile.TemporaryFile() as source,
+            tempfile.TemporaryFile() as packed,
+        ):
+            self._download(artifact, model, max_bytes)
+            self._download(code, source, max_bytes)
+            # Unpacked, at most 8 times the packed limit: gzip's ratio on model weights and code
+            # is 1 to 4; a decompression bomb stops here.
+            pack_code(model, source, packed, 8 * max_bytes)
+            packed.seek(0)
+            # One PUT (S3 takes 5 GB so): the repack limit keeps it far below that.
+            self._client.put_object(
+                Bucket=bucket, Key=key, Body=packed, Metadata={"sagewire-sources": marker}
+            )
+        return destination
+
+    def _etag_of(self, uri: str) -> str:
+        bucket, key = _bucket_key(uri)
+        try:
+            return self._client.head_object(Bucket=bucket, Key=key)["ETag"]
+        except ClientError as error:
+            if _missing(error) or error.response.get("Error", {}).get("Code") in _FORBIDDEN:
+                raise DeploymentFailed(f"{uri[:200]} is gone or not readable") from None
+            raise
+
+    def _download(self, uri: str, into: IO[bytes], max_bytes: int) -> None:
+        bucket, key = _bucket_key(uri)
+        response = self._client.get_object(Bucket=bucket, Key=key)
+        stream = response["Body"]
+        try:
+            if response.get("ContentLength", 0) > max_bytes:
+                raise DeploymentFailed(f"{uri[:200]} is over the repack limit of {max_bytes} bytes")
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                into.write(chunk)
+                if into.tell() > max_bytes:
+                    raise DeploymentFailed(
+                        f"{uri[:200]} is over the repack limit of {max_bytes} bytes"
+                    )
+        finally:
+            stream.close()
+        into.seek(0)
+
+
+def _bucket_key(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key

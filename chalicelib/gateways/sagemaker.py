@@ -129,15 +129,15 @@ class SageMakerGateway:
         network_isolation: bool,
         image: str,
         environment: Mapping[str, str],
+        artifact: str | None = None,
     ) -> None:
-        """The model of `run` served by `image` with `environment` (no Environment when empty),
-        or the existing one when it is the same (image, artifact, environment, role, isolation)."""
+        """The model of `run` served by `image` with `environment` (no Environment when empty)
+        from its artifact (or `artifact`, the artifact repacked with its code), or the existing
+        one when it is the same (image, artifact, environment, role, isolation)."""
         if not run.training_image or not run.model_artifact:
             raise DeploymentFailed(f"run {run.name} has no training image or model artifact")
-        primary: ContainerDefinitionTypeDef = {
-            "Image": image,
-            "ModelDataUrl": run.model_artifact,
-        }
+        artifact = artifact or run.model_artifact
+        primary: ContainerDefinitionTypeDef = {"Image": image, "ModelDataUrl": artifact}
         if environment:
             primary["Environment"] = dict(environment)
         subject = f"model {name}"
@@ -159,7 +159,7 @@ class SageMakerGateway:
                 field
                 for field, have, want in (
                     ("image", existing.get("Image"), image),
-                    ("artifact", existing.get("ModelDataUrl"), run.model_artifact),
+                    ("artifact", existing.get("ModelDataUrl"), artifact),
                     ("environment", existing.get("Environment", {}), dict(environment)),
                     ("role", model.get("ExecutionRoleArn"), role_arn),
                     (

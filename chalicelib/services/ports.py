@@ -47,6 +47,12 @@ class VocabularySource(Protocol):
     def get(self, uri: str, fresh: bool = False) -> Vocabulary: ...
 
 
+class ModelPacker(Protocol):
+    """Model artifacts repacked with their inference code (gateways/s3.py)."""
+
+    def repack_model(self, artifact: str, code: str, destination: str, max_bytes: int) -> str: ...
+
+
 class EndpointInvoker(Protocol):
     def invoke(
         self,
@@ -73,6 +79,7 @@ class ControlPlane(Protocol):
         network_isolation: bool,
         image: str,
         environment: Mapping[str, str],
+        artifact: str | None = None,
     ) -> None: ...
 
     def ensure_endpoint_config(

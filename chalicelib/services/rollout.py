@@ -27,7 +27,7 @@ from chalicelib.models import (
     Run,
 )
 from chalicelib.naming import endpoint_variants
-from chalicelib.processing.model_containers import serving_container
+from chalicelib.services.model_builds import ModelBuilds
 from chalicelib.services.ports import (
     NO_METRICS,
     ChampionStore,
@@ -127,11 +127,13 @@ class RolloutService:
         sagemaker: ControlPlane,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         metrics: MetricsSink = NO_METRICS,
+        models: ModelBuilds | None = None,
     ) -> None:
         self._projects = projects
         self._runs = runs
         self._champions = champions
         self._sagemaker = sagemaker
+        self._models = models or ModelBuilds(sagemaker)
         self._clock = clock
         self._metrics = metrics
 
@@ -344,15 +346,7 @@ class RolloutService:
             role = project.endpoint.execution_role_arn or run.role_arn
             if role is None:
                 raise DeploymentFailed(f"no execution role for model {variant.model_name}")
-            serving = serving_container(run, project.endpoint)
-            self._sagemaker.ensure_model(
-                variant.model_name,
-                run,
-                role,
-                project.endpoint.network_isolation,
-                serving.image,
-                serving.environment,
-            )
+            self._models.ensure(variant.model_name, run, project.endpoint, role)
         self._sagemaker.ensure_endpoint_config(
             champion.endpoint_config_name, [variant for _, variant in variants], project.endpoint
         )

@@ -55,8 +55,11 @@ class DescribeOnce:
         network_isolation: bool,
         image: str,
         environment: Mapping[str, str],
+        artifact: str | None = None,
     ) -> None:
-        self._inner.ensure_model(name, run, role_arn, network_isolation, image, environment)
+        self._inner.ensure_model(
+            name, run, role_arn, network_isolation, image, environment, artifact=artifact
+        )
 
     def ensure_endpoint_config(
         self, name: str, variants: Sequence[Variant], endpoint: EndpointSpec

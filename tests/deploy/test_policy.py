@@ -89,12 +89,14 @@ def test_the_prod_policy_scopes_every_resource_by_name() -> None:
     assert grants(document, "s3:PutObject") == [
         "arn:aws:s3:::sagewire-prod/batch/output/*",
         "arn:aws:s3:::sagewire-prod/reports/*",
+        "arn:aws:s3:::sagewire-prod/models/*",
     ]
     assert grants(document, "s3:GetObject") == [
         "arn:aws:s3:::sagewire-prod/datasets/*",
         "arn:aws:s3:::sagewire-prod/batch/input/*",
         "arn:aws:s3:::sagewire-prod/batch/output/*",
         "arn:aws:s3:::sagewire-prod/reports/*",
+        "arn:aws:s3:::sagewire-prod/models/*",
         "arn:aws:s3:::sagewire-prod/vocabularies/*",
     ]
     assert grants(document, "s3:ListBucket") == ["arn:aws:s3:::sagewire-prod"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import tarfile
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -12,8 +14,9 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from chalicelib.errors import InputTooLarge, NotFound
+from chalicelib.errors import DeploymentFailed, InputTooLarge, NotFound
 from chalicelib.gateways.s3 import S3Gateway
+from tests.factories import tar_gz
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -81,3 +84,48 @@ def test_an_object_sagewire_may_not_read_is_not_found_and_a_missing_bucket_none(
         with pytest.raises(NotFound):
             S3Gateway(client).head(BUCKET, "secret")
         assert S3Gateway(client).head("gone", "data.csv") is None
+
+
+ARTIFACT = f"s3://{BUCKET}/jobs/j/output/model.tar.gz"
+CODE = f"s3://{BUCKET}/jobs/j/source/sourcedir.tar.gz"
+PACKED = f"s3://{BUCKET}/models/m/model.tar.gz"
+
+
+@pytest.fixture
+def sources(client: S3Client) -> S3Client:
+    client.put_object(Bucket=BUCKET, Key="jobs/j/output/model.tar.gz", Body=tar_gz({"m.bin": b"w"}))
+    code = tar_gz({"train.py": b"print(1)"})
+    client.put_object(Bucket=BUCKET, Key="jobs/j/source/sourcedir.tar.gz", Body=code)
+    return client
+
+
+def packed_members(client: S3Client) -> dict[str, bytes]:
+    body = client.get_object(Bucket=BUCKET, Key="models/m/model.tar.gz")["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar if m.isreg()}  # type: ignore[union-attr]
+
+
+def test_a_model_is_repacked_with_its_code_once_per_pair_of_sources(sources: S3Client) -> None:
+    gateway = S3Gateway(sources)
+    assert gateway.repack_model(ARTIFACT, CODE, PACKED, 1_000_000) == PACKED
+    assert packed_members(sources) == {"m.bin": b"w", "code/train.py": b"print(1)"}
+    puts: list[str] = []
+    sources.meta.events.register("before-call.s3.PutObject", lambda **_: puts.append("put"))
+
+    assert gateway.repack_model(ARTIFACT, CODE, PACKED, 1_000_000) == PACKED
+    assert puts == []  # the same two sources (their ETags): the packed model is reused
+
+    sources.put_object(
+        Bucket=BUCKET, Key="jobs/j/source/sourcedir.tar.gz", Body=tar_gz({"train.py": b"v2"})
+    )
+    gateway.repack_model(ARTIFACT, CODE, PACKED, 1_000_000)
+    assert packed_members(sources)["code/train.py"] == b"v2"
+    assert puts == ["put", "put"]  # the new code, and the test's own upload of it
+
+
+def test_a_source_gone_or_over_the_limit_fails_the_deployment(sources: S3Client) -> None:
+    gateway = S3Gateway(sources)
+    with pytest.raises(DeploymentFailed, match="gone or not readable"):
+        gateway.repack_model(ARTIFACT, f"s3://{BUCKET}/absent.tar.gz", PACKED, 1_000_000)
+    with pytest.raises(DeploymentFailed, match="over the repack limit"):
+        gateway.repack_model(ARTIFACT, CODE, PACKED, 10)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 from pathlib import Path
 
 import joblib
@@ -15,6 +14,7 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
 from devstack import algorithms, containers, images, xgboost_builtin
+from tests.factories import tar_gz
 
 EXAMPLE = Path(__file__).parents[2] / "devstack" / "examples" / "sklearn_digits" / "train.py"
 
@@ -193,23 +193,13 @@ def test_requests_the_container_cannot_read_are_its_4xx(
     assert raised.value.status == status
 
 
-def _tar_gz(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def test_a_framework_model_is_served_by_its_own_model_fn_and_the_default_handlers() -> None:
     digits = load_digits()
     model = LogisticRegression(max_iter=2000).fit(digits.data[:1000], digits.target[:1000])
     saved = io.BytesIO()
     joblib.dump(model, saved)
-    artifact = _tar_gz({"model.joblib": saved.getvalue()})
-    code = _tar_gz({"train.py": EXAMPLE.read_bytes()})
+    artifact = tar_gz({"model.joblib": saved.getvalue()})
+    code = tar_gz({"train.py": EXAMPLE.read_bytes()})
     image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
     environment = {
         "SAGEMAKER_PROGRAM": "train.py",
@@ -229,12 +219,35 @@ def test_a_framework_model_is_served_by_its_own_model_fn_and_the_default_handler
     assert refused.value.status == 415
 
 
+def test_under_network_isolation_code_comes_only_from_the_artifact() -> None:
+    image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+    code = {"train.py": EXAMPLE.read_bytes()}
+    model = LogisticRegression(max_iter=200).fit(
+        load_digits().data[:100], load_digits().target[:100]
+    )
+    saved = io.BytesIO()
+    joblib.dump(model, saved)
+    downloads = {"s3://bucket/code/sourcedir.tar.gz": tar_gz(code)}.__getitem__
+
+    from_s3 = {**SCRIPT, "SAGEMAKER_PROGRAM": "train.py"}
+    with pytest.raises(containers.Unservable, match="network isolation"):
+        containers.load(image, from_s3, tar_gz({"model.joblib": saved.getvalue()}), downloads, True)
+
+    packed = tar_gz({"model.joblib": saved.getvalue(), "code/train.py": code["train.py"]})
+    in_artifact = {**from_s3, "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}
+    served = containers.load(image, in_artifact, packed, _no_code, True)
+    body, _ = containers.invoke(served, b",".join([b"0"] * 64), "text/csv", "application/json")
+    assert len(json.loads(body)) == 1
+    with pytest.raises(containers.Unservable, match="no code/"):
+        containers.load(image, in_artifact, tar_gz({"model.joblib": b""}), _no_code, True)
+
+
 def test_a_framework_model_without_model_fn_is_unservable() -> None:
-    code = _tar_gz({"inference.py": b"print('no model_fn here')\n"})
+    code = tar_gz({"inference.py": b"print('no model_fn here')\n"})
     image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 
     with pytest.raises(containers.Unservable, match="no model_fn"):
-        containers.load(image, SCRIPT, _tar_gz({}), lambda uri: code)
+        containers.load(image, SCRIPT, tar_gz({}), lambda uri: code)
 
 
 def test_an_xgboost_model_answers_csv_rows_in_csv_or_json() -> None:

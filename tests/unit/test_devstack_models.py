@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from devstack import algorithms, digits, images, trainer
 from devstack.aws import ControlPlane
 from devstack.runtime import RuntimeServer
 from tests.clock import ManualClock
+from tests.factories import tar_gz
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -92,22 +92,12 @@ def test_artifacts_round_trip(trained: dict[str, algorithms.Trained]) -> None:
     )
 
 
-def _tar(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
-
-
 @pytest.mark.parametrize(
     "artifact",
     [
         b"not a tarball",
-        _tar({"meta.json": b"{}"}),
-        _tar({"model.npz": b"junk", "meta.json": b'{"algorithm": "kmeans", "feature_dim": 2}'}),
+        tar_gz({"meta.json": b"{}"}),
+        tar_gz({"model.npz": b"junk", "meta.json": b'{"algorithm": "kmeans", "feature_dim": 2}'}),
     ],
 )
 def test_foreign_artifacts_are_refused(artifact: bytes) -> None:

@@ -19,6 +19,7 @@ from sklearn.datasets import load_digits
 
 from devstack import script_mode, script_serving
 from devstack.script_mode import ScriptClientError, ScriptError, ScriptJob
+from tests.factories import tar_gz
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -26,16 +27,6 @@ if TYPE_CHECKING:
 BUCKET = "sagemaker-us-east-1-123456789012"
 EXAMPLE = Path(__file__).parents[2] / "devstack" / "examples" / "sklearn_digits" / "train.py"
 METRICS = [("validation:accuracy", r"validation:accuracy=([0-9.]+)")]
-
-
-def tar_gz(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def csv(x: Any, y: Any) -> bytes:

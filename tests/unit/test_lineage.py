@@ -171,7 +171,8 @@ def test_a_script_mode_model_shows_the_environment_that_serves() -> None:
     assert model.image == SERVING
     assert model.environment == {
         "SAGEMAKER_PROGRAM": "mnist.py",
-        "SAGEMAKER_SUBMIT_DIRECTORY": "s3://out/hpo-001/source/sourcedir.tar.gz",
+        # TorchServe reads the code from the model: packed into its artifact, as deploy() does
+        "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
         "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
         "SAGEMAKER_REGION": "us-east-1",
     }
