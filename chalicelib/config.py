@@ -59,6 +59,7 @@ class Settings:
     tracing: bool = False
     service_name: str = "sagewire"
     metrics_namespace: str = "sagewire"
+    metrics_disabled: bool = False
 
     def __post_init__(self) -> None:
         _refuse_overlapping_prefixes(
@@ -118,6 +119,7 @@ class Settings:
             tracing=env.get("SAGEWIRE_TRACING", "false").lower() == "true",
             service_name=env.get("POWERTOOLS_SERVICE_NAME") or "sagewire",
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or "sagewire",
+            metrics_disabled=env.get("POWERTOOLS_METRICS_DISABLED", "").lower() in ("1", "true"),
         )
 
 

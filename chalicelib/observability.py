@@ -161,9 +161,11 @@ class EmfMetrics:
     """The metrics of the invocation under way, held in memory until `flush` writes them as
     CloudWatch EMF through Powertools: one document per set of dimensions."""
 
-    def __init__(self, namespace: str, service: str) -> None:
+    def __init__(self, namespace: str, service: str, disabled: bool = False) -> None:
         self._namespace = namespace
         self._service = service
+        # POWERTOOLS_METRICS_DISABLED, which Powertools honours: nothing is written.
+        self._disabled = disabled
         self._lock = threading.Lock()
         self._pending: list[tuple[str, str, float, tuple[tuple[str, str], ...]]] = []
 
@@ -181,6 +183,8 @@ class EmfMetrics:
         """Writes what the invocation recorded, and the cold start of a Lambda process."""
         with self._lock:
             pending, self._pending = self._pending, []
+        if self._disabled:
+            return
         groups: dict[tuple[tuple[str, str], ...], dict[tuple[str, str], list[float]]] = {}
         for name, unit, value, dimensions in pending:
             groups.setdefault(dimensions, {}).setdefault((name, unit), []).append(float(value))
@@ -228,7 +232,9 @@ class Observability:
     without its message, its metrics flushed once whatever happens, and its trace."""
 
     def __init__(self, settings: Settings) -> None:
-        self.metrics = EmfMetrics(settings.metrics_namespace, settings.service_name)
+        self.metrics = EmfMetrics(
+            settings.metrics_namespace, settings.service_name, settings.metrics_disabled
+        )
 
     @contextmanager
     def invocation(self, name: str, context: Any, **keys: str | None) -> Iterator[None]:

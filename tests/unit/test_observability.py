@@ -168,6 +168,17 @@ def test_metrics_are_one_emf_document_per_dimension_set(capsys: pytest.CaptureFi
     assert (succeeded["outcome"], succeeded["Promotions"]) == ("succeeded", [1.0])
 
 
+def test_disabled_metrics_write_nothing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cold_start, "is_cold_start", True)
+    settings = Settings.from_environ({"POWERTOOLS_METRICS_DISABLED": "true"})
+    metrics = Observability(settings).metrics
+    metrics.count("Promotions", outcome="pending")
+    metrics.flush(object())
+    assert capsys.readouterr().out == ""
+
+
 def test_the_first_invocation_of_a_process_counts_a_cold_start(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
