@@ -31,7 +31,7 @@ from devstack.events import Discard, EventSink
 from devstack.functions import FunctionHost, LambdaInvokeShim
 from devstack.s3_events import S3Notifications
 from devstack.transform_jobs import TransformShim
-from devstack.wsgi import BackgroundServer, WsgiApp, json_answer
+from devstack.wsgi import BackgroundServer, OneDynamoDBRequestAtATime, WsgiApp, json_answer
 
 UPDATE_ENDPOINT_TARGET = "SageMaker.UpdateEndpoint"
 CREATE_ENDPOINT_TARGET = "SageMaker.CreateEndpoint"
@@ -403,7 +403,9 @@ class ControlPlane:
         create_delay_seconds: float = 0.0,
         timer: TimerFactory = background_timer,
     ) -> None:
-        self.s3 = S3Notifications(DomainDispatcherApplication(create_backend_app))
+        self.s3 = S3Notifications(
+            OneDynamoDBRequestAtATime(DomainDispatcherApplication(create_backend_app))
+        )
         self.transforms = TransformShim(self.s3, SageMakerShim._backend)
         self.shim = SageMakerShim(
             self.transforms,

@@ -63,3 +63,19 @@ class BackgroundServer:
             self._server.shutdown()
             self._thread.join()
         self._server.server_close()
+
+
+class OneDynamoDBRequestAtATime:
+    """Lets one DynamoDB request into moto at a time: moto's DynamoDB is not thread-safe (its
+    TransactWriteItems deep-copies tables that another request's thread may be changing:
+    "dictionary changed size during iteration", a 500 that botocore retries)."""
+
+    def __init__(self, app: WsgiApp) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            return self._app(environ, start_response)
+        with self._lock:
+            return list(self._app(environ, start_response))
