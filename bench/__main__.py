@@ -18,6 +18,7 @@ from bench import (
     preprocess,
     report_scale,
     serializers,
+    text_preprocess,
     training,
     warm,
 )
@@ -25,6 +26,7 @@ from bench import (
 BENCHMARKS: dict[str, Callable[[], list[Outcome]]] = {
     serializers.NAME: serializers.run,
     preprocess.NAME: preprocess.run,
+    text_preprocess.NAME: text_preprocess.run,
     coldstart.NAME: coldstart.run,
     coldstart_package.NAME: coldstart_package.run,
     calls.NAME: calls.run,
