@@ -13,8 +13,18 @@ import requests
 
 from devstack import algorithms, digits, projects, trainer
 from devstack.demo_boto3 import UserCodeStories
-from devstack.demo_client import Api, DemoFailure, classes, print_leaderboard, show
+from devstack.demo_client import (
+    Api,
+    DemoFailure,
+    classes,
+    print_leaderboard,
+    settle,
+    show,
+    train_in_stack,
+)
 from devstack.demo_lineage import LineageStories
+from devstack.demo_models import ModelKindStories
+from devstack.demo_text import TextStories
 from devstack.samples import first_of
 from devstack.stack import Stack, StackSettings
 from devstack.tuning import LocalTuning, TuningRequest
@@ -25,7 +35,6 @@ if TYPE_CHECKING:
 BATCH_ROWS = 100
 MIN_CLASSIFIER_ACCURACY = 0.9
 MIN_ZERO_ACCURACY = 0.95
-IDLE_TIMEOUT = 120.0
 ZERO_AUTO = "digits-zero-auto"
 CLASSIFIER = "digits-classifier"
 AB = "digits-ab"
@@ -130,20 +139,8 @@ class Automation:
         session = boto3.session.Session(region_name=stack.state.region)
         self._sagemaker: SageMakerClient = session.client("sagemaker")
 
-    def _settle(self) -> None:
-        router = self._stack.router
-        if not router.wait_idle(IDLE_TIMEOUT):
-            raise DemoFailure(f"events still being delivered after {IDLE_TIMEOUT:.0f}s")
-        if router.dead_letters:
-            dead = router.dead_letters[-1]
-            raise DemoFailure(
-                f"{len(router.dead_letters)} event(s) dropped; last: {dead.handler}: {dead.error}"
-            )
-
     def _train(self, name: str, algorithm: str, hp: dict[str, str], tags: dict[str, str]) -> None:
-        report = self._stack.jobs.train(trainer.TrainingJob(name, algorithm, hp, tags))
-        if report.status != "Completed":
-            raise DemoFailure(f"training job {name} {report.status}: {report.failure}")
+        train_in_stack(self._stack, trainer.TrainingJob(name, algorithm, hp, tags))
 
     def _final_metric(self, job: str, metric: str) -> float:
         described = self._sagemaker.describe_training_job(TrainingJobName=job)
@@ -171,7 +168,7 @@ class Automation:
         for run, size in zip(runs, (100, 200, 300), strict=True):
             hp = {"predictor_type": "binary_classifier", "mini_batch_size": str(size)}
             self._train(run, algorithms.LINEAR_LEARNER, hp, tags)
-        self._settle()
+        settle(self._stack)
         show(
             f"(a) 3 linear-learner jobs tagged Project={tags['Project']} (mini_batch_size 100, "
             "200, 300); SageMaker's events delivered to on_training_job_state_change",
@@ -206,7 +203,7 @@ class Automation:
         worse = "linear-mbs-1000"
         hp = {"predictor_type": "binary_classifier", "mini_batch_size": "1000"}
         self._train(worse, algorithms.LINEAR_LEARNER, hp, tags)
-        self._settle()
+        settle(self._stack)
         after = self._api.champion(ZERO_AUTO)["champion"]
         show(
             f"a 4th, worse run {worse} ({metric}={self._final_metric(worse, metric):.6f})",
@@ -236,7 +233,7 @@ class Automation:
                 tags={"Project": CLASSIFIER},
             )
         )
-        self._settle()
+        settle(self._stack)
         show(
             "(b) tuning job digits-hpo: 9 softmax jobs over lr x batch-size, tagged "
             f"Project={CLASSIFIER}",
@@ -271,9 +268,9 @@ class Automation:
     def ab_variants(self) -> None:
         tags = {"Project": AB}
         self._train("ab-hidden-8", algorithms.SOFTMAX, {"hidden_channels": "8"}, tags)
-        self._settle()
+        settle(self._stack)
         self._train("ab-hidden-32", algorithms.SOFTMAX, {"hidden_channels": "32"}, tags)
-        self._settle()
+        settle(self._stack)
         config, variants = self._serving(AB)
         weights = {
             v["VariantName"]: v.get("InitialVariantWeight")
@@ -326,6 +323,11 @@ def run() -> int:
             user_code.kmeans_low_level()
             user_code.xgboost_tuning_and_transform()
             user_code.sklearn_script_mode()
+            models = ModelKindStories(stack, api)
+            models.sklearn_script_mode()
+            models.xgboost_regressor()
+            models.experiment_by_max()
+            TextStories(stack, api).sentiment()
         except (DemoFailure, requests.RequestException, KeyError) as error:
             print(f"demo FAILED: {type(error).__name__}: {error}")
             return 1

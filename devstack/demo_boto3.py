@@ -14,7 +14,7 @@ import numpy as np
 
 from chalicelib.processing.codecs import serialize
 from devstack import digits, images
-from devstack.demo_client import Api, DemoFailure, show
+from devstack.demo_client import Api, DemoFailure, settle, show
 from devstack.stack import Stack
 
 if TYPE_CHECKING:
@@ -47,9 +47,9 @@ def channel(name: str, uri: str, content_type: str | None = None) -> ChannelType
     return source
 
 
-class UserCodeStories:
-    """Each story is written the way the SageMaker examples write it (plain boto3, waiters);
-    sagewire sees the jobs only through SageMaker's own events."""
+class Boto3Stories:
+    """What a story written with plain boto3 holds: the stack, sagewire's API, boto3 clients for
+    the stack's SageMaker and S3, and the calls the SageMaker examples make with them."""
 
     def __init__(self, stack: Stack, api: Api) -> None:
         self._stack = stack
@@ -57,18 +57,28 @@ class UserCodeStories:
         self._region = stack.state.region
         self._bucket = stack.state.bucket
         self._datasets = stack.state.datasets
-        self._sagemaker: SageMakerClient = boto3.client("sagemaker", region_name=self._region)
-        self._runtime: SageMakerRuntimeClient = boto3.client(
-            "sagemaker-runtime", region_name=self._region
-        )
-        self._s3: S3Client = boto3.client("s3", region_name=self._region)
+        session = boto3.session.Session(region_name=self._region)
+        self._sagemaker: SageMakerClient = session.client("sagemaker")
+        self._s3: S3Client = session.client("s3")
 
-    def _train(self, job: str, **request: Any) -> dict[str, float]:
+    def _train(
+        self,
+        job: str,
+        tags: dict[str, str] | None = None,
+        *,
+        role: str = ROLE,
+        max_runtime: int = 3600,
+        **request: Any,
+    ) -> dict[str, float]:
+        """CreateTrainingJob (tagged if `tags` are given) and its waiter, as the low-level
+        examples write them; the job's final metrics, or DemoFailure unless it completed."""
+        if tags is not None:
+            request["Tags"] = [{"Key": key, "Value": value} for key, value in tags.items()]
         self._sagemaker.create_training_job(
             TrainingJobName=job,
-            RoleArn=ROLE,
+            RoleArn=role,
             ResourceConfig={"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 5},
-            StoppingCondition={"MaxRuntimeInSeconds": 3600},
+            StoppingCondition={"MaxRuntimeInSeconds": max_runtime},
             **request,
         )
         waiter = self._sagemaker.get_waiter("training_job_completed_or_stopped")
@@ -77,6 +87,66 @@ class UserCodeStories:
         if described["TrainingJobStatus"] != "Completed":
             raise DemoFailure(f"{job}: {described.get('FailureReason')}")
         return {m["MetricName"]: m["Value"] for m in described.get("FinalMetricDataList", [])}
+
+    def _source_dir(self, prefix: str) -> str:
+        """SCRIPT as train.py in `<prefix>/code/sourcedir.tar.gz`, as the SDK uploads an
+        estimator's entry point; the archive's S3 URI."""
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            tar.add(SCRIPT, arcname="train.py")
+        key = f"{prefix}/code/sourcedir.tar.gz"
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=buffer.getvalue())
+        return f"s3://{self._bucket}/{key}"
+
+    def _train_script_mode(
+        self,
+        job: str,
+        prefix: str,
+        code: str,
+        channels: list[ChannelTypeDef],
+        tags: dict[str, str] | None = None,
+        *,
+        role: str = ROLE,
+    ) -> dict[str, float]:
+        """The scikit-learn estimator's training job, as the SDK requests it: the sklearn image,
+        the metric train.py prints, the entry point and the source directory `code` as
+        JSON-encoded hyperparameters, output under `<prefix>/output`."""
+        return self._train(
+            job,
+            tags,
+            role=role,
+            AlgorithmSpecification={
+                "TrainingImage": images.sklearn_image(self._region),
+                "TrainingInputMode": "File",
+                "MetricDefinitions": [
+                    {"Name": "validation:accuracy", "Regex": r"validation:accuracy=([0-9.]+)"}
+                ],
+            },
+            HyperParameters={
+                "n-estimators": "50",
+                "sagemaker_program": json.dumps("train.py"),
+                "sagemaker_submit_directory": json.dumps(code),
+            },
+            InputDataConfig=channels,
+            OutputDataConfig={"S3OutputPath": f"s3://{self._bucket}/{prefix}/output"},
+        )
+
+    def _dataset_text(self, name: str) -> str:
+        """The first object of the stack's data set `name` (e.g. `diabetes/validation`)."""
+        prefix = self._datasets[name].removeprefix(f"s3://{self._bucket}/")
+        key = self._s3.list_objects_v2(Bucket=self._bucket, Prefix=prefix)["Contents"][0]["Key"]
+        return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read().decode()
+
+
+class UserCodeStories(Boto3Stories):
+    """Each story is written the way the SageMaker examples write it (plain boto3, waiters);
+    sagewire sees the jobs only through SageMaker's own events."""
+
+    def __init__(self, stack: Stack, api: Api) -> None:
+        super().__init__(stack, api)
+        self._runtime: SageMakerRuntimeClient = boto3.client(
+            "sagemaker-runtime", region_name=self._region
+        )
 
     def _deploy(self, name: str, container: dict[str, Any]) -> None:
         self._sagemaker.create_model(
@@ -103,7 +173,7 @@ class UserCodeStories:
         return described["ModelArtifacts"]["S3ModelArtifacts"]
 
     def _seen_by_sagewire(self, job: str, metric: str) -> str:
-        self._stack.router.wait_idle(120.0)
+        settle(self._stack)
         run = self._api.get(f"/v1/runs/{job}")["run"]
         return f"sagewire recorded {job} ({metric} = {run['metrics'][metric]:.4f})"
 
@@ -153,34 +223,17 @@ class UserCodeStories:
     def sklearn_script_mode(self) -> None:
         """A scikit-learn estimator as the SDK runs it: the entry point in sourcedir.tar.gz,
         JSON-encoded hyperparameters, MetricDefinitions; then hosted through its model_fn."""
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-            tar.add(SCRIPT, arcname="train.py")
-        self._s3.put_object(
-            Bucket=self._bucket, Key="sklearn/code/sourcedir.tar.gz", Body=buffer.getvalue()
-        )
-        code = f"s3://{self._bucket}/sklearn/code/sourcedir.tar.gz"
+        code = self._source_dir("sklearn")
         image = images.sklearn_image(self._region)
         job = "sklearn-breast-cancer-demo"
-        metrics = self._train(
+        metrics = self._train_script_mode(
             job,
-            AlgorithmSpecification={
-                "TrainingImage": image,
-                "TrainingInputMode": "File",
-                "MetricDefinitions": [
-                    {"Name": "validation:accuracy", "Regex": r"validation:accuracy=([0-9.]+)"}
-                ],
-            },
-            HyperParameters={
-                "n-estimators": "50",
-                "sagemaker_program": json.dumps("train.py"),
-                "sagemaker_submit_directory": json.dumps(code),
-            },
-            InputDataConfig=[
+            "sklearn",
+            code,
+            [
                 channel(name, self._datasets[f"breast-cancer/{name}"], "text/csv")
                 for name in ("train", "validation")
             ],
-            OutputDataConfig={"S3OutputPath": f"s3://{self._bucket}/sklearn/output"},
         )
         if metrics["validation:accuracy"] < MIN_SCRIPT_ACCURACY:
             raise DemoFailure(f"{job}: validation:accuracy {metrics['validation:accuracy']}")
@@ -195,9 +248,7 @@ class UserCodeStories:
                 },
             },
         )
-        prefix = self._datasets["breast-cancer/validation"].removeprefix(f"s3://{self._bucket}/")
-        key = self._s3.list_objects_v2(Bucket=self._bucket, Prefix=prefix)["Contents"][0]["Key"]
-        rows = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read().decode().split()
+        rows = self._dataset_text("breast-cancer/validation").split()
         answer = self._runtime.invoke_endpoint(
             EndpointName=job,
             ContentType="text/csv",
@@ -274,9 +325,7 @@ class UserCodeStories:
             },
             ExecutionRoleArn=ROLE,
         )
-        prefix = self._datasets["diabetes/validation"].removeprefix(f"s3://{self._bucket}/")
-        key = self._s3.list_objects_v2(Bucket=self._bucket, Prefix=prefix)["Contents"][0]["Key"]
-        rows = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read().decode().split()
+        rows = self._dataset_text("diabetes/validation").split()
         labels = np.array([float(row.split(",", 1)[0]) for row in rows])
         features = "\n".join(row.split(",", 1)[1] for row in rows) + "\n"
         self._s3.put_object(

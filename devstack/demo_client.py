@@ -2,13 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
+
+if TYPE_CHECKING:
+    from devstack.stack import Stack
+    from devstack.trainer import TrainingJob
+
+# How long the demo waits for the stack's events to reach sagewire's handlers.
+IDLE_TIMEOUT = 120.0
 
 
 class DemoFailure(Exception):
     """A step of the demo did not get the answer it needs."""
+
+
+def settle(stack: Stack) -> None:
+    """Waits until the stack's event router has delivered every event; DemoFailure if it is
+    still busy after IDLE_TIMEOUT or has dropped an event (a dead letter)."""
+    router = stack.router
+    if not router.wait_idle(IDLE_TIMEOUT):
+        raise DemoFailure(f"events still being delivered after {IDLE_TIMEOUT:.0f}s")
+    if router.dead_letters:
+        dead = router.dead_letters[-1]
+        raise DemoFailure(
+            f"{len(router.dead_letters)} event(s) dropped; last: {dead.handler}: {dead.error}"
+        )
+
+
+def train_in_stack(stack: Stack, job: TrainingJob) -> None:
+    """Runs `job` with the stack's own trainer; DemoFailure unless it completes."""
+    report = stack.jobs.train(job)
+    if report.status != "Completed":
+        raise DemoFailure(f"training job {job.name} {report.status}: {report.failure}")
 
 
 class Api:
@@ -19,6 +46,14 @@ class Api:
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         response = self._http.get(f"{self.url}{path}", params=params, timeout=30)
         return self._check(response, f"GET {path}")
+
+    def put_project(self, document: dict[str, Any]) -> Any:
+        """PUT /v1/projects/{name}: creates (201) or replaces (200) a project's definition."""
+        path = f"/v1/projects/{document['name']}"
+        response = self._http.put(f"{self.url}{path}", json=document, timeout=30)
+        if response.status_code == 201:
+            return response.json()
+        return self._check(response, f"PUT {path}")
 
     def champion(self, project: str) -> dict[str, Any]:
         answer: dict[str, Any] = self.get(f"/v1/projects/{project}/champion")

@@ -12,7 +12,15 @@ import boto3
 import numpy as np
 
 from devstack import algorithms, digits, projects, trainer
-from devstack.demo_client import Api, DemoFailure, print_leaderboard, show
+from devstack.demo_client import (
+    IDLE_TIMEOUT,
+    Api,
+    DemoFailure,
+    print_leaderboard,
+    settle,
+    show,
+    train_in_stack,
+)
 from devstack.experiments import (
     PREPROCESSING,
     TRAINING_COMPONENT_SUFFIX,
@@ -33,19 +41,7 @@ KMEANS = "digits-kmeans"
 BATCH_DIGITS = 100
 MIN_BATCH_ACCURACY = 0.9
 MIN_CLUSTER_PURITY = 0.6
-IDLE_TIMEOUT = 120.0
 REPORT_FILES = ("latest.json", "latest.html", "latest.csv", "latest.openlineage.jsonl")
-
-
-def _settle(stack: Stack) -> None:
-    router = stack.router
-    if not router.wait_idle(IDLE_TIMEOUT):
-        raise DemoFailure(f"events still being delivered after {IDLE_TIMEOUT:.0f}s")
-    if router.dead_letters:
-        dead = router.dead_letters[-1]
-        raise DemoFailure(
-            f"{len(router.dead_letters)} event(s) dropped; last: {dead.handler}: {dead.error}"
-        )
 
 
 class LineageStories:
@@ -73,10 +69,8 @@ class LineageStories:
                 experiment=HIDDEN,
                 trial=run,
             )
-            report = self._stack.jobs.train(job)
-            if report.status != "Completed":
-                raise DemoFailure(f"training job {run} {report.status}: {report.failure}")
-        _settle(self._stack)
+            train_in_stack(self._stack, job)
+        settle(self._stack)
         preprocessing = preprocessing_component_name(HIDDEN)
         for run in runs:
             summaries = self._sagemaker.list_trial_components(TrialName=run)
@@ -240,7 +234,7 @@ class LineageStories:
         put = self._s3.put_object(
             Bucket=self._bucket, Key=key, Body=digits.csv_rows(x).encode(), ContentType="text/csv"
         )
-        _settle(self._stack)
+        settle(self._stack)
         manifest_key, manifest = self._manifest(f"batch/output/{CLASSIFIER}/", key)
         predictions_key = manifest["predictions_key"]
         body = self._s3.get_object(Bucket=self._bucket, Key=predictions_key)["Body"].read()
