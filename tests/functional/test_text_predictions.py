@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import boto3
@@ -177,11 +177,14 @@ def test_a_vocabulary_that_cannot_serve_refuses_the_definition(
     assert message in error["message"]
 
 
-def test_a_vocabulary_gone_since_is_a_clear_error_not_a_5xx(
-    client: Client, settings: Settings
-) -> None:
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    # Every prediction checks the vocabulary's ETag (one HeadObject) instead of trusting memory.
+    return replace(settings, vocabulary_cache_seconds=0)
+
+
+def test_a_vocabulary_gone_since_is_a_clear_error_not_a_5xx(client: Client) -> None:
     register_project(client, sentiment())
-    wiring.container().vocabularies._max_age = 0
     boto3.client("s3").delete_object(Bucket=BUCKET, Key="vocabularies/word_dict.json")
     response = predict(client, b"great")
     assert response.status_code == 422
