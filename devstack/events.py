@@ -24,6 +24,8 @@ ACCOUNT_ID = "123456789012"
 # Lambda's asynchronous invocation: the first attempt, then two retries (backoff shortened here).
 DEFAULT_RETRY_DELAYS = (0.2, 0.5)
 DEFAULT_TIMEOUT_SECONDS = 60.0
+# How long stopping the router waits for the handlers in flight, all together.
+STOP_GRACE_SECONDS = 2.0
 
 Status = Literal["succeeded", "dropped"]
 
@@ -286,8 +288,12 @@ class EventRouter:
             timer.cancel()
         for _ in range(self._workers):
             self._queue.put(None)
+        # A handler in flight (a scheduled lineage report over many projects) gets a moment to
+        # finish; past it, its daemon thread is left to end with the process, so that Ctrl-C
+        # stops the stack within seconds whatever the handlers were doing.
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
         for thread in self._threads:
-            thread.join(10)
+            thread.join(max(0.0, deadline - time.monotonic()))
         self._threads = []
 
     # --- emitters ---

@@ -218,7 +218,8 @@ def error_envelope(
 def _excluded(case: AnyCase) -> list[CheckFunction]:
     operation = (case.method.upper(), case.path)
     excluded = list(EXCLUDED)
-    if operation in WITHOUT_POSITIVE_ACCEPTANCE or _too_many_features(case):
+    beyond_the_schema = _too_many_features(case) or _beyond_the_schema(case)
+    if operation in WITHOUT_POSITIVE_ACCEPTANCE or beyond_the_schema:
         excluded.append(positive_data_acceptance)
     if case.id in RELABELED:
         excluded.append(negative_data_rejection)
@@ -231,6 +232,20 @@ def _too_many_features(case: AnyCase) -> bool:
         shape: Any = cast(Any, case.body)["inference"]["input"]["shape"]
         return bool(math.prod(shape) > MAX_FEATURES)
     except (KeyError, TypeError):
+        return False
+
+
+def _beyond_the_schema(case: AnyCase) -> bool:
+    """A definition that takes text or names no shape (whether its vocabulary exists, is
+    readable by the stage and fits the model, no JSON Schema can say), or a binary one naming
+    other than two labels."""
+    try:
+        inference: Any = cast(Any, case.body)["inference"]
+        spec, response = inference["input"], inference.get("response") or {}
+        labels = response.get("labels")
+        binary = response.get("postprocess") == "binary" and labels and len(labels) != 2
+        return bool(spec.get("text") is not None or not spec.get("shape") or binary)
+    except (KeyError, TypeError, AttributeError):
         return False
 
 
