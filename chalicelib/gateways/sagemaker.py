@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar, cast
@@ -17,8 +16,8 @@ from chalicelib.errors import (
     EndpointBusy,
     EndpointUnavailable,
     NotFound,
-    SagewireError,
 )
+from chalicelib.gateways.sagemaker_errors import AlreadyExists, translate
 from chalicelib.gateways.sagemaker_shapes import (
     deployment_config,
     metric_statistics,
@@ -48,34 +47,12 @@ if TYPE_CHECKING:
     )
 
 _T = TypeVar("_T")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_ARN = re.compile(r"arn:[^\s\"']+")
-_ACCOUNT_ID = re.compile(r"\b\d{12}\b")
-_MAX_MESSAGE = 200
 RUN_TAG = "sagewire:run"
 # SageMaker names the trial component of a training job run in an experiment so.
 TRAINING_COMPONENT_SUFFIX = "-aws-training-job"
-# A training job's trial component that SageMaker does not have: no statistics, no failure.
+MAX_REMEMBERED_TRIALS = 10_000
+# A training job's trial component (or trial) that SageMaker does not have: nothing, no failure.
 _NO_COMPONENT = frozenset({"ResourceNotFound", "ValidationException"})
-
-
-class _AlreadyExists(Conflict):
-    """A create call met a resource of the same name; the caller decides what that means."""
-
-
-# SageMaker tells most of its faults apart only by the words of a ValidationException.
-# (error code, message prefix, domain error); the first match wins, "" matches any message.
-# Everything unmatched (ResourceLimitExceeded, other ValidationExceptions, AccessDenied ...)
-# is a DeploymentFailed: retrying the same call would not change the answer.
-_RULES: tuple[tuple[str, str, type[SagewireError]], ...] = (
-    ("ValidationException", "Cannot create already existing", _AlreadyExists),
-    ("ValidationException", "Cannot update in-progress endpoint", EndpointBusy),
-    ("ValidationException", "Could not find", NotFound),
-    ("ValidationException", "Requested resource not found", NotFound),
-    ("ResourceNotFound", "", NotFound),
-)
-# Transient: botocore's standard mode has already retried these before they reach us.
-_UNAVAILABLE = frozenset({"ThrottlingException", "InternalFailure", "ServiceUnavailable"})
 
 
 def control_plane_client_config() -> Config:
@@ -95,6 +72,7 @@ class SageMakerGateway:
     def __init__(self, client: SageMakerClient, retry_after_seconds: int) -> None:
         self._client = client
         self._retry_after = retry_after_seconds
+        self._experiments: dict[str, str | None] = {}
 
     def describe_training_job(self, name: str, tags: dict[str, str]) -> Run:
         """The run; in an experiment, with its metrics' statistics from its trial component."""
@@ -102,6 +80,9 @@ class SageMakerGateway:
             f"training job {name}", lambda: self._client.describe_training_job(TrainingJobName=name)
         )
         run = training_run(job, tags)
+        if run.experiment_name is None and run.trial_name is not None:
+            # Estimator.fit(experiment_config={"TrialName": ...}) names only the trial.
+            run = replace(run, experiment_name=self._experiment_of(run.trial_name))
         if run.experiment_name is None and run.trial_name is None:
             return run
         component_name = name + TRAINING_COMPONENT_SUFFIX
@@ -152,7 +133,7 @@ class SageMakerGateway:
                     Tags=[{"Key": RUN_TAG, "Value": run.name}],
                 ),
             )
-        except _AlreadyExists:
+        except AlreadyExists:
             model = self._call(subject, lambda: self._client.describe_model(ModelName=name))
             existing = model.get("PrimaryContainer", {})
             differences = [
@@ -196,7 +177,7 @@ class SageMakerGateway:
                     EndpointConfigName=name, ProductionVariants=wanted
                 ),
             )
-        except _AlreadyExists:
+        except AlreadyExists:
             config = self._call(
                 subject, lambda: self._client.describe_endpoint_config(EndpointConfigName=name)
             )
@@ -229,7 +210,7 @@ class SageMakerGateway:
                     EndpointName=name, EndpointConfigName=config_name
                 ),
             )
-        except _AlreadyExists:
+        except AlreadyExists:
             raise EndpointBusy(f"{subject} already exists; describe it and update it") from None
 
     def update_endpoint(self, name: str, config_name: str, strategy: Strategy) -> None:
@@ -328,6 +309,22 @@ class SageMakerGateway:
         )
         return sorted(name for name in names if name.startswith(name_prefix))
 
+    def _experiment_of(self, trial: str) -> str | None:
+        """The experiment of a trial (DescribeTrial; None when SageMaker has no such trial),
+        remembered for the function's life: a trial's experiment is fixed when it is made."""
+        if trial in self._experiments:
+            return self._experiments[trial]
+        try:
+            described = self._client.describe_trial(TrialName=trial)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in _NO_COMPONENT:
+                return None  # not remembered: the trial may be made later
+            raise translate(f"trial {trial}", error, self._retry_after) from None
+        if len(self._experiments) >= MAX_REMEMBERED_TRIALS:
+            self._experiments.clear()
+        experiment = self._experiments[trial] = described.get("ExperimentName")
+        return experiment
+
     def _training_component(self, name: str) -> DescribeTrialComponentResponseTypeDef | None:
         """DescribeTrialComponent, None when SageMaker has no such component."""
         try:
@@ -359,32 +356,8 @@ class SageMakerGateway:
         try:
             return call()
         except ClientError as error:
-            raise self._translate(subject, error) from None
+            raise translate(subject, error, self._retry_after) from None
         except (TransportConnectionError, HTTPClientError) as error:
             raise EndpointUnavailable(
                 f"{subject}: SageMaker could not be reached", self._retry_after
             ) from error
-
-    def _translate(self, subject: str, error: ClientError) -> SagewireError:
-        code = error.response.get("Error", {}).get("Code", "")
-        message = error.response.get("Error", {}).get("Message", "")
-        text = _clean(f"{subject}: {message or code or 'unknown error'}")
-        if code in _UNAVAILABLE:
-            return EndpointUnavailable(text, self._retry_after)
-        for rule_code, prefix, error_class in _RULES:
-            if code == rule_code and message.startswith(prefix):
-                return error_class(text)
-        return DeploymentFailed(text)
-
-
-def _clean(text: str) -> str:
-    """One short printable line naming resources without their ARNs or account ids."""
-    text = " ".join(_CONTROL.sub(" ", text).split())
-    text = _ARN.sub(_resource_of, text)
-    text = _ACCOUNT_ID.sub("<redacted>", text)
-    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
-
-
-def _resource_of(arn: re.Match[str]) -> str:
-    _, slash, resource = arn.group().rpartition("/")
-    return resource if slash and resource else "<redacted>"

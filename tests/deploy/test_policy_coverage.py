@@ -24,6 +24,7 @@ SERVICES = {
     "sagemaker.py": "sagemaker",
     "sagemaker_runtime.py": "sagemaker",
     "sagemaker_shapes.py": "sagemaker",
+    "sagemaker_errors.py": "sagemaker",
 }
 # Client methods whose IAM action is not their own name.
 ACTIONS = {"s3:HeadObject": "s3:GetObject"}

@@ -320,6 +320,49 @@ def test_a_training_job_without_its_trial_component_has_no_metric_statistics(
     assert described.metrics["validation:binary_f_beta"] == 0.962
 
 
+def test_a_job_that_names_only_its_trial_belongs_to_the_trials_experiment_read_once(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    # As Estimator.fit(experiment_config={"TrialName": "mb-200"}) starts it.
+    trial_only = training_job(ExperimentConfig={"TrialName": "mb-200"})
+    stubber.add_response("describe_training_job", trial_only, {"TrainingJobName": JOB})
+    stubber.add_response(
+        "describe_trial",
+        {"TrialName": "mb-200", "ExperimentName": "digits-zero"},
+        {"TrialName": "mb-200"},
+    )
+    stubber.add_client_error("describe_trial_component", "ResourceNotFound", "none", 400)
+    # The second describe of a job of that trial asks SageMaker nothing about the trial.
+    stubber.add_response("describe_training_job", trial_only, {"TrainingJobName": JOB})
+    stubber.add_client_error("describe_trial_component", "ResourceNotFound", "none", 400)
+
+    first = gateway.describe_training_job(JOB, TAGS)
+    again = gateway.describe_training_job(JOB, TAGS)
+
+    assert (first.experiment_name, first.trial_name) == ("digits-zero", "mb-200")
+    assert again.experiment_name == "digits-zero"
+    stubber.assert_no_pending_responses()
+
+
+def test_a_trial_sagemaker_does_not_have_leaves_the_experiment_unknown(
+    stubber: Stubber, gateway: SageMakerGateway
+) -> None:
+    trial_only = training_job(ExperimentConfig={"TrialName": "gone"})
+    stubber.add_response("describe_training_job", trial_only, {"TrainingJobName": JOB})
+    stubber.add_client_error(
+        "describe_trial",
+        "ResourceNotFound",
+        "Trial 'gone' does not exist.",
+        400,
+        expected_params={"TrialName": "gone"},
+    )
+    stubber.add_client_error("describe_trial_component", "ResourceNotFound", "none", 400)
+
+    described = gateway.describe_training_job(JOB, TAGS)
+
+    assert (described.experiment_name, described.trial_name) == (None, "gone")
+
+
 def test_a_trial_component_that_cannot_be_read_fails_the_describe(
     stubber: Stubber, gateway: SageMakerGateway
 ) -> None:
