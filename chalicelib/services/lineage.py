@@ -203,6 +203,9 @@ class LineageService:
                 tagged = self._sagemaker.model_run_tag(model.arn)
                 run = None if tagged is None else self._runs.get_run(tagged)
                 source = "tag" if run is not None else "unresolved"
+            if run is None:
+                run = self._described_run(model.artifact)
+                source = "described" if run is not None else "unresolved"
         return ModelLineage(
             model_name,
             model.image,
@@ -231,6 +234,20 @@ class LineageService:
             if run is not None and run.model_artifact == artifact:
                 return run
         return None
+
+    def _described_run(self, artifact: str | None) -> Run | None:
+        """The training job named by an artifact's path (`<output path>/<job>/output/
+        model.tar.gz`), read live with DescribeTrainingJob when sagewire recorded no run for it
+        (a model made by hand or by `estimator.deploy()`); it counts only when the job's own
+        artifact is that one."""
+        parts = (artifact or "").split("/")
+        if len(parts) < 3 or parts[-2] != "output" or not SAGEMAKER_NAME.fullmatch(parts[-3]):
+            return None
+        try:
+            run = self._sagemaker.describe_training_job(parts[-3], {})
+        except NotFound:
+            return None
+        return run if run.model_artifact == artifact else None
 
     def _training(self, run: Run) -> TrainingLineage:
         return TrainingLineage(

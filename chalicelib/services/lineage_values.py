@@ -18,7 +18,8 @@ from chalicelib.models import (
 from chalicelib.services.selection import Eligibility
 
 Provenance = Literal["recorded", "current-object", "unversioned"]
-RunSource = Literal["ledger", "artifact", "tag", "unresolved"]
+# `described`: no run recorded; the training job its artifact names, read live.
+RunSource = Literal["ledger", "artifact", "tag", "described", "unresolved"]
 
 
 @dataclass(frozen=True)

@@ -270,6 +270,29 @@ def test_a_model_nothing_explains_is_unresolved() -> None:
     assert model.artifact == "s3://out/x/model.tar.gz"
 
 
+def test_a_model_of_a_job_sagewire_never_recorded_is_traced_through_describe_training_job() -> None:
+    world = World()
+    artifact = "s3://out/by-hand-001/output/model.tar.gz"
+    outside_model(world, run("unrelated", 0.2), artifact, False)
+    world.sagemaker.jobs["by-hand-001"] = run("by-hand-001", 0.4, model_artifact=artifact)
+
+    model = world.lineage.endpoint("legacy-endpoint").variants[0].model
+
+    assert (model.run_name, model.run_source) == ("by-hand-001", "described")
+    assert model.training is not None
+    assert model.training.run.metrics == world.sagemaker.jobs["by-hand-001"].metrics
+    assert world.runs.get_run("by-hand-001") is None  # read live, not recorded
+
+
+def test_a_described_job_whose_artifact_is_another_does_not_explain_the_model() -> None:
+    world = World()
+    artifact = "s3://out/by-hand-002/output/model.tar.gz"
+    outside_model(world, run("unrelated", 0.2), artifact, False)
+    world.sagemaker.jobs["by-hand-002"] = run("by-hand-002", 0.4, model_artifact="s3://o/x.tar.gz")
+    model = world.lineage.endpoint("legacy-endpoint").variants[0].model
+    assert (model.run_name, model.run_source) == (None, "unresolved")
+
+
 def test_an_unknown_endpoint_is_not_found_and_a_malformed_name_is_refused() -> None:
     world = World()
     with pytest.raises(EndpointNotFound):
