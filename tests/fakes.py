@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -40,6 +40,7 @@ from chalicelib.models import (
     Variant,
 )
 from chalicelib.objectives import objective_metric
+from chalicelib.processing.model_containers import ServingContainer
 from devstack.container_codecs import parse_request
 
 EPOCH = datetime(2026, 11, 23, tzinfo=UTC)
@@ -275,16 +276,15 @@ class FakeSageMaker:
         run: Run,
         role_arn: str,
         network_isolation: bool,
-        image: str,
-        environment: Mapping[str, str],
-        artifact: str | None = None,
+        container: ServingContainer,
     ) -> None:
         self._call("CreateModel")
         with self.lock:
-            wanted = (role_arn, image, artifact or run.model_artifact)
+            wanted = (role_arn, container.image, container.artifact)
             if self.models.setdefault(name, wanted) != wanted:
                 raise Conflict(f"model {name} exists with other settings")
-            if self.environments.setdefault(name, dict(environment)) != dict(environment):
+            environment = container.environment
+            if self.environments.setdefault(name, environment) != environment:
                 raise Conflict(f"model {name} exists with another environment")
             self.model_runs.setdefault(name, run.name)
             self.isolated.setdefault(name, network_isolation)

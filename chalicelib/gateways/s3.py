@@ -11,7 +11,6 @@ from botocore.exceptions import ClientError
 
 from chalicelib.errors import DeploymentFailed, InputTooLarge, NotFound
 from chalicelib.models import StoredObject
-from chalicelib.processing.model_packing import pack_code
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -105,6 +104,9 @@ class S3Gateway:
         else:
             if existing.get("Metadata", {}).get("sagewire-sources") == marker:
                 return destination
+        # tarfile only where a promotion repacks: every function that reads S3 imports this.
+        from chalicelib.processing.model_packing import pack_code
+
         with (
             tempfile.TemporaryFile() as model,
             tempfile.TemporaryFile() as source,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar, cast
 
@@ -33,6 +33,7 @@ from chalicelib.models import (
     TrialComponent,
     Variant,
 )
+from chalicelib.processing.model_containers import ServingContainer
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker.client import SageMakerClient
@@ -108,19 +109,16 @@ class SageMakerGateway:
         run: Run,
         role_arn: str,
         network_isolation: bool,
-        image: str,
-        environment: Mapping[str, str],
-        artifact: str | None = None,
+        container: ServingContainer,
     ) -> None:
-        """The model of `run` served by `image` with `environment` (no Environment when empty)
-        from its artifact (or `artifact`, the artifact repacked with its code), or the existing
-        one when it is the same (image, artifact, environment, role, isolation)."""
-        if not run.training_image or not run.model_artifact:
+        """The model of `run` created from `container` (no Environment when it has none), or
+        the existing one when it is the same (image, artifact, environment, role, isolation)."""
+        if not run.training_image or not container.artifact:
             raise DeploymentFailed(f"run {run.name} has no training image or model artifact")
-        artifact = artifact or run.model_artifact
+        image, artifact, environment = container.image, container.artifact, container.environment
         primary: ContainerDefinitionTypeDef = {"Image": image, "ModelDataUrl": artifact}
         if environment:
-            primary["Environment"] = dict(environment)
+            primary["Environment"] = environment
         subject = f"model {name}"
         try:
             self._call(
@@ -141,7 +139,7 @@ class SageMakerGateway:
                 for field, have, want in (
                     ("image", existing.get("Image"), image),
                     ("artifact", existing.get("ModelDataUrl"), artifact),
-                    ("environment", existing.get("Environment", {}), dict(environment)),
+                    ("environment", existing.get("Environment", {}), environment),
                     ("role", model.get("ExecutionRoleArn"), role_arn),
                     (
                         "network isolation",

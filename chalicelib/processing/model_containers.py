@@ -34,8 +34,11 @@ _PROGRAM_PATH: Final = re.compile(r"[\w.+-]+(?:/[\w.+-]+)*")
 
 @dataclass(frozen=True)
 class ServingContainer:
+    """What a model is created from: its image, environment and artifact (ModelDataUrl)."""
+
     image: str
     environment: dict[str, str] = field(default_factory=dict)
+    artifact: str | None = None
 
 
 def processor(instance_type: str) -> str:
@@ -115,4 +118,5 @@ def serving_container(run: Run, endpoint: EndpointSpec) -> ServingContainer:
         if not run.training_image:
             raise DeploymentFailed(f"run {run.name} has no training image")
         image = inference_image(run.training_image, endpoint.instance_type)
-    return ServingContainer(image, {**script_environment(run), **endpoint.model.environment})
+    environment = {**script_environment(run), **endpoint.model.environment}
+    return ServingContainer(image, environment, run.model_artifact)

@@ -32,25 +32,21 @@ class ModelBuilds:
 
     def ensure(self, name: str, run: Run, endpoint: EndpointSpec, role_arn: str) -> None:
         container = serving_container(run, endpoint)
-        artifact = run.model_artifact
         code = code_to_pack(container.image, container.environment, endpoint.network_isolation)
-        if code is not None and artifact:
+        if code is not None and container.artifact:
             if self._packer is None:
                 raise DeploymentFailed(f"model {name} needs its code packed in; nothing can")
-            artifact = self._packer.repack_model(
-                artifact, code, f"{self._packed_models}{name}/model.tar.gz", self._max_repack_bytes
+            container = replace(
+                container,
+                artifact=self._packer.repack_model(
+                    container.artifact,
+                    code,
+                    f"{self._packed_models}{name}/model.tar.gz",
+                    self._max_repack_bytes,
+                ),
+                environment={
+                    **container.environment,
+                    "SAGEMAKER_SUBMIT_DIRECTORY": PACKED_SUBMIT_DIRECTORY,
+                },
             )
-            environment = {
-                **container.environment,
-                "SAGEMAKER_SUBMIT_DIRECTORY": PACKED_SUBMIT_DIRECTORY,
-            }
-            container = replace(container, environment=environment)
-        self._sagemaker.ensure_model(
-            name,
-            run,
-            role_arn,
-            endpoint.network_isolation,
-            container.image,
-            container.environment,
-            artifact=artifact,
-        )
+        self._sagemaker.ensure_model(name, run, role_arn, endpoint.network_isolation, container)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Literal, Protocol
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from chalicelib.models import (
     Champion,
@@ -21,7 +21,10 @@ from chalicelib.models import (
     TrialComponent,
     Variant,
 )
-from chalicelib.processing.text import Vocabulary
+
+if TYPE_CHECKING:  # annotations only: the ports add nothing to a function's import
+    from chalicelib.processing.model_containers import ServingContainer
+    from chalicelib.processing.text import Vocabulary
 
 
 class ProjectStore(Protocol):
@@ -77,9 +80,7 @@ class ControlPlane(Protocol):
         run: Run,
         role_arn: str,
         network_isolation: bool,
-        image: str,
-        environment: Mapping[str, str],
-        artifact: str | None = None,
+        container: ServingContainer,
     ) -> None: ...
 
     def ensure_endpoint_config(

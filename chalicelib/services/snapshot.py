@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from chalicelib.models import (
     EndpointSpec,
@@ -13,6 +13,7 @@ from chalicelib.models import (
     TrialComponent,
     Variant,
 )
+from chalicelib.processing.model_containers import ServingContainer
 from chalicelib.services.ports import ControlPlane
 
 
@@ -53,13 +54,9 @@ class DescribeOnce:
         run: Run,
         role_arn: str,
         network_isolation: bool,
-        image: str,
-        environment: Mapping[str, str],
-        artifact: str | None = None,
+        container: ServingContainer,
     ) -> None:
-        self._inner.ensure_model(
-            name, run, role_arn, network_isolation, image, environment, artifact=artifact
-        )
+        self._inner.ensure_model(name, run, role_arn, network_isolation, container)
 
     def ensure_endpoint_config(
         self, name: str, variants: Sequence[Variant], endpoint: EndpointSpec

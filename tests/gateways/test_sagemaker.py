@@ -37,7 +37,7 @@ from chalicelib.models import (
     Variant,
 )
 from chalicelib.naming import resource_name
-from chalicelib.processing.model_containers import serving_container
+from chalicelib.processing.model_containers import ServingContainer, serving_container
 
 ACCOUNT = "123456789012"
 ARN_PREFIX = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}"
@@ -524,9 +524,24 @@ def model_already_exists(stubber: Stubber, environment: dict[str, str] | None = 
     )
 
 
-def existing_model(stubber: Stubber, **changes: Any) -> None:
-    """CreateModel finds the model there already; DescribeModel tells it, with `changes`."""
-    model_already_exists(stubber)
+def ensure(
+    gateway: SageMakerGateway,
+    name: str,
+    job: Run,
+    environment: dict[str, str] | None = None,
+    isolated: bool = True,
+) -> None:
+    """EnsureModel of the run's own artifact, served by IMAGE with `environment`."""
+    container = ServingContainer(IMAGE, environment or {}, job.model_artifact)
+    gateway.ensure_model(name, job, ROLE, isolated, container)
+
+
+def existing_model(
+    stubber: Stubber, environment: dict[str, str] | None = None, **changes: Any
+) -> None:
+    """CreateModel (with `environment`) finds the model there already; DescribeModel tells it,
+    with `changes`."""
+    model_already_exists(stubber, environment)
     model = {
         "ModelName": MODEL,
         "ModelArn": f"{ARN_PREFIX}:model/{MODEL}",
@@ -545,7 +560,7 @@ def test_ensure_model_creates_the_model_from_the_runs_image_and_artifact(
         "create_model", {"ModelArn": f"{ARN_PREFIX}:model/{MODEL}"}, create_model_params()
     )
 
-    gateway.ensure_model(MODEL, run(), ROLE, True, IMAGE, {})
+    ensure(gateway, MODEL, run())
 
 
 def test_ensure_model_reuses_an_identical_existing_model(
@@ -553,7 +568,7 @@ def test_ensure_model_reuses_an_identical_existing_model(
 ) -> None:
     existing_model(stubber)
 
-    gateway.ensure_model(MODEL, run(), ROLE, True, IMAGE, {})
+    ensure(gateway, MODEL, run())
 
 
 def test_ensure_model_creates_a_model_with_network_access_only_when_asked(
@@ -562,7 +577,7 @@ def test_ensure_model_creates_a_model_with_network_access_only_when_asked(
     params = create_model_params() | {"EnableNetworkIsolation": False}
     stubber.add_response("create_model", {"ModelArn": f"{ARN_PREFIX}:model/{MODEL}"}, params)
 
-    gateway.ensure_model(MODEL, run(), ROLE, False, IMAGE, {})
+    ensure(gateway, MODEL, run(), isolated=False)
 
 
 def test_ensure_model_refuses_an_existing_model_that_is_not_isolated(
@@ -571,7 +586,7 @@ def test_ensure_model_refuses_an_existing_model_that_is_not_isolated(
     existing_model(stubber, EnableNetworkIsolation=False)
 
     with pytest.raises(Conflict) as raised:
-        gateway.ensure_model(MODEL, run(), ROLE, True, IMAGE, {})
+        ensure(gateway, MODEL, run())
 
     assert raised.value.message == f"model {MODEL} already exists with another network isolation"
 
@@ -584,7 +599,7 @@ def test_ensure_model_refuses_an_existing_model_with_another_artifact(
     )
 
     with pytest.raises(Conflict) as raised:
-        gateway.ensure_model(MODEL, run(), ROLE, True, IMAGE, {})
+        ensure(gateway, MODEL, run())
 
     assert raised.value.message == f"model {MODEL} already exists with another artifact"
 
@@ -594,7 +609,7 @@ def test_ensure_model_of_a_run_without_image_or_artifact_fails_without_calls(
     stubber: Stubber, gateway: SageMakerGateway, missing: str
 ) -> None:
     with pytest.raises(DeploymentFailed):
-        gateway.ensure_model(MODEL, run(**{missing: None}), ROLE, True, IMAGE, {})
+        ensure(gateway, MODEL, run(**{missing: None}))
 
 
 def test_ensure_model_names_longer_than_63_characters_are_shortened_validly(
@@ -605,7 +620,7 @@ def test_ensure_model_names_longer_than_63_characters_are_shortened_validly(
     params = create_model_params(name) | {"Tags": [{"Key": "sagewire:run", "Value": long_run.name}]}
     stubber.add_response("create_model", {"ModelArn": f"{ARN_PREFIX}:model/{name}"}, params)
 
-    gateway.ensure_model(name, long_run, ROLE, True, IMAGE, {})
+    ensure(gateway, name, long_run)
 
     assert len(name) <= 63
     assert SAGEMAKER_NAME.fullmatch(name)
@@ -713,52 +728,25 @@ def test_ensure_model_creates_the_container_deploy_would(
     stubber.add_response("create_model", {"ModelArn": f"{ARN_PREFIX}:model/{MODEL}"}, params)
     serving = serving_container(trained, endpoint)
 
-    gateway.ensure_model(MODEL, trained, ROLE, True, serving.image, serving.environment)
+    gateway.ensure_model(MODEL, trained, ROLE, True, serving)
 
 
 def test_ensure_model_reuses_an_existing_model_with_the_same_environment(
     stubber: Stubber, gateway: SageMakerGateway
 ) -> None:
-    model_already_exists(stubber, environment=SCRIPT_ENVIRONMENT)
-    stubber.add_response(
-        "describe_model",
-        {
-            "ModelName": MODEL,
-            "ModelArn": f"{ARN_PREFIX}:model/{MODEL}",
-            "CreationTime": CREATED,
-            "PrimaryContainer": {
-                "Image": IMAGE,
-                "ModelDataUrl": ARTIFACT,
-                "Environment": SCRIPT_ENVIRONMENT,
-            },
-            "ExecutionRoleArn": ROLE,
-            "EnableNetworkIsolation": True,
-        },
-        {"ModelName": MODEL},
-    )
+    container = {"Image": IMAGE, "ModelDataUrl": ARTIFACT, "Environment": SCRIPT_ENVIRONMENT}
+    existing_model(stubber, SCRIPT_ENVIRONMENT, PrimaryContainer=container)
 
-    gateway.ensure_model(MODEL, run(), ROLE, True, IMAGE, SCRIPT_ENVIRONMENT)
+    ensure(gateway, MODEL, run(), SCRIPT_ENVIRONMENT)
 
 
 def test_ensure_model_refuses_an_existing_model_with_another_environment(
     stubber: Stubber, gateway: SageMakerGateway
 ) -> None:
-    model_already_exists(stubber, environment=SCRIPT_ENVIRONMENT)
-    stubber.add_response(
-        "describe_model",
-        {
-            "ModelName": MODEL,
-            "ModelArn": f"{ARN_PREFIX}:model/{MODEL}",
-            "CreationTime": CREATED,
-            "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": ARTIFACT},
-            "ExecutionRoleArn": ROLE,
-            "EnableNetworkIsolation": True,
-        },
-        {"ModelName": MODEL},
-    )
+    existing_model(stubber, SCRIPT_ENVIRONMENT)
 
     with pytest.raises(Conflict) as raised:
-        gateway.ensure_model(MODEL, run(), ROLE, True, IMAGE, SCRIPT_ENVIRONMENT)
+        ensure(gateway, MODEL, run(), SCRIPT_ENVIRONMENT)
 
     assert raised.value.message == f"model {MODEL} already exists with another environment"
 
@@ -1004,7 +992,7 @@ def test_other_validation_errors_are_deployment_failed_with_a_clean_short_messag
     )
 
     with pytest.raises(DeploymentFailed) as raised:
-        gateway.ensure_model(MODEL, run(), ROLE, True, IMAGE, {})
+        ensure(gateway, MODEL, run())
 
     assert raised.value.message.startswith(f"model {MODEL}: Could not access model data")
     assert '"SageMakerExecution"' in raised.value.message

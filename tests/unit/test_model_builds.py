@@ -8,9 +8,8 @@ from chalicelib.errors import DeploymentFailed
 from chalicelib.models import EndpointSpec
 from chalicelib.services.model_builds import ModelBuilds
 from tests.fakes import FakePacker, FakeSageMaker
-from tests.unit.test_model_containers import DLC, SCRIPT_MODE, SOURCE, run
+from tests.unit.test_model_containers import ARTIFACT, DLC, SCRIPT_MODE, SOURCE, run
 
-ARTIFACT = "s3://bucket/cnn/output/model.tar.gz"
 SKLEARN = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 
 

@@ -24,6 +24,7 @@ from tests.fakes import EPOCH
 GOLDEN = json.loads((Path(__file__).parent / "data" / "inference_images.json").read_text())
 DLC = "763104351884.dkr.ecr.us-east-1.amazonaws.com"
 SOURCE = "s3://bucket/cnn/source/sourcedir.tar.gz"
+ARTIFACT = "s3://bucket/cnn/output/model.tar.gz"
 SCRIPT_MODE = {
     "sagemaker_program": '"mnist.py"',
     "sagemaker_submit_directory": json.dumps(SOURCE),
@@ -41,7 +42,7 @@ def run(image: str = f"{DLC}/pytorch-training:2.1-cpu-py310", **hyperparameters:
         status="Completed",
         last_modified_at=EPOCH,
         hyperparameters=hyperparameters,
-        model_artifact="s3://bucket/cnn/output/model.tar.gz",
+        model_artifact=ARTIFACT,
         training_image=image,
     )
 
@@ -117,6 +118,7 @@ def test_a_script_mode_run_serves_its_program_from_its_submit_directory() -> Non
             "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
             "SAGEMAKER_REGION": "us-east-1",
         },
+        ARTIFACT,
     )
 
 
@@ -133,7 +135,7 @@ def test_values_that_are_not_json_are_taken_as_they_are() -> None:
 def test_a_built_in_algorithm_run_has_no_environment() -> None:
     image = "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1"
     served = serving_container(run(image, feature_dim="784", sagemaker_region='"x"'), endpoint())
-    assert served == ServingContainer(image, {})
+    assert served == ServingContainer(image, {}, ARTIFACT)
 
 
 def test_the_definition_overrides_the_image_and_its_variables_win() -> None:
