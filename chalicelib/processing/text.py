@@ -81,9 +81,9 @@ def _porter() -> Any:
 def _nltk_porter() -> Callable[[str], str]:
     # NLTK's PorterStemmer() in its default mode (NLTK_EXTENSIONS), which differs from Porter's
     # published algorithm on 2 % of English words (one, way, day, always, ...): what the course's
-    # notebook built its vocabulary with. nltk takes 0.13 s to import from the deployment package
-    # (0.9 s without bytecode), so only projects that ask for it pay, once per function; each word
-    # is stemmed once per function too.
+    # notebook built its vocabulary with. nltk takes 0.13 s to import from the deployment package,
+    # so only projects that ask for it pay, once per function; each word is stemmed once per
+    # function too.
     from nltk.stem.porter import PorterStemmer
 
     return functools.lru_cache(maxsize=100_000)(PorterStemmer().stem)
