@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from moto.core.models import DEFAULT_ACCOUNT_ID
-from moto.iam.models import get_account_id_from
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -20,13 +16,14 @@ from moto.moto_server.werkzeug_app import (
 )
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, sagemaker_backends
 
-from devstack import hosting, sagemaker_events, tuning_jobs
+from devstack import accounts, hosting, sagemaker_events, search, tuning_jobs
 from devstack.create_shim import (
     CREATE_TRAINING_JOB_TARGET,
     CREATE_TUNING_JOB_TARGET,
     CreateShim,
     Refusal,
 )
+from devstack.event_bus import EventBusShim
 from devstack.events import Discard, EventSink
 from devstack.functions import FunctionHost, LambdaInvokeShim
 from devstack.s3_events import S3Notifications
@@ -55,11 +52,11 @@ _SHIMMED = (
     CREATE_ENDPOINT_TARGET,
     LIST_TRIAL_COMPONENTS_TARGET,
     LIST_TUNING_TRAINING_JOBS_TARGET,
+    search.TARGET,
     *_CREATE_ONCE,
 )
 _PAGE_SIZE = 50
 CONTROL_PREFIX = "/_devstack/"
-_CREDENTIAL = re.compile(r"Credential=(?P<key>[^/,\s]+)/[^/]+/(?P<region>[^/]+)/")
 
 
 class _ValidationException(Exception):
@@ -103,8 +100,9 @@ class SageMakerShim:
     trials' associations (moto keeps one trial per component, so a component shared by several
     trials would be listed under the last only). CreateModel and CreateEndpointConfig refuse an
     existing name, as SageMaker does ("Cannot create already existing ..."); CreateModel keeps
-    EnableNetworkIsolation, which moto drops. `/_devstack/`
-    requests go to the mounted control API; every other request reaches moto untouched.
+    EnableNetworkIsolation, which moto drops. Search is `devstack.search`'s for training jobs and
+    trial components. `/_devstack/` requests go to the mounted control API (`/_devstack/throttle`
+    to the Search shim's); every other request reaches moto untouched.
     """
 
     def __init__(
@@ -125,6 +123,7 @@ class SageMakerShim:
         self._lock = threading.Lock()
         self._timer = timer
         self._timers: list[Timer] = []
+        self.search = search.SearchShim()
 
     def attach(self, events: EventSink, control: WsgiApp) -> None:
         """Once the app is loaded: where endpoint events go, and the control API."""
@@ -132,6 +131,8 @@ class SageMakerShim:
         self._control = control
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("PATH_INFO") == search.THROTTLE_PATH:
+            return self.search.control(environ, start_response)
         if environ.get("PATH_INFO", "").startswith(CONTROL_PREFIX):
             if self._control is None:
                 return json_answer(
@@ -155,6 +156,10 @@ class SageMakerShim:
         if target in _CREATE_ONCE:
             environ["wsgi.input"] = io.BytesIO(body)
             return self._create_once(environ, start_response, target, params)
+        if target == search.TARGET:
+            answer = self.search.answer(self._backend(environ), params, start_response)
+            environ["wsgi.input"] = io.BytesIO(body)
+            return self._app(environ, start_response) if answer is None else answer
         if target == LIST_TRIAL_COMPONENTS_TARGET:
             try:
                 page = list_trial_components(self._backend(environ), params)
@@ -179,13 +184,7 @@ class SageMakerShim:
 
     @staticmethod
     def _backend(environ: dict[str, Any]) -> Any:
-        match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
-        region = match["region"] if match else os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-        account = (
-            os.environ.get("MOTO_ACCOUNT_ID")
-            or environ.get("HTTP_X_MOTO_ACCOUNT_ID")
-            or (get_account_id_from(match["key"]) if match else DEFAULT_ACCOUNT_ID)
-        )
+        account, region = accounts.caller(environ)
         return sagemaker_backends[account][region]
 
     def _create(
@@ -420,7 +419,8 @@ class ControlPlane:
         self.tuning: CreateShim[tuning_jobs.TuningPlan] = CreateShim(
             self.training, CREATE_TUNING_JOB_TARGET, "HyperParameterTuningJobName"
         )
-        self.functions = LambdaInvokeShim(self.tuning)
+        self.event_bus = EventBusShim(self.tuning)
+        self.functions = LambdaInvokeShim(self.event_bus)
         self._server = BackgroundServer(
             self.functions, "devstack-aws", port=port, request_handler=MotoRequestHandler
         )
@@ -432,11 +432,12 @@ class ControlPlane:
     def attach(
         self, events: EventSink, control: WsgiApp, functions: FunctionHost | None = None
     ) -> None:
-        """Once the app is loaded: where SageMaker's and S3's events go, the control API, and
-        what runs the app's functions for Lambda's Invoke API."""
+        """Once the app is loaded: where SageMaker's, S3's and PutEvents' events go, the control
+        API, and what runs the app's functions for Lambda's Invoke API."""
         self.shim.attach(events, control)
         self.transforms.attach(events)
         self.s3.attach(events)
+        self.event_bus.attach(events)
         if functions is not None:
             self.functions.attach(functions)
 
