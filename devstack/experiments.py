@@ -118,7 +118,7 @@ class Experiments:
     def start_training(self, job: trainer.TrainingJob, record: FakeTrainingJob, trial: str) -> None:
         """The component SageMaker makes for a training job in an experiment, in the trial."""
         name = job.name + TRAINING_COMPONENT_SUFFIX
-        image = images.image_uri(job.algorithm, self._region)
+        image = job.image or images.image_uri(job.algorithm, self._region)
         hyperparameters = {k: v for k, v in job.hyperparameters.items() if not k.startswith("_")}
         self._sagemaker.create_trial_component(
             TrialComponentName=name,

@@ -266,15 +266,22 @@ class LocalSageMaker:
                 (params.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds", 24 * 3600)
             ),
         )
+        # SageMaker gives a job run in a trial its trial component, in that trial.
+        trial = (params.get("ExperimentConfig") or {}).get("TrialName")
+        experiment = self.backend.trials.get(trial)
         job = trainer.TrainingJob(
             name,
             "",
             spec.hyperparameters,
             {tag["Key"]: tag["Value"] for tag in record.tags},
+            experiment=None if experiment is None else experiment.experiment_name,
+            trial=None if experiment is None else trial,
             image=spec.image,
             role=record.role_arn,
             output=spec.output_path,
         )
+        if job.experiment is not None and job.trial is not None:
+            self._experiments.start_training(job, record, job.trial)
         deliveries: list[Delivery] = []
         self._events.begin()  # the job will report its end
         self._publish_job(record, deliveries)
