@@ -42,6 +42,9 @@ class Settings:
     # Endpoint (and so model and endpoint config) names this stage may manage: its IAM policy
     # grants SageMaker writes on this prefix only.
     endpoint_prefix: str = ""
+    # Existing endpoints projects may front with `endpoint.managed: false` (predictions and
+    # lineage; never changed): the policy grants InvokeEndpoint on them. Compared lower-cased.
+    fronted_endpoints: tuple[str, ...] = ()
     # The only role the stage may pass to SageMaker; the default for projects that name none.
     execution_role_arn: str | None = None
     # The AWS account the stage runs in: event patterns match it alone, handlers check it.
@@ -104,6 +107,7 @@ class Settings:
             max_batch_pixels=int(env.get("SAGEWIRE_MAX_BATCH_PIXELS", "100000000")),
             stage=env.get("SAGEWIRE_STAGE", "local"),
             endpoint_prefix=env.get("SAGEWIRE_ENDPOINT_PREFIX", ""),
+            fronted_endpoints=_list(env, "SAGEWIRE_FRONTED_ENDPOINTS"),
             execution_role_arn=env.get("SAGEWIRE_EXECUTION_ROLE_ARN") or None,
             account_id=_account_id(env.get("SAGEWIRE_ACCOUNT_ID", "")),
             predictions_auth=_predictions_auth(env.get("SAGEWIRE_PREDICTIONS_AUTH", "iam")),

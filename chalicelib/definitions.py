@@ -15,6 +15,7 @@ from chalicelib.models import (
     EndpointSpec,
     Goal,
     Guard,
+    ImportPolicy,
     Match,
     ModelOverride,
     Objective,
@@ -53,6 +54,16 @@ IMAGE = re.compile(
 ENVIRONMENT_KEY = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]{0,1023}")
 MAX_ENVIRONMENT = 100
 MAX_TRUSTED = 100
+# What only deploying uses: refused for an endpoint sagewire does not manage, which it never
+# deploys to (such a definition has the manual strategy: its winners are recorded, no more).
+DEPLOY_FIELDS = (
+    "instance_type",
+    "instance_count",
+    "execution_role_arn",
+    "strategy",
+    "network_isolation",
+    "model",
+)
 
 
 def parse_project(document: Any, name: str | None = None) -> Project:
@@ -60,7 +71,17 @@ def parse_project(document: Any, name: str | None = None) -> Project:
     root = Fields(
         document,
         "",
-        ("name", "match", "objective", "guards", "endpoint", "inference", "access", "trust"),
+        (
+            "name",
+            "match",
+            "objective",
+            "guards",
+            "endpoint",
+            "inference",
+            "access",
+            "trust",
+            "import",
+        ),
     )
     if name is not None and not root.has("name"):
         project_name = name
@@ -79,26 +100,13 @@ def parse_project(document: Any, name: str | None = None) -> Project:
             root.obj("objective", ("metric", "goal", "min_improvement", "statistic"), True)
         ),
         guards=tuple(_guard(path, value) for path, value in root.items("guards", 32)),
-        endpoint=_endpoint(
-            root.obj(
-                "endpoint",
-                (
-                    "name",
-                    "instance_type",
-                    "instance_count",
-                    "execution_role_arn",
-                    "strategy",
-                    "network_isolation",
-                    "model",
-                ),
-                True,
-            )
-        ),
+        endpoint=_endpoint(root.obj("endpoint", ("name", "managed", *DEPLOY_FIELDS), True)),
         inference=parse_inference(root.obj("inference", ("input", "request", "response"), True)),
         access=_access(root.obj("access", ("groups", "api_keys"))),
         trust=_trust(root.obj("trust", ("images", "artifacts", "roles")))
         if root.has("trust")
         else None,
+        imports=ImportPolicy(promote=root.obj("import", ("promote",)).boolean("promote", False)),
     )
 
 
@@ -161,6 +169,16 @@ def _guard(path: str, value: Any) -> Guard:
 
 
 def _endpoint(fields: Fields) -> EndpointSpec:
+    if not fields.boolean("managed", True):
+        for key in DEPLOY_FIELDS:
+            if fields.has(key):
+                raise InvalidDefinition(
+                    fields.path(key),
+                    "is for endpoints sagewire deploys; with managed: false it never changes "
+                    "the endpoint",
+                )
+        name = fields.string("name", SAGEMAKER_NAME)
+        return EndpointSpec(name=name, strategy=Strategy(type="manual"), managed=False)
     strategy = fields.obj(
         "strategy",
         (
@@ -233,6 +251,7 @@ def _model(fields: Fields) -> ModelOverride:
 def project_to_document(project: Project) -> dict[str, Any]:
     """The canonical JSON document of a project: what GET returns and what is stored."""
     document = asdict(project)
+    document["import"] = document.pop("imports")
     document["guards"] = list(document["guards"])
     for part in ("access", "trust"):
         if document[part] is not None:
@@ -242,4 +261,6 @@ def project_to_document(project: Project) -> dict[str, Any]:
     strategy["rollback_alarms"] = list(strategy["rollback_alarms"])
     labels = project.inference.response.labels
     document["inference"]["response"]["labels"] = list(labels) if labels else None
+    if not project.endpoint.managed:
+        document["endpoint"] = {"name": project.endpoint.name, "managed": False}
     return document

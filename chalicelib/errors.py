@@ -77,6 +77,12 @@ class Conflict(SagewireError):
     code = "Conflict"
 
 
+class EndpointNotManaged(Conflict):
+    """A change to an endpoint sagewire fronts but never changes (`endpoint.managed: false`)."""
+
+    code = "EndpointNotManaged"
+
+
 class PreconditionFailed(SagewireError):
     """A write conditioned on a revision of the resource that is not the current one."""
 
@@ -110,9 +116,14 @@ class EndpointTimeout(SagewireError):
 
 
 class EndpointBusy(SagewireError):
-    """SageMaker refuses the update while the endpoint is Creating, Updating or RollingBack."""
+    """SageMaker refuses the update while the endpoint is Creating, Updating or RollingBack;
+    `retry_after` seconds when it is known how long that lasts."""
 
     code = "EndpointBusy"
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class DeploymentFailed(SagewireError):

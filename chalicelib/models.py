@@ -75,6 +75,8 @@ class EndpointSpec:
     strategy: Strategy = field(default_factory=Strategy)
     network_isolation: bool = True
     model: ModelOverride = field(default_factory=ModelOverride)
+    # False: an existing endpoint sagewire fronts for predictions and lineage and never changes.
+    managed: bool = True
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,14 @@ class Trust:
 
 
 @dataclass(frozen=True)
+class ImportPolicy:
+    """What an import of the project's existing runs may do: rank them always, deploy the best
+    one only when `promote`."""
+
+    promote: bool = False
+
+
+@dataclass(frozen=True)
 class Project:
     name: str
     objective: Objective
@@ -109,6 +119,7 @@ class Project:
     access: Access = field(default_factory=Access)
     # None: the stage's trust policy; a field the project names replaces the stage's.
     trust: Trust | None = None
+    imports: ImportPolicy = field(default_factory=ImportPolicy)
 
 
 CallerKind = Literal["iam", "cognito", "api_key", "local"]
@@ -151,9 +162,18 @@ class PredictionResult:
 
 
 RunStatus = Literal["InProgress", "Completed", "Failed", "Stopping", "Stopped"]
-PromotionOutcome = Literal["recorded", "pending", "deploying", "succeeded", "failed", "superseded"]
+# `torn_down`: the ledger entry a project's teardown writes (services/teardown.py).
+PromotionOutcome = Literal[
+    "recorded", "pending", "deploying", "succeeded", "failed", "superseded", "torn_down"
+]
 # A promotion in one of these states never changes again.
-SETTLED_OUTCOMES: tuple[PromotionOutcome, ...] = ("succeeded", "failed", "superseded", "recorded")
+SETTLED_OUTCOMES: tuple[PromotionOutcome, ...] = (
+    "succeeded",
+    "failed",
+    "superseded",
+    "recorded",
+    "torn_down",
+)
 EndpointStatus = Literal[
     "OutOfService",
     "Creating",

@@ -23,6 +23,7 @@ from chalicelib.services.ports import (
     EndpointInvoker,
     ObjectStore,
     ProjectStore,
+    ResourceDeleter,
     RunStore,
 )
 from chalicelib.services.project_cache import CachedProjectStore
@@ -31,6 +32,7 @@ from chalicelib.services.vocabularies import Vocabularies
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_events.client import EventBridgeClient
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sagemaker.client import SageMakerClient
     from mypy_boto3_sagemaker_runtime.client import SageMakerRuntimeClient
@@ -38,11 +40,13 @@ if TYPE_CHECKING:
     from chalicelib.services.batch import BatchService
     from chalicelib.services.datasets import DatasetService
     from chalicelib.services.event_handlers import EventHandlers, ObjectEventHandlers
+    from chalicelib.services.imports import ImportRequests, ImportService
     from chalicelib.services.leaderboard import LeaderboardService
     from chalicelib.services.lineage import LineageService
     from chalicelib.services.reports import ReportService
     from chalicelib.services.rollout import RolloutService
     from chalicelib.services.selection import ChampionService
+    from chalicelib.services.teardown import TeardownService
     from chalicelib.services.trust import TrustPolicy
 
 
@@ -86,6 +90,10 @@ class Container:
     @cached_property
     def s3_client(self) -> S3Client:
         return reuse_user_agent(self.session.client("s3"))
+
+    @cached_property
+    def events_client(self) -> EventBridgeClient:
+        return reuse_user_agent(self.session.client("events"))
 
     @property
     def _table(self) -> tuple[DynamoDBClient, str, int]:
@@ -161,6 +169,8 @@ class Container:
             settings.require_network_isolation,
             self.vocabularies,
             settings.vocabulary_prefixes,
+            settings.fronted_endpoints,
+            start_import=lambda project, cause: self.import_requests.start(project, cause),
         )
 
     @cached_property
@@ -201,6 +211,28 @@ class Container:
         )
 
     @cached_property
+    def resource_deleter(self) -> ResourceDeleter:
+        from chalicelib.gateways.sagemaker import SageMakerGateway
+        from chalicelib.gateways.sagemaker_deletes import SageMakerDeletes
+
+        retry_after = self.settings.retry_after_seconds
+        gateway = SageMakerGateway(self.sagemaker_client, retry_after)
+        return SageMakerDeletes(self.sagemaker_client, gateway)
+
+    @cached_property
+    def teardown(self) -> TeardownService:
+        from chalicelib.services.teardown import TeardownService
+
+        return TeardownService(
+            self.projects,
+            self.champion_store,
+            self.control_plane,
+            self.resource_deleter,
+            self.object_store,
+            f"s3://{self.settings.bucket_name}/{PACKED_MODELS_PREFIX}",
+        )
+
+    @cached_property
     def champions(self) -> ChampionService:
         from chalicelib.services.selection import ChampionService
 
@@ -210,6 +242,36 @@ class Container:
             self.champion_store,
             self.control_plane,
             self.rollout,
+            self.trust,
+        )
+
+    @cached_property
+    def import_requests(self) -> ImportRequests:
+        from chalicelib.gateways.event_bus import EventBus
+        from chalicelib.gateways.imports import ImportTable
+        from chalicelib.imports import IMPORT_SOURCE
+        from chalicelib.services.imports import ImportRequests
+
+        bus = EventBus(self.events_client, IMPORT_SOURCE, self.settings.retry_after_seconds)
+        return ImportRequests(ImportTable(*self._table), bus)
+
+    @cached_property
+    def imports(self) -> ImportService:
+        from chalicelib.gateways.imports import ImportTable
+        from chalicelib.gateways.sagemaker import SageMakerGateway
+        from chalicelib.gateways.sagemaker_search import RunSearch
+        from chalicelib.services.imports import ImportService
+
+        retry_after = self.settings.retry_after_seconds
+        sagemaker = SageMakerGateway(self.sagemaker_client, retry_after)
+        return ImportService(
+            self.project_store,
+            RunSearch(self.sagemaker_client, sagemaker, retry_after),
+            self.run_store,
+            ImportTable(*self._table),
+            self.import_requests,
+            self.champions,
+            self.champion_store,
             self.trust,
         )
 

@@ -59,18 +59,22 @@ CATALOG: dict[str, ActionInfo] = {
     "sagemaker:ListModels": ActionInfo("List", ()),
     "sagemaker:ListEndpointConfigs": ActionInfo("List", ()),
     "sagemaker:ListTrialComponents": ActionInfo("List", ()),
+    "sagemaker:Search": ActionInfo("Read", ()),
     "sagemaker:InvokeEndpoint": ActionInfo("Read", ("endpoint",)),
     "sagemaker:CreateModel": ActionInfo("Write", ("model",)),
     "sagemaker:CreateEndpointConfig": ActionInfo("Write", ("endpoint-config",)),
     "sagemaker:CreateEndpoint": ActionInfo("Write", ("endpoint", "endpoint-config")),
     "sagemaker:UpdateEndpoint": ActionInfo("Write", ("endpoint", "endpoint-config")),
     "sagemaker:DeleteEndpoint": ActionInfo("Write", ("endpoint",)),
+    "sagemaker:DeleteEndpointConfig": ActionInfo("Write", ("endpoint-config",)),
+    "sagemaker:DeleteModel": ActionInfo("Write", ("model",)),
     "sagemaker:AddTags": ActionInfo("Tagging", (ANY_TYPE,)),
     "iam:PassRole": ActionInfo("Permissions management", ("role",)),
     "logs:CreateLogGroup": ActionInfo("Write", ("log-group",)),
     "logs:CreateLogStream": ActionInfo("Write", ("log-stream",)),
     "logs:PutLogEvents": ActionInfo("Write", ("log-stream",)),
     "sqs:SendMessage": ActionInfo("Write", ("queue",)),
+    "events:PutEvents": ActionInfo("Write", ("event-bus",)),
     "cloudwatch:DescribeAlarms": ActionInfo("Read", ("alarm",)),
     "cloudwatch:PutMetricData": ActionInfo("Write", ()),
     "xray:PutTraceSegments": ActionInfo("Write", ()),
@@ -121,6 +125,13 @@ def _sagemaker_prefix(stage: Stage) -> str:
     return stage.settings.endpoint_prefix.lower()
 
 
+def _fronted_endpoints(stage: Stage) -> tuple[str, ...]:
+    """The existing endpoints the stage fronts (SAGEWIRE_FRONTED_ENDPOINTS): invoked, never
+    written (`load_stage` keeps them outside the endpoint prefix that writes are scoped to)."""
+    names = dict.fromkeys(name.lower() for name in stage.settings.fronted_endpoints)
+    return tuple(_arn(stage, "sagemaker", f"endpoint/{name}") for name in names)
+
+
 _SAGEMAKER_READ_KINDS = (
     "training-job",
     "hyper-parameter-tuning-job",
@@ -140,7 +151,7 @@ _SAGEMAKER_READS: dict[str, tuple[str, ...]] = {
     "sagemaker:DescribeEndpoint": ("endpoint",),
     "sagemaker:DescribeEndpointConfig": ("endpoint-config",),
     "sagemaker:DescribeModel": ("model",),
-    "sagemaker:ListTags": ("model",),
+    "sagemaker:ListTags": ("model", "endpoint-config"),
 }
 
 
@@ -180,14 +191,20 @@ def allowed_resources(stage: Stage) -> dict[str, tuple[str, ...]]:
         "sagemaker:ListModels": ("*",),
         "sagemaker:ListEndpointConfigs": ("*",),
         "sagemaker:ListTrialComponents": ("*",),
+        "sagemaker:Search": ("*",),
         "sagemaker:CreateModel": (owned_model,),
-        "sagemaker:AddTags": (owned_model,),
+        "sagemaker:AddTags": (owned_model, owned_config),
+        "sagemaker:DeleteEndpoint": (owned_endpoint,),
+        "sagemaker:DeleteEndpointConfig": (owned_config,),
+        "sagemaker:DeleteModel": (owned_model,),
+        "s3:DeleteObject": (f"{bucket}/{PACKED_MODELS_PREFIX}*",),
         "sagemaker:CreateEndpointConfig": (owned_config,),
         "sagemaker:CreateEndpoint": (owned_endpoint, owned_config),
         "sagemaker:UpdateEndpoint": (owned_endpoint, owned_config),
-        "sagemaker:InvokeEndpoint": (owned_endpoint,),
+        "sagemaker:InvokeEndpoint": (owned_endpoint, *_fronted_endpoints(stage)),
         "iam:PassRole": (settings.execution_role_arn or "",),
         "sqs:SendMessage": (stage.dlq_arn_pattern,),
+        "events:PutEvents": (_arn(stage, "events", "event-bus/default"),),
         "cloudwatch:DescribeAlarms": (_arn(stage, "cloudwatch", "alarm:*"),),
     }
     for action, kinds in _SAGEMAKER_READS.items():
@@ -205,6 +222,8 @@ def build_policy(stage: Stage) -> dict[str, Any]:
         resources = dict.fromkeys(r for action in actions for r in allowed[action])
         return _statement(sid, actions, resources)
 
+    fronted = _fronted_endpoints(stage)
+    own_endpoints = [r for r in allowed["sagemaker:InvokeEndpoint"] if r not in fronted]
     create_models = grant("CreateOwnModels", "sagemaker:CreateModel")
     if stage.settings.require_network_isolation:
         # ProjectService refuses projects that opt out; this makes it hold for any caller.
@@ -241,32 +260,50 @@ def build_policy(stage: Stage) -> dict[str, Any]:
             "sagemaker:DescribeEndpointConfig",
             "sagemaker:DescribeModel",
         ),
-        # Lineage's last resort: the `sagewire:run` tag of a model it cannot match to a run.
+        # Lineage's last resort: the `sagewire:run` tag of a model it cannot match to a run; a
+        # teardown's proof that sagewire made a model or endpoint config.
         grant("ReadModelTags", "sagemaker:ListTags"),
-        # These accept no resource but "*" and are read-only.
+        # These accept no resource but "*" and are read-only (Search: a project's existing runs).
         grant(
             "ListSageMaker",
             "sagemaker:ListModels",
             "sagemaker:ListEndpointConfigs",
             "sagemaker:ListTrialComponents",
+            "sagemaker:Search",
         ),
         # Model names start with their endpoint's name (chalicelib/naming.py), and endpoint
         # names with the stage's prefix (ProjectService refuses any other).
         create_models,
+        # CreateModel and CreateEndpointConfig with Tags (sagewire:run, sagewire:endpoint).
         grant("TagOwnModels", "sagemaker:AddTags"),
         grant("CreateOwnEndpointConfigs", "sagemaker:CreateEndpointConfig"),
         grant("DeployOwnEndpoints", "sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"),
-        grant("InvokeOwnEndpoints", "sagemaker:InvokeEndpoint"),
+        # DELETE /v1/projects/{project}?teardown=true (chalicelib/services/teardown.py).
+        grant(
+            "TearDownOwnEndpoints",
+            "sagemaker:DeleteEndpoint",
+            "sagemaker:DeleteEndpointConfig",
+            "sagemaker:DeleteModel",
+        ),
+        grant("DeleteRepackedModels", "s3:DeleteObject"),
+        _statement("InvokeOwnEndpoints", ["sagemaker:InvokeEndpoint"], own_endpoints),
         {
             **grant("PassExecutionRoleToSageMaker", "iam:PassRole"),
             "Condition": {"StringEquals": {"iam:PassedToService": SAGEMAKER_SERVICE}},
         },
         # Lambda's on-failure destination sends with the function's own role.
         grant("FailedEventsToDeadLetterQueue", "sqs:SendMessage"),
+        # A run import asks for its next invocation with an event of its own (source sagewire).
+        grant("RequestRunImports", "events:PutEvents"),
         # SageMaker checks the caller may read the auto-rollback alarms of a canary or linear
         # update (deployment guardrails).
         grant("ReadRollbackAlarms", "cloudwatch:DescribeAlarms"),
     ]
+    if fronted:
+        # Predictions from endpoints sagewire did not create; lineage's Describe calls are above.
+        statements.append(
+            _statement("InvokeFrontedEndpoints", ["sagemaker:InvokeEndpoint"], fronted)
+        )
     if stage.settings.tracing:
         statements.append(grant("Tracing", *sorted(UNSCOPABLE_WRITES)))
     return {"Version": "2012-10-17", "Statement": statements}

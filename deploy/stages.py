@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.config import Settings
+from chalicelib.definitions import SAGEMAKER_NAME
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 APP_NAME = "sagewire"
@@ -103,6 +104,24 @@ def deployable_stages(config: dict[str, Any]) -> list[str]:
     ]
 
 
+def _check_fronted(name: str, settings: Settings) -> None:
+    """Fronted endpoints are SageMaker names outside the endpoint prefix, on which the policy
+    grants writes: one inside it could be changed."""
+    prefix = settings.endpoint_prefix.lower()
+    for endpoint in settings.fronted_endpoints:
+        if not SAGEMAKER_NAME.fullmatch(endpoint):
+            raise StageError(
+                f"stage {name!r}: SAGEWIRE_FRONTED_ENDPOINTS names {endpoint!r}, which is not a "
+                "SageMaker endpoint name"
+            )
+        if endpoint.lower().startswith(prefix):
+            raise StageError(
+                f"stage {name!r}: SAGEWIRE_FRONTED_ENDPOINTS names {endpoint}, inside "
+                f"SAGEWIRE_ENDPOINT_PREFIX ({settings.endpoint_prefix}), whose endpoints the "
+                "stage may change"
+            )
+
+
 def load_stage(name: str, project_dir: Path = PROJECT_DIR) -> Stage:
     config = load_config(project_dir)
     environment = stage_environment(config, name)
@@ -116,6 +135,7 @@ def load_stage(name: str, project_dir: Path = PROJECT_DIR) -> Stage:
         raise StageError(f"stage {name!r}: SAGEWIRE_PREDICTIONS_AUTH=none is for the local stage")
     if not settings.endpoint_prefix:
         raise StageError(f"stage {name!r} needs SAGEWIRE_ENDPOINT_PREFIX")
+    _check_fronted(name, settings)
     role = _ROLE_ARN.match(settings.execution_role_arn or "")
     if role is None:
         raise StageError(f"stage {name!r} needs SAGEWIRE_EXECUTION_ROLE_ARN, an IAM role ARN")

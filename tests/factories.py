@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.config import Settings
-from chalicelib.models import Trust
+from chalicelib.models import Run, Trust
 from chalicelib.services.model_builds import ModelBuilds
 from chalicelib.services.ports import (
     NO_METRICS,
@@ -24,7 +24,7 @@ from chalicelib.services.ports import (
 from chalicelib.services.rollout import RolloutService
 from chalicelib.services.selection import ChampionService
 from chalicelib.services.trust import TrustPolicy
-from tests.fakes import FakePacker
+from tests.fakes import EPOCH, FakePacker
 
 # The registries of the images and the buckets of the artifacts that tests' runs use.
 TRUSTED = TrustPolicy(
@@ -42,6 +42,29 @@ TRUSTED = TrustPolicy(
         ),
     )
 )
+
+
+ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
+TAGS = {"Project": "Project_Binary_Classifier"}
+OBJECTIVE = "train:objective_loss:final"
+LINEAR_LEARNER = "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1"
+
+
+def completed_run(name: str, loss: float, **changes: Any) -> Run:
+    """A completed, trusted linear-learner run tagged for `project_document`'s projects, with
+    `loss` as its objective."""
+    base = Run(
+        name=name,
+        arn=f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}",
+        status="Completed",
+        last_modified_at=EPOCH,
+        metrics={OBJECTIVE: loss},
+        model_artifact=f"s3://bucket/{name}/output/model.tar.gz",
+        training_image=LINEAR_LEARNER,
+        role_arn=ROLE,
+        tags=TAGS,
+    )
+    return replace(base, **changes)
 
 
 def trusting(settings: Settings) -> Settings:

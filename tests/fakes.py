@@ -19,8 +19,10 @@ from chalicelib.errors import (
     NotFound,
     PreconditionFailed,
     SagewireError,
+    ServiceUnavailable,
 )
 from chalicelib.gateways.runs import sortable_number
+from chalicelib.imports import RunImport, SearchCursor, SearchPage
 from chalicelib.models import (
     SETTLED_OUTCOMES,
     Champion,
@@ -29,6 +31,7 @@ from chalicelib.models import (
     EndpointSpec,
     EndpointState,
     Invocation,
+    Match,
     ModelInfo,
     Project,
     Promotion,
@@ -113,6 +116,15 @@ class FakeRuns:
                 if value is not None and math.isfinite(value):
                     ranks[run.name] = f"{sortable_number(value)}#{run.name}"
             return True
+
+    def join(self, run: Run, projects: Sequence[Project]) -> None:
+        with self._lock:
+            for project in projects:
+                self.memberships.setdefault(project.name, set()).add(run.name)
+                value = objective_metric(run, project.objective)
+                if value is not None and math.isfinite(value):
+                    ranks = self.ranks.setdefault(project.name, {})
+                    ranks[run.name] = f"{sortable_number(value)}#{run.name}"
 
     def get_run(self, name: str) -> Run | None:
         return self.runs.get(name)
@@ -223,6 +235,17 @@ class FakeChampions:
             self.history[key].append(outcome)
             return True
 
+    def retire(self, champion: Champion, promotion: Promotion) -> bool:
+        with self._lock:
+            current = self.champions.get(champion.project)
+            key = (promotion.project, promotion.promotion_id)
+            if current is None or current.version != champion.version or key in self.ledger:
+                return False
+            del self.champions[champion.project]
+            self.ledger[key] = promotion
+            self.history[key] = [promotion.outcome]
+            return True
+
     def promotions(self, project: str, limit: int = 100) -> list[Promotion]:
         entries = [p for (name, _), p in self.ledger.items() if name == project]
         return sorted(entries, key=lambda p: p.promotion_id, reverse=True)[:limit]
@@ -253,6 +276,8 @@ class FakeSageMaker:
     # Each model's container Environment.
     environments: dict[str, dict[str, str]] = field(default_factory=dict)
     trials: dict[str, list[TrialComponent]] = field(default_factory=dict)
+    # The endpoint each config was made for (its `sagewire:endpoint` tag); hand-made: none.
+    config_endpoints: dict[str, str] = field(default_factory=dict)
 
     def _call(self, name: str) -> None:
         self.calls.append(name)
@@ -296,6 +321,7 @@ class FakeSageMaker:
         with self.lock:
             if self.configs.setdefault(name, tuple(variants)) != tuple(variants):
                 raise Conflict(f"endpoint config {name} exists with other variants")
+            self.config_endpoints.setdefault(name, endpoint.name)
 
     def describe_endpoint(self, name: str) -> EndpointState:
         self._call("DescribeEndpoint")
@@ -352,6 +378,33 @@ class FakeSageMaker:
         self._call("ListEndpointConfigs")
         return sorted(name for name in self.configs if name.startswith(name_prefix))
 
+    def endpoint_config_tag(self, name: str) -> str | None:
+        self._call("ListTags")
+        if name not in self.configs:
+            raise NotFound(f"Could not find endpoint configuration {name}")
+        return self.config_endpoints.get(name)
+
+    def delete_endpoint(self, name: str) -> None:
+        self._call("DeleteEndpoint")
+        with self.lock:
+            if self.endpoints.pop(name, None) is None:
+                raise NotFound(f"Could not find endpoint {name}")
+
+    def delete_endpoint_config(self, name: str) -> None:
+        self._call("DeleteEndpointConfig")
+        with self.lock:
+            if self.configs.pop(name, None) is None:
+                raise NotFound(f"Could not find endpoint configuration {name}")
+            self.config_endpoints.pop(name, None)
+
+    def delete_model(self, name: str) -> None:
+        self._call("DeleteModel")
+        with self.lock:
+            if self.models.pop(name, None) is None:
+                raise NotFound(f"Could not find model {name}")
+            for facts in (self.model_runs, self.isolated, self.environments):
+                facts.pop(name, None)
+
     def settle(self, name: str, succeed: bool = True) -> EndpointChange | None:
         """Finishes the endpoint's update; the change is what SageMaker's event would say."""
         with self.lock:
@@ -403,6 +456,9 @@ class FakeObjects:
     def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         self.objects[bucket, key] = (body, content_type)
         self.puts.append(key)
+
+    def delete(self, bucket: str, key: str) -> None:
+        self.objects.pop((bucket, key), None)
 
 
 class FakeDatasets:
@@ -482,3 +538,84 @@ class FakeMetrics:
     def total(self, name: str, **dimensions: str) -> float:
         """The sum of `name`'s values recorded with exactly these dimensions."""
         return sum(v for n, v, d in self.recorded if n == name and d == dimensions)
+
+
+class FakeRunFinder:
+    """SageMaker Search over a list of runs, oldest first: tokens are offsets; `throttled` calls
+    answer ServiceUnavailable first; `expire_tokens` makes every token refused (restart)."""
+
+    def __init__(self, runs: Sequence[Run] = ()) -> None:
+        self.runs = sorted(runs, key=lambda run: (run.created_at or EPOCH, run.name))
+        self.calls = 0
+        self.throttled = 0
+        self.expire_tokens = False
+
+    def search_runs(self, match: Match, cursor: SearchCursor, page_size: int = 100) -> SearchPage:
+        self.calls += 1
+        if self.throttled:
+            self.throttled -= 1
+            raise ServiceUnavailable("search: ThrottlingException", 2)
+        found = [
+            run
+            for run in self.runs
+            if all(run.tags.get(key) == value for key, value in match.tags.items())
+            and (cursor.since is None or (run.created_at or EPOCH) >= cursor.since)
+        ]
+        start = 0
+        if cursor.next_token is not None and not self.expire_tokens:
+            start = int(cursor.next_token)
+        elif cursor.next_token is not None:
+            cursor = SearchCursor(None, cursor.last_created, cursor.last_created)
+            found = [run for run in found if (run.created_at or EPOCH) >= (cursor.since or EPOCH)]
+        page = found[start : start + page_size]
+        last = max((run.created_at or EPOCH for run in page), default=cursor.last_created)
+        more = start + page_size < len(found)
+        following = SearchCursor(str(start + page_size), cursor.since, last) if more else None
+        return SearchPage(tuple(page), following)
+
+
+class FakeImports:
+    """Imports by (project, id), saves conditional on `pages`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.imports: dict[tuple[str, str], RunImport] = {}
+        self.saves = 0
+
+    def create(self, run_import: RunImport) -> bool:
+        with self._lock:
+            key = (run_import.project, run_import.import_id)
+            if key in self.imports:
+                return False
+            self.imports[key] = run_import
+            return True
+
+    def save(self, run_import: RunImport, after_pages: int) -> bool:
+        with self._lock:
+            key = (run_import.project, run_import.import_id)
+            if key not in self.imports or self.imports[key].pages != after_pages:
+                return False
+            self.imports[key] = run_import
+            self.saves += 1
+            return True
+
+    def get(self, project: str, import_id: str) -> RunImport | None:
+        return self.imports.get((project, import_id))
+
+    def latest(self, project: str) -> RunImport | None:
+        mine = [item for (name, _), item in self.imports.items() if name == project]
+        return max(mine, key=lambda item: item.import_id, default=None)
+
+
+class FakeBus:
+    """EventBridge PutEvents: what was published, in order; `down` refuses every event."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.down = False
+
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> str:
+        if self.down:
+            raise ServiceUnavailable("EventBridge refused the event", 2)
+        self.events.append((detail_type, detail))
+        return f"event-{len(self.events)}"

@@ -11,6 +11,7 @@ from chalice.app import Blueprint, CloudWatchEvent, Rate
 
 from chalicelib import wiring
 from chalicelib.config import get_settings
+from chalicelib.imports import IMPORT_REQUESTED, IMPORT_SOURCE
 from chalicelib.observability import correlate, logger
 from chalicelib.processing.events import (
     endpoint_change,
@@ -113,6 +114,30 @@ def on_endpoint_state_change(event: CloudWatchEvent) -> Any:
     return wiring.container().event_handlers.endpoint(event.context, change)
 
 
+@events.on_cw_event(
+    _pinned({"source": [IMPORT_SOURCE], "detail-type": [IMPORT_REQUESTED]}), name="on_run_import"
+)
+@_observed
+@_own_account
+def on_run_import(event: CloudWatchEvent) -> Any:
+    """Continues a run import for as long as this invocation has time, then requests the next."""
+    detail = event.detail if isinstance(event.detail, dict) else {}
+    project, import_id = detail.get("project"), detail.get("import_id")
+    if not isinstance(project, str) or not isinstance(import_id, str):
+        logger.warning("import request without a project and an import id skipped")
+        return {"skipped": "no project or import_id"}
+    correlate(project=project)
+    context: Any = event.context  # Lambda's context object; Chalice annotates it as a dict
+    remaining = context.get_remaining_time_in_millis if context is not None else _one_minute
+    run_import = wiring.container().imports.advance(project, import_id, remaining)
+    return None if run_import is None else {"status": run_import.status, "pages": run_import.pages}
+
+
+def _one_minute() -> int:
+    """The time left of an invocation without a Lambda context (a test's direct call)."""
+    return 60_000
+
+
 S3 = "aws.s3"
 
 
@@ -150,6 +175,12 @@ def on_batch_object(event: CloudWatchEvent) -> Any:
 @_observed
 def reconcile(event: CloudWatchEvent) -> Any:
     return wiring.container().event_handlers.reconcile()
+
+
+@events.schedule(Rate(15, unit=Rate.MINUTES), name="resume_imports")
+@_observed
+def resume_imports(event: CloudWatchEvent) -> Any:
+    return {"resumed": wiring.container().imports.resume_stalled()}
 
 
 @events.schedule(Rate(1, unit=Rate.DAYS), name="lineage_report")

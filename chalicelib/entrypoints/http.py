@@ -15,6 +15,7 @@ from chalice.app import Blueprint, CognitoUserPoolAuthorizer, IAMAuthorizer, Res
 from chalicelib import errors, wiring
 from chalicelib.config import Settings, get_settings
 from chalicelib.definitions import project_to_document
+from chalicelib.imports import progress
 from chalicelib.models import REPORT_CONTENT_TYPES, Caller, document
 from chalicelib.observability import LOGGER_NAME
 from chalicelib.services.inference import MAX_TOP_K
@@ -121,7 +122,7 @@ def _error_response(error: errors.SagewireError, request_id: str) -> Response:
         detail["field"] = error.field
     detail["request_id"] = request_id
     headers = {}
-    if isinstance(error, errors.ServiceUnavailable):
+    if isinstance(error, errors.ServiceUnavailable | errors.EndpointBusy) and error.retry_after:
         headers["Retry-After"] = str(error.retry_after)
     return _json(status, {"error": detail}, headers)
 
@@ -249,8 +250,10 @@ def put_project(project: str, request_id: str) -> Response:
 @api.route("/v1/projects/{project}", methods=["DELETE"], content_types=ANY, **OPERATORS)
 @_json_errors
 def delete_project(project: str, request_id: str) -> Response:
-    wiring.container().projects.delete(project, _if_match())
-    return Response(body="", status_code=204)
+    deletion = wiring.container().teardown.delete(
+        project, _if_match(), _query("teardown"), _operator_cause()
+    )
+    return _json(200, document(deletion))
 
 
 @api.route("/v1/projects/{project}/predictions", methods=["POST"], content_types=["*/*"], **CLIENTS)
@@ -322,6 +325,20 @@ def list_promotions(project: str, request_id: str) -> Response:
     return _json(200, {"project": project, "promotions": document(promotions)})
 
 
+@api.route("/v1/projects/{project}/imports/latest", methods=["GET"], content_types=ANY, **OPERATORS)
+@_json_errors
+def get_latest_import(project: str, request_id: str) -> Response:
+    return _json(200, progress(wiring.container().imports.latest(project)))
+
+
+@api.route("/v1/projects/{project}/imports", methods=["POST"], content_types=ANY, **OPERATORS)
+@_json_errors
+def start_import(project: str, request_id: str) -> Response:
+    run_import = wiring.container().imports.rerun(project, cause=_operator_cause())
+    location = {"Location": f"/v1/projects/{project}/imports/latest"}
+    return _json(202, progress(run_import), location)
+
+
 @api.route("/v1/runs/{training_job}", methods=["GET"], content_types=ANY, **OPERATORS)
 @_json_errors
 def get_run_lineage(training_job: str, request_id: str) -> Response:
@@ -372,7 +389,11 @@ def create_promotion(project: str, request_id: str) -> Response:
     run = request.get("run") if isinstance(request, dict) and request.keys() == {"run"} else None
     if not isinstance(run, str) or not run:
         raise errors.InvalidParameter('the body must be {"run": "<training job name>"}')
-    identity = api.current_request.context.get("identity") or {}
-    caller = identity.get("userArn") or identity.get("sourceIp") or "unknown"
-    promotion = wiring.container().champions.promote(project, run, cause=f"api:{caller}")
+    promotion = wiring.container().champions.promote(project, run, cause=_operator_cause())
     return _json(201, document(promotion))
+
+
+def _operator_cause() -> str:
+    """`api:<who>` for the ledger: the caller's IAM ARN, else its address."""
+    identity = api.current_request.context.get("identity") or {}
+    return f"api:{identity.get('userArn') or identity.get('sourceIp') or 'unknown'}"

@@ -21,7 +21,7 @@ from chalicelib.models import SETTLED_OUTCOMES, Champion, Promotion, PromotionOu
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, PutTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, DeleteTypeDef, PutTypeDef
 
 
 class ChampionTable:
@@ -61,8 +61,27 @@ class ChampionTable:
             champion_put["ConditionExpression"] = "#version = :expected"
             champion_put["ExpressionAttributeNames"] = {"#version": "version"}
             champion_put["ExpressionAttributeValues"] = {":expected": {"N": str(expected_version)}}
+        # Either put losing to another writer means nothing was written: re-read and re-decide.
+        return not self._table.transact([{"Put": champion_put}, {"Put": self._entry(promotion)}])
+
+    def retire(self, champion: Champion, promotion: Promotion) -> bool:
+        """Deletes the champion at its version and records `promotion` (a teardown) in one
+        transaction; False when either condition fails, and nothing is written then."""
+        champion_delete: DeleteTypeDef = {
+            "TableName": self._table.name,
+            "Key": champion_key(champion.project),
+            "ConditionExpression": "#version = :expected",
+            "ExpressionAttributeNames": {"#version": "version"},
+            "ExpressionAttributeValues": {":expected": {"N": str(champion.version)}},
+        }
+        return not self._table.transact(
+            [{"Delete": champion_delete}, {"Put": self._entry(promotion)}]
+        )
+
+    def _entry(self, promotion: Promotion) -> PutTypeDef:
+        """A new ledger entry, on condition that its id is not taken."""
         first = _history_entry(promotion.outcome, promotion.updated_at, promotion.message)
-        ledger_put: PutTypeDef = {
+        return {
             "TableName": self._table.name,
             "Item": {
                 **promotion_key(promotion.project, promotion.promotion_id),
@@ -72,8 +91,6 @@ class ChampionTable:
             "ConditionExpression": "attribute_not_exists(#pk)",
             "ExpressionAttributeNames": {"#pk": "pk"},
         }
-        # Either put losing to another writer means nothing was written: re-read and re-decide.
-        return not self._table.transact([{"Put": champion_put}, {"Put": ledger_put}])
 
     def get_promotion(self, project: str, promotion_id: str) -> Promotion | None:
         item = self._table.get(promotion_key(project, promotion_id), consistent=True)

@@ -90,6 +90,17 @@ class RunTable:
         # Only the run's own put has a condition: a cancellation means a newer run is stored.
         return not self._table.transact(actions, expected=_NEWER_STORED)
 
+    def join(self, run: Run, projects: Sequence[Project]) -> None:
+        """Adds a recorded run to projects' leaderboards (projects defined after it was recorded),
+        as `put_run` would have."""
+        document: AttributeValueTypeDef = {"S": orjson.dumps(_run_document(run)).decode()}
+        actions: list[TransactWriteItemTypeDef] = [
+            {"Put": {"TableName": self._table.name, "Item": _membership(run, project, document)}}
+            for project in projects
+        ]
+        if actions:
+            self._table.transact(actions)
+
     def get_run(self, name: str) -> Run | None:
         if not SAGEMAKER_NAME.fullmatch(name):
             # No training job has such a name, and DynamoDB refuses a key over 2,048 bytes.

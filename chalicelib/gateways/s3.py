@@ -89,6 +89,10 @@ class S3Gateway:
     def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
 
+    def delete(self, bucket: str, key: str) -> None:
+        """Deletes an object; a missing one is no error (S3 answers 204 either way)."""
+        self._client.delete_object(Bucket=bucket, Key=key)
+
     def repack_model(self, artifact: str, code: str, destination: str, max_bytes: int) -> str:
         """`destination` (an s3:// URI): the artifact with the code's files under code/, written
         once; a destination made from the same artifact and code (their ETags) is reused.

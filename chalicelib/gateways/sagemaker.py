@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 
 _T = TypeVar("_T")
 RUN_TAG = "sagewire:run"
+# The endpoint an endpoint config was made for, on the configs sagewire creates.
+ENDPOINT_TAG = "sagewire:endpoint"
 # SageMaker names the trial component of a training job run in an experiment so.
 TRAINING_COMPONENT_SUFFIX = "-aws-training-job"
 MAX_REMEMBERED_TRIALS = 10_000
@@ -77,17 +79,21 @@ class SageMakerGateway:
 
     def describe_training_job(self, name: str, tags: dict[str, str]) -> Run:
         """The run; in an experiment, with its metrics' statistics from its trial component."""
-        job = self._call(
+        job = self.call(
             f"training job {name}", lambda: self._client.describe_training_job(TrainingJobName=name)
         )
-        run = training_run(job, tags)
+        return self.in_experiment(training_run(job, tags))
+
+    def in_experiment(self, run: Run) -> Run:
+        """A run named by a training job's record, completed with what its experiment knows:
+        the experiment of a trial-only job, its metrics' statistics from its trial component."""
         if run.experiment_name is None and run.trial_name is not None:
             # Estimator.fit(experiment_config={"TrialName": ...}) names only the trial.
             run = replace(run, experiment_name=self._experiment_of(run.trial_name))
         if run.experiment_name is None and run.trial_name is None:
             return run
-        component_name = name + TRAINING_COMPONENT_SUFFIX
-        component = self._call(
+        component_name = run.name + TRAINING_COMPONENT_SUFFIX
+        component = self.call(
             f"trial component {component_name}", lambda: self._training_component(component_name)
         )
         if component is None:
@@ -95,7 +101,7 @@ class SageMakerGateway:
         return replace(run, metric_statistics=metric_statistics(component))
 
     def best_training_job(self, tuning_job_name: str) -> str | None:
-        job = self._call(
+        job = self.call(
             f"tuning job {tuning_job_name}",
             lambda: self._client.describe_hyper_parameter_tuning_job(
                 HyperParameterTuningJobName=tuning_job_name
@@ -121,7 +127,7 @@ class SageMakerGateway:
             primary["Environment"] = environment
         subject = f"model {name}"
         try:
-            self._call(
+            self.call(
                 subject,
                 lambda: self._client.create_model(
                     ModelName=name,
@@ -132,7 +138,7 @@ class SageMakerGateway:
                 ),
             )
         except AlreadyExists:
-            model = self._call(subject, lambda: self._client.describe_model(ModelName=name))
+            model = self.call(subject, lambda: self._client.describe_model(ModelName=name))
             existing = model.get("PrimaryContainer", {})
             differences = [
                 field
@@ -169,14 +175,16 @@ class SageMakerGateway:
         ]
         subject = f"endpoint config {name}"
         try:
-            self._call(
+            self.call(
                 subject,
                 lambda: self._client.create_endpoint_config(
-                    EndpointConfigName=name, ProductionVariants=wanted
+                    EndpointConfigName=name,
+                    ProductionVariants=wanted,
+                    Tags=[{"Key": ENDPOINT_TAG, "Value": endpoint.name}],
                 ),
             )
         except AlreadyExists:
-            config = self._call(
+            config = self.call(
                 subject, lambda: self._client.describe_endpoint_config(EndpointConfigName=name)
             )
             if variant_keys(config["ProductionVariants"]) != variant_keys(wanted):
@@ -184,7 +192,7 @@ class SageMakerGateway:
 
     def describe_endpoint(self, name: str) -> EndpointState:
         try:
-            endpoint = self._call(
+            endpoint = self.call(
                 f"endpoint {name}", lambda: self._client.describe_endpoint(EndpointName=name)
             )
         except NotFound:
@@ -202,7 +210,7 @@ class SageMakerGateway:
     def create_endpoint(self, name: str, config_name: str) -> None:
         subject = f"endpoint {name}"
         try:
-            self._call(
+            self.call(
                 subject,
                 lambda: self._client.create_endpoint(
                     EndpointName=name, EndpointConfigName=config_name
@@ -219,11 +227,11 @@ class SageMakerGateway:
         deployment = deployment_config(strategy)
         if deployment is not None:
             params["DeploymentConfig"] = deployment
-        self._call(f"endpoint {name}", lambda: self._client.update_endpoint(**params))
+        self.call(f"endpoint {name}", lambda: self._client.update_endpoint(**params))
 
     def describe_endpoint_config(self, name: str) -> tuple[Variant, ...]:
         """The config's model variants with their initial weights (1.0 when unset)."""
-        config = self._call(
+        config = self.call(
             f"endpoint config {name}",
             lambda: self._client.describe_endpoint_config(EndpointConfigName=name),
         )
@@ -238,7 +246,7 @@ class SageMakerGateway:
         )
 
     def describe_model(self, name: str) -> ModelInfo:
-        model = self._call(f"model {name}", lambda: self._client.describe_model(ModelName=name))
+        model = self.call(f"model {name}", lambda: self._client.describe_model(ModelName=name))
         containers = model.get("Containers") or [model.get("PrimaryContainer", {})]
         container = containers[0] if containers else {}
         artifact = container.get("ModelDataUrl") or container.get("ModelDataSource", {}).get(
@@ -254,12 +262,16 @@ class SageMakerGateway:
         )
 
     def model_run_tag(self, model_arn: str) -> str | None:
-        """The `sagewire:run` tag sagewire puts on the models it creates (ListTags, paged)."""
-        params: ListTagsInputTypeDef = {"ResourceArn": model_arn}
+        """The `sagewire:run` tag sagewire puts on the models it creates."""
+        return self.tag(model_arn, RUN_TAG)
+
+    def tag(self, arn: str, key: str) -> str | None:
+        """The value of one tag of a resource, None without it (ListTags, paged)."""
+        params: ListTagsInputTypeDef = {"ResourceArn": arn}
         while True:
-            page = self._call(f"tags of {model_arn}", lambda: self._client.list_tags(**params))
+            page = self.call(f"tags of {arn}", lambda: self._client.list_tags(**params))
             for tag in page.get("Tags", []):
-                if tag["Key"] == RUN_TAG:
+                if tag["Key"] == key:
                     return tag["Value"]
             if "NextToken" not in page:
                 return None
@@ -270,7 +282,7 @@ class SageMakerGateway:
         params: ListTrialComponentsRequestTypeDef = {"TrialName": trial_name}
         names: list[str] = []
         while True:
-            page = self._call(
+            page = self.call(
                 f"trial {trial_name}", lambda: self._client.list_trial_components(**params)
             )
             names.extend(
@@ -287,7 +299,7 @@ class SageMakerGateway:
         """Names of the models whose name starts with `name_prefix` (ListModels, paged)."""
         # Pages are fetched as they are iterated, so every request is made inside _call.
         pages = self._client.get_paginator("list_models").paginate(NameContains=name_prefix)
-        names = self._call(
+        names = self.call(
             f"models {name_prefix}*",
             lambda: [model["ModelName"] for page in pages for model in page.get("Models", [])],
         )
@@ -297,7 +309,7 @@ class SageMakerGateway:
         """Names of the endpoint configs whose name starts with `name_prefix` (paged)."""
         paginator = self._client.get_paginator("list_endpoint_configs")
         pages = paginator.paginate(NameContains=name_prefix)
-        names = self._call(
+        names = self.call(
             f"endpoint configs {name_prefix}*",
             lambda: [
                 config["EndpointConfigName"]
@@ -333,7 +345,7 @@ class SageMakerGateway:
             raise
 
     def _trial_component(self, name: str) -> TrialComponent:
-        component = self._call(
+        component = self.call(
             f"trial component {name}",
             lambda: self._client.describe_trial_component(TrialComponentName=name),
         )
@@ -350,7 +362,7 @@ class SageMakerGateway:
             source_arn=component.get("Source", {}).get("SourceArn"),
         )
 
-    def _call(self, subject: str, call: Callable[[], _T]) -> _T:
+    def call(self, subject: str, call: Callable[[], _T]) -> _T:
         try:
             return call()
         except ClientError as error:

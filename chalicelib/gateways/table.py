@@ -58,6 +58,7 @@ DATASET_OBJECTS = "DATASET_OBJECTS"
 RUN_PREFIX = "RUN#"
 PROMOTION_PREFIX = "PROMOTION#"
 LEADERBOARD_PREFIX = "LEADERBOARD#"
+IMPORT_PREFIX = "IMPORT#"
 # Cancellation reasons that mean "another writer got there first": nothing was written.
 LOST_RACE = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
 # Throttled or briefly unavailable: botocore's standard mode has retried these already.
@@ -114,6 +115,10 @@ def champion_key(project: str) -> Item:
 
 def promotion_key(project: str, promotion_id: str) -> Item:
     return {"pk": {"S": project_pk(project)}, "sk": {"S": f"{PROMOTION_PREFIX}{promotion_id}"}}
+
+
+def import_key(project: str, import_id: str) -> Item:
+    return {"pk": {"S": project_pk(project)}, "sk": {"S": f"{IMPORT_PREFIX}{import_id}"}}
 
 
 def iso(value: datetime) -> str:

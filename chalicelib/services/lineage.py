@@ -105,7 +105,8 @@ class LineageService:
         owner = self._projects.owner_of(endpoint_name)
         project = None if owner is None else self._projects.get(owner)
         runs_by_model: dict[str, str] = {}
-        if project is not None:
+        # A fronted endpoint's ledger names models sagewire never created: Describe calls tell.
+        if project is not None and project.endpoint.managed:
             for promotion in self._champions.promotions(project.name, LEDGER_LIMIT):
                 for run_name, model_name in models_of(project, promotion):
                     runs_by_model.setdefault(model_name, run_name)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from chalicelib.models import (
     Champion,
@@ -11,6 +11,7 @@ from chalicelib.models import (
     EndpointSpec,
     EndpointState,
     Invocation,
+    Match,
     ModelInfo,
     Project,
     Promotion,
@@ -23,6 +24,7 @@ from chalicelib.models import (
 )
 
 if TYPE_CHECKING:  # annotations only: the ports add nothing to a function's import
+    from chalicelib.imports import RunImport, SearchCursor, SearchPage
     from chalicelib.processing.model_containers import ServingContainer
     from chalicelib.processing.text import Vocabulary
 
@@ -109,6 +111,8 @@ class ControlPlane(Protocol):
 class RunStore(Protocol):
     def put_run(self, run: Run, projects: Sequence[Project] = ()) -> bool: ...
 
+    def join(self, run: Run, projects: Sequence[Project]) -> None: ...
+
     def get_run(self, name: str) -> Run | None: ...
 
     def runs_reading(self, uri: str) -> list[tuple[str, str]]: ...
@@ -128,6 +132,32 @@ class RunStore(Protocol):
     ) -> tuple[list[tuple[Run, dict[str, str]]], dict[str, str] | None]: ...
 
 
+class RunFinder(Protocol):
+    """A project's existing runs, a page at a time (gateways/sagemaker_search.py)."""
+
+    def search_runs(
+        self, match: Match, cursor: SearchCursor, page_size: int = 100
+    ) -> SearchPage: ...
+
+
+class ImportStore(Protocol):
+    """Run imports (gateways/imports.py); `save` is conditional on the pages saved before."""
+
+    def create(self, run_import: RunImport) -> bool: ...
+
+    def save(self, run_import: RunImport, after_pages: int) -> bool: ...
+
+    def get(self, project: str, import_id: str) -> RunImport | None: ...
+
+    def latest(self, project: str) -> RunImport | None: ...
+
+
+class EventPublisher(Protocol):
+    """sagewire's own events on EventBridge (gateways/event_bus.py); the event's id."""
+
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> str: ...
+
+
 class ChampionStore(Protocol):
     def get_champion(self, project: str) -> Champion | None: ...
 
@@ -141,6 +171,23 @@ class ChampionStore(Protocol):
 
     def promotions(self, project: str, limit: int = 100) -> list[Promotion]: ...
 
+    def retire(self, champion: Champion, promotion: Promotion) -> bool:
+        """Removes the champion (at its version) and records `promotion`, atomically: False
+        when the champion has changed or the promotion id is taken; nothing is written then."""
+        ...
+
+
+class ResourceDeleter(Protocol):
+    """SageMaker deletes (gateways/sagemaker_deletes.py); NotFound when already gone."""
+
+    def endpoint_config_tag(self, name: str) -> str | None: ...
+
+    def delete_endpoint(self, name: str) -> None: ...
+
+    def delete_endpoint_config(self, name: str) -> None: ...
+
+    def delete_model(self, name: str) -> None: ...
+
 
 class ObjectStore(Protocol):
     """S3 (gateways/s3.py)."""
@@ -150,6 +197,8 @@ class ObjectStore(Protocol):
     def head(self, bucket: str, key: str) -> StoredObject | None: ...
 
     def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None: ...
+
+    def delete(self, bucket: str, key: str) -> None: ...
 
 
 class DatasetStore(Protocol):

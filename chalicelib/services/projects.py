@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from chalicelib.definitions import parse_project
-from chalicelib.errors import InvalidDefinition, InvalidVocabulary, ProjectNotFound
+from chalicelib.errors import (
+    InvalidDefinition,
+    InvalidVocabulary,
+    ProjectNotFound,
+    ServiceUnavailable,
+)
 from chalicelib.models import Project
 from chalicelib.services.ports import ProjectStore, VocabularySource
+
+logger = logging.getLogger("sagewire")
 
 
 def project_not_found(name: str) -> ProjectNotFound:
@@ -26,8 +35,13 @@ class ProjectService:
         require_network_isolation: bool = True,
         vocabularies: VocabularySource | None = None,
         vocabulary_prefixes: tuple[str, ...] = (),
+        fronted_endpoints: tuple[str, ...] = (),
+        start_import: Callable[[Project, str], object] | None = None,
     ) -> None:
         self._store = store
+        self._start_import = start_import
+        # SageMaker endpoint names are case-insensitive.
+        self._fronted = frozenset(name.lower() for name in fronted_endpoints)
         self._vocabularies = vocabularies
         self._vocabulary_prefixes = vocabulary_prefixes
         self._endpoint_prefix = endpoint_prefix
@@ -54,16 +68,40 @@ class ProjectService:
         self, name: str, document: Any, if_match: frozenset[str] | None = None
     ) -> tuple[Project, bool, str]:
         """Validates and stores a definition: it, whether it was created, and its revision;
-        with `if_match`, only over a revision it names."""
+        with `if_match`, only over a revision it names. A new project, or a changed `match`,
+        starts an import of the runs it names that already exist."""
         project = self._within_stage(parse_project(document, name))
         self._check_vocabulary(project)
+        previous = self._store.get(project.name)
         created, revision = self._store.put(project, if_match)
+        if self._start_import is not None and (previous is None or previous.match != project.match):
+            try:
+                self._start_import(project, "definition")
+            except ServiceUnavailable:
+                # The definition is stored: an operator starts the import (POST .../imports).
+                logger.warning("import not started", extra={"project": project.name})
         return project, created, revision
 
     def _within_stage(self, project: Project) -> Project:
         """The stage's IAM policy lets it manage only these endpoints, pass only this role and,
-        where it requires network isolation, create only isolated models."""
+        where it requires network isolation, create only isolated models; an endpoint it does
+        not manage must be one it fronts, and one it fronts is never managed."""
         endpoint = project.endpoint
+        fronted = endpoint.name.lower() in self._fronted
+        if not endpoint.managed and not fronted:
+            raise InvalidDefinition(
+                "endpoint.name",
+                "must be one of the existing endpoints this stage fronts "
+                "(SAGEWIRE_FRONTED_ENDPOINTS) when endpoint.managed is false",
+            )
+        if not endpoint.managed:
+            return project
+        if fronted:
+            raise InvalidDefinition(
+                "endpoint.managed",
+                f"must be false: {endpoint.name} is an endpoint this stage fronts and never "
+                "changes (SAGEWIRE_FRONTED_ENDPOINTS)",
+            )
         if not endpoint.name.startswith(self._endpoint_prefix):
             raise InvalidDefinition(
                 "endpoint.name",

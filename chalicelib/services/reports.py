@@ -257,7 +257,9 @@ class ReportService:
 
     def _orphans(self, projects: Sequence[Project]) -> Orphans:
         """What sagewire named for a project (`<project>-...` models, `<endpoint>-...` configs)
-        and neither an endpoint (current or pending config) nor a champion uses."""
+        and neither an endpoint (current or pending config) nor a champion uses; fronted
+        endpoints' configs and models are their owners', never orphans."""
+        projects = [project for project in projects if project.endpoint.managed]
         used_configs: set[str] = set()
         for project in projects:
             state = self._sagemaker.describe_endpoint(project.endpoint.name)

@@ -12,6 +12,7 @@ from chalicelib.errors import (
     Conflict,
     DeploymentFailed,
     EndpointBusy,
+    EndpointNotManaged,
     EndpointUnavailable,
     InvalidParameter,
     NotFound,
@@ -51,13 +52,15 @@ Step = Literal["create", "update", "wait", "succeeded", "failed"]
 class ChampionView:
     """A project's champion, its promotion, and what the endpoint really serves (and which run
     that is, from the ledger), which differ while a promotion is in flight or after it failed;
-    `drift` when the endpoint serves another config than the champion's (as reconcile says)."""
+    `drift` when the endpoint serves another config than the champion's (as reconcile says).
+    `managed` false: the endpoint is fronted, its champion recorded only, never drifting."""
 
     champion: Champion | None
     promotion: Promotion | None
     serving: EndpointState
     serving_run_name: str | None
     drift: bool
+    managed: bool
 
 
 @dataclass(frozen=True)
@@ -92,10 +95,19 @@ def next_step(state: EndpointState, target: str, issued: bool) -> tuple[Step, st
     return "update", f"updating from {state.config_name}"
 
 
+def require_managed(project: Project) -> None:
+    """Refuses any change to an endpoint sagewire fronts but does not manage."""
+    if not project.endpoint.managed:
+        raise EndpointNotManaged(
+            f"project {project.name!r} fronts endpoint {project.endpoint.name}, which sagewire "
+            "never changes (endpoint.managed is false): its runs are ranked, never promoted"
+        )
+
+
 def drift_of(project: Project, champion: Champion | None, state: EndpointState) -> Drift | None:
     """The endpoint serving something other than its champion's config (manual projects serve
-    what an operator deployed, so they never drift)."""
-    if champion is None or project.endpoint.strategy.type == "manual":
+    what an operator deployed and fronted endpoints what their owner did: they never drift)."""
+    if champion is None or _hands_off(project):
         return None
     if state.config_name == champion.endpoint_config_name:
         return None
@@ -112,10 +124,15 @@ def _in_flight(state: EndpointState, champion: Champion) -> bool:
     )
 
 
+def _hands_off(project: Project) -> bool:
+    """What the endpoint serves is someone else's choice: an operator's or its owner's."""
+    return project.endpoint.strategy.type == "manual" or not project.endpoint.managed
+
+
 def repairable(project: Project, promotion: Promotion) -> bool:
     """Whether sagewire puts this promotion back when the endpoint serves something else: never
-    for manual projects nor for an operator's pick (cause `api:`), which an operator owns."""
-    return project.endpoint.strategy.type != "manual" and not promotion.cause.startswith("api:")
+    for manual or fronted projects nor for an operator's pick (cause `api:`)."""
+    return not _hands_off(project) and not promotion.cause.startswith("api:")
 
 
 class RolloutService:
@@ -151,7 +168,7 @@ class RolloutService:
         advanced, drift = [], []
         for project in self._projects.all():
             champion = self._champions.get_champion(project.name)
-            if champion is None:
+            if champion is None or not project.endpoint.managed:
                 continue
             promotion, state = self._advance(project, champion)
             if promotion is not None:
@@ -168,7 +185,7 @@ class RolloutService:
         found = []
         for project in self._projects.all():
             champion = self._champions.get_champion(project.name)
-            if champion is None or project.endpoint.strategy.type == "manual":
+            if champion is None or _hands_off(project):
                 continue
             state = self._sagemaker.describe_endpoint(project.endpoint.name)
             if (drifted := drift_of(project, champion, state)) is not None:
@@ -191,7 +208,8 @@ class RolloutService:
             None,
         )
         drift = drift_of(project, champion, serving) is not None
-        return ChampionView(champion, promotion, serving, serving_run, drift)
+        managed = project.endpoint.managed
+        return ChampionView(champion, promotion, serving, serving_run, drift, managed)
 
     def promotions(self, project_name: str, limit: int = DEFAULT_PROMOTIONS) -> list[Promotion]:
         if not 1 <= limit <= MAX_PROMOTIONS:
@@ -211,6 +229,7 @@ class RolloutService:
         `run` is the champion's run when the caller has it at hand. A `fresh` decision targets an
         endpoint config nothing can serve yet, so it updates (or creates) the endpoint without
         describing it first; resumed promotions describe, since their work may be half done."""
+        require_managed(project)
         try:
             self._ensure_resources(project, champion, run)
             if fresh:
@@ -239,6 +258,8 @@ class RolloutService:
     ) -> tuple[Promotion | None, EndpointState | None]:
         """The promotion moved on (None when there was nothing to do), and the endpoint's state
         when it was described on the way."""
+        if not project.endpoint.managed:
+            return None, None
         promotion = self._champions.get_promotion(project.name, champion.promotion_id)
         if promotion is None or promotion.outcome in ("recorded", "failed", "superseded"):
             return None, None
@@ -291,7 +312,8 @@ class RolloutService:
         return self.deploy(project, successor, repaired)
 
     def recorded(self, promotion: Promotion) -> Promotion:
-        """A manual project's winner: in the ledger, deployed only through the promotions API."""
+        """A manual project's winner: in the ledger, deployed only through the promotions API
+        (a fronted project's: in the ledger, never deployed)."""
         self._changed(promotion, "recorded")
         return promotion
 

@@ -23,7 +23,7 @@ from chalicelib.models import (
 from chalicelib.naming import promotion_names
 from chalicelib.objectives import describe, objective_metric
 from chalicelib.services.ports import ChampionStore, ControlPlane, ProjectStore, RunStore
-from chalicelib.services.rollout import RolloutService
+from chalicelib.services.rollout import RolloutService, require_managed
 from chalicelib.services.trust import TrustPolicy
 
 logger = logging.getLogger("sagewire")
@@ -158,10 +158,12 @@ class ChampionService:
         return self._challenge_all(run, projects, cause)
 
     def promote(self, project_name: str, run_name: str, cause: str) -> Promotion:
-        """Makes a named run the champion (promotion or rollback), whatever its metrics."""
+        """Makes a named run the champion (promotion or rollback), whatever its metrics; never
+        for an endpoint sagewire does not manage."""
         project = self._projects.get(project_name)
         if project is None:
             raise ProjectNotFound(f"no project named {project_name!r}")
+        require_managed(project)
         run = self._runs.get_run(run_name)
         if run is None:
             raise NotFound(f"no recorded run named {run_name!r}")
@@ -203,7 +205,16 @@ class ChampionService:
                 promotions.append(promotion)
         return promotions
 
-    def _challenge(self, project: Project, run: Run, cause: str) -> Promotion | None:
+    def challenge_imported(
+        self, project: Project, run: Run, cause: str, deploy: bool
+    ) -> Promotion | None:
+        """An import's best run challenges the project once; a win is deployed only if `deploy`
+        (else recorded, as for a manual project)."""
+        return self._challenge(project, run, cause, deploy)
+
+    def _challenge(
+        self, project: Project, run: Run, cause: str, deploy: bool = True
+    ) -> Promotion | None:
         value = objective_value(project, run)
         if value is None:
             return None
@@ -215,24 +226,41 @@ class ChampionService:
                 extra={"project": project.name, "training_job": run.name, "reason": untrusted},
             )
             return None
+        # A fronted endpoint's winner is recorded as a manual project's is, never deployed.
+        manual = project.endpoint.strategy.type == "manual" or not (
+            deploy and project.endpoint.managed
+        )
         for _ in range(MAX_SWAPS):
             current = self._champions.get_champion(project.name)
+            redeploy = False
             if current is not None and current.run_name == run.name:
-                # A retry of the event that made this run champion: finish what it started.
-                return self._rollout.advance(project, current)
-            if current is not None and not beats(value, run.name, current, project.objective):
+                if manual or not self._recorded_by_import(current):
+                    # A retry of the event that made this run champion: finish what it started.
+                    return self._rollout.advance(project, current)
+                # Its completion event reached sagewire after an import had recorded it (the
+                # job ended during the import): a new run, deployed as the project says.
+                redeploy = True
+            elif current is not None and not beats(value, run.name, current, project.objective):
                 return None
-            manual = project.endpoint.strategy.type == "manual"
             champion, promotion = self._candidate(
-                project, run, value, current, cause, "recorded" if manual else "pending"
+                project, run, value, current, cause, "recorded" if manual else "pending", redeploy
             )
             if self._champions.replace(champion, current.version if current else 0, promotion):
-                self._supersede(current)
+                if not redeploy:
+                    self._supersede(current)
                 if manual:
                     return self._rollout.recorded(promotion)
                 return self._rollout.deploy(project, champion, promotion, run, fresh=True)
             # Lost the swap to a concurrent change: read the new champion and decide again.
         raise Conflict(f"the champion of {project.name!r} kept changing; the event is retried")
+
+    def _recorded_by_import(self, champion: Champion) -> bool:
+        promotion = self._champions.get_promotion(champion.project, champion.promotion_id)
+        return (
+            promotion is not None
+            and promotion.outcome == "recorded"
+            and promotion.cause.startswith("import:")
+        )
 
     def _candidate(
         self,

@@ -237,9 +237,11 @@ def _too_many_features(case: AnyCase) -> bool:
 
 def _beyond_the_schema(case: AnyCase) -> bool:
     """A definition that takes text or names no shape (whether its vocabulary exists, is
-    readable by the stage and fits the model, no JSON Schema can say), or a binary one naming
-    other than two labels."""
+    readable by the stage and fits the model, no JSON Schema can say), a binary one naming
+    other than two labels, or one fronting an endpoint (the stage's list decides which)."""
     try:
+        if cast(Any, case.body)["endpoint"].get("managed") is False:
+            return True
         inference: Any = cast(Any, case.body)["inference"]
         spec, response = inference["input"], inference.get("response") or {}
         labels = response.get("labels")

@@ -225,6 +225,8 @@ class World:
     # The seeded champion items (raw) and endpoints, to put back after a promotion.
     champions: dict[str, Any]
     endpoints: dict[str, FakeEndpoint]
+    # The seeded models with their `sagewire:run` tags, to put back after a teardown.
+    models: dict[str, tuple[tuple[str, str | None, str | None], str | None]]
 
     def undo(self, exchange: Exchange) -> None:
         """Undoes what a successful PUT, DELETE or promotion changed, so that every request lands
@@ -235,6 +237,12 @@ class World:
         if exchange.method == "POST" and exchange.resource.endswith("/promotions"):
             self._undo_promotion(project, orjson.loads(exchange.body)["promotion_id"])
             return
+        if exchange.method == "DELETE" and (torn := orjson.loads(exchange.body)["promotion_id"]):
+            self._undo_promotion(project, torn)
+            for name, (model, run) in self.models.items():
+                self.sagemaker.models[name] = model
+                if run is not None:
+                    self.sagemaker.model_runs[name] = run
         if exchange.method == "POST":
             return
         store = self.container.project_store
@@ -323,6 +331,7 @@ def world() -> Iterator[World]:
         sagemaker = FakeSageMaker()
         container.endpoint_invoker = runtime
         container.control_plane = sagemaker
+        container.resource_deleter = sagemaker
         container.dynamodb_client.meta.events.register(
             "provide-client-params.dynamodb.*", enforce_key_limits
         )
@@ -337,8 +346,12 @@ def world() -> Iterator[World]:
             )
         }
         endpoints = {name: replace(endpoint) for name, endpoint in sagemaker.endpoints.items()}
+        models = {
+            name: (model, sagemaker.model_runs.get(name))
+            for name, model in sagemaker.models.items()
+        }
         wiring.use(container)
         try:
-            yield World(container, runtime, sagemaker, champions, endpoints)
+            yield World(container, runtime, sagemaker, champions, endpoints, models)
         finally:
             wiring.use(None)

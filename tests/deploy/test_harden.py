@@ -97,7 +97,7 @@ class Aws:
 
 @pytest.fixture
 def aws() -> Iterator[Aws]:
-    clients = {
+    clients: dict[str, Any] = {
         service: boto3.client(service, region_name=REGION)
         for service in ("cloudformation", "lambda", "events", "logs", "cloudwatch", "apigateway")
     }
@@ -625,7 +625,7 @@ def test_the_record_of_the_real_app_names_every_function_and_rule(tmp_path: Path
     assert set(deployment.functions) == set(names.functions.values())
     assert deployment.functions[API] == function_arn(API)
     assert set(deployment.rules) == set(names.rules.values())
-    assert len(deployment.rules) == 7
+    assert len(deployment.rules) == 9
 
 
 @pytest.mark.parametrize(
@@ -722,11 +722,11 @@ def _deploy_like_chalice(names: ChaliceNames, directory: Path) -> Path:
         )
     for resource, rule in names.rules.items():
         function = names.functions[resource.removesuffix("-event")]
-        if resource in ("reconcile-event", "lineage_report-event"):
+        if resource in ("reconcile-event", "resume_imports-event", "lineage_report-event"):
             events.put_rule(Name=rule, ScheduleExpression="rate(10 minutes)")
         else:
             events.put_rule(Name=rule, EventPattern=json.dumps(SAGEMAKER_PATTERN))
-        events.put_targets(Rule=rule, Targets=[chalice_target(function)])
+        events.put_targets(Rule=rule, Targets=[{"Id": "1", "Arn": function_arn(function)}])
     path = directory / "prod.json"
     path.write_text(json.dumps(deployed_record(names)))
     return path
@@ -743,11 +743,11 @@ def test_the_command_hardens_a_chalice_deployment_and_then_changes_nothing(
     command = ["harden", "--stage", "prod", "--deployed", str(deployed)]
 
     assert main([*command, "--dry-run"]) == 0
-    assert "30 would change, 0 unchanged" in capsys.readouterr().out
+    assert "38 would change, 0 unchanged" in capsys.readouterr().out
     assert main(command) == 0
-    assert "30 changed, 0 unchanged" in capsys.readouterr().out
+    assert "38 changed, 0 unchanged" in capsys.readouterr().out
     assert main(command) == 0
-    assert "0 changed, 30 unchanged" in capsys.readouterr().out
+    assert "0 changed, 38 unchanged" in capsys.readouterr().out
 
     target = boto3.client("events").list_targets_by_rule(Rule=RECONCILE_RULE)["Targets"][0]
     assert target == hardened(chalice_target(RECONCILE), RECONCILE_RETRY)

@@ -71,7 +71,8 @@ def test_no_wildcard_action_and_no_star_resource_but_on_read_only_unscopable_lis
             assert "*" not in action
             info = CATALOG[action]
             if "*" in statement["Resource"]:
-                assert info.access == "List"
+                # Lists, and sagemaker:Search: a read that takes no resource but "*".
+                assert info.access in ("List", "Read")
                 assert not info.resource_types
             if info.access in WRITE_ACCESS:
                 assert "*" not in statement["Resource"]
@@ -100,8 +101,21 @@ def test_the_prod_policy_scopes_every_resource_by_name() -> None:
         "arn:aws:s3:::sagewire-prod/vocabularies/*",
     ]
     assert grants(document, "s3:ListBucket") == ["arn:aws:s3:::sagewire-prod"]
-    for action in ("sagemaker:CreateModel", "sagemaker:AddTags"):
-        assert grants(document, action) == [f"arn:aws:sagemaker:*:{ACCOUNT}:model/sagewire-prod-*"]
+    assert grants(document, "sagemaker:CreateModel") == [
+        f"arn:aws:sagemaker:*:{ACCOUNT}:model/sagewire-prod-*"
+    ]
+    assert grants(document, "sagemaker:AddTags") == [
+        f"arn:aws:sagemaker:*:{ACCOUNT}:model/sagewire-prod-*",
+        f"arn:aws:sagemaker:*:{ACCOUNT}:endpoint-config/sagewire-prod-*",
+    ]
+    # One statement for the teardown's deletes: IAM gives each action the resources of its type.
+    for action in ("DeleteEndpoint", "DeleteEndpointConfig", "DeleteModel"):
+        assert grants(document, f"sagemaker:{action}") == [
+            f"arn:aws:sagemaker:*:{ACCOUNT}:endpoint/sagewire-prod-*",
+            f"arn:aws:sagemaker:*:{ACCOUNT}:endpoint-config/sagewire-prod-*",
+            f"arn:aws:sagemaker:*:{ACCOUNT}:model/sagewire-prod-*",
+        ]
+    assert grants(document, "s3:DeleteObject") == ["arn:aws:s3:::sagewire-prod/models/*"]
     assert grants(document, "sagemaker:UpdateEndpoint") == [
         f"arn:aws:sagemaker:*:{ACCOUNT}:endpoint/sagewire-prod-*",
         f"arn:aws:sagemaker:*:{ACCOUNT}:endpoint-config/sagewire-prod-*",
@@ -198,6 +212,46 @@ def test_a_stage_whose_account_is_not_its_roles_is_refused(account: str, tmp_pat
     (tmp_path / ".chalice" / "config.json").write_text(json.dumps(config))
 
     with pytest.raises(StageError, match=f"SAGEWIRE_ACCOUNT_ID={ACCOUNT}"):
+        load_stage("prod", tmp_path)
+
+
+def test_fronted_endpoints_may_be_invoked_and_nothing_more() -> None:
+    stage = make_stage(SAGEWIRE_FRONTED_ENDPOINTS="KMeansEndpoint-2026-01-01, xgboost-2024")
+    document = build_policy(stage)
+    fronted = [
+        f"arn:aws:sagemaker:*:{ACCOUNT}:endpoint/kmeansendpoint-2026-01-01",
+        f"arn:aws:sagemaker:*:{ACCOUNT}:endpoint/xgboost-2024",
+    ]
+
+    assert statements(document)["InvokeFrontedEndpoints"]["Resource"] == fronted
+    assert statements(document)["InvokeOwnEndpoints"]["Resource"] == [
+        f"arn:aws:sagemaker:*:{ACCOUNT}:endpoint/sagewire-prod-*"
+    ]
+    assert check_policy(document, stage) == []
+    assert missing_grants(document, allowed_resources(stage)) == []
+    for statement in document["Statement"]:
+        for action in statement["Action"]:
+            if action != "sagemaker:InvokeEndpoint" and any(
+                covered(arn, resource) for arn in fronted for resource in statement["Resource"]
+            ):
+                # Lineage's describes span the account; nothing else may name them.
+                assert CATALOG[action].access not in WRITE_ACCESS, (statement["Sid"], action)
+    assert "InvokeFrontedEndpoints" not in statements(build_policy(make_stage()))
+
+
+@pytest.mark.parametrize(
+    ("fronted", "refusal"),
+    [("sagewire-prod-legacy", "inside SAGEWIRE_ENDPOINT_PREFIX"), ("bad_name", "not a SageMaker")],
+)
+def test_a_fronted_endpoint_the_stage_could_change_or_not_name_is_refused(
+    fronted: str, refusal: str, tmp_path: Path
+) -> None:
+    config = load_config()
+    config["stages"]["prod"]["environment_variables"]["SAGEWIRE_FRONTED_ENDPOINTS"] = fronted
+    (tmp_path / ".chalice").mkdir()
+    (tmp_path / ".chalice" / "config.json").write_text(json.dumps(config))
+
+    with pytest.raises(StageError, match=refusal):
         load_stage("prod", tmp_path)
 
 
@@ -368,7 +422,8 @@ def test_missing_grants_names_what_a_policy_lacks() -> None:
     document["Statement"] = [s for s in document["Statement"] if s["Sid"] != "ReadModelTags"]
 
     assert missing_grants(document, allowed_resources(stage)) == [
-        f"sagemaker:ListTags on arn:aws:sagemaker:*:{ACCOUNT}:model/*"
+        f"sagemaker:ListTags on arn:aws:sagemaker:*:{ACCOUNT}:model/*",
+        f"sagemaker:ListTags on arn:aws:sagemaker:*:{ACCOUNT}:endpoint-config/*",
     ]
 
 

@@ -25,6 +25,10 @@ SERVICES = {
     "sagemaker_runtime.py": "sagemaker",
     "sagemaker_shapes.py": "sagemaker",
     "sagemaker_errors.py": "sagemaker",
+    "sagemaker_search.py": "sagemaker",
+    "sagemaker_deletes.py": "sagemaker",
+    "imports.py": "dynamodb",
+    "event_bus.py": "events",
 }
 # Client methods whose IAM action is not their own name.
 ACTIONS = {"s3:HeadObject": "s3:GetObject"}
@@ -42,7 +46,7 @@ NOT_CALLS = {
     "logs:PutLogEvents": "Lambda writes the functions' logs with their role",
     "sqs:SendMessage": "Lambda's on-failure destination sends with the function's role",
     "s3:ListBucket": "S3 answers 404, not 403, for a missing key only with it",
-    "sagemaker:AddTags": "CreateModel with Tags needs it",
+    "sagemaker:AddTags": "CreateModel and CreateEndpointConfig with Tags need it",
     "iam:PassRole": "CreateModel passes the execution role",
     "cloudwatch:DescribeAlarms": "UpdateEndpoint with auto-rollback alarms needs it",
 }

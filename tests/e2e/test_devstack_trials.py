@@ -7,11 +7,10 @@ import boto3
 import pytest
 import requests
 
-from devstack import images
-from devstack.demo_boto3 import FAST, channel
 from devstack.demo_client import settle
 from devstack.jobs import ROLE_ARN
 from devstack.stack import Stack
+from tests.e2e.test_devstack_imports import train
 
 pytestmark = pytest.mark.e2e
 EXPERIMENT = "trial-only-exp"
@@ -40,26 +39,7 @@ def test_a_job_naming_only_its_trial_is_ranked_by_its_experiments_project(
     put = requests.put(f"{stack.api_url}/v1/projects/trial-only", json=project, timeout=30)
     assert put.status_code == 201, put.text
 
-    sagemaker.create_training_job(
-        TrainingJobName=JOB,
-        RoleArn=ROLE_ARN,
-        AlgorithmSpecification={
-            "TrainingImage": images.image_uri(images.XGBOOST, stack.state.region, "1.7-1"),
-            "TrainingInputMode": "File",
-        },
-        HyperParameters={"objective": "reg:squarederror", "num_round": "10"},
-        InputDataConfig=[
-            channel(name, stack.state.datasets[f"diabetes/{name}"], "text/csv")
-            for name in ("train", "validation")
-        ],
-        OutputDataConfig={"S3OutputPath": f"s3://{stack.state.bucket}/trial-only/output"},
-        ResourceConfig={"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 5},
-        StoppingCondition={"MaxRuntimeInSeconds": 600},
-        ExperimentConfig={"TrialName": TRIAL},
-    )
-    sagemaker.get_waiter("training_job_completed_or_stopped").wait(
-        TrainingJobName=JOB, WaiterConfig=FAST
-    )
+    train(stack, JOB, 10, ExperimentConfig={"TrialName": TRIAL})
     settle(stack)
 
     run = requests.get(f"{stack.api_url}/v1/runs/{JOB}", timeout=30).json()

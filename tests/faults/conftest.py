@@ -99,6 +99,10 @@ class LocalStack:
         document["endpoint"]["execution_role_arn"] = ROLE
         document["endpoint"]["strategy"] = strategy or {"type": "all_at_once"}
         self.container.projects.put(name, document)
+        # The import its definition started, run now: it finds no job yet, whenever the router
+        # delivers its request (which then finds it ended).
+        started = self.container.imports.latest(name)
+        self.container.imports.advance(name, started.import_id, lambda: 10**6)
 
     def complete_training_job(self, name: str, loss: float) -> dict[str, Any]:
         """A training job that completed in moto with `loss` as its objective; returns the

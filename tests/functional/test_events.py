@@ -100,7 +100,7 @@ def expect_first_deployment(sagemaker: Stubber, until: str = "create_endpoint") 
     sagemaker.add_response(
         "create_endpoint_config",
         {"EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/c"},
-        {"EndpointConfigName": ANY, "ProductionVariants": ANY},
+        {"EndpointConfigName": ANY, "ProductionVariants": ANY, "Tags": ANY},
     )
     if until == "create_endpoint_config":
         return

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from typing import Any
 
+import boto3
 from chalice.test import Client
 
+from chalicelib.gateways.champions import ChampionTable
+from chalicelib.models import Champion, Promotion
+from chalicelib.naming import model_name
 from tests.factories import project_document
+from tests.functional.conftest import TABLE
 
 JSON = {"Content-Type": "application/json"}
 
@@ -51,7 +57,9 @@ def test_list_returns_projects_sorted_by_name(client: Client) -> None:
 
 def test_delete_removes_the_project_and_releases_its_endpoint(client: Client) -> None:
     assert put(client, "first", project_document("first", endpoint="shared")).status_code == 201
-    assert client.http.delete("/v1/projects/first").status_code == 204
+    deleted = client.http.delete("/v1/projects/first")
+    assert deleted.status_code == 200
+    assert deleted.json_body["message"] == "project 'first' deleted; it had no endpoint"
     assert client.http.get("/v1/projects/first").status_code == 404
     assert client.http.delete("/v1/projects/first").status_code == 404
     assert put(client, "second", project_document("second", endpoint="shared")).status_code == 201
@@ -206,7 +214,7 @@ def test_delete_with_a_stale_if_match_is_412_and_keeps_the_project(client: Clien
     deleted = client.http.delete(
         "/v1/projects/digits-zero", headers={"If-Match": f'"nope", {current}'}
     )
-    assert deleted.status_code == 204
+    assert deleted.status_code == 200
 
 
 def test_if_match_star_needs_an_existing_project(client: Client) -> None:
@@ -216,7 +224,7 @@ def test_if_match_star_needs_an_existing_project(client: Client) -> None:
     assert client.http.delete("/v1/projects/digits-zero", headers=star).status_code == 412
     assert put(client, "digits-zero", project_document()).status_code == 201
     assert put(client, "digits-zero", project_document(), star).status_code == 200
-    assert client.http.delete("/v1/projects/digits-zero", headers=star).status_code == 204
+    assert client.http.delete("/v1/projects/digits-zero", headers=star).status_code == 200
 
 
 def test_if_match_on_a_project_that_does_not_exist_is_412(client: Client) -> None:
@@ -235,3 +243,99 @@ def test_a_name_no_project_can_have_is_404_whatever_if_match_says(client: Client
     response = client.http.delete("/v1/projects/-bad-", headers={"If-Match": "*"})
     assert response.status_code == 404
     assert response.json_body["error"]["code"] == "ProjectNotFound"
+
+
+ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
+IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1"
+
+
+def deployed_by_sagewire(run: str) -> tuple[str, str]:
+    """What a promotion of `run` to digits-zero leaves in (moto's) SageMaker and the table:
+    its tagged model and config, the endpoint serving them, the champion and its ledger entry."""
+    sagemaker = boto3.client("sagemaker")
+    model, config = model_name("digits-zero", run), f"digits-zero-{run}-cfg"
+    sagemaker.create_model(
+        ModelName=model,
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://bucket/{run}/model.tar.gz"},
+        ExecutionRoleArn=ROLE,
+        Tags=[{"Key": "sagewire:run", "Value": run}],
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=config,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": model,
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+        Tags=[{"Key": "sagewire:endpoint", "Value": "digits-zero"}],
+    )
+    sagemaker.create_endpoint(EndpointName="digits-zero", EndpointConfigName=config)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    promotion_id = f"2026-01-01T00:00:00.000000Z#{run}"
+    champion = Champion("digits-zero", run, 0.1, 1, model, config, promotion_id, at)
+    promotion = Promotion(
+        project="digits-zero",
+        promotion_id=promotion_id,
+        run_name=run,
+        previous_run_name=None,
+        cause=f"event:{run}",
+        strategy="all_at_once",
+        outcome="succeeded",
+        model_name=model,
+        endpoint_config_name=config,
+        previous_endpoint_config_name=None,
+        created_at=at,
+        updated_at=at,
+    )
+    assert ChampionTable(boto3.client("dynamodb"), TABLE).replace(champion, 0, promotion)
+    return model, config
+
+
+def test_teardown_deletes_the_endpoint_and_only_what_sagewire_made(client: Client) -> None:
+    assert put(client, "digits-zero", project_document()).status_code == 201
+    model, config = deployed_by_sagewire("run-a")
+    sagemaker = boto3.client("sagemaker")
+    sagemaker.create_model(  # by hand, with the endpoint's prefix
+        ModelName="digits-zero-handmade",
+        PrimaryContainer={"Image": IMAGE},
+        ExecutionRoleArn=ROLE,
+    )
+
+    for wrong in ("yes", "", "True"):
+        refused = client.http.delete(f"/v1/projects/digits-zero?teardown={wrong}")
+        assert refused.status_code == 400
+    response = client.http.delete("/v1/projects/digits-zero?teardown=true")
+
+    assert response.status_code == 200, response.json_body
+    assert response.json_body["deleted"] == [
+        "endpoint/digits-zero",
+        f"endpoint-config/{config}",
+        f"model/{model}",
+    ]
+    assert [m["ModelName"] for m in sagemaker.list_models()["Models"]] == ["digits-zero-handmade"]
+    assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
+    assert client.http.get("/v1/projects/digits-zero").status_code == 404
+    # Defined again, the project starts without a champion; its ledger says what happened.
+    assert put(client, "digits-zero", project_document()).status_code == 201
+    ledger = client.http.get("/v1/projects/digits-zero/promotions").json_body["promotions"]
+    assert [entry["outcome"] for entry in ledger] == ["torn_down", "succeeded"]
+    assert ledger[0]["promotion_id"] == response.json_body["promotion_id"]
+    assert ledger[0]["cause"].startswith("api:")
+    assert client.http.get("/v1/projects/digits-zero/champion").json_body["champion"] is None
+
+
+def test_without_teardown_the_answer_says_the_endpoint_is_left_running(client: Client) -> None:
+    assert put(client, "digits-zero", project_document()).status_code == 201
+    deployed_by_sagewire("run-a")
+
+    response = client.http.delete("/v1/projects/digits-zero")
+
+    assert response.status_code == 200
+    body = response.json_body
+    assert (body["teardown"], body["endpoint"], body["deleted"]) == (False, "digits-zero", [])
+    assert "is left InService" in body["message"]
+    endpoint = boto3.client("sagemaker").describe_endpoint(EndpointName="digits-zero")
+    assert endpoint["EndpointStatus"] == "InService"

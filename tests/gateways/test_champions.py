@@ -130,6 +130,33 @@ def test_a_duplicate_promotion_id_is_refused_and_leaves_the_champion(client: Any
     assert table.get_promotion("digits-zero", "p1") == first_promotion
 
 
+def test_retire_deletes_the_champion_at_its_version_with_the_teardown_entry(
+    client: Any,
+) -> None:
+    table = ChampionTable(client, TABLE)
+    first, first_promotion = champion_and_promotion(1, "p1")
+    second, second_promotion = champion_and_promotion(2, "p2")
+    assert table.replace(first, 0, first_promotion) is True
+    teardown = replace(
+        second_promotion, promotion_id="p3#teardown", outcome="torn_down", cause="api:alice"
+    )
+
+    assert table.retire(first, replace(teardown, promotion_id="p1")) is False  # id taken
+    assert table.replace(second, 1, second_promotion) is True
+    assert table.retire(first, teardown) is False  # the champion moved on: nothing written
+    assert table.get_promotion("digits-zero", teardown.promotion_id) is None
+
+    assert table.retire(second, teardown) is True
+    assert table.get_champion("digits-zero") is None
+    assert table.promotions("digits-zero")[0] == teardown
+    assert history(client, "digits-zero", teardown.promotion_id) == [
+        {"outcome": "torn_down", "at": "2026-11-23T12:00:00.000000Z", "message": teardown.message}
+    ]
+    assert table.set_outcome("digits-zero", "p3#teardown", "pending", None) is False
+    again, again_promotion = champion_and_promotion(1, "p4")
+    assert table.replace(again, 0, again_promotion) is True  # defined again: a first champion
+
+
 def test_inconsistent_arguments_are_a_programming_error(client: Any) -> None:
     table = ChampionTable(client, TABLE)
     champion, promotion = champion_and_promotion(1, "p1")

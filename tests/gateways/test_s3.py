@@ -32,6 +32,16 @@ def client() -> Iterator[S3Client]:
         yield s3
 
 
+def test_delete_removes_an_object_and_a_missing_one_is_no_error(client: S3Client) -> None:
+    gateway = S3Gateway(client)
+    gateway.put(BUCKET, "models/m/model.tar.gz", b"packed", "application/gzip")
+
+    gateway.delete(BUCKET, "models/m/model.tar.gz")
+    gateway.delete(BUCKET, "models/m/model.tar.gz")
+
+    assert gateway.head(BUCKET, "models/m/model.tar.gz") is None
+
+
 def test_put_then_get_and_head(client: S3Client) -> None:
     gateway = S3Gateway(client)
     gateway.put(BUCKET, "batch/input/p/ü 1.csv", b"1,2\n", "text/csv")

@@ -758,8 +758,17 @@ def config_already_exists(stubber: Stubber) -> None:
         f'Cannot create already existing endpoint configuration "{ARN_PREFIX}:endpoint-config/'
         f'{CONFIG}".',
         400,
-        expected_params={"EndpointConfigName": CONFIG, "ProductionVariants": production_variants()},
+        expected_params=create_config_params(),
     )
+
+
+def create_config_params() -> dict[str, Any]:
+    """CreateEndpointConfig's request, tagged with the endpoint it is made for."""
+    return {
+        "EndpointConfigName": CONFIG,
+        "ProductionVariants": production_variants(),
+        "Tags": [{"Key": "sagewire:endpoint", "Value": ENDPOINT}],
+    }
 
 
 def describe_config(stubber: Stubber, weights: tuple[float, float]) -> None:
@@ -781,7 +790,7 @@ def test_ensure_endpoint_config_creates_one_variant_per_model(
     stubber.add_response(
         "create_endpoint_config",
         {"EndpointConfigArn": f"{ARN_PREFIX}:endpoint-config/{CONFIG}"},
-        {"EndpointConfigName": CONFIG, "ProductionVariants": production_variants()},
+        create_config_params(),
     )
 
     gateway.ensure_endpoint_config(CONFIG, VARIANTS, SPEC)

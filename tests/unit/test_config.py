@@ -44,3 +44,10 @@ def test_sibling_prefixes_sharing_a_stem_are_refused_when_one_starts_the_other()
         Settings.from_environ({"SAGEWIRE_BATCH_INPUT_PREFIX": "batch/out"})
     settings = Settings.from_environ({"SAGEWIRE_BATCH_OUTPUT_PREFIX": "batch/results/"})
     assert settings.batch_output_prefix == "batch/results/"
+
+
+def test_fronted_endpoints_are_a_comma_separated_list_empty_by_default() -> None:
+    fronted = Settings.from_environ({"SAGEWIRE_FRONTED_ENDPOINTS": " KMeansEndpoint-1 ,, xgb-2 "})
+
+    assert fronted.fronted_endpoints == ("KMeansEndpoint-1", "xgb-2")
+    assert Settings.from_environ({}).fronted_endpoints == ()

@@ -27,6 +27,7 @@ FIELDS = [
     ("objective", "goal"),
     ("objective", "min_improvement"),
     ("endpoint", "name"),
+    ("endpoint", "managed"),
     ("endpoint", "instance_count"),
     ("endpoint", "strategy"),
     ("inference", "input", "shape"),
@@ -122,3 +123,51 @@ def test_names_follow_sagemakers_pattern(name: str) -> None:
     with pytest.raises(InvalidDefinition) as raised:
         parse_project(document)
     assert raised.value.field == "name"
+
+
+def test_a_fronted_endpoint_is_its_name_alone_and_round_trips() -> None:
+    document = project_document(endpoint="KMeansEndpoint-2026-01-01")
+    document["endpoint"] = {"name": "KMeansEndpoint-2026-01-01", "managed": False}
+
+    project = parse_project(document)
+    stored = project_to_document(project)
+
+    assert not project.endpoint.managed
+    # Its winners are recorded, never deployed: a manual project's behaviour, and more.
+    assert project.endpoint.strategy.type == "manual"
+    assert stored["endpoint"] == {"name": "KMeansEndpoint-2026-01-01", "managed": False}
+    assert parse_project(copy.deepcopy(stored)) == project
+    assert project_to_document(parse_project(project_document()))["endpoint"]["managed"] is True
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("instance_type", "ml.m5.large"),
+        ("instance_count", 2),
+        ("execution_role_arn", "arn:aws:iam::123456789012:role/Execution"),
+        ("strategy", {"type": "manual"}),
+        ("network_isolation", True),
+        ("model", {"environment": {}}),
+    ],
+)
+def test_a_fronted_endpoint_refuses_what_only_deploying_uses(field: str, value: Any) -> None:
+    document = project_document()
+    document["endpoint"] = {"name": "KMeansEndpoint-1", "managed": False, field: value}
+
+    with pytest.raises(InvalidDefinition) as raised:
+        parse_project(document)
+
+    assert raised.value.field == f"endpoint.{field}"
+    assert "managed: false" in raised.value.message
+
+
+@given(st.booleans(), st.sampled_from(["KMeansEndpoint-2026-01-01", "xgb", "A1-b2"]))
+def test_managed_or_not_any_endpoint_round_trips(managed: bool, name: str) -> None:
+    document = project_document()
+    document["endpoint"] = {"name": name, "managed": managed}
+
+    project = parse_project(document)
+
+    assert project.endpoint.managed is managed
+    assert parse_project(project_to_document(project)) == project

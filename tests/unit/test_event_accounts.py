@@ -118,8 +118,17 @@ def test_every_event_pattern_of_the_local_stage_is_pinned_and_matches_the_devsta
         "on_endpoint_state_change",
         "on_dataset_object",
         "on_batch_object",
+        "on_run_import",
     }
     assert {json.dumps(p["account"]) for p in found.values()} == {json.dumps([DEVSTACK_ACCOUNT])}
+    request = {
+        "source": "sagewire",
+        "detail-type": "Run Import Requested",
+        "account": DEVSTACK_ACCOUNT,
+        "detail": {"project": "p", "import_id": "i"},
+    }
+    assert patterns.matches(found["on_run_import"], request)
+    assert not patterns.matches(found["on_run_import"], request | {"account": THEIRS})
     training = fixture("training-job-completed.json")
     assert patterns.matches(found["on_training_job_state_change"], training)
     assert not patterns.matches(
