@@ -15,6 +15,7 @@ from bench import (
     format_ns,
     format_speedup,
     hostile,
+    import_cost,
     preprocess,
     report_scale,
     serializers,
@@ -32,6 +33,7 @@ BENCHMARKS: dict[str, Callable[[], list[Outcome]]] = {
     calls.NAME: calls.run,
     report_scale.NAME: report_scale.run,
     hostile.NAME: hostile.run,
+    import_cost.NAME: import_cost.run,
     training.NAME: training.run,
     warm.NAME: warm.run,
 }

@@ -174,31 +174,56 @@ class FakeSageMaker:
         return 200, self.jobs[name]
 
     def _Search(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        wanted = {
-            f["Name"].removeprefix("Tags."): f["Value"]
-            for f in params["SearchExpression"]["Filters"]
-        }
-        metric = params["SortBy"].removeprefix("Metrics.")
-        found = [
-            (_metric(job, metric), job)
-            for job in self.jobs.values()
-            if all(job.get("Tags", {}).get(k) == v for k, v in wanted.items())
-        ]
-        found.sort(key=lambda pair: (pair[0] is None, pair[0] or 0.0))
+        """Training jobs by their filters (tags Equals, CreationTime GreaterThanOrEqualTo), sorted
+        by a metric or CreationTime; no NextToken on the last page, as SageMaker."""
+        filters = params.get("SearchExpression", {}).get("Filters", [])
+        found = [job for job in self.jobs.values() if all(_passes(job, f) for f in filters)]
+        sort_by = params.get("SortBy", "CreationTime")
+        if sort_by.startswith("Metrics."):
+            metric = sort_by.removeprefix("Metrics.")
+            ranked = [(_metric(job, metric), job) for job in found]
+            ranked.sort(key=lambda pair: (pair[0] is None, pair[0] or 0.0))
+            found = [job for _, job in ranked]
+        else:
+            found.sort(key=lambda job: cast("float", job[sort_by]))
         if params.get("SortOrder") == "Descending":
             found.reverse()
-        start = int(params.get("NextToken", "0"))
-        end = start + params.get("MaxResults", PAGE_SIZE)
-        page = [
+        page, token = _page(found, params, PAGE_SIZE)
+        return 200, {
+            "Results": [{"TrainingJob": {**job, "Tags": _tag_list(job)}} for job in page],
+            **token,
+        }
+
+    def _ListTrainingJobs(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Every job's summary, oldest first (SageMaker's default order), 10 a page unless asked."""
+        found = sorted(self.jobs.values(), key=lambda job: cast("float", job["CreationTime"]))
+        if params.get("SortOrder") == "Descending":
+            found.reverse()
+        page, token = _page(found, params, 10)
+        summaries = [
             {
-                "TrainingJob": {
-                    **job,
-                    "Tags": [{"Key": k, "Value": v} for k, v in job["Tags"].items()],
-                }
+                key: job[key]
+                for key in (
+                    "TrainingJobName",
+                    "TrainingJobArn",
+                    "CreationTime",
+                    "TrainingEndTime",
+                    "LastModifiedTime",
+                    "TrainingJobStatus",
+                    "SecondaryStatus",
+                )
             }
-            for _, job in found[start:end]
+            for job in page
         ]
-        return 200, {"Results": page, **({"NextToken": str(end)} if end < len(found) else {})}
+        return 200, {"TrainingJobSummaries": summaries, **token}
+
+    def _ListTags(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """A training job's tags (all in one page: the bench's jobs have few)."""
+        resource = params["ResourceArn"]
+        name = resource.removeprefix(arn("training-job", ""))
+        if name == resource or name not in self.jobs:
+            return validation_error(f"Requested resource not found: {resource}")
+        return 200, {"Tags": _tag_list(self.jobs[name])}
 
     def _CreateModel(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         name = params["ModelName"]
@@ -239,6 +264,33 @@ class FakeSageMaker:
             "StartTime": _epoch(START + timedelta(days=2)),
         }
         return 200, {"EndpointArn": self.endpoint["EndpointArn"]}
+
+
+def _passes(job: Job, condition: dict[str, Any]) -> bool:
+    """Whether a job meets one of Search's filters."""
+    name, operator, value = (
+        condition["Name"],
+        condition.get("Operator", "Equals"),
+        condition["Value"],
+    )
+    if name.startswith("Tags.") and operator == "Equals":
+        return bool(job.get("Tags", {}).get(name.removeprefix("Tags.")) == value)
+    if name == "CreationTime" and operator == "GreaterThanOrEqualTo":
+        return bool(job["CreationTime"] >= datetime.fromisoformat(value).timestamp())
+    raise NotImplementedError(f"FakeSageMaker's Search has no filter {name} {operator}")
+
+
+def _page(
+    found: list[Job], params: dict[str, Any], default: int
+) -> tuple[list[Job], dict[str, str]]:
+    """The page of a List or Search call and its NextToken, none after the last page."""
+    start = int(params.get("NextToken", "0"))
+    end = start + params.get("MaxResults", default)
+    return found[start:end], ({"NextToken": str(end)} if end < len(found) else {})
+
+
+def _tag_list(job: Job) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in job.get("Tags", {}).items()]
 
 
 def _metric(job: Job, name: str) -> float | None:
@@ -370,9 +422,9 @@ class Counts:
     winner_took_over: bool
 
 
-def _sagewire(scenario: Scenario) -> tuple[Counts, float]:
-    """The Chalice handler over moto's DynamoDB (the real table and gateways) and FakeSageMaker;
-    returns the counts and the seconds spent seeding the table."""
+def bench_container(jobs: dict[str, Job]) -> tuple[wiring.Container, FakeSageMaker]:
+    """The service's container (inside mock_aws): its table made on moto's DynamoDB, and its
+    SageMaker client answered by a FakeSageMaker of `jobs`."""
     settings = replace(
         Settings.from_environ(),
         region=REGION,
@@ -382,8 +434,15 @@ def _sagewire(scenario: Scenario) -> tuple[Counts, float]:
     )
     container = wiring.Container(settings)
     boto3.client("dynamodb", region_name=REGION).create_table(TableName=TABLE, **TABLE_SCHEMA)
-    sagemaker = FakeSageMaker(dict(scenario.jobs))
+    sagemaker = FakeSageMaker(dict(jobs))
     sagemaker.attach(container.sagemaker_client)
+    return container, sagemaker
+
+
+def _sagewire(scenario: Scenario) -> tuple[Counts, float]:
+    """The Chalice handler over moto's DynamoDB (the real table and gateways) and FakeSageMaker;
+    returns the counts and the seconds spent seeding the table."""
+    container, sagemaker = bench_container(scenario.jobs)
     project = parse_project(_definition())
     container.project_store.put(project)
     seeding = time.perf_counter()
