@@ -12,6 +12,7 @@ import numpy as np
 import requests
 
 from devstack import algorithms, digits, projects, trainer
+from devstack.demo_adoption import AdoptionStories
 from devstack.demo_boto3 import UserCodeStories
 from devstack.demo_client import (
     Api,
@@ -262,7 +263,9 @@ class Automation:
             raise DemoFailure(f"{CLASSIFIER}: the leaderboard's #1 is not as good as the champion")
         if abs(champion["objective_value"] - best_value) > 1e-9:
             raise DemoFailure(f"{CLASSIFIER}: the champion is not as good as the tuning's best")
-        if set(variants.values()) != {champion["run_name"]} or config == before:
+        # The bootstrap run, imported when the project was defined, may tie with the best: the
+        # tie goes to the smaller name, and that run serves already.
+        if set(variants.values()) != {champion["run_name"]}:
             raise DemoFailure(f"{CLASSIFIER}: the endpoint does not serve the champion")
 
     def ab_variants(self) -> None:
@@ -328,6 +331,8 @@ def run() -> int:
             models.xgboost_regressor()
             models.experiment_by_max()
             TextStories(stack, api).sentiment()
+            adoption = AdoptionStories(stack, api)
+            adoption.teardown(adoption.project_after_its_runs())
         except (DemoFailure, requests.RequestException, KeyError) as error:
             print(f"demo FAILED: {type(error).__name__}: {error}")
             return 1

@@ -262,24 +262,7 @@ class ModelKindStories(Boto3Stories):
             )
         )
         image = images.image_uri(images.XGBOOST, self._region, "1.7-1")
-        metrics = self._train(
-            XGBOOST_JOB,
-            {"Project": XGBOOST},
-            role=ROLE_ARN,
-            AlgorithmSpecification={"TrainingImage": image, "TrainingInputMode": "File"},
-            HyperParameters={
-                "objective": "reg:squarederror",
-                "num_round": "50",
-                "max_depth": "3",
-                "eta": "0.1",
-                "subsample": "0.8",
-            },
-            InputDataConfig=[
-                channel(name, self._datasets[f"diabetes/{name}"], "text/csv")
-                for name in ("train", "validation")
-            ],
-            OutputDataConfig={"S3OutputPath": f"s3://{self._bucket}/{XGBOOST}/output"},
-        )
+        metrics = self._train_regressor(XGBOOST_JOB, XGBOOST, max_depth=3)
         settle(self._stack)
         champion, serving = self._promoted(XGBOOST, XGBOOST_JOB)
         if abs(champion["objective_value"] - metrics["validation:rmse"]) > 1e-9:
@@ -322,6 +305,31 @@ class ModelKindStories(Boto3Stories):
         if not np.allclose(by_json, by_csv[:5], rtol=1e-4):
             raise DemoFailure(f"{XGBOOST}: JSON rows {by_json} != CSV rows {by_csv[:5]}")
         return Outcome(XGBOOST_JOB, champion["objective_value"], serving, rmse)
+
+    def _train_regressor(self, job: str, project: str, max_depth: int) -> dict[str, float]:
+        """The XGBoost example's regressor on diabetes (XGBoost 1.7-1, reg:squarederror),
+        tagged Project=`project`, output under `<project>/output`; its final metrics."""
+        return self._train(
+            job,
+            {"Project": project},
+            role=ROLE_ARN,
+            AlgorithmSpecification={
+                "TrainingImage": images.image_uri(images.XGBOOST, self._region, "1.7-1"),
+                "TrainingInputMode": "File",
+            },
+            HyperParameters={
+                "objective": "reg:squarederror",
+                "num_round": "50",
+                "max_depth": str(max_depth),
+                "eta": "0.1",
+                "subsample": "0.8",
+            },
+            InputDataConfig=[
+                channel(name, self._datasets[f"diabetes/{name}"], "text/csv")
+                for name in ("train", "validation")
+            ],
+            OutputDataConfig={"S3OutputPath": f"s3://{self._bucket}/{project}/output"},
+        )
 
     def _train_mean(self, name: str) -> float:
         body = self._dataset_text(f"{name}/train")
