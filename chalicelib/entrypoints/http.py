@@ -1,22 +1,21 @@
-"""HTTP routes (API v1): the only module that knows about HTTP."""
+"""HTTP routes (API v1): with its authorizers (http_auth.py), the only module that knows HTTP."""
 
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
 import orjson
-from chalice.app import Blueprint, CognitoUserPoolAuthorizer, IAMAuthorizer, Response
+from chalice.app import Blueprint, Response
 
 from chalicelib import errors, wiring
-from chalicelib.config import Settings, get_settings
 from chalicelib.definitions import project_to_document
+from chalicelib.entrypoints.http_auth import CLIENTS, OPERATORS, caller
 from chalicelib.imports import progress
-from chalicelib.models import REPORT_CONTENT_TYPES, Caller, document
+from chalicelib.models import REPORT_CONTENT_TYPES, document
 from chalicelib.observability import LOGGER_NAME
 from chalicelib.services.inference import MAX_TOP_K
 
@@ -49,56 +48,7 @@ _STATUS: dict[type[errors.SagewireError], int] = {
 }
 
 
-# Authorizers are fixed when the app is packaged, so the stage's choice is read at import (once
-# per process: get_settings() caches it); `_caller` reads the same choice.
-_AUTH = get_settings()
-# Operators: project definitions, promotions and the read routes, signed with SigV4.
-OPERATORS: dict[str, Any] = {"authorizer": IAMAuthorizer()}
-
-
-def _clients(settings: Settings) -> dict[str, Any]:
-    """How API Gateway authenticates prediction clients on this stage."""
-    if settings.predictions_auth == "iam":
-        return OPERATORS
-    if settings.predictions_auth == "cognito":
-        if not settings.cognito_user_pool_arns:
-            raise ValueError(
-                "SAGEWIRE_PREDICTIONS_AUTH=cognito needs SAGEWIRE_COGNITO_USER_POOL_ARNS"
-            )
-        pools = list(settings.cognito_user_pool_arns)
-        return {"authorizer": CognitoUserPoolAuthorizer("sagewire-clients", provider_arns=pools)}
-    if settings.predictions_auth == "api_key":
-        return {"api_key_required": True}
-    return {}
-
-
-CLIENTS = _clients(_AUTH)
-_GROUP_SEPARATORS = re.compile(r"[\s,\[\]]+")
 _Default = TypeVar("_Default", bound=int | None)
-
-
-def _groups(claim: Any) -> frozenset[str]:
-    """API Gateway's REST APIs flatten a list claim into "[a, b]"; a JWT keeps the list."""
-    if isinstance(claim, list):
-        return frozenset(str(group) for group in claim)
-    if isinstance(claim, str):
-        return frozenset(group for group in _GROUP_SEPARATORS.split(claim) if group)
-    return frozenset()
-
-
-def _caller() -> Caller:
-    context = api.current_request.context or {}
-    identity = context.get("identity") or {}
-    if _AUTH.predictions_auth == "cognito":
-        claims = (context.get("authorizer") or {}).get("claims") or {}
-        return Caller(
-            "cognito", str(claims.get("sub") or ""), _groups(claims.get("cognito:groups"))
-        )
-    if _AUTH.predictions_auth == "api_key":
-        return Caller("api_key", str(identity.get("apiKeyId") or ""))
-    if _AUTH.predictions_auth == "iam":
-        return Caller("iam", str(identity.get("userArn") or ""))
-    return Caller("local")
 
 
 def _request_id() -> str:
@@ -265,7 +215,7 @@ def predict(project: str, request_id: str) -> Response:
         project,
         _body(container.settings.max_request_bytes),
         api.current_request.headers.get("content-type", ""),
-        _caller(),
+        caller(api.current_request.context),
         variant=_query("variant"),
         top_k=top_k,
     )

@@ -20,7 +20,7 @@ from PIL import Image, PngImagePlugin
 from app import app
 from chalicelib import errors, wiring
 from chalicelib.config import Settings
-from chalicelib.entrypoints import http
+from chalicelib.entrypoints import http_auth
 from chalicelib.models import Run
 from tests.factories import project_document, register_project
 from tests.fakes import EPOCH, FakeRuntime, FakeSageMaker
@@ -186,7 +186,7 @@ def test_no_payload_metadata_or_credential_is_ever_written(
     endpoint.failure = ValueError(f"cannot score {row!r}")
     statuses.append((500, post(client, row, "text/csv")))
     endpoint.failure = None
-    monkeypatch.setattr(http, "_AUTH", replace(http._AUTH, predictions_auth="api_key"))
+    monkeypatch.setattr(http_auth, "AUTH", replace(http_auth.AUTH, predictions_auth="api_key"))
     statuses.append((404, post(client, row, "text/csv")))  # refused: as if absent
     assert [expected for expected, _ in statuses] == [actual for _, actual in statuses]
 

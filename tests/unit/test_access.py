@@ -6,7 +6,7 @@ import pytest
 
 from chalicelib.definitions import parse_project
 from chalicelib.entrypoints.http import _STATUS as STATUS_OF_ERROR
-from chalicelib.entrypoints.http import _groups
+from chalicelib.entrypoints.http_auth import groups as _groups
 from chalicelib.errors import InvalidDefinition, ProjectNotFound, SagewireError
 from chalicelib.models import Access, Caller
 from chalicelib.services.inference import InferenceService
