@@ -102,6 +102,18 @@ def test_a_project_defined_after_its_runs_imports_them_through_throttling(
     (promotion,) = get(stack, "/v1/projects/imported/promotions")["promotions"]
     assert promotion["outcome"] == "recorded"
     assert promotion["cause"] == f"import:{done['import_id']}"
+    # The SageMaker Search example's own leaderboard, as its notebook asks for it.
+    sagemaker = boto3.client("sagemaker", region_name=stack.state.region)
+    results = sagemaker.search(
+        Resource="TrainingJob",
+        SearchExpression={
+            "Filters": [{"Name": f"Tags.{TAG['Key']}", "Operator": "Equals", "Value": TAG["Value"]}]
+        },
+        SortBy="Metrics.validation:rmse",
+        SortOrder="Ascending",
+        MaxResults=10,
+    )["Results"]
+    assert [result["TrainingJob"]["TrainingJobName"] for result in results] == ranked
 
 
 def test_an_experiments_project_imports_its_runs_through_their_trial_components(
