@@ -654,9 +654,17 @@ class Interleaving:
         return self._table.get_promotion(project, promotion_id)
 
     def set_outcome(
-        self, project: str, promotion_id: str, outcome: PromotionOutcome, message: str | None
+        self,
+        project: str,
+        promotion_id: str,
+        outcome: PromotionOutcome,
+        message: str | None,
+        expected: PromotionOutcome | None = None,
     ) -> bool:
-        return self._table.set_outcome(project, promotion_id, outcome, message)
+        return self._table.set_outcome(project, promotion_id, outcome, message, expected)
+
+    def set_model_package(self, project: str, promotion_id: str, arn: str) -> bool:
+        return self._table.set_model_package(project, promotion_id, arn)
 
     def promotions(self, project: str, limit: int = 100) -> list[Promotion]:
         return self._table.promotions(project, limit)

@@ -17,6 +17,7 @@ from tests.factories import project_document, register_project
 from tests.fakes import EPOCH
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "events"
+PACKAGES = "arn:aws:sagemaker:us-east-1:123456789012:model-package"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
 MODEL = "mnist-zero-linear-mbs-100"
 
@@ -80,9 +81,39 @@ def sagemaker(client: Client) -> Iterator[Stubber]:
         stubber.assert_no_pending_responses()
 
 
+def expect_registration(sagemaker: Stubber, version: int = 1, approval: str = "Approved") -> None:
+    """The Model Registry's answers to one promotion's registration (group reused after the
+    first: SageMaker refuses to create it again)."""
+    if version == 1:
+        sagemaker.add_response(
+            "create_model_package_group",
+            {"ModelPackageGroupArn": f"{PACKAGES}-group/mnist-zero"},
+            {"ModelPackageGroupName": "mnist-zero", "ModelPackageGroupDescription": ANY},
+        )
+    else:
+        sagemaker.add_client_error(
+            "create_model_package_group",
+            service_error_code="ValidationException",
+            service_message=f"Model Package Group already exists: {PACKAGES}-group/mnist-zero",
+        )
+    sagemaker.add_response(
+        "create_model_package",
+        {"ModelPackageArn": f"{PACKAGES}/mnist-zero/{version}"},
+        {
+            "ModelPackageGroupName": "mnist-zero",
+            "ModelPackageDescription": ANY,
+            "InferenceSpecification": ANY,
+            "ModelApprovalStatus": approval,
+            "CustomerMetadataProperties": ANY,
+            "ClientToken": ANY,
+        },
+    )
+
+
 def expect_first_deployment(sagemaker: Stubber, until: str = "create_endpoint") -> None:
     """SageMaker's answers to a first deployment, up to the call `until`."""
     expect_described_job(sagemaker)
+    expect_registration(sagemaker)
     sagemaker.add_response(
         "create_model",
         {"ModelArn": f"arn:aws:sagemaker:us-east-1:123456789012:model/{MODEL}"},
@@ -226,7 +257,7 @@ def test_reconcile_runs_on_its_schedule(client: Client, sagemaker: Stubber) -> N
         source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
     )
     result = client.lambda_.invoke("reconcile", event)
-    assert result.payload == {"advanced": [], "drift": []}
+    assert result.payload == {"advanced": [], "drift": [], "registered": []}
 
 
 def test_promotions_api_rolls_back_to_a_named_run(client: Client, sagemaker: Stubber) -> None:
