@@ -221,13 +221,13 @@ class Container:
         """The Model Registry: registrations (selection, reconcile) and approvals (events)."""
         from chalicelib.gateways.model_registry import ModelRegistryGateway
         from chalicelib.gateways.sagemaker import SageMakerGateway
-        from chalicelib.services.registry import Approvals, Registrar
+        from chalicelib.services.registry import Approvals, Registrar, RegistryStores
 
         gateway = SageMakerGateway(self.sagemaker_client, self.settings.retry_after_seconds)
         registry = ModelRegistryGateway(self.sagemaker_client, gateway)
-        stores = (self.project_store, self.run_store, self.champion_store, registry)
-        return Registrar(*stores, self.model_builds), Approvals(
-            *stores, lambda *args: self.champions.promote(*args)
+        stores = RegistryStores(self.project_store, self.run_store, self.champion_store, registry)
+        return Registrar(stores, self.model_builds), Approvals(
+            stores, lambda *args: self.champions.promote(*args)
         )
 
     @cached_property

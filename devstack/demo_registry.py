@@ -10,7 +10,7 @@ import numpy as np
 from botocore.exceptions import ClientError
 
 from devstack.demo_client import DemoFailure, settle, show
-from devstack.demo_models import ModelKindStories, _definition
+from devstack.demo_models import ModelKindStories, _regressor_definition
 
 APPROVED = "diabetes-approved"
 JOB = f"{APPROVED}-depth4"
@@ -19,16 +19,7 @@ JOB = f"{APPROVED}-depth4"
 class RegistryStories(ModelKindStories):
     def manual_approval(self) -> None:
         started = time.perf_counter()
-        definition = _definition(
-            APPROVED,
-            {"tags": {"Project": APPROVED}},
-            {"metric": "validation:rmse", "goal": "minimize"},
-            {
-                "input": {"shape": [10]},
-                "request": {"content_type": "text/csv"},
-                "response": {"accept": "text/csv", "postprocess": "regression"},
-            },
-        )
+        definition = _regressor_definition(APPROVED)
         definition["endpoint"]["strategy"] = {"type": "manual"}
         self._api.put_project(definition)
         self._train_regressor(JOB, APPROVED, max_depth=4)

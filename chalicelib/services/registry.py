@@ -49,22 +49,30 @@ class PackageDecision:
     promotion: Promotion | None = None
 
 
-class Registrar:
+@dataclass(frozen=True)
+class RegistryStores:
+    """What both sides of the registry read: projects, runs, the ledger, the registry."""
+
+    projects: ProjectStore
+    runs: RunStore
+    champions: ChampionStore
+    registry: ModelRegistry
+
+
+class _RegistryService:
+    def __init__(self, stores: RegistryStores) -> None:
+        self._projects = stores.projects
+        self._runs = stores.runs
+        self._champions = stores.champions
+        self._registry = stores.registry
+
+
+class Registrar(_RegistryService):
     """Registers a promotion's run in the project's model package group: `Approved`, or
     `PendingManualApproval` for a winner that is only recorded (manual projects, imports)."""
 
-    def __init__(
-        self,
-        projects: ProjectStore,
-        runs: RunStore,
-        champions: ChampionStore,
-        registry: ModelRegistry,
-        models: ModelBuilds,
-    ) -> None:
-        self._projects = projects
-        self._runs = runs
-        self._champions = champions
-        self._registry = registry
+    def __init__(self, stores: RegistryStores, models: ModelBuilds) -> None:
+        super().__init__(stores)
         self._models = models
 
     def register(self, project: Project, promotion: Promotion, run: Run | None = None) -> Promotion:
@@ -143,22 +151,12 @@ class Registrar:
         )
 
 
-class Approvals:
+class Approvals(_RegistryService):
     """Model package state changes: an approval deploys the run behind the package (a new
     ledger entry, cause `registry:<package ARN>`), a rejection is recorded on its entry."""
 
-    def __init__(
-        self,
-        projects: ProjectStore,
-        runs: RunStore,
-        champions: ChampionStore,
-        registry: ModelRegistry,
-        promote: Promote,
-    ) -> None:
-        self._projects = projects
-        self._runs = runs
-        self._champions = champions
-        self._registry = registry
+    def __init__(self, stores: RegistryStores, promote: Promote) -> None:
+        super().__init__(stores)
         self._promote = promote
 
     def on_package(self, change: ModelPackageChange) -> PackageDecision:
@@ -174,6 +172,11 @@ class Approvals:
         if package.group != project.name:
             return self._skip(change.arn, "the package is in another group")
         promotion = self._registered(project, package)
+        cause = f"{REGISTRY_CAUSE}{package.arn}"
+        if any(entry.cause == cause for entry in self._champions.promotions(project.name)):
+            # Approved and deployed already: neither a second approval nor a rejection changes
+            # what serves (an operator rolls back through the promotions API).
+            return self._skip(change.arn, "an approval of the package was deployed already")
         if package.approval == "Rejected":
             return self._reject(project, package, promotion)
         if package.approval != "Approved":
@@ -183,9 +186,6 @@ class Approvals:
         run_name = promotion.run_name if promotion is not None else self._run_behind(package)
         if run_name is None:
             return self._skip(change.arn, "no recorded run made its artifact")
-        cause = f"{REGISTRY_CAUSE}{package.arn}"
-        if any(entry.cause == cause for entry in self._champions.promotions(project.name)):
-            return self._skip(change.arn, "the approval was deployed already")
         promoted = self._promote(project.name, run_name, cause, package.arn)
         return PackageDecision("deployed", package.arn, promotion=promoted)
 

@@ -12,7 +12,7 @@ from chalicelib.errors import EndpointUnavailable
 from chalicelib.models import Project, TrainingJobChange
 from chalicelib.registry import MAX_ENTRIES, MAX_KEY, MAX_VALUE, client_token, metadata
 from chalicelib.services.model_builds import ModelBuilds
-from chalicelib.services.registry import Approvals, Registrar
+from chalicelib.services.registry import Approvals, Registrar, RegistryStores
 from chalicelib.services.rollout import RolloutService
 from chalicelib.services.selection import ChampionService
 from tests.factories import TRUSTED, project_document
@@ -47,8 +47,8 @@ class World:
         self.rollout = RolloutService(
             self.projects, self.runs, self.champions, self.sagemaker, models=models
         )
-        stores = (self.projects, self.runs, self.champions, self.registry)
-        self.registrar = Registrar(*stores, models)
+        stores = RegistryStores(self.projects, self.runs, self.champions, self.registry)
+        self.registrar = Registrar(stores, models)
         self.selection = ChampionService(
             self.projects,
             self.runs,
@@ -58,7 +58,7 @@ class World:
             TRUSTED,
             registrar=self.registrar,
         )
-        self.approvals = Approvals(*stores, self.selection.promote)
+        self.approvals = Approvals(stores, self.selection.promote)
 
     def complete(self, name: str, loss: float) -> None:
         job = run(name, loss)
