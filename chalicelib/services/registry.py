@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from chalicelib.definitions import SAGEMAKER_NAME
-from chalicelib.errors import NotFound, SagewireError
+from chalicelib.errors import InvalidParameter, NotFound, SagewireError
 from chalicelib.models import Project, Promotion, Run
 from chalicelib.objectives import describe, objective_metric
 from chalicelib.registry import (
@@ -186,7 +186,11 @@ class Approvals(_RegistryService):
         run_name = promotion.run_name if promotion is not None else self._run_behind(package)
         if run_name is None:
             return self._skip(change.arn, "no recorded run made its artifact")
-        promoted = self._promote(project.name, run_name, cause, package.arn)
+        try:
+            promoted = self._promote(project.name, run_name, cause, package.arn)
+        except (InvalidParameter, NotFound) as error:
+            # The run cannot be deployed (no model, no objective, gone): no retry changes that.
+            return self._skip(change.arn, error.message)
         return PackageDecision("deployed", package.arn, promotion=promoted)
 
     def _registered(self, project: Project, package: ModelPackage) -> Promotion | None:

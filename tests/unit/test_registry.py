@@ -257,3 +257,15 @@ def test_client_tokens_fit_sagemakers_pattern(project_name: str, promotion_id: s
     token = client_token(project_name, promotion_id)
     assert 1 <= len(token) <= 36
     assert all(c in "0123456789abcdef" for c in token)
+
+
+def test_an_approval_of_a_run_that_cannot_be_deployed_is_skipped_not_retried() -> None:
+    world = World()
+    world.complete("mbs-100", 0.3)
+    arn = world.package_of("mbs-100")
+    job = world.runs.get_run("mbs-100")
+    assert job is not None
+    world.runs.runs["mbs-100"] = replace(job, model_artifact=None)
+    decision = world.approvals.on_package(world.registry.decide(arn, "Approved"))
+    assert decision.verdict == "skipped"
+    assert decision.reason == "run 'mbs-100' has no deployable model"
