@@ -3,58 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from chalice.app import Chalice, CloudWatchEvent
 
 from chalicelib.processing.events import model_package_change
-from devstack.aws import ControlPlane
-from devstack.events import EventRouter
+from tests.local_aws import LocalAws, local_aws
 
 if TYPE_CHECKING:
-    from mypy_boto3_sagemaker.client import SageMakerClient
     from mypy_boto3_sagemaker.type_defs import InferenceSpecificationTypeDef
-
-REGION = "us-east-1"
-
-
-@dataclass(frozen=True)
-class Local:
-    sagemaker: SageMakerClient
-    router: EventRouter
 
 
 @pytest.fixture(scope="module")
-def local() -> Iterator[Local]:
-    app = Chalice(app_name="unit")
-
-    @app.on_cw_event(
-        {"source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"]}
-    )
-    def on_package(event: CloudWatchEvent) -> None:
-        """Received: the router records every delivery."""
-
-    router = EventRouter.for_app(app, "unit")
-    control = ControlPlane()
-    control.attach(router, lambda environ, start_response: [])
-    control.start()
-    router.start()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        session = boto3.session.Session(region_name=REGION)
-        try:
-            yield Local(session.client("sagemaker", endpoint_url=control.url), router)
-        finally:
-            router.stop()
-            control.stop()
+def local() -> Iterator[LocalAws]:
+    with local_aws("registry-shim") as aws:
+        aws.control.registry.attach(aws.router)
+        yield aws
 
 
-def create(local: Local, group: str, token: str, **extra: Any) -> str:
+def create(local: LocalAws, group: str, token: str, **extra: Any) -> str:
     specification: InferenceSpecificationTypeDef = {
         "Containers": [{"Image": "img:1", "ModelDataUrl": "s3://bucket/job/output/model.tar.gz"}],
         "SupportedContentTypes": ["text/csv"],
@@ -71,13 +39,13 @@ def create(local: Local, group: str, token: str, **extra: Any) -> str:
     return arn
 
 
-def changes(local: Local, mark: int) -> list[tuple[str, str]]:
+def changes(local: LocalAws, mark: int) -> list[tuple[str, str]]:
     assert local.router.wait_idle(10)
     found = [model_package_change(d.event) for d in local.router.published_since(mark)]
     return [(change.arn.rsplit("/", 1)[-1], change.approval) for change in found]
 
 
-def test_an_existing_group_is_refused_as_sagemaker_refuses_it(local: Local) -> None:
+def test_an_existing_group_is_refused_as_sagemaker_refuses_it(local: LocalAws) -> None:
     local.sagemaker.create_model_package_group(ModelPackageGroupName="refused")
     with pytest.raises(ClientError) as refused:
         local.sagemaker.create_model_package_group(ModelPackageGroupName="refused")
@@ -87,7 +55,9 @@ def test_an_existing_group_is_refused_as_sagemaker_refuses_it(local: Local) -> N
     )
 
 
-def test_a_client_token_answers_the_first_version_and_creates_nothing_twice(local: Local) -> None:
+def test_a_client_token_answers_the_first_version_and_creates_nothing_twice(
+    local: LocalAws,
+) -> None:
     local.sagemaker.create_model_package_group(ModelPackageGroupName="tokens")
     mark = local.router.mark()
     first = create(local, "tokens", "t1")
@@ -99,7 +69,7 @@ def test_a_client_token_answers_the_first_version_and_creates_nothing_twice(loca
     assert changes(local, mark) == [("1", "PendingManualApproval"), ("2", "PendingManualApproval")]
 
 
-def test_an_approval_keeps_the_metadata_and_each_one_is_an_event(local: Local) -> None:
+def test_an_approval_keeps_the_metadata_and_each_one_is_an_event(local: LocalAws) -> None:
     local.sagemaker.create_model_package_group(ModelPackageGroupName="approvals")
     arn = create(local, "approvals", "a1")
     mark = local.router.mark()
