@@ -162,9 +162,10 @@ class PredictionResult:
 
 
 RunStatus = Literal["InProgress", "Completed", "Failed", "Stopping", "Stopped"]
-# `torn_down`: the ledger entry a project's teardown writes (services/teardown.py).
+# `torn_down`: the ledger entry a project's teardown writes (services/teardown.py); `rejected`: a
+# recorded winner whose model package was rejected in the Model Registry (services/registry.py).
 PromotionOutcome = Literal[
-    "recorded", "pending", "deploying", "succeeded", "failed", "superseded", "torn_down"
+    "recorded", "pending", "deploying", "succeeded", "failed", "superseded", "torn_down", "rejected"
 ]
 # A promotion in one of these states never changes again.
 SETTLED_OUTCOMES: tuple[PromotionOutcome, ...] = (
@@ -173,6 +174,7 @@ SETTLED_OUTCOMES: tuple[PromotionOutcome, ...] = (
     "superseded",
     "recorded",
     "torn_down",
+    "rejected",
 )
 EndpointStatus = Literal[
     "OutOfService",
@@ -307,6 +309,8 @@ class Promotion:
     message: str | None = None
     # Why the run was outside the trust policy, when an operator promoted it all the same.
     untrusted: str | None = None
+    # The Model Registry version the promotion registered (or, cause `registry:`, was approved).
+    model_package_arn: str | None = None
 
 
 def document(value: Any) -> Any:

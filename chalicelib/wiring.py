@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from chalicelib.services.imports import ImportRequests, ImportService
     from chalicelib.services.leaderboard import LeaderboardService
     from chalicelib.services.lineage import LineageService
+    from chalicelib.services.model_builds import ModelBuilds
+    from chalicelib.services.registry import Approvals, Registrar
     from chalicelib.services.reports import ReportService
     from chalicelib.services.rollout import RolloutService
     from chalicelib.services.selection import ChampionService
@@ -190,24 +192,42 @@ class Container:
 
     @cached_property
     def rollout(self) -> RolloutService:
-        from chalicelib.gateways.s3 import S3Gateway
-        from chalicelib.services.model_builds import ModelBuilds
         from chalicelib.services.rollout import RolloutService
 
-        settings = self.settings
-        models = ModelBuilds(
-            self.control_plane,
-            S3Gateway(self.s3_client),
-            f"s3://{settings.bucket_name}/{PACKED_MODELS_PREFIX}",
-            settings.max_repack_bytes,
-        )
         return RolloutService(
             self.project_store,
             self.run_store,
             self.champion_store,
             self.control_plane,
             metrics=self.observability.metrics,
-            models=models,
+            models=self.model_builds,
+        )
+
+    @cached_property
+    def model_builds(self) -> ModelBuilds:
+        from chalicelib.gateways.s3 import S3Gateway
+        from chalicelib.services.model_builds import ModelBuilds
+
+        settings = self.settings
+        return ModelBuilds(
+            self.control_plane,
+            S3Gateway(self.s3_client),
+            f"s3://{settings.bucket_name}/{PACKED_MODELS_PREFIX}",
+            settings.max_repack_bytes,
+        )
+
+    @cached_property
+    def registry(self) -> tuple[Registrar, Approvals]:
+        """The Model Registry: registrations (selection, reconcile) and approvals (events)."""
+        from chalicelib.gateways.model_registry import ModelRegistryGateway
+        from chalicelib.gateways.sagemaker import SageMakerGateway
+        from chalicelib.services.registry import Approvals, Registrar, RegistryStores
+
+        gateway = SageMakerGateway(self.sagemaker_client, self.settings.retry_after_seconds)
+        registry = ModelRegistryGateway(self.sagemaker_client, gateway)
+        stores = RegistryStores(self.project_store, self.run_store, self.champion_store, registry)
+        return Registrar(stores, self.model_builds), Approvals(
+            stores, lambda *args: self.champions.promote(*args)
         )
 
     @cached_property
@@ -243,6 +263,7 @@ class Container:
             self.control_plane,
             self.rollout,
             self.trust,
+            registrar=self.registry[0],
         )
 
     @cached_property
@@ -291,7 +312,7 @@ class Container:
     def event_handlers(self) -> EventHandlers:
         from chalicelib.services.event_handlers import EventHandlers
 
-        return EventHandlers(self.champions, self.rollout, self._idempotent)
+        return EventHandlers(self.champions, self.rollout, self._idempotent, self.registry)
 
     def _idempotent(self, handler: str, function: Callable[..., Any]) -> Callable[..., Any]:
         # Powertools' idempotency is imported on first use: a prediction does not need it.

@@ -69,6 +69,9 @@ CATALOG: dict[str, ActionInfo] = {
     "sagemaker:DeleteEndpointConfig": ActionInfo("Write", ("endpoint-config",)),
     "sagemaker:DeleteModel": ActionInfo("Write", ("model",)),
     "sagemaker:AddTags": ActionInfo("Tagging", (ANY_TYPE,)),
+    "sagemaker:CreateModelPackageGroup": ActionInfo("Write", ("model-package-group",)),
+    "sagemaker:CreateModelPackage": ActionInfo("Write", ("model-package", "model-package-group")),
+    "sagemaker:DescribeModelPackage": ActionInfo("Read", ("model-package",)),
     "iam:PassRole": ActionInfo("Permissions management", ("role",)),
     "logs:CreateLogGroup": ActionInfo("Write", ("log-group",)),
     "logs:CreateLogStream": ActionInfo("Write", ("log-stream",)),
@@ -83,6 +86,10 @@ CATALOG: dict[str, ActionInfo] = {
 # X-Ray's writes have no resource types at all: Resource "*" is the only way to trace. They are
 # the one exception to "no write on *", and only granted when the stage sets SAGEWIRE_TRACING.
 UNSCOPABLE_WRITES = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
+# Model package groups are named after projects, whose names are free (no stage prefix): the
+# Model Registry's writes are scoped to the account's groups and packages, not by name. They
+# create (a group, a version in it), never change or delete anything.
+UNNAMED_WRITES = frozenset({"sagemaker:CreateModelPackageGroup", "sagemaker:CreateModelPackage"})
 
 
 def _statement(sid: str, actions: Iterable[str], resources: Iterable[str]) -> dict[str, Any]:
@@ -171,6 +178,8 @@ def allowed_resources(stage: Stage) -> dict[str, tuple[str, ...]]:
     owned_endpoint = _arn(stage, "sagemaker", f"endpoint/{prefix}*")
     owned_config = _arn(stage, "sagemaker", f"endpoint-config/{prefix}*")
     owned_model = _arn(stage, "sagemaker", f"model/{prefix}*")
+    groups = _arn(stage, "sagemaker", "model-package-group/*")
+    packages = _arn(stage, "sagemaker", "model-package/*")
     allowed: dict[str, tuple[str, ...]] = {
         "logs:CreateLogGroup": tuple(f"{group}:*" for group in log_groups),
         "logs:CreateLogStream": log_streams,
@@ -206,6 +215,9 @@ def allowed_resources(stage: Stage) -> dict[str, tuple[str, ...]]:
         "sqs:SendMessage": (stage.dlq_arn_pattern,),
         "events:PutEvents": (_arn(stage, "events", "event-bus/default"),),
         "cloudwatch:DescribeAlarms": (_arn(stage, "cloudwatch", "alarm:*"),),
+        "sagemaker:CreateModelPackageGroup": (groups,),
+        "sagemaker:CreateModelPackage": (packages, groups),
+        "sagemaker:DescribeModelPackage": (packages,),
     }
     for action, kinds in _SAGEMAKER_READS.items():
         allowed[action] = tuple(sagemaker[kind] for kind in kinds)
@@ -298,6 +310,14 @@ def build_policy(stage: Stage) -> dict[str, Any]:
         # SageMaker checks the caller may read the auto-rollback alarms of a canary or linear
         # update (deployment guardrails).
         grant("ReadRollbackAlarms", "cloudwatch:DescribeAlarms"),
+        # The Model Registry: a group per project (named after it), a version per promotion,
+        # and the versions an approval or rejection event names (chalicelib/services/registry.py).
+        grant(
+            "RegisterChampions",
+            "sagemaker:CreateModelPackageGroup",
+            "sagemaker:CreateModelPackage",
+            "sagemaker:DescribeModelPackage",
+        ),
     ]
     if fronted:
         # Predictions from endpoints sagewire did not create; lineage's Describe calls are above.
@@ -465,7 +485,7 @@ def _check_action(
                 )
             elif write and action not in UNSCOPABLE_WRITES:
                 violations.append(f"{label}: write action {action} on Resource '*'")
-        elif write and not _named(resource):
+        elif write and not _named(resource) and action not in UNNAMED_WRITES:
             violations.append(f"{label}: write action {action} on {resource} is not scoped by name")
     if action == "iam:PassRole":
         if any("*" in r or "?" in r for r in resources):

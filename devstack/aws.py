@@ -26,6 +26,7 @@ from devstack.create_shim import (
 from devstack.event_bus import EventBusShim
 from devstack.events import Discard, EventSink
 from devstack.functions import FunctionHost, LambdaInvokeShim
+from devstack.model_registry import ModelRegistryShim
 from devstack.s3_events import S3Notifications
 from devstack.transform_jobs import TransformShim
 from devstack.wsgi import BackgroundServer, OneDynamoDBRequestAtATime, WsgiApp, json_answer
@@ -413,8 +414,9 @@ class ControlPlane:
             timer=timer,
             health=hosting.ping,
         )
+        self.registry = ModelRegistryShim(self.shim)
         self.training: CreateShim[None] = CreateShim(
-            self.shim, CREATE_TRAINING_JOB_TARGET, "TrainingJobName"
+            self.registry, CREATE_TRAINING_JOB_TARGET, "TrainingJobName"
         )
         self.tuning: CreateShim[tuning_jobs.TuningPlan] = CreateShim(
             self.training, CREATE_TUNING_JOB_TARGET, "HyperParameterTuningJobName"
@@ -435,6 +437,7 @@ class ControlPlane:
         """Once the app is loaded: where SageMaker's, S3's and PutEvents' events go, the control
         API, and what runs the app's functions for Lambda's Invoke API."""
         self.shim.attach(events, control)
+        self.registry.attach(events)
         self.transforms.attach(events)
         self.s3.attach(events)
         self.event_bus.attach(events)

@@ -25,6 +25,7 @@ from devstack.demo_client import (
 )
 from devstack.demo_lineage import LineageStories
 from devstack.demo_models import ModelKindStories
+from devstack.demo_registry import RegistryStories
 from devstack.demo_text import TextStories
 from devstack.samples import first_of
 from devstack.stack import Stack, StackSettings
@@ -333,6 +334,7 @@ def run() -> int:
             TextStories(stack, api).sentiment()
             adoption = AdoptionStories(stack, api)
             adoption.teardown(adoption.project_after_its_runs())
+            RegistryStories(stack, api).manual_approval()
         except (DemoFailure, requests.RequestException, KeyError) as error:
             print(f"demo FAILED: {type(error).__name__}: {error}")
             return 1

@@ -11,7 +11,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from devstack.demo_client import DemoFailure, print_leaderboard, settle, show
-from devstack.demo_models import ModelKindStories, _definition
+from devstack.demo_models import ModelKindStories, _regressor_definition
 
 ADOPTED = "diabetes-adopted"
 # A team's history: three depths of the XGBoost example's regressor, trained before any project.
@@ -28,18 +28,7 @@ class AdoptionStories(ModelKindStories):
         for job, depth in ADOPTED_JOBS.items():
             self._train_regressor(job, ADOPTED, max_depth=depth)
         settle(self._stack)
-        self._api.put_project(
-            _definition(
-                ADOPTED,
-                {"tags": {"Project": ADOPTED}},
-                {"metric": OBJECTIVE, "goal": "minimize"},
-                {
-                    "input": {"shape": [10]},
-                    "request": {"content_type": "text/csv"},
-                    "response": {"accept": "text/csv", "postprocess": "regression"},
-                },
-            )
-        )
+        self._api.put_project(_regressor_definition(ADOPTED))
         settle(self._stack)
         imported = self._api.get(f"/v1/projects/{ADOPTED}/imports/latest")
         show(

@@ -64,6 +64,21 @@ def _definition(
     }
 
 
+def _regressor_definition(name: str) -> dict[str, Any]:
+    """A project of the XGBoost example's diabetes regressors (tagged Project=`name`), ranked by
+    validation RMSE, answering CSV rows with their values."""
+    return _definition(
+        name,
+        {"tags": {"Project": name}},
+        {"metric": "validation:rmse", "goal": "minimize"},
+        {
+            "input": {"shape": [10]},
+            "request": {"content_type": "text/csv"},
+            "response": {"accept": "text/csv", "postprocess": "regression"},
+        },
+    )
+
+
 @dataclass(frozen=True)
 class Serving:
     """What an endpoint serves, as DescribeEndpoint, -EndpointConfig and -Model tell it."""
@@ -249,18 +264,7 @@ class ModelKindStories(Boto3Stories):
         """The XGBoost example's regressor on tabular rows (scikit-learn's diabetes data,
         reg:squarederror), promoted by sagewire, answering CSV and JSON rows through it."""
         started = time.perf_counter()
-        self._api.put_project(
-            _definition(
-                XGBOOST,
-                {"tags": {"Project": XGBOOST}},
-                {"metric": "validation:rmse", "goal": "minimize"},
-                {
-                    "input": {"shape": [10]},
-                    "request": {"content_type": "text/csv"},
-                    "response": {"accept": "text/csv", "postprocess": "regression"},
-                },
-            )
-        )
+        self._api.put_project(_regressor_definition(XGBOOST))
         image = images.image_uri(images.XGBOOST, self._region, "1.7-1")
         metrics = self._train_regressor(XGBOOST_JOB, XGBOOST, max_depth=3)
         settle(self._stack)

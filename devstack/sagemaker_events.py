@@ -15,6 +15,23 @@ TRAINING_JOB_STATE_CHANGE = "SageMaker Training Job State Change"
 TUNING_JOB_STATE_CHANGE = "SageMaker HyperParameter Tuning Job State Change"
 ENDPOINT_STATE_CHANGE = "SageMaker Endpoint State Change"
 TRANSFORM_JOB_STATE_CHANGE = "SageMaker Transform Job State Change"
+MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
+# What the model package event's detail carries: DescribeModelPackage's fields.
+_PACKAGE_FIELDS = (
+    "ModelPackageGroupName",
+    "ModelPackageVersion",
+    "ModelPackageArn",
+    "ModelPackageDescription",
+    "CreationTime",
+    "InferenceSpecification",
+    "ModelPackageStatus",
+    "ModelPackageStatusDetails",
+    "CertifyForMarketplace",
+    "ModelApprovalStatus",
+    "ApprovalDescription",
+    "CustomerMetadataProperties",
+    "LastModifiedTime",
+)
 _CAMEL_WORD = re.compile(r"(?<=[a-z])(?=[A-Z])")
 # What the training event's detail carries: DescribeTrainingJob without metrics or artifacts.
 _TRAINING_FIELDS = (
@@ -150,3 +167,11 @@ def transform_job_event(described: Mapping[str, Any], tags: Any, region: str) ->
     )
     detail["Tags"] = tag_map(tags)
     return _event(TRANSFORM_JOB_STATE_CHANGE, described["TransformJobArn"], region, detail)
+
+
+def model_package_event(described: Mapping[str, Any], region: str) -> dict[str, Any]:
+    """From a DescribeModelPackage-shaped mapping (moto's `gen_response_object`); times in
+    epoch milliseconds, as strings."""
+    detail = {key: described[key] for key in _PACKAGE_FIELDS if described.get(key) is not None}
+    arn = str(described["ModelPackageArn"])
+    return _event(MODEL_PACKAGE_STATE_CHANGE, arn, region, _ms_strings(detail))

@@ -44,6 +44,7 @@ from chalicelib.models import (
 )
 from chalicelib.objectives import objective_metric
 from chalicelib.processing.model_containers import ServingContainer
+from chalicelib.registry import ModelPackage, ModelPackageChange, PackageRequest
 from devstack.container_codecs import parse_request
 
 EPOCH = datetime(2026, 11, 23, tzinfo=UTC)
@@ -224,15 +225,32 @@ class FakeChampions:
         return self.ledger.get((project, promotion_id))
 
     def set_outcome(
-        self, project: str, promotion_id: str, outcome: PromotionOutcome, message: str | None
+        self,
+        project: str,
+        promotion_id: str,
+        outcome: PromotionOutcome,
+        message: str | None,
+        expected: PromotionOutcome | None = None,
     ) -> bool:
         with self._lock:
             key = (project, promotion_id)
             promotion = self.ledger.get(key)
-            if promotion is None or promotion.outcome in SETTLED_OUTCOMES:
+            if promotion is None:
+                return False
+            if expected is not None and promotion.outcome != expected:
+                return False
+            if expected is None and promotion.outcome in SETTLED_OUTCOMES:
                 return False
             self.ledger[key] = replace(promotion, outcome=outcome, message=message)
             self.history[key].append(outcome)
+            return True
+
+    def set_model_package(self, project: str, promotion_id: str, arn: str) -> bool:
+        with self._lock:
+            promotion = self.ledger.get((project, promotion_id))
+            if promotion is None or promotion.model_package_arn is not None:
+                return False
+            self.ledger[(project, promotion_id)] = replace(promotion, model_package_arn=arn)
             return True
 
     def retire(self, champion: Champion, promotion: Promotion) -> bool:
@@ -619,3 +637,43 @@ class FakeBus:
             raise ServiceUnavailable("EventBridge refused the event", 2)
         self.events.append((detail_type, detail))
         return f"event-{len(self.events)}"
+
+
+class FakeModelRegistry:
+    """The ModelRegistry port in memory: groups, versions (a ClientToken answers its first
+    version), approvals changed by the test as Studio would."""
+
+    def __init__(self) -> None:
+        self.groups: dict[str, str] = {}
+        self.packages: dict[str, ModelPackage] = {}
+        self.requests: dict[str, PackageRequest] = {}
+        self._tokens: dict[str, str] = {}
+        self.failures: list[Exception] = []
+
+    def ensure_group(self, name: str, description: str) -> None:
+        self.groups.setdefault(name, description)
+
+    def create_package(self, request: PackageRequest) -> str:
+        if self.failures:
+            raise self.failures.pop(0)
+        if request.token in self._tokens:
+            return self._tokens[request.token]
+        version = 1 + sum(1 for p in self.packages.values() if p.group == request.group)
+        arn = f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{request.group}/{version}"
+        self._tokens[request.token] = arn
+        self.requests[arn] = request
+        self.packages[arn] = ModelPackage(
+            arn, request.group, request.approval, request.artifact, dict(request.metadata)
+        )
+        return arn
+
+    def describe_package(self, arn: str) -> ModelPackage:
+        if arn not in self.packages:
+            raise NotFound(f"model package {arn} not found")
+        return self.packages[arn]
+
+    def decide(self, arn: str, approval: str) -> ModelPackageChange:
+        """Studio's approve or reject button: the package's new status, and its event."""
+        self.packages[arn] = replace(self.packages[arn], approval=approval)
+        group = self.packages[arn].group or ""
+        return ModelPackageChange(arn, group, approval, datetime.now(UTC))

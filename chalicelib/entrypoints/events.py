@@ -16,10 +16,12 @@ from chalicelib.observability import correlate, logger
 from chalicelib.processing.events import (
     endpoint_change,
     foreign_account,
+    model_package_change,
     object_created,
     training_job_change,
     tuning_job_change,
 )
+from chalicelib.registry import MODEL_PACKAGE_STATE_CHANGE
 
 SAGEMAKER = "aws.sagemaker"
 events = Blueprint(__name__)
@@ -112,6 +114,19 @@ def on_endpoint_state_change(event: CloudWatchEvent) -> Any:
     change = endpoint_change(event.to_dict())
     correlate(endpoint=change.name)
     return wiring.container().event_handlers.endpoint(event.context, change)
+
+
+@events.on_cw_event(
+    _pinned({"source": [SAGEMAKER], "detail-type": [MODEL_PACKAGE_STATE_CHANGE]}),
+    name="on_model_package_state_change",
+)
+@_observed
+@_own_account
+def on_model_package_state_change(event: CloudWatchEvent) -> Any:
+    """An approval in the Model Registry deploys; a rejection is recorded (services/registry.py)."""
+    change = model_package_change(event.to_dict())
+    correlate(project=change.group)
+    return wiring.container().event_handlers.model_package(event.context, change)
 
 
 @events.on_cw_event(

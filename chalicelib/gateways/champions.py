@@ -97,9 +97,15 @@ class ChampionTable:
         return None if item is None else _promotion_from_item(item)
 
     def set_outcome(
-        self, project: str, promotion_id: str, outcome: PromotionOutcome, message: str | None
+        self,
+        project: str,
+        promotion_id: str,
+        outcome: PromotionOutcome,
+        message: str | None,
+        expected: PromotionOutcome | None = None,
     ) -> bool:
-        """Moves a non-terminal entry to `outcome`, appending to its history; False otherwise."""
+        """Moves a non-terminal entry (or, `expected` given, an entry in that outcome, settled or
+        not) to `outcome`, appending to its history; False otherwise."""
         now = self._clock()
         values: Item = {
             ":outcome": {"S": outcome},
@@ -107,6 +113,9 @@ class ChampionTable:
             ":entry": {"L": [_history_entry(outcome, now, message)]},
         }
         terminal: Item = {f":{o}": {"S": o} for o in SETTLED_OUTCOMES}
+        allowed = f"NOT (#outcome IN ({', '.join(terminal)}))"
+        if expected is not None:
+            terminal, allowed = {":expected": {"S": expected}}, "#outcome = :expected"
         update = (
             "SET #outcome = :outcome, #updated_at = :now, #history = list_append(#history, :entry)"
         )
@@ -118,9 +127,7 @@ class ChampionTable:
         return self._table.update(
             Key=promotion_key(project, promotion_id),
             UpdateExpression=update,
-            ConditionExpression=(
-                f"attribute_exists(#pk) AND NOT (#outcome IN ({', '.join(terminal)}))"
-            ),
+            ConditionExpression=f"attribute_exists(#pk) AND {allowed}",
             ExpressionAttributeNames={
                 "#pk": "pk",
                 "#outcome": "outcome",
@@ -129,6 +136,16 @@ class ChampionTable:
                 "#message": "message",
             },
             ExpressionAttributeValues={**values, **terminal},
+        )
+
+    def set_model_package(self, project: str, promotion_id: str, arn: str) -> bool:
+        """Stores the entry's model package ARN, once; False when it has one or is missing."""
+        return self._table.update(
+            Key=promotion_key(project, promotion_id),
+            UpdateExpression="SET #arn = :arn",
+            ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(#arn)",
+            ExpressionAttributeNames={"#pk": "pk", "#arn": "model_package_arn"},
+            ExpressionAttributeValues={":arn": {"S": arn}},
         )
 
     def promotions(self, project: str, limit: int = 100) -> list[Promotion]:
@@ -222,4 +239,5 @@ def _promotion_from_item(item: Item) -> Promotion:
         updated_at=_time(item, "updated_at"),
         message=_optional_s(item, "message"),
         untrusted=_optional_s(item, "untrusted"),
+        model_package_arn=_optional_s(item, "model_package_arn"),
     )

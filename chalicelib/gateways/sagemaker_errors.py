@@ -31,6 +31,7 @@ class AlreadyExists(Conflict):
 # is a DeploymentFailed: retrying the same call would not change the answer.
 _RULES: tuple[tuple[str, str, type[SagewireError]], ...] = (
     ("ValidationException", "Cannot create already existing", AlreadyExists),
+    ("ValidationException", "Model Package Group already exists", AlreadyExists),
     ("ValidationException", "Cannot update in-progress endpoint", EndpointBusy),
     ("ValidationException", "Could not find", NotFound),
     ("ValidationException", "Requested resource not found", NotFound),

@@ -16,13 +16,15 @@ from chalicelib.models import (
     TrainingJobChange,
     TuningJobChange,
 )
+from chalicelib.registry import APPROVAL_STATUSES, ModelPackageChange
 
 _ENDPOINT_STATUSES = {status.upper(): status for status in get_args(EndpointStatus)}
 _RUN_STATUSES = {status.upper(): status for status in get_args(RunStatus)}
+_APPROVALS = {status.upper(): status for status in APPROVAL_STATUSES}
 
 
 # The resource ARNs a SageMaker event names in its detail; S3's bucket ARNs carry no account.
-_DETAIL_ARNS = ("TrainingJobArn", "HyperParameterTuningJobArn", "EndpointArn")
+_DETAIL_ARNS = ("TrainingJobArn", "HyperParameterTuningJobArn", "EndpointArn", "ModelPackageArn")
 
 
 def foreign_account(event: Mapping[str, Any], account: str | None) -> str | None:
@@ -142,6 +144,20 @@ def endpoint_change(event: Mapping[str, Any]) -> EndpointChange:
         ),
         last_modified_at=_modified(event, detail),
         config_name=config if isinstance(config, str) and config else None,
+    )
+
+
+def model_package_change(event: Mapping[str, Any]) -> ModelPackageChange:
+    """A versioned package's state change; an unversioned one (no group) is MalformedInput."""
+    detail = _detail(event)
+    arn = _text(detail, "ModelPackageArn")
+    if not arn.startswith("arn:") or ":model-package/" not in arn:
+        raise MalformedInput("ModelPackageArn is not a model package ARN")
+    return ModelPackageChange(
+        arn=arn,
+        group=_text(detail, "ModelPackageGroupName"),
+        approval=_status(detail.get("ModelApprovalStatus"), _APPROVALS, "ModelApprovalStatus"),
+        last_modified_at=_modified(event, detail),
     )
 
 

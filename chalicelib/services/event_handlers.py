@@ -13,8 +13,10 @@ from chalicelib.models import (
     TuningJobChange,
     document,
 )
+from chalicelib.registry import ModelPackageChange
 from chalicelib.services.batch import BatchService
 from chalicelib.services.datasets import DatasetService
+from chalicelib.services.registry import Approvals, Registrar
 from chalicelib.services.rollout import RolloutService
 from chalicelib.services.selection import ChampionService
 
@@ -42,10 +44,16 @@ class EventHandlers:
     """SageMaker's events, each run once per (ARN, status, LastModifiedTime)."""
 
     def __init__(
-        self, champions: ChampionService, rollout: RolloutService, idempotent: Idempotent
+        self,
+        champions: ChampionService,
+        rollout: RolloutService,
+        idempotent: Idempotent,
+        registry: tuple[Registrar, Approvals] | None = None,
     ) -> None:
         self._champions = champions
         self._rollout = rollout
+        self._registry = registry
+        self._package = idempotent("on_model_package_state_change", self._on_package)
         self._training_job = idempotent("on_training_job_state_change", self._on_training_job)
         self._tuning_job = idempotent("on_tuning_job_state_change", self._on_tuning_job)
         self._endpoint = idempotent("on_endpoint_state_change", self._on_endpoint)
@@ -62,9 +70,17 @@ class EventHandlers:
         key = job_key(change.arn, change.status, change.last_modified_at)
         return self._endpoint(context, key=key, change=change)
 
+    def model_package(self, context: Any, change: ModelPackageChange) -> Any:
+        key = job_key(change.arn, change.approval, change.last_modified_at)
+        return self._package(context, key=key, change=change)
+
     def reconcile(self) -> Any:
-        """Scheduled, so not deduplicated: each run looks at the world afresh."""
-        return document(self._rollout.reconcile())
+        """Scheduled, so not deduplicated: each run looks at the world afresh (and registers
+        the champions whose registration failed)."""
+        result = document(self._rollout.reconcile())
+        if self._registry is not None:
+            result["registered"] = document(self._registry[0].reconcile())
+        return result
 
     def _on_training_job(self, key: dict[str, str], change: TrainingJobChange, cause: str) -> Any:
         return document(self._champions.on_training_job(change, cause))
@@ -74,6 +90,11 @@ class EventHandlers:
 
     def _on_endpoint(self, key: dict[str, str], change: EndpointChange) -> Any:
         return document(self._rollout.on_endpoint(change))
+
+    def _on_package(self, key: dict[str, str], change: ModelPackageChange) -> Any:
+        if self._registry is None:
+            return {"verdict": "skipped", "package": change.arn, "reason": "no registry"}
+        return document(self._registry[1].on_package(change))
 
 
 class ObjectEventHandlers:

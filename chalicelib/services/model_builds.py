@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from chalicelib.errors import DeploymentFailed
 from chalicelib.models import EndpointSpec, Run
-from chalicelib.processing.model_containers import serving_container
+from chalicelib.processing.model_containers import ServingContainer, serving_container
 from chalicelib.processing.model_packing import PACKED_SUBMIT_DIRECTORY, code_to_pack
 from chalicelib.services.ports import ControlPlane, ModelPacker
 
@@ -31,6 +31,12 @@ class ModelBuilds:
         self._max_repack_bytes = max_repack_bytes
 
     def ensure(self, name: str, run: Run, endpoint: EndpointSpec, role_arn: str) -> None:
+        container = self.container(name, run, endpoint)
+        self._sagemaker.ensure_model(name, run, role_arn, endpoint.network_isolation, container)
+
+    def container(self, name: str, run: Run, endpoint: EndpointSpec) -> ServingContainer:
+        """The container model `name` serves: its artifact the repacked one (packed now, if
+        it is not yet) where the code must be packed in."""
         container = serving_container(run, endpoint)
         code = code_to_pack(container.image, container.environment, endpoint.network_isolation)
         if code is not None and container.artifact:
@@ -49,4 +55,4 @@ class ModelBuilds:
                     "SAGEMAKER_SUBMIT_DIRECTORY": PACKED_SUBMIT_DIRECTORY,
                 },
             )
-        self._sagemaker.ensure_model(name, run, role_arn, endpoint.network_isolation, container)
+        return container

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # annotations only: the ports add nothing to a function's imp
     from chalicelib.imports import RunImport, SearchCursor, SearchPage
     from chalicelib.processing.model_containers import ServingContainer
     from chalicelib.processing.text import Vocabulary
+    from chalicelib.registry import ModelPackage, PackageRequest
 
 
 class ProjectStore(Protocol):
@@ -166,8 +167,19 @@ class ChampionStore(Protocol):
     def get_promotion(self, project: str, promotion_id: str) -> Promotion | None: ...
 
     def set_outcome(
-        self, project: str, promotion_id: str, outcome: PromotionOutcome, message: str | None
-    ) -> bool: ...
+        self,
+        project: str,
+        promotion_id: str,
+        outcome: PromotionOutcome,
+        message: str | None,
+        expected: PromotionOutcome | None = None,
+    ) -> bool:
+        """Moves a non-terminal entry (or, `expected` given, only one in that outcome)."""
+        ...
+
+    def set_model_package(self, project: str, promotion_id: str, arn: str) -> bool:
+        """Stores the entry's model package ARN once; False when it has one or is missing."""
+        ...
 
     def promotions(self, project: str, limit: int = 100) -> list[Promotion]: ...
 
@@ -175,6 +187,16 @@ class ChampionStore(Protocol):
         """Removes the champion (at its version) and records `promotion`, atomically: False
         when the champion has changed or the promotion id is taken; nothing is written then."""
         ...
+
+
+class ModelRegistry(Protocol):
+    """SageMaker's Model Registry (gateways/model_registry.py)."""
+
+    def ensure_group(self, name: str, description: str) -> None: ...
+
+    def create_package(self, request: PackageRequest) -> str: ...
+
+    def describe_package(self, arn: str) -> ModelPackage: ...
 
 
 class ResourceDeleter(Protocol):

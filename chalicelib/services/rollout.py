@@ -46,6 +46,7 @@ DEFAULT_PROMOTIONS, MAX_PROMOTIONS = 100, 1000
 FAILED_STATES = frozenset({"Failed", "UpdateRollbackFailed", "OutOfService", "Deleting"})
 # What a promotion does next, given the endpoint's state (see `next_step`).
 Step = Literal["create", "update", "wait", "succeeded", "failed"]
+_AT_REST: tuple[PromotionOutcome, ...] = ("recorded", "rejected", "failed", "superseded")
 
 
 @dataclass(frozen=True)
@@ -261,7 +262,7 @@ class RolloutService:
         if not project.endpoint.managed:
             return None, None
         promotion = self._champions.get_promotion(project.name, champion.promotion_id)
-        if promotion is None or promotion.outcome in ("recorded", "failed", "superseded"):
+        if promotion is None or promotion.outcome in _AT_REST:
             return None, None
         if promotion.outcome == "pending":
             return self.deploy(project, champion, promotion), None

@@ -23,6 +23,7 @@ from chalicelib.models import (
 from chalicelib.naming import promotion_names
 from chalicelib.objectives import describe, objective_metric
 from chalicelib.services.ports import ChampionStore, ControlPlane, ProjectStore, RunStore
+from chalicelib.services.registry import Registrar
 from chalicelib.services.rollout import RolloutService, require_managed
 from chalicelib.services.trust import TrustPolicy
 
@@ -121,6 +122,7 @@ class ChampionService:
         rollout: RolloutService,
         trust: TrustPolicy,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        registrar: Registrar | None = None,
     ) -> None:
         self._projects = projects
         self._runs = runs
@@ -129,6 +131,7 @@ class ChampionService:
         self._rollout = rollout
         self._trust = trust
         self._clock = clock
+        self._registrar = registrar
 
     def on_training_job(self, change: TrainingJobChange, cause: str) -> list[Promotion]:
         """Records a finished run (one Describe) and lets it challenge every matching project."""
@@ -157,9 +160,12 @@ class ChampionService:
         projects = [project for project in self._projects.all() if matches(project, run)]
         return self._challenge_all(run, projects, cause)
 
-    def promote(self, project_name: str, run_name: str, cause: str) -> Promotion:
+    def promote(
+        self, project_name: str, run_name: str, cause: str, package: str | None = None
+    ) -> Promotion:
         """Makes a named run the champion (promotion or rollback), whatever its metrics; never
-        for an endpoint sagewire does not manage."""
+        for an endpoint sagewire does not manage. `package`: the approved model package version
+        this promotion deploys (else the promotion registers one)."""
         project = self._projects.get(project_name)
         if project is None:
             raise ProjectNotFound(f"no project named {project_name!r}")
@@ -185,9 +191,10 @@ class ChampionService:
             champion, promotion = self._candidate(
                 project, run, value, current, cause, "pending", alone=True
             )
-            promotion = replace(promotion, untrusted=untrusted)
+            promotion = replace(promotion, untrusted=untrusted, model_package_arn=package)
             if self._champions.replace(champion, current.version if current else 0, promotion):
                 self._supersede(current)
+                promotion = self._register(project, promotion, run)
                 return self._rollout.deploy(project, champion, promotion, run)
         raise Conflict(f"the champion of {project_name!r} kept changing; try again")
 
@@ -248,6 +255,7 @@ class ChampionService:
             if self._champions.replace(champion, current.version if current else 0, promotion):
                 if not redeploy:
                     self._supersede(current)
+                promotion = self._register(project, promotion, run)
                 if manual:
                     return self._rollout.recorded(promotion)
                 return self._rollout.deploy(project, champion, promotion, run, fresh=True)
@@ -304,6 +312,11 @@ class ChampionService:
             updated_at=now,
         )
         return champion, promotion
+
+    def _register(self, project: Project, promotion: Promotion, run: Run) -> Promotion:
+        """The promotion registered in the Model Registry (when one is wired)."""
+        registrar = self._registrar
+        return promotion if registrar is None else registrar.register(project, promotion, run)
 
     def _supersede(self, replaced: Champion | None) -> None:
         if replaced is not None:

@@ -625,7 +625,7 @@ def test_the_record_of_the_real_app_names_every_function_and_rule(tmp_path: Path
     assert set(deployment.functions) == set(names.functions.values())
     assert deployment.functions[API] == function_arn(API)
     assert set(deployment.rules) == set(names.rules.values())
-    assert len(deployment.rules) == 9
+    assert len(deployment.rules) == 10
 
 
 @pytest.mark.parametrize(
@@ -743,11 +743,11 @@ def test_the_command_hardens_a_chalice_deployment_and_then_changes_nothing(
     command = ["harden", "--stage", "prod", "--deployed", str(deployed)]
 
     assert main([*command, "--dry-run"]) == 0
-    assert "38 would change, 0 unchanged" in capsys.readouterr().out
+    assert "42 would change, 0 unchanged" in capsys.readouterr().out
     assert main(command) == 0
-    assert "38 changed, 0 unchanged" in capsys.readouterr().out
+    assert "42 changed, 0 unchanged" in capsys.readouterr().out
     assert main(command) == 0
-    assert "0 changed, 38 unchanged" in capsys.readouterr().out
+    assert "0 changed, 42 unchanged" in capsys.readouterr().out
 
     target = boto3.client("events").list_targets_by_rule(Rule=RECONCILE_RULE)["Targets"][0]
     assert target == hardened(chalice_target(RECONCILE), RECONCILE_RETRY)

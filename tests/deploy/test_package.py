@@ -92,7 +92,7 @@ def test_package_prod_builds_a_deployable_and_checked_stage(
         "orjson 3.13.0: WHEEL tag cp312-cp312-manylinux_2_17_x86_64",
         "OnBatchObject.OnBatchObjectEvent: S3 pattern on sagewire-prod",
         "cfn-lint 1.51.0: sam.json passes",
-        "DeadLetterQueuePolicy: events.amazonaws.com may send from the 9 rules only",
+        "DeadLetterQueuePolicy: events.amazonaws.com may send from the 10 rules only",
         "trim: no dependency's tests in the package, none imported",
         "trim: no X-Ray SDK or wrapt (the stage does not trace), none imported",
     ):
@@ -101,7 +101,7 @@ def test_package_prod_builds_a_deployable_and_checked_stage(
     functions = [
         r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Function"
     ]
-    assert len(functions) == 10
+    assert len(functions) == 11
     assert {f["Properties"]["Runtime"] for f in functions} == {"python3.12"}
     with zipfile.ZipFile(out / "deployment.zip") as archive:
         names = set(archive.namelist())

@@ -29,6 +29,7 @@ SERVICES = {
     "sagemaker_deletes.py": "sagemaker",
     "imports.py": "dynamodb",
     "event_bus.py": "events",
+    "model_registry.py": "sagemaker",
 }
 # Client methods whose IAM action is not their own name.
 ACTIONS = {"s3:HeadObject": "s3:GetObject"}

@@ -277,7 +277,7 @@ def test_invoke_answers_as_lambda_does(local: LocalStack) -> None:
     scheduled = scheduled_event("arn:aws:events:us-east-1:123456789012:rule/r", "us-east-1")
     answer = functions.invoke(FunctionName="reconcile", Payload=json.dumps(scheduled).encode())
     assert (answer["StatusCode"], "FunctionError" in answer) == (200, False)
-    assert json.loads(answer["Payload"].read()) == {"advanced": [], "drift": []}
+    assert json.loads(answer["Payload"].read()) == {"advanced": [], "drift": [], "registered": []}
     dry = functions.invoke(FunctionName="reconcile", InvocationType="DryRun", Payload=b"{}")
     assert dry["StatusCode"] == 204
     with pytest.raises(functions.exceptions.ResourceNotFoundException):

@@ -133,6 +133,7 @@ from tests.functional.test_events import (
     described_job,
     expect_described_job,
     expect_first_deployment,
+    expect_registration,
     fixture,
 )
 
@@ -197,7 +198,17 @@ def _created(local: LocalStack) -> list[tuple[str, str]]:
 
     def remember(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         context["fault_resource"] = next(
-            (params[k] for k in ("ModelName", "EndpointConfigName", "EndpointName") if k in params),
+            (
+                params[k]
+                for k in (
+                    "ClientToken",  # a model package version, one per promotion
+                    "ModelName",
+                    "EndpointConfigName",
+                    "EndpointName",
+                    "ModelPackageGroupName",
+                )
+                if k in params
+            ),
             "",
         )
 
@@ -477,6 +488,7 @@ def test_a_throttled_deployment_is_pending_then_resumed_by_reconcile(client: Cli
     _register_mnist_zero(client)
     with Stubber(wiring.container().sagemaker_client) as sagemaker:
         expect_described_job(sagemaker)
+        expect_registration(sagemaker)
         sagemaker.add_client_error("create_model", "ThrottlingException", "Rate exceeded", 400)
         client.lambda_.invoke(TRAINING, fixture("training-job-completed.json"))
         [pending] = _promotions(client)
@@ -542,6 +554,7 @@ def test_a_busy_endpoint_defers_the_promotion_until_the_endpoint_or_reconcile_re
                 ],
             ),
         )
+        expect_registration(sagemaker, version=2)
         sagemaker.add_response("create_model", {"ModelArn": f"{ARN}:model/m"})
         sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": f"{ARN}:ec/c"})
         sagemaker.add_client_error(
@@ -654,9 +667,17 @@ class Interleaving:
         return self._table.get_promotion(project, promotion_id)
 
     def set_outcome(
-        self, project: str, promotion_id: str, outcome: PromotionOutcome, message: str | None
+        self,
+        project: str,
+        promotion_id: str,
+        outcome: PromotionOutcome,
+        message: str | None,
+        expected: PromotionOutcome | None = None,
     ) -> bool:
-        return self._table.set_outcome(project, promotion_id, outcome, message)
+        return self._table.set_outcome(project, promotion_id, outcome, message, expected)
+
+    def set_model_package(self, project: str, promotion_id: str, arn: str) -> bool:
+        return self._table.set_model_package(project, promotion_id, arn)
 
     def promotions(self, project: str, limit: int = 100) -> list[Promotion]:
         return self._table.promotions(project, limit)

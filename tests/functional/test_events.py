@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from tests.factories import project_document, register_project
 from tests.fakes import EPOCH
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "events"
+PACKAGES = "arn:aws:sagemaker:us-east-1:123456789012:model-package"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
 MODEL = "mnist-zero-linear-mbs-100"
 
@@ -80,9 +82,39 @@ def sagemaker(client: Client) -> Iterator[Stubber]:
         stubber.assert_no_pending_responses()
 
 
+def expect_registration(sagemaker: Stubber, version: int = 1, approval: str = "Approved") -> None:
+    """The Model Registry's answers to one promotion's registration (group reused after the
+    first: SageMaker refuses to create it again)."""
+    if version == 1:
+        sagemaker.add_response(
+            "create_model_package_group",
+            {"ModelPackageGroupArn": f"{PACKAGES}-group/mnist-zero"},
+            {"ModelPackageGroupName": "mnist-zero", "ModelPackageGroupDescription": ANY},
+        )
+    else:
+        sagemaker.add_client_error(
+            "create_model_package_group",
+            service_error_code="ValidationException",
+            service_message=f"Model Package Group already exists: {PACKAGES}-group/mnist-zero",
+        )
+    sagemaker.add_response(
+        "create_model_package",
+        {"ModelPackageArn": f"{PACKAGES}/mnist-zero/{version}"},
+        {
+            "ModelPackageGroupName": "mnist-zero",
+            "ModelPackageDescription": ANY,
+            "InferenceSpecification": ANY,
+            "ModelApprovalStatus": approval,
+            "CustomerMetadataProperties": ANY,
+            "ClientToken": ANY,
+        },
+    )
+
+
 def expect_first_deployment(sagemaker: Stubber, until: str = "create_endpoint") -> None:
     """SageMaker's answers to a first deployment, up to the call `until`."""
     expect_described_job(sagemaker)
+    expect_registration(sagemaker)
     sagemaker.add_response(
         "create_model",
         {"ModelArn": f"arn:aws:sagemaker:us-east-1:123456789012:model/{MODEL}"},
@@ -226,7 +258,7 @@ def test_reconcile_runs_on_its_schedule(client: Client, sagemaker: Stubber) -> N
         source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
     )
     result = client.lambda_.invoke("reconcile", event)
-    assert result.payload == {"advanced": [], "drift": []}
+    assert result.payload == {"advanced": [], "drift": [], "registered": []}
 
 
 def test_promotions_api_rolls_back_to_a_named_run(client: Client, sagemaker: Stubber) -> None:
@@ -316,3 +348,59 @@ def test_a_crash_midway_is_finished_by_the_redelivered_event(
     [promotion] = client.http.get("/v1/projects/mnist-zero/promotions").json_body["promotions"]
     assert promotion["outcome"] == "deploying"
     assert promotion["endpoint_config_name"] == config["EndpointConfigName"]
+
+
+PACKAGE_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"
+
+
+def package_event(**detail: Any) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads(
+        (PACKAGE_FIXTURES / "model-package-state-change.json").read_text()
+    )
+    event["detail"].update(detail)
+    return event
+
+
+def test_a_package_in_a_group_of_no_project_is_skipped_before_any_call(
+    client: Client, sagemaker: Stubber
+) -> None:
+    event = package_event(ModelPackageGroupName="someone-elses")
+    result = client.lambda_.invoke("on_model_package_state_change", event)
+    assert result.payload["verdict"] == "skipped"
+    assert result.payload["reason"] == "the group belongs to no project"
+
+
+def test_the_approved_creation_event_of_a_deploying_promotion_changes_nothing(
+    client: Client, sagemaker: Stubber
+) -> None:
+    expect_first_deployment(sagemaker)
+    client.lambda_.invoke("on_training_job_state_change", fixture("training-job-completed.json"))
+    [promotion] = client.http.get("/v1/projects/mnist-zero/promotions").json_body["promotions"]
+    arn = f"{PACKAGES}/mnist-zero/1"
+    assert promotion["model_package_arn"] == arn
+    sagemaker.add_response(
+        "describe_model_package",
+        {
+            "ModelPackageName": "mnist-zero",
+            "ModelPackageGroupName": "mnist-zero",
+            "ModelPackageArn": arn,
+            "CreationTime": datetime(2026, 11, 20, tzinfo=UTC),
+            "ModelPackageStatus": "Completed",
+            "ModelPackageStatusDetails": {"ValidationStatuses": []},
+            "ModelApprovalStatus": "Approved",
+            "CustomerMetadataProperties": {
+                "sagewire:project": "mnist-zero",
+                "sagewire:promotion": promotion["promotion_id"],
+            },
+        },
+        {"ModelPackageName": arn},
+    )
+    event = package_event(ModelPackageArn=arn)
+    first = client.lambda_.invoke("on_model_package_state_change", event)
+    # The same change delivered again (another event id) is answered from the first.
+    again = client.lambda_.invoke("on_model_package_state_change", event | {"id": "another"})
+    assert first.payload["verdict"] == "skipped"
+    assert first.payload["reason"] == "its promotion is deploying"
+    assert again.payload == first.payload
+    promotions = client.http.get("/v1/projects/mnist-zero/promotions").json_body["promotions"]
+    assert [p["outcome"] for p in promotions] == ["deploying"]

@@ -340,3 +340,35 @@ def test_the_version_counts_exactly_the_successful_replacements(
     assert stored.version == version == len(succeeded)
     assert stored.promotion_id == succeeded[-1]
     assert sorted(p.promotion_id for p in table.promotions(project)) == sorted(succeeded)
+
+
+def test_a_model_package_arn_is_stored_once_on_its_entry(client: Any) -> None:
+    table = ChampionTable(client, TABLE)
+    champion, promotion = champion_and_promotion(1, "2026-12-04T12:00:00.000Z#a")
+    table.replace(champion, 0, replace(promotion, outcome="recorded"))
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/digits-zero/1"
+
+    assert table.set_model_package("digits-zero", promotion.promotion_id, arn) is True
+    assert table.set_model_package("digits-zero", promotion.promotion_id, f"{arn}0") is False
+    assert table.set_model_package("digits-zero", "absent", arn) is False
+
+    stored = table.get_promotion("digits-zero", promotion.promotion_id)
+    assert stored is not None
+    assert stored.model_package_arn == arn
+    assert stored.outcome == "recorded"
+
+
+def test_a_recorded_entry_moves_to_rejected_only_from_the_outcome_expected(client: Any) -> None:
+    table = ChampionTable(client, TABLE)
+    champion, promotion = champion_and_promotion(1, "2026-12-04T12:00:00.000Z#a")
+    table.replace(champion, 0, replace(promotion, outcome="recorded"))
+    pid = promotion.promotion_id
+
+    assert table.set_outcome("digits-zero", pid, "rejected", "no") is False  # settled
+    assert table.set_outcome("digits-zero", pid, "rejected", "no", expected="pending") is False
+    assert table.set_outcome("digits-zero", pid, "rejected", "no", expected="recorded") is True
+    assert table.set_outcome("digits-zero", pid, "rejected", "no", expected="recorded") is False
+    assert [entry["outcome"] for entry in history(client, "digits-zero", pid)] == [
+        "recorded",
+        "rejected",
+    ]

@@ -19,17 +19,21 @@ from devstack import patterns
 from devstack.events import ACCOUNT_ID as DEVSTACK_ACCOUNT
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "events"
+# Events the shared fixtures lack, in the documented shape.
+OWN_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 EVENTS = [
     "training-job-completed.json",
     "tuning-job-completed.json",
     "endpoint-state-change.json",
     "s3-object-created.json",
+    "model-package-state-change.json",
 ]
 OURS, THEIRS = "123456789012", "210987654321"
 
 
 def fixture(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((FIXTURES / name).read_text())
+    path = FIXTURES / name if (FIXTURES / name).exists() else OWN_FIXTURES / name
+    event: dict[str, Any] = json.loads(path.read_text())
     return event
 
 
@@ -50,6 +54,7 @@ def test_an_event_of_another_account_is_foreign(name: str) -> None:
         ("training-job-completed.json", "TrainingJobArn"),
         ("tuning-job-completed.json", "HyperParameterTuningJobArn"),
         ("endpoint-state-change.json", "EndpointArn"),
+        ("model-package-state-change.json", "ModelPackageArn"),
     ],
 )
 def test_a_resource_arn_of_another_account_is_foreign(name: str, field: str) -> None:
@@ -119,6 +124,7 @@ def test_every_event_pattern_of_the_local_stage_is_pinned_and_matches_the_devsta
         "on_dataset_object",
         "on_batch_object",
         "on_run_import",
+        "on_model_package_state_change",
     }
     assert {json.dumps(p["account"]) for p in found.values()} == {json.dumps([DEVSTACK_ACCOUNT])}
     request = {
@@ -129,6 +135,11 @@ def test_every_event_pattern_of_the_local_stage_is_pinned_and_matches_the_devsta
     }
     assert patterns.matches(found["on_run_import"], request)
     assert not patterns.matches(found["on_run_import"], request | {"account": THEIRS})
+    package = fixture("model-package-state-change.json")
+    assert patterns.matches(found["on_model_package_state_change"], package)
+    assert not patterns.matches(
+        found["on_model_package_state_change"], package | {"account": THEIRS}
+    )
     training = fixture("training-job-completed.json")
     assert patterns.matches(found["on_training_job_state_change"], training)
     assert not patterns.matches(

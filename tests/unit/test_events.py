@@ -16,6 +16,7 @@ from chalicelib.errors import MalformedInput
 from chalicelib.processing.events import (
     endpoint_change,
     event_time,
+    model_package_change,
     training_job_change,
     tuning_job_change,
 )
@@ -86,7 +87,7 @@ json_values = st.recursive(
 
 @given(json_values)
 def test_any_event_is_parsed_or_refused_with_malformed_input(event: Any) -> None:
-    for parse in (training_job_change, tuning_job_change, endpoint_change):
+    for parse in (training_job_change, tuning_job_change, endpoint_change, model_package_change):
         with contextlib.suppress(MalformedInput):
             parse(event if isinstance(event, dict) else {"detail": event})
 
@@ -100,3 +101,67 @@ def test_any_field_value_is_parsed_or_refused(field: str, value: Any) -> None:
     event["detail"][field] = value
     with contextlib.suppress(MalformedInput):
         training_job_change(event)
+
+
+OWN_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"
+
+
+def package_event() -> dict[str, Any]:
+    event: dict[str, Any] = json.loads(
+        (OWN_FIXTURES / "model-package-state-change.json").read_text()
+    )
+    return event
+
+
+def test_the_model_package_fixture_normalizes() -> None:
+    change = model_package_change(package_event())
+    assert change.arn == "arn:aws:sagemaker:us-east-1:123456789012:model-package/mnist-zero/1"
+    assert change.group == "mnist-zero"
+    assert change.approval == "Approved"
+    assert change.last_modified_at == datetime.fromtimestamp(1763642400, tz=UTC)
+
+
+@pytest.mark.parametrize(
+    ("spelling", "status"),
+    [("APPROVED", "Approved"), ("PENDING_MANUAL_APPROVAL", "PendingManualApproval")],
+)
+def test_approval_statuses_in_either_spelling(spelling: str, status: str) -> None:
+    event = package_event()
+    event["detail"]["ModelApprovalStatus"] = spelling
+    assert model_package_change(event).approval == status
+
+
+def test_a_package_without_last_modified_time_is_keyed_by_the_events_time() -> None:
+    event = package_event()
+    del event["detail"]["LastModifiedTime"]
+    assert model_package_change(event).last_modified_at == datetime(
+        2026, 11, 20, 12, 40, tzinfo=UTC
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("ModelPackageArn", "arn:aws:sagemaker:us-east-1:123456789012:model/m"),
+        ("ModelPackageGroupName", None),
+        ("ModelApprovalStatus", "Maybe"),
+    ],
+)
+def test_a_package_event_without_its_fields_is_malformed(field: str, value: Any) -> None:
+    event = package_event()
+    event["detail"][field] = value
+    with pytest.raises(MalformedInput):
+        model_package_change(event)
+
+
+@given(
+    st.sampled_from(
+        ["ModelPackageArn", "ModelPackageGroupName", "ModelApprovalStatus", "LastModifiedTime"]
+    ),
+    json_values,
+)
+def test_any_package_field_value_is_parsed_or_refused(field: str, value: Any) -> None:
+    event = package_event()
+    event["detail"][field] = value
+    with contextlib.suppress(MalformedInput):
+        model_package_change(event)
