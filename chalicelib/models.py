@@ -13,6 +13,8 @@ from chalicelib.inference_spec import InferenceSpec, InputKind
 
 Goal = Literal["minimize", "maximize"]
 StrategyType = Literal["all_at_once", "canary", "linear", "ab", "manual"]
+# A ledger entry's: a project's strategy, an operator's variants (PUT) or weights (PATCH).
+LedgerStrategy = Literal["all_at_once", "canary", "linear", "ab", "manual", "variants", "weights"]
 Statistic = Literal["last", "max", "min", "avg"]
 FloatArray = npt.NDArray[np.float32]
 ReportKind = Literal["json", "html", "csv", "openlineage"]
@@ -273,6 +275,13 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class RunVariant(Variant):
+    """A variant an operator chose (PUT .../variants), with the run behind its model."""
+
+    run_name: str
+
+
+@dataclass(frozen=True)
 class Champion:
     """The best eligible run of a project; `version` grows with every change."""
 
@@ -286,6 +295,7 @@ class Champion:
     changed_at: datetime
     # The run an A/B split serves beside this one: the champion it replaced, unless it serves alone.
     previous_run_name: str | None = None
+    variants: tuple[RunVariant, ...] = ()  # an operator's split; empty: as `strategy` makes it
 
 
 @dataclass(frozen=True)
@@ -297,7 +307,7 @@ class Promotion:
     run_name: str
     previous_run_name: str | None
     cause: str
-    strategy: StrategyType
+    strategy: LedgerStrategy
     outcome: PromotionOutcome
     model_name: str
     endpoint_config_name: str
@@ -307,6 +317,7 @@ class Promotion:
     message: str | None = None
     # Why the run was outside the trust policy, when an operator promoted it all the same.
     untrusted: str | None = None
+    variants: tuple[RunVariant, ...] = ()  # `variants`: the split; `weights`: its new weights
 
 
 def document(value: Any) -> Any:

@@ -25,6 +25,8 @@ from chalicelib.services.ports import (
     ProjectStore,
     ResourceDeleter,
     RunStore,
+    TrafficMetrics,
+    VariantWeights,
 )
 from chalicelib.services.project_cache import CachedProjectStore
 from chalicelib.services.projects import ProjectService
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
     from chalicelib.services.selection import ChampionService
     from chalicelib.services.teardown import TeardownService
     from chalicelib.services.trust import TrustPolicy
+    from chalicelib.services.variants import VariantService
 
 
 # What the prediction route does not use is imported inside its property, on first use: each
@@ -241,6 +244,34 @@ class Container:
             self.run_store,
             self.champion_store,
             self.control_plane,
+            self.rollout,
+            self.trust,
+        )
+
+    @cached_property
+    def variant_weights(self) -> VariantWeights:
+        from chalicelib.gateways.sagemaker_variants import SageMakerVariants
+
+        return SageMakerVariants(self.sagemaker_client, self.settings.retry_after_seconds)
+
+    @cached_property
+    def traffic_metrics(self) -> TrafficMetrics:
+        from chalicelib.gateways.cloudwatch import CloudWatchMetrics, metrics_client_config
+
+        client = self.session.client("cloudwatch", config=metrics_client_config())
+        return CloudWatchMetrics(reuse_user_agent(client), self.settings.retry_after_seconds)
+
+    @cached_property
+    def variants(self) -> VariantService:
+        from chalicelib.services.variants import VariantService
+
+        return VariantService(
+            self.project_store,
+            self.run_store,
+            self.champion_store,
+            self.control_plane,
+            self.variant_weights,
+            self.traffic_metrics,
             self.rollout,
             self.trust,
         )

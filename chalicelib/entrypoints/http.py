@@ -261,8 +261,24 @@ def get_leaderboard(project: str, request_id: str) -> Response:
 @api.route("/v1/projects/{project}/champion", methods=["GET"], content_types=ANY, **OPERATORS)
 @_json_errors
 def get_champion(project: str, request_id: str) -> Response:
-    view = wiring.container().rollout.view(project)
+    view = wiring.container().variants.view(project)
     return _json(200, {"project": project, **document(view)})
+
+
+@api.route("/v1/projects/{project}/variants", methods=["PUT"], content_types=ANY, **OPERATORS)
+@_json_errors
+def put_variants(project: str, request_id: str) -> Response:
+    body = _json_document(MAX_DEFINITION_BYTES)
+    promotion = wiring.container().variants.put(project, body, cause=_operator_cause())
+    return _json(200, document(promotion))
+
+
+@api.route("/v1/projects/{project}/variants", methods=["PATCH"], content_types=ANY, **OPERATORS)
+@_json_errors
+def patch_variants(project: str, request_id: str) -> Response:
+    body = _json_document(MAX_DEFINITION_BYTES)
+    promotion = wiring.container().variants.reweigh(project, body, cause=_operator_cause())
+    return _json(200, document(promotion))
 
 
 @api.route("/v1/projects/{project}/promotions", methods=["GET"], content_types=ANY, **OPERATORS)

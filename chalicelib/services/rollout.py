@@ -26,8 +26,9 @@ from chalicelib.models import (
     Promotion,
     PromotionOutcome,
     Run,
+    Strategy,
 )
-from chalicelib.naming import endpoint_variants
+from chalicelib.naming import champion_variants
 from chalicelib.services.model_builds import ModelBuilds
 from chalicelib.services.ports import (
     NO_METRICS,
@@ -37,6 +38,7 @@ from chalicelib.services.ports import (
     ProjectStore,
     RunStore,
 )
+from chalicelib.services.variant_values import VariantView
 
 logger = logging.getLogger("sagewire")
 
@@ -53,7 +55,8 @@ class ChampionView:
     """A project's champion, its promotion, and what the endpoint really serves (and which run
     that is, from the ledger), which differ while a promotion is in flight or after it failed;
     `drift` when the endpoint serves another config than the champion's (as reconcile says).
-    `managed` false: the endpoint is fronted, its champion recorded only, never drifting."""
+    `managed` false: the endpoint is fronted, its champion recorded only, never drifting;
+    `variants`: the champion's, with weights and traffic (services/variants.py)."""
 
     champion: Champion | None
     promotion: Promotion | None
@@ -61,6 +64,7 @@ class ChampionView:
     serving_run_name: str | None
     drift: bool
     managed: bool
+    variants: tuple[VariantView, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -312,8 +316,7 @@ class RolloutService:
         return self.deploy(project, successor, repaired)
 
     def recorded(self, promotion: Promotion) -> Promotion:
-        """A manual project's winner: in the ledger, deployed only through the promotions API
-        (a fronted project's: in the ledger, never deployed)."""
+        """A manual or fronted project's winner: recorded; an operator deploys a manual one."""
         self._changed(promotion, "recorded")
         return promotion
 
@@ -335,7 +338,9 @@ class RolloutService:
             return "superseded", "a better run took over before the endpoint was written"
         if step == "update":
             try:
-                self._sagemaker.update_endpoint(endpoint.name, target, endpoint.strategy)
+                # Guardrails need the old config's variant names: an operator's split goes at once.
+                strategy = Strategy() if champion.variants else endpoint.strategy
+                self._sagemaker.update_endpoint(endpoint.name, target, strategy)
             except NotFound:
                 step = "create"
         if step == "create":
@@ -357,7 +362,7 @@ class RolloutService:
             self.repair(project, current, promotion, written)
 
     def _ensure_resources(self, project: Project, champion: Champion, known: Run | None) -> None:
-        variants = endpoint_variants(project, champion.run_name, champion.previous_run_name)
+        variants = champion_variants(project, champion)
         for run_name, variant in variants:
             run = known if known is not None and known.name == run_name else None
             run = run or self._runs.get_run(run_name)
