@@ -316,6 +316,7 @@ def test_weights_change_in_place_busy_then_done_and_refused_while_busy(local: Lo
         )
     local.clock.advance(DELAY)
     mark = local.router.mark()
+    wrong: Any
     for wrong, words in (
         ([{"VariantName": "Nope", "DesiredWeight": 1.0}], "not present"),
         ([*weights, *weights], "non-unique"),
