@@ -29,6 +29,7 @@ from chalicelib.models import (
     Strategy,
 )
 from chalicelib.naming import champion_variants
+from chalicelib.services.champion_view import ChampionView
 from chalicelib.services.model_builds import ModelBuilds
 from chalicelib.services.ports import (
     NO_METRICS,
@@ -38,7 +39,6 @@ from chalicelib.services.ports import (
     ProjectStore,
     RunStore,
 )
-from chalicelib.services.variant_values import VariantView
 
 logger = logging.getLogger("sagewire")
 
@@ -48,23 +48,6 @@ DEFAULT_PROMOTIONS, MAX_PROMOTIONS = 100, 1000
 FAILED_STATES = frozenset({"Failed", "UpdateRollbackFailed", "OutOfService", "Deleting"})
 # What a promotion does next, given the endpoint's state (see `next_step`).
 Step = Literal["create", "update", "wait", "succeeded", "failed"]
-
-
-@dataclass(frozen=True)
-class ChampionView:
-    """A project's champion, its promotion, and what the endpoint really serves (and which run
-    that is, from the ledger), which differ while a promotion is in flight or after it failed;
-    `drift` when the endpoint serves another config than the champion's (as reconcile says).
-    `managed` false: the endpoint is fronted, its champion recorded only, never drifting;
-    `variants`: the champion's, with weights and traffic (services/variants.py)."""
-
-    champion: Champion | None
-    promotion: Promotion | None
-    serving: EndpointState
-    serving_run_name: str | None
-    drift: bool
-    managed: bool
-    variants: tuple[VariantView, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -280,7 +263,9 @@ class RolloutService:
         if step == "create":
             return self.deploy(project, champion, promotion), None
         if step in ("succeeded", "failed"):
-            return self._set_outcome(promotion, step, message), None
+            # A weight change keeps its weights before and after (PATCH .../variants).
+            kept = promotion.message if promotion.strategy == "weights" else None
+            return self._set_outcome(promotion, step, message or kept), None
         return None, state
 
     def repair(

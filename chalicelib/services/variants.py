@@ -21,6 +21,7 @@ from chalicelib.models import Champion, Project, Promotion, Run, RunVariant, Var
 from chalicelib.naming import champion_variants, model_name, variants_config_name
 from chalicelib.objectives import describe, objective_metric
 from chalicelib.processing.variant_bodies import VariantChoice, parse_variants, parse_weights
+from chalicelib.services.champion_view import ChampionView, VariantView
 from chalicelib.services.ports import (
     ChampionStore,
     ControlPlane,
@@ -29,10 +30,9 @@ from chalicelib.services.ports import (
     TrafficMetrics,
     VariantWeights,
 )
-from chalicelib.services.rollout import ChampionView, RolloutService, require_managed
+from chalicelib.services.rollout import RolloutService, require_managed
 from chalicelib.services.selection import MAX_SWAPS
 from chalicelib.services.trust import TrustPolicy
-from chalicelib.services.variant_values import VariantView
 
 logger = logging.getLogger("sagewire")
 

@@ -221,7 +221,9 @@ def test_patch_changes_weights_in_place_with_a_ledger_entry() -> None:
     assert champion.variants == put.variants  # the config's initial weights
     assert world.outcome(put.promotion_id) == "succeeded"
     world.rollout.advance(project(), champion)
-    assert world.outcome(entry.promotion_id) == "succeeded"
+    closed = world.champions.get_promotion("digits-zero", entry.promotion_id)
+    assert closed is not None
+    assert (closed.outcome, closed.message) == ("succeeded", entry.message)  # kept
 
 
 def test_patch_names_only_the_champions_variants_and_keeps_one_weight_above_zero() -> None:
