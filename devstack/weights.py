@@ -49,17 +49,17 @@ def requested(backend: Any, params: dict[str, Any]) -> tuple[FakeEndpoint, dict[
 
 def start(endpoint: FakeEndpoint, weights: dict[str, float]) -> None:
     """Updating, the new weights desired (DescribeEndpoint shows them at once)."""
-    for variant in endpoint.production_variants:
-        if variant["VariantName"] in weights:
-            variant["DesiredWeight"] = weights[variant["VariantName"]]
-    endpoint.endpoint_status = "Updating"
-    endpoint.last_modified_time = datetime.now(UTC)
+    _set(endpoint, weights, "DesiredWeight", "Updating")
 
 
 def finish(endpoint: FakeEndpoint, weights: dict[str, float]) -> None:
     """InService, the desired weights current: the local runtime routes by them."""
+    _set(endpoint, weights, "CurrentWeight", "InService")
+
+
+def _set(endpoint: FakeEndpoint, weights: dict[str, float], field: str, status: str) -> None:
     for variant in endpoint.production_variants:
         if variant["VariantName"] in weights:
-            variant["CurrentWeight"] = weights[variant["VariantName"]]
-    endpoint.endpoint_status = "InService"
+            variant[field] = weights[variant["VariantName"]]
+    endpoint.endpoint_status = status
     endpoint.last_modified_time = datetime.now(UTC)

@@ -265,20 +265,16 @@ def get_champion(project: str, request_id: str) -> Response:
     return _json(200, {"project": project, **document(view)})
 
 
-@api.route("/v1/projects/{project}/variants", methods=["PUT"], content_types=ANY, **OPERATORS)
+@api.route(
+    "/v1/projects/{project}/variants", methods=["PUT", "PATCH"], content_types=ANY, **OPERATORS
+)
 @_json_errors
-def put_variants(project: str, request_id: str) -> Response:
+def change_variants(project: str, request_id: str) -> Response:
+    """PUT: named variants of recorded runs on the endpoint; PATCH: their weights, in place."""
     body = _json_document(MAX_DEFINITION_BYTES)
-    promotion = wiring.container().variants.put(project, body, cause=_operator_cause())
-    return _json(200, document(promotion))
-
-
-@api.route("/v1/projects/{project}/variants", methods=["PATCH"], content_types=ANY, **OPERATORS)
-@_json_errors
-def patch_variants(project: str, request_id: str) -> Response:
-    body = _json_document(MAX_DEFINITION_BYTES)
-    promotion = wiring.container().variants.reweigh(project, body, cause=_operator_cause())
-    return _json(200, document(promotion))
+    variants = wiring.container().variants
+    change = variants.put if api.current_request.method == "PUT" else variants.reweigh
+    return _json(200, document(change(project, body, cause=_operator_cause())))
 
 
 @api.route("/v1/projects/{project}/promotions", methods=["GET"], content_types=ANY, **OPERATORS)

@@ -31,7 +31,7 @@ from chalicelib.services.ports import (
     VariantWeights,
 )
 from chalicelib.services.rollout import RolloutService, require_managed
-from chalicelib.services.selection import MAX_SWAPS
+from chalicelib.services.selection import MAX_SWAPS, candidate, deployable_run
 from chalicelib.services.trust import TrustPolicy
 
 logger = logging.getLogger("sagewire")
@@ -76,9 +76,10 @@ class VariantService:
         choices = parse_variants(body)
         project = self._project(project_name)
         require_managed(project)
-        runs = {choice.run: self._deployable(choice.run) for choice in choices}
+        runs = {choice.run: deployable_run(self._runs, choice.run) for choice in choices}
         lead = max(choices, key=lambda choice: choice.weight)  # the first of the heaviest
-        value = objective_metric(runs[lead.run], project.objective)
+        lead_run = runs[lead.run]
+        value = objective_metric(lead_run, project.objective)
         if value is None or not math.isfinite(value):
             raise InvalidParameter(
                 f"run {lead.run!r} of the heaviest variant {lead.name!r} has no "
@@ -89,34 +90,14 @@ class VariantService:
         config = variants_config_name(project, variants)
         for _ in range(MAX_SWAPS):
             current = self._champions.get_champion(project.name)
-            now = self._clock()
-            promotion_id = f"{now.strftime('%Y-%m-%dT%H:%M:%S.%f')}Z#{lead.run}"
-            champion = Champion(
-                project=project.name,
-                run_name=lead.run,
-                objective_value=value,
-                version=(current.version if current else 0) + 1,
-                model_name=model_name(project.endpoint.name, lead.run),
-                endpoint_config_name=config,
-                promotion_id=promotion_id,
-                changed_at=now,
-                variants=variants,
+            champion, promotion = candidate(
+                project, lead_run, value, current, cause, "pending", self._clock(), alone=True
             )
-            promotion = Promotion(
-                project=project.name,
-                promotion_id=promotion_id,
-                run_name=lead.run,
-                previous_run_name=None if current is None else current.run_name,
-                cause=cause,
+            champion = replace(champion, endpoint_config_name=config, variants=variants)
+            promotion = replace(
+                promotion,
                 strategy="variants",
-                outcome="pending",
-                model_name=champion.model_name,
                 endpoint_config_name=config,
-                previous_endpoint_config_name=None
-                if current is None
-                else current.endpoint_config_name,
-                created_at=now,
-                updated_at=now,
                 message=_split(variants),
                 untrusted=untrusted,
                 variants=variants,
@@ -124,7 +105,7 @@ class VariantService:
             if self._champions.replace(champion, current.version if current else 0, promotion):
                 if current is not None:
                     self._rollout.supersede(current)
-                return self._rollout.deploy(project, champion, promotion, runs[lead.run])
+                return self._rollout.deploy(project, champion, promotion, lead_run)
         raise Conflict(f"the champion of {project_name!r} kept changing; try again")
 
     def reweigh(self, project_name: str, body: Any, cause: str) -> Promotion:
@@ -255,14 +236,6 @@ class VariantService:
             logger.info("no invocation counts", extra={"code": error.code})
             return None
         return None if total is None else round(total)
-
-    def _deployable(self, run_name: str) -> Run:
-        run = self._runs.get_run(run_name)
-        if run is None:
-            raise NotFound(f"no recorded run named {run_name!r}")
-        if run.status != "Completed" or not run.model_artifact or not run.training_image:
-            raise InvalidParameter(f"run {run_name!r} has no deployable model")
-        return run
 
     def _untrusted(self, project: Project, runs: Iterable[Run]) -> str | None:
         reasons = [

@@ -14,7 +14,7 @@ from chalicelib.errors import (
     NotFound,
     ServiceUnavailable,
 )
-from chalicelib.models import RunVariant, Strategy
+from chalicelib.models import Promotion, RunVariant, Strategy
 from chalicelib.naming import model_name
 from chalicelib.services.projects import ProjectService
 from chalicelib.services.teardown import TeardownService
@@ -55,6 +55,13 @@ class Variants(World):
         """Two recorded runs, the better one the champion serving alone."""
         self.complete(run("run-a", 0.3), run("run-b", 0.2))
         self.settle()
+
+    def split(self) -> Promotion:
+        """SPLIT put on the two runs, and settled."""
+        self.two_runs()
+        promotion = self.variants.put("digits-zero", SPLIT, cause="api:admin")
+        self.settle()
+        return promotion
 
 
 def test_put_deploys_one_config_of_named_variants_with_one_endpoint_update() -> None:
@@ -98,9 +105,7 @@ def test_put_deploys_one_config_of_named_variants_with_one_endpoint_update() -> 
 
 def test_the_same_split_again_names_the_same_config_and_finds_it_served() -> None:
     world = Variants()
-    world.two_runs()
-    first = world.variants.put("digits-zero", SPLIT, cause="api:admin")
-    world.settle()
+    first = world.split()
     calls = len(world.sagemaker.calls)
 
     again = world.variants.put("digits-zero", SPLIT["variants"], cause="api:admin")
@@ -195,9 +200,7 @@ def test_a_fronted_endpoint_is_refused() -> None:
 
 def test_patch_changes_weights_in_place_with_a_ledger_entry() -> None:
     world = Variants()
-    world.two_runs()
-    put = world.variants.put("digits-zero", SPLIT, cause="api:admin")
-    world.settle()
+    put = world.split()
     calls = len(world.sagemaker.calls)
 
     entry = world.variants.reweigh("digits-zero", {"weights": {"A": 0.5, "B": 0.5}}, "api:ops")
@@ -228,9 +231,7 @@ def test_patch_changes_weights_in_place_with_a_ledger_entry() -> None:
 
 def test_patch_names_only_the_champions_variants_and_keeps_one_weight_above_zero() -> None:
     world = Variants()
-    world.two_runs()
-    world.variants.put("digits-zero", SPLIT, cause="api:admin")
-    world.settle()
+    world.split()
     entries = len(world.champions.promotions("digits-zero"))
 
     with pytest.raises(InvalidParameter, match="no variant C"):
@@ -289,9 +290,7 @@ def test_patch_without_a_champion_is_not_found() -> None:
 
 def test_the_view_shows_each_variants_run_weights_and_invocations() -> None:
     world = Variants()
-    world.two_runs()
-    world.variants.put("digits-zero", SPLIT, cause="api:admin")
-    world.settle()
+    world.split()
     world.variants.reweigh("digits-zero", {"weights": {"A": 0.4, "B": 0.6}}, "api:ops")
     world.traffic.invocations_by_variant[("digits-zero", "A")] = 40.0
 
@@ -319,9 +318,7 @@ def test_cloudwatch_failing_leaves_the_invocations_unknown() -> None:
 
 def test_a_better_runs_event_replaces_the_split() -> None:
     world = Variants()
-    world.two_runs()
-    put = world.variants.put("digits-zero", SPLIT, cause="api:admin")
-    world.settle()
+    put = world.split()
 
     world.complete(run("run-c", 0.25))  # better than the champion (run-a, 0.3)
     world.settle()
@@ -337,9 +334,7 @@ def test_a_better_runs_event_replaces_the_split() -> None:
 
 def test_a_teardown_deletes_every_variants_model() -> None:
     world = Variants()
-    world.two_runs()
-    put = world.variants.put("digits-zero", SPLIT, cause="api:admin")
-    world.settle()
+    put = world.split()
     projects = FakeProjects(project())
     teardown = TeardownService(
         ProjectService(projects, "", None),
