@@ -13,6 +13,8 @@ from chalicelib.inference_spec import InferenceSpec, InputKind
 
 Goal = Literal["minimize", "maximize"]
 StrategyType = Literal["all_at_once", "canary", "linear", "ab", "manual"]
+# A ledger entry's: a project's strategy, an operator's variants (PUT) or weights (PATCH).
+LedgerStrategy = Literal["all_at_once", "canary", "linear", "ab", "manual", "variants", "weights"]
 Statistic = Literal["last", "max", "min", "avg"]
 FloatArray = npt.NDArray[np.float32]
 ReportKind = Literal["json", "html", "csv", "openlineage"]
@@ -102,8 +104,7 @@ class Trust:
 
 @dataclass(frozen=True)
 class ImportPolicy:
-    """What an import of the project's existing runs may do: rank them always, deploy the best
-    one only when `promote`."""
+    """What an import of existing runs may do: rank them always; deploy the best if `promote`."""
 
     promote: bool = False
 
@@ -162,8 +163,7 @@ class PredictionResult:
 
 
 RunStatus = Literal["InProgress", "Completed", "Failed", "Stopping", "Stopped"]
-# `torn_down`: the ledger entry a project's teardown writes (services/teardown.py); `rejected`: a
-# recorded winner whose model package was rejected in the Model Registry (services/registry.py).
+# `torn_down`: a teardown's entry (services/teardown.py); `rejected`: in the Model Registry.
 PromotionOutcome = Literal[
     "recorded", "pending", "deploying", "succeeded", "failed", "superseded", "torn_down", "rejected"
 ]
@@ -275,6 +275,13 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class RunVariant(Variant):
+    """A variant an operator chose (PUT .../variants), with the run behind its model."""
+
+    run_name: str
+
+
+@dataclass(frozen=True)
 class Champion:
     """The best eligible run of a project; `version` grows with every change."""
 
@@ -288,6 +295,7 @@ class Champion:
     changed_at: datetime
     # The run an A/B split serves beside this one: the champion it replaced, unless it serves alone.
     previous_run_name: str | None = None
+    variants: tuple[RunVariant, ...] = ()  # an operator's split; empty: as `strategy` makes it
 
 
 @dataclass(frozen=True)
@@ -299,7 +307,7 @@ class Promotion:
     run_name: str
     previous_run_name: str | None
     cause: str
-    strategy: StrategyType
+    strategy: LedgerStrategy
     outcome: PromotionOutcome
     model_name: str
     endpoint_config_name: str
@@ -311,6 +319,7 @@ class Promotion:
     untrusted: str | None = None
     # The Model Registry version the promotion registered (or, cause `registry:`, was approved).
     model_package_arn: str | None = None
+    variants: tuple[RunVariant, ...] = ()  # `variants`: the split; `weights`: its new weights
 
 
 def document(value: Any) -> Any:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 
-from chalicelib.models import Project, Variant
+from chalicelib.models import Champion, Project, RunVariant, Variant
 
 MAX_NAME_LENGTH = 63
 _DIGEST_LENGTH = 8
@@ -59,3 +60,26 @@ def promotion_names(project: Project, run_name: str, partner: str | None) -> tup
     shape = repr((variants, endpoint.instance_type, endpoint.instance_count))
     digest = hashlib.sha256(shape.encode()).hexdigest()[:_DIGEST_LENGTH]
     return model_name(endpoint.name, run_name), resource_name(endpoint.name, run_name, digest)
+
+
+def champion_variants(project: Project, champion: Champion) -> list[tuple[str, Variant]]:
+    """What the champion's endpoint config serves, each variant with its run: the split an
+    operator chose, or what the project's strategy makes of the champion (`endpoint_variants`)."""
+    if champion.variants:
+        return [(variant.run_name, variant) for variant in champion.variants]
+    return endpoint_variants(project, champion.run_name, champion.previous_run_name)
+
+
+def variants_config_name(project: Project, variants: Sequence[RunVariant]) -> str:
+    """The endpoint config of an operator's split: the same variants (names, models, weights, in
+    order) on the same instances name the same config."""
+    endpoint = project.endpoint
+    shape = repr(
+        (
+            [(v.name, v.model_name, v.weight) for v in variants],
+            endpoint.instance_type,
+            endpoint.instance_count,
+        )
+    )
+    digest = hashlib.sha256(shape.encode()).hexdigest()[:_DIGEST_LENGTH]
+    return resource_name(endpoint.name, "variants", digest)

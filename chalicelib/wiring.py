@@ -15,17 +15,8 @@ from chalicelib.gateways.table import client_config as table_client_config
 from chalicelib.gateways.user_agent import reuse_user_agent
 from chalicelib.observability import Observability
 from chalicelib.processing.decode import DecodeLimits
+from chalicelib.services import ports
 from chalicelib.services.inference import InferenceService
-from chalicelib.services.ports import (
-    ChampionStore,
-    ControlPlane,
-    DatasetStore,
-    EndpointInvoker,
-    ObjectStore,
-    ProjectStore,
-    ResourceDeleter,
-    RunStore,
-)
 from chalicelib.services.project_cache import CachedProjectStore
 from chalicelib.services.projects import ProjectService
 from chalicelib.services.vocabularies import Vocabularies
@@ -37,6 +28,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sagemaker.client import SageMakerClient
     from mypy_boto3_sagemaker_runtime.client import SageMakerRuntimeClient
 
+    from chalicelib.gateways.sagemaker import SageMakerGateway
     from chalicelib.services.batch import BatchService
     from chalicelib.services.datasets import DatasetService
     from chalicelib.services.event_handlers import EventHandlers, ObjectEventHandlers
@@ -50,6 +42,7 @@ if TYPE_CHECKING:
     from chalicelib.services.selection import ChampionService
     from chalicelib.services.teardown import TeardownService
     from chalicelib.services.trust import TrustPolicy
+    from chalicelib.services.variants import VariantService
 
 
 # What the prediction route does not use is imported inside its property, on first use: each
@@ -104,13 +97,13 @@ class Container:
         return self.dynamodb_client, settings.table_name, settings.retry_after_seconds
 
     @cached_property
-    def object_store(self) -> ObjectStore:
+    def object_store(self) -> ports.ObjectStore:
         from chalicelib.gateways.s3 import S3Gateway
 
         return S3Gateway(self.s3_client)
 
     @cached_property
-    def dataset_store(self) -> DatasetStore:
+    def dataset_store(self) -> ports.DatasetStore:
         from chalicelib.gateways.datasets import DatasetTable
 
         return DatasetTable(*self._table)
@@ -134,27 +127,31 @@ class Container:
         return ObjectEventHandlers(self.datasets, self.batch, self._idempotent)
 
     @cached_property
-    def project_store(self) -> ProjectStore:
+    def project_store(self) -> ports.ProjectStore:
         return ProjectTable(*self._table)
 
     @cached_property
-    def endpoint_invoker(self) -> EndpointInvoker:
+    def endpoint_invoker(self) -> ports.EndpointInvoker:
         return SageMakerRuntimeGateway(self.runtime_client, self.settings.retry_after_seconds)
 
     @cached_property
-    def control_plane(self) -> ControlPlane:
-        from chalicelib.gateways.sagemaker import SageMakerGateway
+    def control_plane(self) -> ports.ControlPlane:
+        return self.sagemaker_gateway
+
+    @cached_property
+    def sagemaker_gateway(self) -> SageMakerGateway:
+        """SageMaker itself, for the gateways built over it, whatever `control_plane` is."""
 
         return SageMakerGateway(self.sagemaker_client, self.settings.retry_after_seconds)
 
     @cached_property
-    def run_store(self) -> RunStore:
+    def run_store(self) -> ports.RunStore:
         from chalicelib.gateways.runs import RunTable
 
         return RunTable(*self._table)
 
     @cached_property
-    def champion_store(self) -> ChampionStore:
+    def champion_store(self) -> ports.ChampionStore:
         from chalicelib.gateways.champions import ChampionTable
 
         return ChampionTable(*self._table)
@@ -220,24 +217,19 @@ class Container:
     def registry(self) -> tuple[Registrar, Approvals]:
         """The Model Registry: registrations (selection, reconcile) and approvals (events)."""
         from chalicelib.gateways.model_registry import ModelRegistryGateway
-        from chalicelib.gateways.sagemaker import SageMakerGateway
         from chalicelib.services.registry import Approvals, Registrar, RegistryStores
 
-        gateway = SageMakerGateway(self.sagemaker_client, self.settings.retry_after_seconds)
-        registry = ModelRegistryGateway(self.sagemaker_client, gateway)
+        registry = ModelRegistryGateway(self.sagemaker_client, self.sagemaker_gateway)
         stores = RegistryStores(self.project_store, self.run_store, self.champion_store, registry)
         return Registrar(stores, self.model_builds), Approvals(
             stores, lambda *args: self.champions.promote(*args)
         )
 
     @cached_property
-    def resource_deleter(self) -> ResourceDeleter:
-        from chalicelib.gateways.sagemaker import SageMakerGateway
+    def resource_deleter(self) -> ports.ResourceDeleter:
         from chalicelib.gateways.sagemaker_deletes import SageMakerDeletes
 
-        retry_after = self.settings.retry_after_seconds
-        gateway = SageMakerGateway(self.sagemaker_client, retry_after)
-        return SageMakerDeletes(self.sagemaker_client, gateway)
+        return SageMakerDeletes(self.sagemaker_client, self.sagemaker_gateway)
 
     @cached_property
     def teardown(self) -> TeardownService:
@@ -267,6 +259,34 @@ class Container:
         )
 
     @cached_property
+    def variant_weights(self) -> ports.VariantWeights:
+        from chalicelib.gateways.sagemaker_variants import SageMakerVariants
+
+        return SageMakerVariants(self.sagemaker_client, self.settings.retry_after_seconds)
+
+    @cached_property
+    def traffic_metrics(self) -> ports.TrafficMetrics:
+        from chalicelib.gateways.cloudwatch import CloudWatchMetrics, metrics_client_config
+
+        client = self.session.client("cloudwatch", config=metrics_client_config())
+        return CloudWatchMetrics(reuse_user_agent(client), self.settings.retry_after_seconds)
+
+    @cached_property
+    def variants(self) -> VariantService:
+        from chalicelib.services.variants import VariantService
+
+        return VariantService(
+            self.project_store,
+            self.run_store,
+            self.champion_store,
+            self.control_plane,
+            self.variant_weights,
+            self.traffic_metrics,
+            self.rollout,
+            self.trust,
+        )
+
+    @cached_property
     def import_requests(self) -> ImportRequests:
         from chalicelib.gateways.event_bus import EventBus
         from chalicelib.gateways.imports import ImportTable
@@ -279,15 +299,13 @@ class Container:
     @cached_property
     def imports(self) -> ImportService:
         from chalicelib.gateways.imports import ImportTable
-        from chalicelib.gateways.sagemaker import SageMakerGateway
         from chalicelib.gateways.sagemaker_search import RunSearch
         from chalicelib.services.imports import ImportService
 
         retry_after = self.settings.retry_after_seconds
-        sagemaker = SageMakerGateway(self.sagemaker_client, retry_after)
         return ImportService(
             self.project_store,
-            RunSearch(self.sagemaker_client, sagemaker, retry_after),
+            RunSearch(self.sagemaker_client, self.sagemaker_gateway, retry_after),
             self.run_store,
             ImportTable(*self._table),
             self.import_requests,
@@ -328,21 +346,16 @@ class Container:
 
     @cached_property
     def lineage(self) -> LineageService:
+        return self._lineage(self.control_plane)
+
+    def _lineage(self, sagemaker: ports.ControlPlane) -> LineageService:
         from chalicelib.services.lineage import LineageService
 
-        return LineageService(
-            self.project_store,
-            self.run_store,
-            self.champion_store,
-            self.control_plane,
-            self.dataset_store,
-            self.object_store,
-            self.trust,
-        )
+        stores = (self.project_store, self.run_store, self.champion_store)
+        return LineageService(*stores, sagemaker, self.dataset_store, self.object_store, self.trust)
 
     @cached_property
     def reports(self) -> ReportService:
-        from chalicelib.services.lineage import LineageService
         from chalicelib.services.reports import ReportService
         from chalicelib.services.rollout import RolloutService
         from chalicelib.services.snapshot import DescribeOnce
@@ -350,15 +363,7 @@ class Container:
         # The report's own view of SageMaker: each endpoint and config described once a report.
         sagemaker = DescribeOnce(self.control_plane)
         rollout = RolloutService(self.project_store, self.run_store, self.champion_store, sagemaker)
-        lineage = LineageService(
-            self.project_store,
-            self.run_store,
-            self.champion_store,
-            sagemaker,
-            self.dataset_store,
-            self.object_store,
-            self.trust,
-        )
+        lineage = self._lineage(sagemaker)
         return ReportService(
             self.project_store,
             self.run_store,

@@ -65,6 +65,7 @@ CATALOG: dict[str, ActionInfo] = {
     "sagemaker:CreateEndpointConfig": ActionInfo("Write", ("endpoint-config",)),
     "sagemaker:CreateEndpoint": ActionInfo("Write", ("endpoint", "endpoint-config")),
     "sagemaker:UpdateEndpoint": ActionInfo("Write", ("endpoint", "endpoint-config")),
+    "sagemaker:UpdateEndpointWeightsAndCapacities": ActionInfo("Write", ("endpoint",)),
     "sagemaker:DeleteEndpoint": ActionInfo("Write", ("endpoint",)),
     "sagemaker:DeleteEndpointConfig": ActionInfo("Write", ("endpoint-config",)),
     "sagemaker:DeleteModel": ActionInfo("Write", ("model",)),
@@ -80,6 +81,7 @@ CATALOG: dict[str, ActionInfo] = {
     "events:PutEvents": ActionInfo("Write", ("event-bus",)),
     "cloudwatch:DescribeAlarms": ActionInfo("Read", ("alarm",)),
     "cloudwatch:PutMetricData": ActionInfo("Write", ()),
+    "cloudwatch:GetMetricStatistics": ActionInfo("Read", ()),
     "xray:PutTraceSegments": ActionInfo("Write", ()),
     "xray:PutTelemetryRecords": ActionInfo("Write", ()),
 }
@@ -210,6 +212,8 @@ def allowed_resources(stage: Stage) -> dict[str, tuple[str, ...]]:
         "sagemaker:CreateEndpointConfig": (owned_config,),
         "sagemaker:CreateEndpoint": (owned_endpoint, owned_config),
         "sagemaker:UpdateEndpoint": (owned_endpoint, owned_config),
+        "sagemaker:UpdateEndpointWeightsAndCapacities": (owned_endpoint,),
+        "cloudwatch:GetMetricStatistics": ("*",),
         "sagemaker:InvokeEndpoint": (owned_endpoint, *_fronted_endpoints(stage)),
         "iam:PassRole": (settings.execution_role_arn or "",),
         "sqs:SendMessage": (stage.dlq_arn_pattern,),
@@ -290,6 +294,10 @@ def build_policy(stage: Stage) -> dict[str, Any]:
         grant("TagOwnModels", "sagemaker:AddTags"),
         grant("CreateOwnEndpointConfigs", "sagemaker:CreateEndpointConfig"),
         grant("DeployOwnEndpoints", "sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"),
+        # PATCH /v1/projects/{project}/variants: weights changed in place, no new config.
+        grant("ReweighOwnEndpoints", "sagemaker:UpdateEndpointWeightsAndCapacities"),
+        # The champion view's invocations per variant; GetMetricStatistics takes no resource.
+        grant("ReadEndpointMetrics", "cloudwatch:GetMetricStatistics"),
         # DELETE /v1/projects/{project}?teardown=true (chalicelib/services/teardown.py).
         grant(
             "TearDownOwnEndpoints",

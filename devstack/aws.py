@@ -16,7 +16,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, sagemaker_backends
 
-from devstack import accounts, hosting, sagemaker_events, search, tuning_jobs
+from devstack import accounts, hosting, sagemaker_events, search, tuning_jobs, weights
 from devstack.create_shim import (
     CREATE_TRAINING_JOB_TARGET,
     CREATE_TUNING_JOB_TARGET,
@@ -54,6 +54,7 @@ _SHIMMED = (
     LIST_TRIAL_COMPONENTS_TARGET,
     LIST_TUNING_TRAINING_JOBS_TARGET,
     search.TARGET,
+    weights.TARGET,
     *_CREATE_ONCE,
 )
 _PAGE_SIZE = 50
@@ -102,8 +103,10 @@ class SageMakerShim:
     trials would be listed under the last only). CreateModel and CreateEndpointConfig refuse an
     existing name, as SageMaker does ("Cannot create already existing ..."); CreateModel keeps
     EnableNetworkIsolation, which moto drops. Search is `devstack.search`'s for training jobs and
-    trial components. `/_devstack/` requests go to the mounted control API (`/_devstack/throttle`
-    to the Search shim's); every other request reaches moto untouched.
+    trial components. UpdateEndpointWeightsAndCapacities is `devstack.weights`' (Updating with the
+    weights desired, then InService with them current, refused while busy). `/_devstack/`
+    requests go to the mounted control API (`/_devstack/throttle` to the Search shim's); every
+    other request reaches moto untouched.
     """
 
     def __init__(
@@ -167,6 +170,12 @@ class SageMakerShim:
             except _ValidationException as error:
                 return self._refuse(start_response, error)
             return json_answer(start_response, "200 OK", page)
+        if target == weights.TARGET:
+            try:
+                arn = self._reweigh(environ, params)
+            except weights.Refused as error:
+                return self._refuse(start_response, error)
+            return json_answer(start_response, "200 OK", {"EndpointArn": arn})
         if target == LIST_TUNING_TRAINING_JOBS_TARGET:
             try:
                 page = tuning_jobs.list_training_jobs(self._backend(environ), params)
@@ -272,6 +281,25 @@ class SageMakerShim:
             self._publish(endpoint, config)
             self._later(self._update_delay_seconds, self._finish, endpoint, config)
         return str(endpoint.arn)
+
+    def _reweigh(self, environ: dict[str, Any], params: dict[str, Any]) -> str:
+        """UpdateEndpointWeightsAndCapacities: Updating for `update_delay_seconds` with the
+        weights desired, then InService with them current; both published."""
+        backend = self._backend(environ)
+        with self._lock:
+            endpoint, desired = weights.requested(backend, params)
+            config = backend.endpoint_configs[endpoint.endpoint_config_name]
+            weights.start(endpoint, desired)
+            self._publish(endpoint, config)
+            self._later(self._update_delay_seconds, self._reweighed, endpoint, config, desired)
+        return str(endpoint.arn)
+
+    def _reweighed(
+        self, endpoint: FakeEndpoint, config: FakeEndpointConfig, desired: dict[str, float]
+    ) -> None:
+        with self._lock:
+            weights.finish(endpoint, desired)
+            self._publish(endpoint, config)
 
     def _later(self, delay: float, action: Callable[..., None], *args: Any) -> None:
         """Runs `action` after `delay`, announced to the event sink (it will publish)."""

@@ -12,7 +12,6 @@ import numpy as np
 import requests
 
 from devstack import algorithms, digits, projects, trainer
-from devstack.demo_adoption import AdoptionStories
 from devstack.demo_boto3 import UserCodeStories
 from devstack.demo_client import (
     Api,
@@ -27,6 +26,7 @@ from devstack.demo_lineage import LineageStories
 from devstack.demo_models import ModelKindStories
 from devstack.demo_registry import RegistryStories
 from devstack.demo_text import TextStories
+from devstack.demo_variants import VariantStories
 from devstack.samples import first_of
 from devstack.stack import Stack, StackSettings
 from devstack.tuning import LocalTuning, TuningRequest
@@ -332,8 +332,10 @@ def run() -> int:
             models.xgboost_regressor()
             models.experiment_by_max()
             TextStories(stack, api).sentiment()
-            adoption = AdoptionStories(stack, api)
-            adoption.teardown(adoption.project_after_its_runs())
+            adoption = VariantStories(stack, api)
+            champion = adoption.project_after_its_runs()
+            adoption.chosen_variants(champion)
+            adoption.teardown(champion)
             RegistryStories(stack, api).manual_approval()
         except (DemoFailure, requests.RequestException, KeyError) as error:
             print(f"demo FAILED: {type(error).__name__}: {error}")

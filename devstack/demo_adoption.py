@@ -66,8 +66,14 @@ class AdoptionStories(ModelKindStories):
         return champion
 
     def teardown(self, champion: str) -> None:
-        """DELETE ?teardown=true: the endpoint, and the configs and models sagewire made."""
-        model = self._serving(ADOPTED).model
+        """DELETE ?teardown=true: the endpoint, and the configs and models sagewire made (one
+        per variant)."""
+        config = self._sagemaker.describe_endpoint_config(
+            EndpointConfigName=self._sagemaker.describe_endpoint(EndpointName=ADOPTED)[
+                "EndpointConfigName"
+            ]
+        )
+        models = [variant["ModelName"] for variant in config["ProductionVariants"]]
         response = requests.delete(
             f"{self._api.url}/v1/projects/{ADOPTED}", params={"teardown": "true"}, timeout=60
         )
@@ -81,11 +87,12 @@ class AdoptionStories(ModelKindStories):
         gone = requests.get(f"{self._api.url}/v1/projects/{ADOPTED}", timeout=30).status_code
         if self._endpoint_exists(ADOPTED) or gone != 404:
             raise DemoFailure(f"{ADOPTED}: endpoint or definition left after the teardown")
-        try:
-            self._sagemaker.describe_model(ModelName=model)
-        except ClientError:
-            return
-        raise DemoFailure(f"{ADOPTED}: model {model} of {champion} left after the teardown")
+        for model in models:
+            try:
+                self._sagemaker.describe_model(ModelName=model)
+            except ClientError:
+                continue
+            raise DemoFailure(f"{ADOPTED}: model {model} of {champion} left after the teardown")
 
     def _endpoint_exists(self, name: str) -> bool:
         try:

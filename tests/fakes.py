@@ -14,6 +14,7 @@ import orjson
 
 from chalicelib.errors import (
     Conflict,
+    DeploymentFailed,
     EndpointBusy,
     InputTooLarge,
     NotFound,
@@ -296,6 +297,9 @@ class FakeSageMaker:
     trials: dict[str, list[TrialComponent]] = field(default_factory=dict)
     # The endpoint each config was made for (its `sagewire:endpoint` tag); hand-made: none.
     config_endpoints: dict[str, str] = field(default_factory=dict)
+    # Each endpoint's variant weights set by UpdateEndpointWeightsAndCapacities (else its
+    # config's initial weights).
+    weights: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def _call(self, name: str) -> None:
         self.calls.append(name)
@@ -363,6 +367,30 @@ class FakeSageMaker:
             if endpoint.status != "InService":
                 raise EndpointBusy("Cannot update in-progress endpoint")
             endpoint.status, endpoint.pending = "Updating", config_name
+
+    def variant_weights(self, endpoint: str) -> dict[str, tuple[float | None, float | None]]:
+        self._call("DescribeEndpoint")
+        with self.lock:
+            served = self.endpoints.get(endpoint)
+            if served is None or served.config is None:
+                return {}
+            initial = {variant.name: variant.weight for variant in self.configs[served.config]}
+            weights = {**initial, **self.weights.get(endpoint, {})}
+            return {name: (weight, weight) for name, weight in weights.items()}
+
+    def update_weights(self, endpoint: str, weights: dict[str, float]) -> None:
+        """Applied at once (as moto does); refused while the endpoint is busy."""
+        self._call("UpdateEndpointWeightsAndCapacities")
+        with self.lock:
+            served = self.endpoints.get(endpoint)
+            if served is None:
+                raise NotFound(f"Could not find endpoint {endpoint}")
+            if served.status != "InService" or served.config is None:
+                raise EndpointBusy("Cannot update in-progress endpoint")
+            names = {variant.name for variant in self.configs[served.config]}
+            if not set(weights) <= names:
+                raise DeploymentFailed(f"no variants {sorted(set(weights) - names)}")
+            self.weights.setdefault(endpoint, {}).update(weights)
 
     def describe_endpoint_config(self, name: str) -> tuple[Variant, ...]:
         self._call("DescribeEndpointConfig")
@@ -435,6 +463,23 @@ class FakeSageMaker:
             if endpoint.config is None:
                 endpoint.status = "Failed"
             return EndpointChange(name, f"arn:{name}", endpoint.status, EPOCH, endpoint.config)  # type: ignore[arg-type]
+
+
+@dataclass
+class FakeTraffic:
+    """CloudWatch's invocations per (endpoint, variant); `failure` is raised by every call."""
+
+    invocations_by_variant: dict[tuple[str, str], float] = field(default_factory=dict)
+    failure: Exception | None = None
+    windows: list[tuple[datetime, datetime]] = field(default_factory=list)
+
+    def invocations(
+        self, endpoint: str, variant: str, start: datetime, end: datetime
+    ) -> float | None:
+        self.windows.append((start, end))
+        if self.failure is not None:
+            raise self.failure
+        return self.invocations_by_variant.get((endpoint, variant))
 
 
 class FakePacker:

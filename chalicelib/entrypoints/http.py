@@ -261,8 +261,20 @@ def get_leaderboard(project: str, request_id: str) -> Response:
 @api.route("/v1/projects/{project}/champion", methods=["GET"], content_types=ANY, **OPERATORS)
 @_json_errors
 def get_champion(project: str, request_id: str) -> Response:
-    view = wiring.container().rollout.view(project)
+    view = wiring.container().variants.view(project)
     return _json(200, {"project": project, **document(view)})
+
+
+@api.route(
+    "/v1/projects/{project}/variants", methods=["PUT", "PATCH"], content_types=ANY, **OPERATORS
+)
+@_json_errors
+def change_variants(project: str, request_id: str) -> Response:
+    """PUT: named variants of recorded runs on the endpoint; PATCH: their weights, in place."""
+    body = _json_document(MAX_DEFINITION_BYTES)
+    variants = wiring.container().variants
+    change = variants.put if api.current_request.method == "PUT" else variants.reweigh
+    return _json(200, document(change(project, body, cause=_operator_cause())))
 
 
 @api.route("/v1/projects/{project}/promotions", methods=["GET"], content_types=ANY, **OPERATORS)

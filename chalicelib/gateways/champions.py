@@ -17,7 +17,14 @@ from chalicelib.gateways.table import (
     project_pk,
     promotion_key,
 )
-from chalicelib.models import SETTLED_OUTCOMES, Champion, Promotion, PromotionOutcome, StrategyType
+from chalicelib.models import (
+    SETTLED_OUTCOMES,
+    Champion,
+    LedgerStrategy,
+    Promotion,
+    PromotionOutcome,
+    RunVariant,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -175,7 +182,10 @@ def _attributes(value: Champion | Promotion) -> Item:
     item: Item = {}
     for field in dataclasses.fields(value):
         attribute = getattr(value, field.name)
-        if attribute is None:
+        if attribute is None or attribute == ():
+            continue
+        if isinstance(attribute, tuple):
+            item[field.name] = {"L": [{"M": _variant_item(variant)} for variant in attribute]}
             continue
         if isinstance(attribute, datetime):
             item[field.name] = {"S": iso(attribute)}
@@ -220,6 +230,7 @@ def _champion_from_item(item: Item) -> Champion:
         promotion_id=_s(item, "promotion_id"),
         changed_at=_time(item, "changed_at"),
         previous_run_name=_optional_s(item, "previous_run_name"),
+        variants=_variants(item),
     )
 
 
@@ -230,7 +241,7 @@ def _promotion_from_item(item: Item) -> Promotion:
         run_name=_s(item, "run_name"),
         previous_run_name=_optional_s(item, "previous_run_name"),
         cause=_s(item, "cause"),
-        strategy=cast("StrategyType", _s(item, "strategy")),
+        strategy=cast("LedgerStrategy", _s(item, "strategy")),
         outcome=cast("PromotionOutcome", _s(item, "outcome")),
         model_name=_s(item, "model_name"),
         endpoint_config_name=_s(item, "endpoint_config_name"),
@@ -240,4 +251,29 @@ def _promotion_from_item(item: Item) -> Promotion:
         message=_optional_s(item, "message"),
         untrusted=_optional_s(item, "untrusted"),
         model_package_arn=_optional_s(item, "model_package_arn"),
+        variants=_variants(item),
+    )
+
+
+def _variant_item(variant: RunVariant) -> Item:
+    """One variant of an operator's split, as a map in the entry's `variants` list."""
+    if not math.isfinite(variant.weight):
+        raise ValueError(f"{variant.weight!r} cannot be stored as a DynamoDB number")
+    return {
+        "name": {"S": variant.name},
+        "model_name": {"S": variant.model_name},
+        "weight": {"N": repr(variant.weight)},
+        "run_name": {"S": variant.run_name},
+    }
+
+
+def _variants(item: Item) -> tuple[RunVariant, ...]:
+    return tuple(
+        RunVariant(
+            name=entry["M"]["name"]["S"],
+            model_name=entry["M"]["model_name"]["S"],
+            weight=float(entry["M"]["weight"]["N"]),
+            run_name=entry["M"]["run_name"]["S"],
+        )
+        for entry in item.get("variants", {}).get("L", [])
     )

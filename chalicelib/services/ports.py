@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from chalicelib.models import (
@@ -107,6 +108,25 @@ class ControlPlane(Protocol):
     def list_models(self, name_prefix: str) -> list[str]: ...
 
     def list_endpoint_configs(self, name_prefix: str) -> list[str]: ...
+
+
+class VariantWeights(Protocol):
+    """An endpoint's variant weights (gateways/sagemaker_variants.py): per variant its current
+    and desired weight (DescribeEndpoint; empty without the endpoint), and new desired weights
+    (UpdateEndpointWeightsAndCapacities: no new endpoint config)."""
+
+    def variant_weights(self, endpoint: str) -> dict[str, tuple[float | None, float | None]]: ...
+
+    def update_weights(self, endpoint: str, weights: dict[str, float]) -> None: ...
+
+
+class TrafficMetrics(Protocol):
+    """CloudWatch's AWS/SageMaker metrics (gateways/cloudwatch.py): a variant's invocations from
+    `start` to `end`, None without datapoints; ServiceUnavailable when CloudWatch fails."""
+
+    def invocations(
+        self, endpoint: str, variant: str, start: datetime, end: datetime
+    ) -> float | None: ...
 
 
 class RunStore(Protocol):

@@ -26,8 +26,10 @@ from chalicelib.models import (
     Promotion,
     PromotionOutcome,
     Run,
+    Strategy,
 )
-from chalicelib.naming import endpoint_variants
+from chalicelib.naming import champion_variants
+from chalicelib.services.champion_view import ChampionView
 from chalicelib.services.model_builds import ModelBuilds
 from chalicelib.services.ports import (
     NO_METRICS,
@@ -47,21 +49,6 @@ FAILED_STATES = frozenset({"Failed", "UpdateRollbackFailed", "OutOfService", "De
 # What a promotion does next, given the endpoint's state (see `next_step`).
 Step = Literal["create", "update", "wait", "succeeded", "failed"]
 _AT_REST: tuple[PromotionOutcome, ...] = ("recorded", "rejected", "failed", "superseded")
-
-
-@dataclass(frozen=True)
-class ChampionView:
-    """A project's champion, its promotion, and what the endpoint really serves (and which run
-    that is, from the ledger), which differ while a promotion is in flight or after it failed;
-    `drift` when the endpoint serves another config than the champion's (as reconcile says).
-    `managed` false: the endpoint is fronted, its champion recorded only, never drifting."""
-
-    champion: Champion | None
-    promotion: Promotion | None
-    serving: EndpointState
-    serving_run_name: str | None
-    drift: bool
-    managed: bool
 
 
 @dataclass(frozen=True)
@@ -277,7 +264,9 @@ class RolloutService:
         if step == "create":
             return self.deploy(project, champion, promotion), None
         if step in ("succeeded", "failed"):
-            return self._set_outcome(promotion, step, message), None
+            # A weight change keeps its weights before and after (PATCH .../variants).
+            kept = promotion.message if promotion.strategy == "weights" else None
+            return self._set_outcome(promotion, step, message or kept), None
         return None, state
 
     def repair(
@@ -313,8 +302,7 @@ class RolloutService:
         return self.deploy(project, successor, repaired)
 
     def recorded(self, promotion: Promotion) -> Promotion:
-        """A manual project's winner: in the ledger, deployed only through the promotions API
-        (a fronted project's: in the ledger, never deployed)."""
+        """A manual or fronted project's winner: recorded; an operator deploys a manual one."""
         self._changed(promotion, "recorded")
         return promotion
 
@@ -336,7 +324,9 @@ class RolloutService:
             return "superseded", "a better run took over before the endpoint was written"
         if step == "update":
             try:
-                self._sagemaker.update_endpoint(endpoint.name, target, endpoint.strategy)
+                # Guardrails need the old config's variant names: an operator's split goes at once.
+                strategy = Strategy() if champion.variants else endpoint.strategy
+                self._sagemaker.update_endpoint(endpoint.name, target, strategy)
             except NotFound:
                 step = "create"
         if step == "create":
@@ -358,7 +348,7 @@ class RolloutService:
             self.repair(project, current, promotion, written)
 
     def _ensure_resources(self, project: Project, champion: Champion, known: Run | None) -> None:
-        variants = endpoint_variants(project, champion.run_name, champion.previous_run_name)
+        variants = champion_variants(project, champion)
         for run_name, variant in variants:
             run = known if known is not None and known.name == run_name else None
             run = run or self._runs.get_run(run_name)

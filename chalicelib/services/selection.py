@@ -98,6 +98,16 @@ def eligibility(project: Project, run: Run, trust: TrustPolicy) -> Eligibility:
     return Eligibility(project.name, reason is None, reason)
 
 
+def deployable_run(runs: RunStore, run_name: str) -> Run:
+    """A recorded run an operator may deploy: completed, with a model artifact and an image."""
+    run = runs.get_run(run_name)
+    if run is None:
+        raise NotFound(f"no recorded run named {run_name!r}")
+    if run.status != "Completed" or not run.model_artifact or not run.training_image:
+        raise InvalidParameter(f"run {run_name!r} has no deployable model")
+    return run
+
+
 def beats(value: float, run_name: str, champion: Champion, objective: Objective) -> bool:
     """Strictly better by more than min_improvement; an exact tie goes to the smaller run name,
     so that the final champion does not depend on the order of events."""
@@ -108,6 +118,50 @@ def beats(value: float, run_name: str, champion: Champion, objective: Objective)
         better = value > current + objective.min_improvement
     tie = value == current and objective.min_improvement == 0 and run_name < champion.run_name
     return better or tie
+
+
+def candidate(
+    project: Project,
+    run: Run,
+    value: float,
+    current: Champion | None,
+    cause: str,
+    outcome: PromotionOutcome,
+    now: datetime,
+    alone: bool = False,
+) -> tuple[Champion, Promotion]:
+    """The champion `run` would be and its ledger entry (`alone`: without an A/B partner)."""
+    promotion_id = f"{now.strftime('%Y-%m-%dT%H:%M:%S.%f')}Z#{run.name}"
+    previous = None if current is None else current.run_name
+    partner = None if alone else previous
+    strategy = project.endpoint.strategy.type
+    model_name, config_name = promotion_names(project, run.name, partner)
+    champion = Champion(
+        project=project.name,
+        run_name=run.name,
+        objective_value=value,
+        version=(current.version if current else 0) + 1,
+        model_name=model_name,
+        endpoint_config_name=config_name,
+        promotion_id=promotion_id,
+        changed_at=now,
+        previous_run_name=partner,
+    )
+    promotion = Promotion(
+        project=project.name,
+        promotion_id=promotion_id,
+        run_name=run.name,
+        previous_run_name=previous,
+        cause=cause,
+        strategy="all_at_once" if alone and strategy == "ab" else strategy,
+        outcome=outcome,
+        model_name=model_name,
+        endpoint_config_name=config_name,
+        previous_endpoint_config_name=None if current is None else current.endpoint_config_name,
+        created_at=now,
+        updated_at=now,
+    )
+    return champion, promotion
 
 
 class ChampionService:
@@ -170,11 +224,7 @@ class ChampionService:
         if project is None:
             raise ProjectNotFound(f"no project named {project_name!r}")
         require_managed(project)
-        run = self._runs.get_run(run_name)
-        if run is None:
-            raise NotFound(f"no recorded run named {run_name!r}")
-        if run.status != "Completed" or not run.model_artifact or not run.training_image:
-            raise InvalidParameter(f"run {run_name!r} has no deployable model")
+        run = deployable_run(self._runs, run_name)
         value = objective_metric(run, project.objective)
         if value is None or not math.isfinite(value):
             raise InvalidParameter(f"run {run_name!r} has no {describe(project.objective)}")
@@ -188,8 +238,8 @@ class ChampionService:
             current = self._champions.get_champion(project.name)
             # An operator's pick serves alone: an A/B split would leave the run being rolled
             # back from with most of the traffic.
-            champion, promotion = self._candidate(
-                project, run, value, current, cause, "pending", alone=True
+            champion, promotion = candidate(
+                project, run, value, current, cause, "pending", self._clock(), alone=True
             )
             promotion = replace(promotion, untrusted=untrusted, model_package_arn=package)
             if self._champions.replace(champion, current.version if current else 0, promotion):
@@ -249,8 +299,9 @@ class ChampionService:
                 redeploy = True
             elif current is not None and not beats(value, run.name, current, project.objective):
                 return None
-            champion, promotion = self._candidate(
-                project, run, value, current, cause, "recorded" if manual else "pending", redeploy
+            outcome: PromotionOutcome = "recorded" if manual else "pending"
+            champion, promotion = candidate(
+                project, run, value, current, cause, outcome, self._clock(), redeploy
             )
             if self._champions.replace(champion, current.version if current else 0, promotion):
                 if not redeploy:
@@ -269,49 +320,6 @@ class ChampionService:
             and promotion.outcome == "recorded"
             and promotion.cause.startswith("import:")
         )
-
-    def _candidate(
-        self,
-        project: Project,
-        run: Run,
-        value: float,
-        current: Champion | None,
-        cause: str,
-        outcome: PromotionOutcome,
-        alone: bool = False,
-    ) -> tuple[Champion, Promotion]:
-        now = self._clock()
-        promotion_id = f"{now.strftime('%Y-%m-%dT%H:%M:%S.%f')}Z#{run.name}"
-        previous = None if current is None else current.run_name
-        partner = None if alone else previous
-        strategy = project.endpoint.strategy.type
-        model_name, config_name = promotion_names(project, run.name, partner)
-        champion = Champion(
-            project=project.name,
-            run_name=run.name,
-            objective_value=value,
-            version=(current.version if current else 0) + 1,
-            model_name=model_name,
-            endpoint_config_name=config_name,
-            promotion_id=promotion_id,
-            changed_at=now,
-            previous_run_name=partner,
-        )
-        promotion = Promotion(
-            project=project.name,
-            promotion_id=promotion_id,
-            run_name=run.name,
-            previous_run_name=previous,
-            cause=cause,
-            strategy="all_at_once" if alone and strategy == "ab" else strategy,
-            outcome=outcome,
-            model_name=model_name,
-            endpoint_config_name=config_name,
-            previous_endpoint_config_name=None if current is None else current.endpoint_config_name,
-            created_at=now,
-            updated_at=now,
-        )
-        return champion, promotion
 
     def _register(self, project: Project, promotion: Promotion, run: Run) -> Promotion:
         """The promotion registered in the Model Registry (when one is wired)."""

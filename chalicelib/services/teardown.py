@@ -174,6 +174,8 @@ class TeardownService:
         for config in dict.fromkeys(entry.endpoint_config_name for entry in entries):
             self._remove_config(endpoint, config, sweep)
         runs = {entry.model_name: entry.run_name for entry in entries}
+        # An operator's split (PUT .../variants) names a model per variant.
+        runs.update({v.model_name: v.run_name for entry in entries for v in entry.variants})
         for model, run in runs.items():
             self._remove_model(endpoint, model, run, sweep)
         return sweep

@@ -58,11 +58,14 @@ EXCLUDED: list[CheckFunction] = [ignored_auth, unsupported_method]
 # Where no JSON Schema can say what a valid request is, schemathesis' "valid" data is refused
 # rightly: a prediction body must fit the project's input shape; a leaderboard cursor is opaque
 # and its filters' numbers must be finite; a recorded run can be promoted only when it has a
-# model and the project's objective metric.
+# model and the project's objective metric. Variants' names must differ whatever their case and
+# one weight must be above 0; their runs must be deployable and the champion's config serve them.
 PREDICTIONS = ("POST", "/v1/projects/{project}/predictions")
 LEADERBOARD = ("GET", "/v1/projects/{project}/leaderboard")
 PROMOTE = ("POST", "/v1/projects/{project}/promotions")
-WITHOUT_POSITIVE_ACCEPTANCE = {PREDICTIONS, LEADERBOARD, PROMOTE}
+PUT_VARIANTS = ("PUT", "/v1/projects/{project}/variants")
+PATCH_VARIANTS = ("PATCH", "/v1/projects/{project}/variants")
+WITHOUT_POSITIVE_ACCEPTANCE = {PREDICTIONS, LEADERBOARD, PROMOTE, PUT_VARIANTS, PATCH_VARIANTS}
 ENDPOINTS = (*SEED_PROJECTS, "ghost-endpoint")
 AnyCase = schemathesis.Case[Any]
 
@@ -143,6 +146,11 @@ def _aimed(draw: st.DrawFn, case: AnyCase) -> AnyCase:
     body = _object(case)
     if operation == PROMOTE and body and _valid_name(body.get("run")) and draw(st.booleans()):
         body["run"] = draw(st.sampled_from(RUN_NAMES), label="run")
+    listed: Any = body.get("variants") if body else case.body
+    if operation == PUT_VARIANTS and isinstance(listed, list) and draw(st.booleans()):
+        for choice in listed:
+            if isinstance(choice, dict) and _valid_name(choice.get("run")):
+                choice["run"] = draw(st.sampled_from(RUN_NAMES), label="variant run")
     if operation == PREDICTIONS and project is not None and _positive(case):
         way = draw(st.sampled_from(["generated", "valid", "valid", "mutated"]), label="body")
         if way != "generated":

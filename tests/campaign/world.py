@@ -231,9 +231,13 @@ class World:
     def undo(self, exchange: Exchange) -> None:
         """Undoes what a successful PUT, DELETE or promotion changed, so that every request lands
         in the same world (and reads stay as cheap as at the start)."""
-        if exchange.status >= 300 or exchange.method not in ("PUT", "DELETE", "POST"):
+        if exchange.status >= 300 or exchange.method not in ("PUT", "DELETE", "POST", "PATCH"):
             return
         project = exchange.parameters.get("project", "")
+        if exchange.resource.endswith("/variants"):
+            self._undo_promotion(project, orjson.loads(exchange.body)["promotion_id"])
+            self.sagemaker.weights.clear()
+            return
         if exchange.method == "POST" and exchange.resource.endswith("/promotions"):
             self._undo_promotion(project, orjson.loads(exchange.body)["promotion_id"])
             return
@@ -332,6 +336,7 @@ def world() -> Iterator[World]:
         container.endpoint_invoker = runtime
         container.control_plane = sagemaker
         container.resource_deleter = sagemaker
+        container.variant_weights = sagemaker
         container.dynamodb_client.meta.events.register(
             "provide-client-params.dynamodb.*", enforce_key_limits
         )

@@ -27,6 +27,8 @@ SERVICES = {
     "sagemaker_errors.py": "sagemaker",
     "sagemaker_search.py": "sagemaker",
     "sagemaker_deletes.py": "sagemaker",
+    "sagemaker_variants.py": "sagemaker",
+    "cloudwatch.py": "cloudwatch",
     "imports.py": "dynamodb",
     "event_bus.py": "events",
     "model_registry.py": "sagemaker",

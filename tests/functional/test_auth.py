@@ -31,6 +31,8 @@ AUDIENCES = {
     "GET /v1/projects/{project}/champion": "operators",
     "GET /v1/projects/{project}/promotions": "operators",
     "POST /v1/projects/{project}/promotions": "operators",
+    "PUT /v1/projects/{project}/variants": "operators",
+    "PATCH /v1/projects/{project}/variants": "operators",
     "GET /v1/projects/{project}/imports/latest": "operators",
     "POST /v1/projects/{project}/imports": "operators",
     "GET /v1/runs/{training_job}": "operators",

@@ -210,11 +210,26 @@ def test_the_endpoint_event_closes_the_promotion(client: Client, sagemaker: Stub
     sagemaker.add_response("describe_endpoint", in_service, {"EndpointName": "mnist-zero"})
     client.lambda_.invoke("on_endpoint_state_change", fixture("endpoint-state-change.json"))
     sagemaker.add_response("describe_endpoint", in_service, {"EndpointName": "mnist-zero"})
+    weights = [{"VariantName": "AllTraffic", "CurrentWeight": 1.0, "DesiredWeight": 1.0}]
+    with_weights = {**in_service, "ProductionVariants": weights}
+    sagemaker.add_response("describe_endpoint", with_weights, {"EndpointName": "mnist-zero"})
     view = client.http.get("/v1/projects/mnist-zero/champion").json_body
     assert view["champion"]["run_name"] == "linear-mbs-100"
     assert view["promotion"]["outcome"] == "succeeded"
     assert view["serving"]["config_name"] == config
     assert view["serving_run_name"] == "linear-mbs-100"
+    # CloudWatch (moto's) has no datapoints: the invocations are unknown, never an error.
+    assert view["variants"] == [
+        {
+            "name": "AllTraffic",
+            "run_name": "linear-mbs-100",
+            "model_name": view["champion"]["model_name"],
+            "initial_weight": 1.0,
+            "current_weight": 1.0,
+            "desired_weight": 1.0,
+            "invocations": None,
+        }
+    ]
 
 
 def test_a_tuning_jobs_best_training_job_is_recorded_and_deployed(

@@ -102,4 +102,5 @@ def test_promotions_are_refused_and_the_champion_view_says_why(client: Client) -
         "serving_run_name": None,
         "drift": False,
         "managed": False,
+        "variants": [],
     }

@@ -27,6 +27,7 @@ from chalicelib.models import (
     Champion,
     Promotion,
     PromotionOutcome,
+    RunVariant,
 )
 from tests.gateways.conftest import TABLE
 
@@ -103,6 +104,32 @@ def test_an_operators_promotion_outside_the_trust_policy_says_so_in_the_ledger(
 
     assert table.get_promotion("digits-zero", promotion.promotion_id) == promotion
     assert table.promotions("digits-zero") == [promotion]
+
+
+def test_an_operators_split_keeps_each_variants_run_model_and_weight(client: Any) -> None:
+    table = ChampionTable(client, TABLE)
+    champion, promotion = champion_and_promotion(1, "2026-12-04T12:00:00.000Z#a")
+    split = (
+        RunVariant("A", "model-a", 0.7, "run-a"),
+        RunVariant("B-2", "model-b", 0.3, "run-b"),
+    )
+    champion = replace(champion, variants=split)
+    promotion = replace(promotion, strategy="variants", variants=split)
+
+    assert table.replace(champion, 0, promotion) is True
+
+    assert table.get_champion("digits-zero") == champion
+    assert table.get_promotion("digits-zero", promotion.promotion_id) == promotion
+    assert table.promotions("digits-zero") == [promotion]
+    raw = client.get_item(
+        TableName=TABLE, Key={"pk": {"S": "PROJECT#digits-zero"}, "sk": {"S": "CHAMPION"}}
+    )["Item"]
+    assert raw["variants"]["L"][1]["M"] == {
+        "name": {"S": "B-2"},
+        "model_name": {"S": "model-b"},
+        "weight": {"N": "0.3"},
+        "run_name": {"S": "run-b"},
+    }
 
 
 def test_a_stale_expected_version_writes_nothing(client: Any) -> None:

@@ -306,6 +306,43 @@ def test_an_update_with_a_deployment_config_is_busy_then_done(local: Local) -> N
     assert events[-1]["detail"]["EndpointConfigName"] == "unit-model-c"
 
 
+def test_weights_change_in_place_busy_then_done_and_refused_while_busy(local: Local) -> None:
+    _deploy(local, "unit-weights", "unit-model-w")
+    local.sagemaker.create_endpoint(EndpointName="unit-weights", EndpointConfigName="unit-model-w")
+    weights: Any = [{"VariantName": "AllTraffic", "DesiredWeight": 3.0}]
+    with pytest.raises(local.sagemaker.exceptions.ClientError, match="in-progress"):
+        local.sagemaker.update_endpoint_weights_and_capacities(
+            EndpointName="unit-weights", DesiredWeightsAndCapacities=weights
+        )
+    local.clock.advance(DELAY)
+    mark = local.router.mark()
+    wrong: Any
+    for wrong, words in (
+        ([{"VariantName": "Nope", "DesiredWeight": 1.0}], "not present"),
+        ([*weights, *weights], "non-unique"),
+    ):
+        with pytest.raises(local.sagemaker.exceptions.ClientError, match=words):
+            local.sagemaker.update_endpoint_weights_and_capacities(
+                EndpointName="unit-weights", DesiredWeightsAndCapacities=wrong
+            )
+
+    local.sagemaker.update_endpoint_weights_and_capacities(
+        EndpointName="unit-weights", DesiredWeightsAndCapacities=weights
+    )
+    described = local.sagemaker.describe_endpoint(EndpointName="unit-weights")
+    assert described["EndpointStatus"] == "Updating"
+    [variant] = described["ProductionVariants"]
+    assert (variant["CurrentWeight"], variant["DesiredWeight"]) == (1.0, 3.0)
+    assert variant["CurrentInstanceCount"] == 1  # moto's own call would make it null
+    local.clock.advance(DELAY)
+    [variant] = local.sagemaker.describe_endpoint(EndpointName="unit-weights")["ProductionVariants"]
+    assert (variant["CurrentWeight"], variant["DesiredWeight"]) == (3.0, 3.0)
+    assert _endpoint_statuses(local.events_since(mark)) == ["UPDATING", "IN_SERVICE"]
+    assert local.sagemaker.describe_endpoint(EndpointName="unit-weights")["EndpointConfigName"] == (
+        "unit-model-w"
+    )
+
+
 def test_a_transform_job_runs_and_its_state_changes_are_published(local: Local) -> None:
     _deploy(local, "unit-transform", "unit-model-transform")
     local.s3.put_object(Bucket=BUCKET, Key="transform/in/rows.csv", Body=b"0,0\n1,1\n\n2,2\n")
