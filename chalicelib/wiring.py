@@ -141,6 +141,7 @@ class Container:
     @cached_property
     def sagemaker_gateway(self) -> SageMakerGateway:
         """SageMaker itself, for the gateways built over it, whatever `control_plane` is."""
+        from chalicelib.gateways.sagemaker import SageMakerGateway
 
         return SageMakerGateway(self.sagemaker_client, self.settings.retry_after_seconds)
 
