@@ -183,7 +183,7 @@ class ImportService:
         )
         best = (run_import.best_run, run_import.best_value)
         for run in page.runs:
-            tally, recorded = self._record(project, everyone, run, tally)
+            tally, recorded = self._record(project, everyone, run, tally, run_import.started_at)
             if recorded is not None:
                 best = self._better(project, recorded, best)
         following = replace(
@@ -201,12 +201,14 @@ class ImportService:
         return following if page.cursor is not None else self._finish(project, following)
 
     def _record(
-        self, project: Project, everyone: list[Project], run: Run, tally: _Tally
+        self, project: Project, everyone: list[Project], run: Run, tally: _Tally, since: datetime
     ) -> tuple[_Tally, Run | None]:
         """Records a finished matching run for every project it matches, as the event path does;
-        one recorded before (by an event, another import) joins this project's leaderboard."""
+        one recorded before (by an event, another import) joins this project's leaderboard. A
+        run that ended after the import began is its completion event's: the project existed."""
         tally = replace(tally, seen=tally.seen + 1)
-        if run.status not in FINISHED_RUN or not matches(project, run):
+        ended = run.ended_at or run.last_modified_at
+        if run.status not in FINISHED_RUN or not matches(project, run) or ended > since:
             return replace(tally, skipped=tally.skipped + 1), None
         matching = [other for other in everyone if other.name != project.name]
         matching = [project] + [other for other in matching if matches(other, run)]

@@ -379,3 +379,11 @@ def test_a_completion_event_after_the_import_recorded_its_run_deploys_it() -> No
         "event:late",
         f"import:{done.import_id}",
     ]
+
+
+def test_a_run_that_ended_after_the_import_began_is_left_to_its_completion_event() -> None:
+    late = run(2, 0.1, ended_at=EPOCH + timedelta(days=60))
+    world = World([run(1, 0.5), late])
+    done = world.drive(world.start())
+    assert (done.recorded, done.skipped, done.champion) == (1, 1, "job-00001")
+    assert late.name not in world.runs.runs
