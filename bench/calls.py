@@ -132,6 +132,8 @@ class FakeSageMaker:
         self.models: set[str] = set()
         self.configs: set[str] = set()
         self.endpoint: dict[str, Any] | None = None
+        # Model Registry: group -> its versions' ClientTokens, in order.
+        self.groups: dict[str, list[str]] = {}
 
     def attach(self, client: SageMakerClient) -> None:
         answer: Callable[..., Any] = self._answer
@@ -231,6 +233,21 @@ class FakeSageMaker:
             return validation_error(f'Cannot create already existing model "{arn("model", name)}".')
         self.models.add(name)
         return 200, {"ModelArn": arn("model", name)}
+
+    def _CreateModelPackageGroup(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        name = params["ModelPackageGroupName"]
+        if name in self.groups:
+            return validation_error(f"Model Package Group already exists: {name}")
+        self.groups[name] = []
+        return 200, {"ModelPackageGroupArn": arn("model-package-group", name)}
+
+    def _CreateModelPackage(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        versions = self.groups[params["ModelPackageGroupName"]]
+        if params["ClientToken"] not in versions:
+            versions.append(params["ClientToken"])
+        version = versions.index(params["ClientToken"]) + 1
+        package = f"{params['ModelPackageGroupName']}/{version}"
+        return 200, {"ModelPackageArn": arn("model-package", package)}
 
     def _CreateEndpointConfig(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         name = params["EndpointConfigName"]

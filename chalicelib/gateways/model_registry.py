@@ -19,15 +19,22 @@ if TYPE_CHECKING:
     from chalicelib.gateways.sagemaker import SageMakerGateway
 
 
+MAX_REMEMBERED_GROUPS = 1_000
+
+
 class ModelRegistryGateway:
     """The `ModelRegistry` port: a group per project, a version per promotion."""
 
     def __init__(self, client: SageMakerClient, gateway: SageMakerGateway) -> None:
         self._client = client
         self._gateway = gateway
+        # Groups known to exist, remembered for the function's life: groups are never deleted.
+        self._groups: set[str] = set()
 
     def ensure_group(self, name: str, description: str) -> None:
         """Creates the group; one that exists (sagewire's or anyone's) is reused as it is."""
+        if name in self._groups:
+            return
         with contextlib.suppress(AlreadyExists):
             self._gateway.call(
                 f"model package group {name}",
@@ -35,6 +42,9 @@ class ModelRegistryGateway:
                     ModelPackageGroupName=name, ModelPackageGroupDescription=description
                 ),
             )
+        if len(self._groups) >= MAX_REMEMBERED_GROUPS:
+            self._groups.clear()
+        self._groups.add(name)
 
     def create_package(self, request: PackageRequest) -> str:
         """The new version's ARN; the same token answers the first call's version."""

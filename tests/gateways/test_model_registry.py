@@ -46,6 +46,8 @@ def test_a_missing_group_is_created_with_its_description(
         {"ModelPackageGroupName": GROUP, "ModelPackageGroupDescription": "sagewire project"},
     )
     registry.ensure_group(GROUP, "sagewire project")
+    # Known to exist from then on: the next promotion asks SageMaker nothing about the group.
+    registry.ensure_group(GROUP, "sagewire project")
     stubber.assert_no_pending_responses()
 
 
