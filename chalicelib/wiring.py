@@ -175,7 +175,7 @@ class Container:
 
     @cached_property
     def vocabularies(self) -> Vocabularies:
-        return Vocabularies(self.object_store, self.settings.vocabulary_cache_seconds)
+        return Vocabularies(lambda: self.object_store, self.settings.vocabulary_cache_seconds)
 
     @cached_property
     def inference(self) -> InferenceService:

@@ -15,11 +15,14 @@ MAX_VOCABULARY_BYTES = 16 * 1024 * 1024
 
 class Vocabularies:
     """`get` answers from memory for `max_age_seconds` after reading a vocabulary; then one HEAD
-    tells whether its ETag changed, and only a changed object is read and parsed again."""
+    tells whether its ETag changed, and only a changed object is read and parsed again.
+
+    `objects` builds the object store on the first read, so that a function serving projects
+    without a vocabulary never builds an S3 client (a cold start's largest avoidable cost)."""
 
     def __init__(
         self,
-        objects: ObjectStore,
+        objects: Callable[[], ObjectStore],
         max_age_seconds: float,
         clock: Callable[[], float] = time.monotonic,
         max_entries: int = 16,
@@ -40,11 +43,11 @@ class Vocabularies:
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         try:
             if entry is not None:
-                head = self._objects.head(bucket, key)
+                head = self._objects().head(bucket, key)
                 if head is not None and head.etag == entry[0].etag:
                     self._remember(uri, entry[0], now)
                     return entry[0]
-            stored = self._objects.get(bucket, key, MAX_VOCABULARY_BYTES)
+            stored = self._objects().get(bucket, key, MAX_VOCABULARY_BYTES)
         except NotFound:
             raise InvalidVocabulary(
                 f"the vocabulary {uri} does not exist or is not readable"

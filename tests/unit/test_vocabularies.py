@@ -38,7 +38,7 @@ def objects() -> CountingObjects:
 
 def test_a_vocabulary_is_read_once_then_answered_from_memory(objects: CountingObjects) -> None:
     now = [0.0]
-    vocabularies = Vocabularies(objects, 300, clock=lambda: now[0])
+    vocabularies = Vocabularies(lambda: objects, 300, clock=lambda: now[0])
     first = vocabularies.get(URI)
     now[0] = 299
     assert vocabularies.get(URI) is first
@@ -51,7 +51,7 @@ def test_a_vocabulary_is_read_once_then_answered_from_memory(objects: CountingOb
 
 def test_after_its_age_an_unchanged_vocabulary_costs_one_head(objects: CountingObjects) -> None:
     now = [0.0]
-    vocabularies = Vocabularies(objects, 300, clock=lambda: now[0])
+    vocabularies = Vocabularies(lambda: objects, 300, clock=lambda: now[0])
     first = vocabularies.get(URI)
     now[0] = 301
     assert vocabularies.get(URI) is first
@@ -62,7 +62,7 @@ def test_after_its_age_an_unchanged_vocabulary_costs_one_head(objects: CountingO
 
 def test_a_changed_vocabulary_is_read_again(objects: CountingObjects) -> None:
     now = [0.0]
-    vocabularies = Vocabularies(objects, 300, clock=lambda: now[0])
+    vocabularies = Vocabularies(lambda: objects, 300, clock=lambda: now[0])
     vocabularies.get(URI)
     objects.put("sagewire", "vocabularies/word_dict.json", b'{"great": 4}', "x")
     assert vocabularies.get(URI).size == 2
@@ -72,7 +72,7 @@ def test_a_changed_vocabulary_is_read_again(objects: CountingObjects) -> None:
 
 
 def test_fresh_reads_what_s3_holds_now(objects: CountingObjects) -> None:
-    vocabularies = Vocabularies(objects, 300, clock=lambda: 0.0)
+    vocabularies = Vocabularies(lambda: objects, 300, clock=lambda: 0.0)
     vocabularies.get(URI)
     objects.put("sagewire", "vocabularies/word_dict.json", b'{"great": 4}', "x")
     assert vocabularies.get(URI, fresh=True).indices == {"great": 4}
@@ -80,7 +80,7 @@ def test_fresh_reads_what_s3_holds_now(objects: CountingObjects) -> None:
 
 
 def test_a_missing_or_oversized_vocabulary_cannot_serve(objects: CountingObjects) -> None:
-    vocabularies = Vocabularies(objects, 300)
+    vocabularies = Vocabularies(lambda: objects, 300)
     with pytest.raises(InvalidVocabulary, match="does not exist"):
         vocabularies.get("s3://sagewire/vocabularies/absent.json")
     objects.put("sagewire", "vocabularies/big.json", b" " * (MAX_VOCABULARY_BYTES + 1), "x")
@@ -89,7 +89,7 @@ def test_a_missing_or_oversized_vocabulary_cannot_serve(objects: CountingObjects
 
 
 def test_only_a_few_vocabularies_are_kept(objects: CountingObjects) -> None:
-    vocabularies = Vocabularies(objects, 300, clock=lambda: 0.0, max_entries=2)
+    vocabularies = Vocabularies(lambda: objects, 300, clock=lambda: 0.0, max_entries=2)
     for name in "abc":
         objects.put("sagewire", f"vocabularies/{name}.json", b'{"w": 0}', "x")
         vocabularies.get(f"s3://sagewire/vocabularies/{name}.json")
@@ -97,3 +97,16 @@ def test_only_a_few_vocabularies_are_kept(objects: CountingObjects) -> None:
     vocabularies.get("s3://sagewire/vocabularies/a.json")
     vocabularies.get("s3://sagewire/vocabularies/c.json")
     assert objects.calls == ["get"]
+
+
+def test_the_object_store_is_built_on_the_first_read_only(objects: CountingObjects) -> None:
+    built: list[CountingObjects] = []
+
+    def build() -> CountingObjects:
+        built.append(objects)
+        return objects
+
+    vocabularies = Vocabularies(build, 300, clock=lambda: 0.0)
+    assert not built  # a function whose projects have no vocabulary never builds an S3 client
+    vocabularies.get(URI)
+    assert built
