@@ -6,11 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from chalicelib.models import Run, document
+from chalicelib.models import document
+from chalicelib.records import Run
 
 ImportStatus = Literal["running", "completed", "failed"]
-IMPORT_SOURCE = "sagewire"
-IMPORT_REQUESTED = "Run Import Requested"
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ import hashlib
 import re
 from collections.abc import Sequence
 
-from chalicelib.models import Champion, Project, RunVariant, Variant
+from chalicelib.models import Project
+from chalicelib.records import Champion, RunVariant, Variant
 
 MAX_NAME_LENGTH = 63
 _DIGEST_LENGTH = 8

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Final, get_args
 
-from chalicelib.models import Objective, Run, Statistic
+from chalicelib.models import Objective, Statistic
+from chalicelib.records import Run
 
 STATISTICS: Final[tuple[Statistic, ...]] = get_args(Statistic)
 

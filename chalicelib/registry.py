@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Literal
 
-MODEL_PACKAGE_STATE_CHANGE: Final = "SageMaker Model Package State Change"
 ApprovalStatus = Literal["Approved", "Rejected", "PendingManualApproval"]
 APPROVAL_STATUSES: Final = ("Approved", "Rejected", "PendingManualApproval")
 # CustomerMetadataProperties sagewire writes on every version it registers.

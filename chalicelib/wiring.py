@@ -289,9 +289,9 @@ class Container:
 
     @cached_property
     def import_requests(self) -> ImportRequests:
+        from chalicelib.event_types import IMPORT_SOURCE
         from chalicelib.gateways.event_bus import EventBus
         from chalicelib.gateways.imports import ImportTable
-        from chalicelib.imports import IMPORT_SOURCE
         from chalicelib.services.imports import ImportRequests
 
         bus = EventBus(self.events_client, IMPORT_SOURCE, self.settings.retry_after_seconds)

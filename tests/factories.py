@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.config import Settings
-from chalicelib.models import Run, Trust
+from chalicelib.models import Trust
+from chalicelib.records import Run
 from chalicelib.services.model_builds import ModelBuilds
 from chalicelib.services.ports import (
     NO_METRICS,

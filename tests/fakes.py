@@ -24,27 +24,23 @@ from chalicelib.errors import (
 )
 from chalicelib.gateways.runs import sortable_number
 from chalicelib.imports import RunImport, SearchCursor, SearchPage
-from chalicelib.models import (
+from chalicelib.models import EndpointSpec, Invocation, Match, Project, Strategy
+from chalicelib.objectives import objective_metric
+from chalicelib.processing.model_containers import ServingContainer
+from chalicelib.records import (
     SETTLED_OUTCOMES,
     Champion,
     DatasetVersion,
     EndpointChange,
-    EndpointSpec,
     EndpointState,
-    Invocation,
-    Match,
     ModelInfo,
-    Project,
     Promotion,
     PromotionOutcome,
     Run,
     StoredObject,
-    Strategy,
     TrialComponent,
     Variant,
 )
-from chalicelib.objectives import objective_metric
-from chalicelib.processing.model_containers import ServingContainer
 from chalicelib.registry import ModelPackage, ModelPackageChange, PackageRequest
 from devstack.container_codecs import parse_request
 

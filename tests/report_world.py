@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 from chalicelib.definitions import parse_project
 from chalicelib.errors import NotFound
-from chalicelib.models import Channel, Project, Run, TrainingJobChange, TrialComponent
+from chalicelib.models import Project
+from chalicelib.records import Channel, Run, TrainingJobChange, TrialComponent
 from chalicelib.services.reports import ReportService
 from tests.factories import Automation, automation, project_document
 from tests.fakes import EPOCH, FakeChampions, FakeObjects, FakeProjects, FakeRuns, FakeSageMaker

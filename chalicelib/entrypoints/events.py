@@ -11,19 +11,12 @@ from chalice.app import Blueprint, CloudWatchEvent, Rate
 
 from chalicelib import wiring
 from chalicelib.config import get_settings
-from chalicelib.imports import IMPORT_REQUESTED, IMPORT_SOURCE
+from chalicelib.event_types import IMPORT_REQUESTED, IMPORT_SOURCE, MODEL_PACKAGE_STATE_CHANGE
 from chalicelib.observability import correlate, logger
-from chalicelib.processing.events import (
-    endpoint_change,
-    foreign_account,
-    model_package_change,
-    object_created,
-    training_job_change,
-    tuning_job_change,
-)
-from chalicelib.registry import MODEL_PACKAGE_STATE_CHANGE
 
 SAGEMAKER = "aws.sagemaker"
+# Each handler imports its parser (processing/events.py, with the event-side values it builds) on
+# its first event: the API's function, predictions included, never loads them.
 events = Blueprint(__name__)
 # Event patterns are fixed when the app is packaged, so the account, the bucket and the prefixes
 # are read here, at import (get_settings() reads the environment once per process).
@@ -57,6 +50,8 @@ def _own_account(handler: Callable[[CloudWatchEvent], Any]) -> Callable[[CloudWa
 
     @wraps(handler)
     def checked(event: CloudWatchEvent) -> Any:
+        from chalicelib.processing.events import foreign_account
+
         reason = foreign_account(event.to_dict(), wiring.container().settings.account_id)
         if reason is None:
             return handler(event)
@@ -73,6 +68,8 @@ def _own_account(handler: Callable[[CloudWatchEvent], Any]) -> Callable[[CloudWa
 @_observed
 @_own_account
 def on_training_job_state_change(event: CloudWatchEvent) -> Any:
+    from chalicelib.processing.events import training_job_change
+
     change = training_job_change(event.to_dict())
     correlate(training_job=change.name)
     return wiring.container().event_handlers.training_job(
@@ -89,6 +86,8 @@ def on_training_job_state_change(event: CloudWatchEvent) -> Any:
 @_observed
 @_own_account
 def on_tuning_job_state_change(event: CloudWatchEvent) -> Any:
+    from chalicelib.processing.events import tuning_job_change
+
     change = tuning_job_change(event.to_dict())
     correlate(tuning_job=change.name)
     return wiring.container().event_handlers.tuning_job(
@@ -111,6 +110,8 @@ def on_tuning_job_state_change(event: CloudWatchEvent) -> Any:
 @_observed
 @_own_account
 def on_endpoint_state_change(event: CloudWatchEvent) -> Any:
+    from chalicelib.processing.events import endpoint_change
+
     change = endpoint_change(event.to_dict())
     correlate(endpoint=change.name)
     return wiring.container().event_handlers.endpoint(event.context, change)
@@ -124,6 +125,8 @@ def on_endpoint_state_change(event: CloudWatchEvent) -> Any:
 @_own_account
 def on_model_package_state_change(event: CloudWatchEvent) -> Any:
     """An approval in the Model Registry deploys; a rejection is recorded (services/registry.py)."""
+    from chalicelib.processing.events import model_package_change
+
     change = model_package_change(event.to_dict())
     correlate(project=change.group)
     return wiring.container().event_handlers.model_package(event.context, change)
@@ -174,6 +177,8 @@ def _object_created(prefix: str) -> dict[str, Any]:
 @_observed
 @_own_account
 def on_dataset_object(event: CloudWatchEvent) -> Any:
+    from chalicelib.processing.events import object_created
+
     change = object_created(event.to_dict())
     return wiring.container().object_event_handlers.dataset_object(event.context, change)
 
@@ -182,6 +187,8 @@ def on_dataset_object(event: CloudWatchEvent) -> Any:
 @_observed
 @_own_account
 def on_batch_object(event: CloudWatchEvent) -> Any:
+    from chalicelib.processing.events import object_created
+
     change = object_created(event.to_dict())
     return wiring.container().object_event_handlers.batch_object(event.context, change)
 

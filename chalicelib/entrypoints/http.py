@@ -14,7 +14,6 @@ from chalice.app import Blueprint, Response
 from chalicelib import errors, wiring
 from chalicelib.definitions import project_to_document
 from chalicelib.entrypoints.http_auth import CLIENTS, OPERATORS, caller
-from chalicelib.imports import progress
 from chalicelib.models import REPORT_CONTENT_TYPES, document
 from chalicelib.observability import LOGGER_NAME
 from chalicelib.services.inference import MAX_TOP_K
@@ -290,12 +289,16 @@ def list_promotions(project: str, request_id: str) -> Response:
 @api.route("/v1/projects/{project}/imports/latest", methods=["GET"], content_types=ANY, **OPERATORS)
 @_json_errors
 def get_latest_import(project: str, request_id: str) -> Response:
+    from chalicelib.imports import progress  # the import values load with the imports service
+
     return _json(200, progress(wiring.container().imports.latest(project)))
 
 
 @api.route("/v1/projects/{project}/imports", methods=["POST"], content_types=ANY, **OPERATORS)
 @_json_errors
 def start_import(project: str, request_id: str) -> Response:
+    from chalicelib.imports import progress
+
     run_import = wiring.container().imports.rerun(project, cause=_operator_cause())
     location = {"Location": f"/v1/projects/{project}/imports/latest"}
     return _json(202, progress(run_import), location)

@@ -17,7 +17,7 @@ from chalicelib.gateways.table import (
     project_pk,
     promotion_key,
 )
-from chalicelib.models import (
+from chalicelib.records import (
     SETTLED_OUTCOMES,
     Champion,
     LedgerStrategy,

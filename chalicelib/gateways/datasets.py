@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from chalicelib.gateways.table import DATASET_OBJECTS, Item, Table, iso
-from chalicelib.models import DatasetVersion
+from chalicelib.records import DatasetVersion
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

@@ -26,8 +26,9 @@ from chalicelib.gateways.table import (
     project_pk,
     run_key,
 )
-from chalicelib.models import Channel, Project, Run
+from chalicelib.models import Project
 from chalicelib.objectives import objective_metric
+from chalicelib.records import Channel, Run
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

@@ -10,7 +10,7 @@ from typing import IO, TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import DeploymentFailed, InputTooLarge, NotFound
-from chalicelib.models import StoredObject
+from chalicelib.records import StoredObject
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client

@@ -24,16 +24,9 @@ from chalicelib.gateways.sagemaker_shapes import (
     training_run,
     variant_keys,
 )
-from chalicelib.models import (
-    EndpointSpec,
-    EndpointState,
-    ModelInfo,
-    Run,
-    Strategy,
-    TrialComponent,
-    Variant,
-)
+from chalicelib.models import EndpointSpec, Strategy
 from chalicelib.processing.model_containers import ServingContainer
+from chalicelib.records import EndpointState, ModelInfo, Run, TrialComponent, Variant
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker.client import SageMakerClient

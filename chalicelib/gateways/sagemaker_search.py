@@ -12,7 +12,8 @@ from chalicelib.gateways.sagemaker import SageMakerGateway
 from chalicelib.gateways.sagemaker_errors import translate
 from chalicelib.gateways.sagemaker_shapes import metric_statistics, training_run
 from chalicelib.imports import SearchCursor, SearchPage
-from chalicelib.models import Match, Run
+from chalicelib.models import Match
+from chalicelib.records import Run
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker.client import SageMakerClient

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from chalicelib.errors import DeploymentFailed, NotFound
-from chalicelib.models import Channel, Run, Strategy
+from chalicelib.models import Strategy
+from chalicelib.records import Channel, Run
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker.type_defs import (

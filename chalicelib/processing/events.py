@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, cast, get_args
 
 from chalicelib.errors import MalformedInput
-from chalicelib.models import (
+from chalicelib.records import (
     EndpointChange,
     EndpointStatus,
     ObjectCreated,

@@ -14,8 +14,9 @@ from typing import Any, Literal, get_args
 import orjson
 
 from chalicelib.errors import InvalidParameter
-from chalicelib.models import Run, RunStatus, Statistic
+from chalicelib.models import Statistic
 from chalicelib.objectives import STATISTICS
+from chalicelib.records import Run, RunStatus
 
 Op = Literal["=", "!=", "<", "<=", ">", ">="]
 Field = Literal["Metrics", "HyperParameters", "Tags", "Status"]

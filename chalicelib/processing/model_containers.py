@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from chalicelib.errors import DeploymentFailed
-from chalicelib.models import EndpointSpec, Run
+from chalicelib.models import EndpointSpec
+from chalicelib.records import Run
 
 # The script-mode hyperparameters the SDK's Framework estimators set (JSON-encoded), and the
 # container variables its Model._script_mode_env_vars() sets from them.

@@ -9,8 +9,8 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from chalicelib.models import Run
 from chalicelib.processing.report_values import ProjectReport, Report, iso
+from chalicelib.records import Run
 
 _PLOT_WIDTH, _PLOT_HEIGHT, _MARGIN = 560, 320, 56
 # Room left of the plot for the y tick labels (up to ~9 characters) beside the axis title.

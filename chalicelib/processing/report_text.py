@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 
-from chalicelib.models import Champion, Promotion
 from chalicelib.processing.report_values import (
     PRODUCER,
     REPORT_SCHEMA_VERSION,
@@ -21,6 +20,7 @@ from chalicelib.processing.report_values import (
     RunRecord,
     iso,
 )
+from chalicelib.records import Champion, Promotion
 
 _JSON = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
 # Spreadsheets run a cell that starts with one of these as a formula.

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.models import Champion, Goal, Promotion, Run
+from chalicelib.models import Goal
+from chalicelib.records import Champion, Promotion, Run
 
 REPORT_SCHEMA_VERSION = "1"
 PRODUCER = "https://github.com/sagewire/sagewire"

@@ -24,10 +24,11 @@ from chalicelib.errors import (
     SagewireError,
     UnsupportedMediaType,
 )
-from chalicelib.models import FloatArray, ObjectCreated, Project, RawInput, document
+from chalicelib.models import FloatArray, Project, RawInput, document
 from chalicelib.processing.decode import DecodeLimits, decode, media_type
 from chalicelib.processing.images import PixelBudget
 from chalicelib.processing.preprocess import target_size
+from chalicelib.records import ObjectCreated
 from chalicelib.services.inference import InferenceService
 from chalicelib.services.ports import ObjectStore
 from chalicelib.services.projects import ProjectService

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chalicelib.models import Champion, EndpointState, Promotion
+from chalicelib.records import Champion, EndpointState, Promotion
 
 
 @dataclass(frozen=True)

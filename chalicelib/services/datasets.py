@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib.models import DatasetVersion, ObjectCreated
+from chalicelib.records import DatasetVersion, ObjectCreated
 from chalicelib.services.ports import DatasetStore
 
 

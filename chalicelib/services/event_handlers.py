@@ -6,13 +6,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from chalicelib.models import (
-    EndpointChange,
-    ObjectCreated,
-    TrainingJobChange,
-    TuningJobChange,
-    document,
-)
+from chalicelib.models import document
+from chalicelib.records import EndpointChange, ObjectCreated, TrainingJobChange, TuningJobChange
 from chalicelib.registry import ModelPackageChange
 from chalicelib.services.batch import BatchService
 from chalicelib.services.datasets import DatasetService

@@ -9,8 +9,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.errors import Conflict, NotFound, ProjectNotFound, ServiceUnavailable
-from chalicelib.imports import IMPORT_REQUESTED, ImportStatus, RunImport
-from chalicelib.models import Project, Run
+from chalicelib.event_types import IMPORT_REQUESTED
+from chalicelib.imports import ImportStatus, RunImport
+from chalicelib.models import Project
+from chalicelib.records import Run
 from chalicelib.services.ports import (
     ChampionStore,
     EventPublisher,

@@ -11,7 +11,7 @@ from typing import Literal
 import orjson
 
 from chalicelib.errors import InvalidParameter, ProjectNotFound
-from chalicelib.models import Project, Run
+from chalicelib.models import Project
 from chalicelib.objectives import metric_value
 from chalicelib.processing.leaderboard_query import (
     Cursor,
@@ -25,6 +25,7 @@ from chalicelib.processing.leaderboard_query import (
     parse_filters,
     parse_sort,
 )
+from chalicelib.records import Run
 from chalicelib.services.ports import ProjectStore, RunStore
 from chalicelib.services.selection import Eligibility, eligibility
 from chalicelib.services.trust import TrustPolicy

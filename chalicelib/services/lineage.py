@@ -13,11 +13,11 @@ import orjson
 from chalicelib import naming
 from chalicelib.definitions import SAGEMAKER_NAME, project_to_document
 from chalicelib.errors import EndpointNotFound, InvalidParameter, NotFound
-from chalicelib.models import (
+from chalicelib.models import Project
+from chalicelib.records import (
     Channel,
     DatasetVersion,
     EndpointState,
-    Project,
     Promotion,
     Run,
     TrialComponent,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from chalicelib.models import (
+from chalicelib.records import (
     Channel,
     DatasetVersion,
     EndpointStatus,

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from chalicelib.errors import DeploymentFailed
-from chalicelib.models import EndpointSpec, Run
+from chalicelib.models import EndpointSpec
 from chalicelib.processing.model_containers import ServingContainer, serving_container
 from chalicelib.processing.model_packing import PACKED_SUBMIT_DIRECTORY, code_to_pack
+from chalicelib.records import Run
 from chalicelib.services.ports import ControlPlane, ModelPacker
 
 

@@ -6,28 +6,23 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from chalicelib.models import (
-    Champion,
-    DatasetVersion,
-    EndpointSpec,
-    EndpointState,
-    Invocation,
-    Match,
-    ModelInfo,
-    Project,
-    Promotion,
-    PromotionOutcome,
-    Run,
-    StoredObject,
-    Strategy,
-    TrialComponent,
-    Variant,
-)
-
 if TYPE_CHECKING:  # annotations only: the ports add nothing to a function's import
     from chalicelib.imports import RunImport, SearchCursor, SearchPage
+    from chalicelib.models import EndpointSpec, Invocation, Match, Project, Strategy
     from chalicelib.processing.model_containers import ServingContainer
     from chalicelib.processing.text import Vocabulary
+    from chalicelib.records import (
+        Champion,
+        DatasetVersion,
+        EndpointState,
+        ModelInfo,
+        Promotion,
+        PromotionOutcome,
+        Run,
+        StoredObject,
+        TrialComponent,
+        Variant,
+    )
     from chalicelib.registry import ModelPackage, PackageRequest
 
 

@@ -9,8 +9,9 @@ from typing import Literal
 
 from chalicelib.definitions import SAGEMAKER_NAME
 from chalicelib.errors import InvalidParameter, NotFound, SagewireError
-from chalicelib.models import Project, Promotion, Run
+from chalicelib.models import Project
 from chalicelib.objectives import describe, objective_metric
+from chalicelib.records import Promotion, Run
 from chalicelib.registry import (
     GROUP_DESCRIPTION,
     PROJECT_KEY,

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import orjson
 
 from chalicelib.errors import NotFound
-from chalicelib.models import REPORT_CONTENT_TYPES, Project, ReportKind, Run, document
+from chalicelib.models import REPORT_CONTENT_TYPES, Project, ReportKind, document
 from chalicelib.objectives import objective_metric
 from chalicelib.processing.report_html import render_html
 from chalicelib.processing.report_text import render_csv, render_json, render_openlineage
@@ -27,6 +27,7 @@ from chalicelib.processing.report_values import (
     Report,
     RunRecord,
 )
+from chalicelib.records import Run
 from chalicelib.services.ports import (
     ChampionStore,
     ControlPlane,

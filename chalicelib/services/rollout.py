@@ -18,17 +18,16 @@ from chalicelib.errors import (
     NotFound,
     ProjectNotFound,
 )
-from chalicelib.models import (
+from chalicelib.models import Project, Strategy
+from chalicelib.naming import champion_variants
+from chalicelib.records import (
     Champion,
     EndpointChange,
     EndpointState,
-    Project,
     Promotion,
     PromotionOutcome,
     Run,
-    Strategy,
 )
-from chalicelib.naming import champion_variants
 from chalicelib.services.champion_view import ChampionView
 from chalicelib.services.model_builds import ModelBuilds
 from chalicelib.services.ports import (

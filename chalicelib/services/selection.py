@@ -10,18 +10,17 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from chalicelib.errors import Conflict, InvalidParameter, NotFound, ProjectNotFound
-from chalicelib.models import (
+from chalicelib.models import Objective, Project
+from chalicelib.naming import promotion_names
+from chalicelib.objectives import describe, objective_metric
+from chalicelib.records import (
     Champion,
-    Objective,
-    Project,
     Promotion,
     PromotionOutcome,
     Run,
     TrainingJobChange,
     TuningJobChange,
 )
-from chalicelib.naming import promotion_names
-from chalicelib.objectives import describe, objective_metric
 from chalicelib.services.ports import ChampionStore, ControlPlane, ProjectStore, RunStore
 from chalicelib.services.registry import Registrar
 from chalicelib.services.rollout import RolloutService, require_managed

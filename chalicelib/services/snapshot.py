@@ -4,16 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chalicelib.models import (
-    EndpointSpec,
-    EndpointState,
-    ModelInfo,
-    Run,
-    Strategy,
-    TrialComponent,
-    Variant,
-)
+from chalicelib.models import EndpointSpec, Strategy
 from chalicelib.processing.model_containers import ServingContainer
+from chalicelib.records import EndpointState, ModelInfo, Run, TrialComponent, Variant
 from chalicelib.services.ports import ControlPlane
 
 

@@ -15,15 +15,9 @@ from chalicelib.errors import (
     PreconditionFailed,
     ProjectNotFound,
 )
-from chalicelib.models import (
-    SETTLED_OUTCOMES,
-    Champion,
-    EndpointState,
-    EndpointStatus,
-    Project,
-    Promotion,
-)
+from chalicelib.models import Project
 from chalicelib.naming import model_name
+from chalicelib.records import SETTLED_OUTCOMES, Champion, EndpointState, EndpointStatus, Promotion
 from chalicelib.services.ports import ChampionStore, ControlPlane, ObjectStore, ResourceDeleter
 from chalicelib.services.projects import ProjectService
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from chalicelib.config import Settings
 from chalicelib.definitions import ARTIFACT_PREFIX, IMAGE_PREFIX, ROLE_ARN
-from chalicelib.models import Project, Run, Trust
+from chalicelib.models import Project, Trust
 from chalicelib.processing.model_containers import SUBMIT_DIRECTORY, hyperparameter, program_problem
+from chalicelib.records import Run
 
 # What may follow a trusted image prefix that does not end in "/": a tag, a digest or a deeper
 # repository path. Anything else (".", "-", letters) would be another host or repository.

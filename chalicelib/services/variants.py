@@ -17,10 +17,11 @@ from chalicelib.errors import (
     ProjectNotFound,
     SagewireError,
 )
-from chalicelib.models import Champion, Project, Promotion, Run, RunVariant, Variant
+from chalicelib.models import Project
 from chalicelib.naming import champion_variants, model_name, variants_config_name
 from chalicelib.objectives import describe, objective_metric
 from chalicelib.processing.variant_bodies import VariantChoice, parse_variants, parse_weights
+from chalicelib.records import Champion, Promotion, Run, RunVariant, Variant
 from chalicelib.services.champion_view import ChampionView, VariantView
 from chalicelib.services.ports import (
     ChampionStore,

@@ -15,7 +15,7 @@ from openapi_spec_validator import validate
 from openapi_spec_validator.readers import read_from_filename
 
 from app import app
-from chalicelib import definitions, inference_spec, models
+from chalicelib import definitions, inference_spec, models, records
 from chalicelib.entrypoints import http
 from chalicelib.processing.decode import SUPPORTED_CONTENT_TYPES, decode
 
@@ -53,9 +53,9 @@ def test_the_document_has_exactly_the_apps_routes(document: dict[str, Any]) -> N
 @pytest.mark.parametrize(
     ("schema", "values"),
     [
-        ("RunStatus", get_args(models.RunStatus)),
-        ("EndpointStatus", get_args(models.EndpointStatus)),
-        ("PromotionOutcome", get_args(models.PromotionOutcome)),
+        ("RunStatus", get_args(records.RunStatus)),
+        ("EndpointStatus", get_args(records.EndpointStatus)),
+        ("PromotionOutcome", get_args(records.PromotionOutcome)),
         ("StrategyType", get_args(models.StrategyType)),
         ("Goal", get_args(models.Goal)),
         ("Statistic", get_args(models.Statistic)),

@@ -21,12 +21,11 @@ from chalicelib import wiring
 from chalicelib.config import Settings
 from chalicelib.definitions import parse_project
 from chalicelib.gateways.table import TABLE_SCHEMA
-from chalicelib.models import (
+from chalicelib.models import Invocation, Project
+from chalicelib.records import (
     Champion,
     Channel,
     DatasetVersion,
-    Invocation,
-    Project,
     Promotion,
     Run,
     TrialComponent,

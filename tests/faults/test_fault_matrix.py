@@ -106,7 +106,7 @@ from chalicelib.gateways.projects import ProjectTable
 from chalicelib.gateways.runs import RunTable
 from chalicelib.gateways.sagemaker_runtime import SageMakerRuntimeGateway, runtime_client_config
 from chalicelib.gateways.table import TABLE_SCHEMA
-from chalicelib.models import (
+from chalicelib.records import (
     Champion,
     Channel,
     Promotion,

@@ -19,7 +19,7 @@ from chalicelib.gateways.champions import ChampionTable
 from chalicelib.gateways.projects import ProjectTable
 from chalicelib.gateways.runs import RunTable
 from chalicelib.gateways.table import TABLE_SCHEMA
-from chalicelib.models import Champion, Promotion, Run, TrainingJobChange
+from chalicelib.records import Champion, Promotion, Run, TrainingJobChange
 from chalicelib.services import selection
 from tests.factories import automation, project_document
 from tests.fakes import EPOCH, FakeSageMaker

@@ -13,7 +13,7 @@ from chalice.test import Client
 from chalicelib import wiring
 from chalicelib.config import Settings
 from chalicelib.definitions import parse_project
-from chalicelib.models import Run
+from chalicelib.records import Run
 from tests.factories import project_document
 from tests.fakes import FakeRuntime
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from chalice.test import Client
 
-from chalicelib.imports import IMPORT_REQUESTED, IMPORT_SOURCE
+from chalicelib.event_types import IMPORT_REQUESTED, IMPORT_SOURCE
 from tests.factories import project_document, register_project
 
 

@@ -13,8 +13,8 @@ from chalice.test import Client
 
 from chalicelib import wiring
 from chalicelib.definitions import parse_project
-from chalicelib.models import Run
 from chalicelib.processing.leaderboard_query import decode_cursor, encode_cursor
+from chalicelib.records import Run
 from tests.factories import project_document
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

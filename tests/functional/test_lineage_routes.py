@@ -11,7 +11,7 @@ from botocore.stub import Stubber
 from chalice.test import Client
 
 from chalicelib import wiring
-from chalicelib.models import Champion, Channel, DatasetVersion, Promotion, Run
+from chalicelib.records import Champion, Channel, DatasetVersion, Promotion, Run
 from tests.factories import project_document, register_project
 
 ACCOUNT_ARN = "arn:aws:sagemaker:us-east-1:123456789012"

@@ -21,7 +21,7 @@ from app import app
 from chalicelib import errors, wiring
 from chalicelib.config import Settings
 from chalicelib.entrypoints import http_auth
-from chalicelib.models import Run
+from chalicelib.records import Run
 from tests.factories import project_document, register_project
 from tests.fakes import EPOCH, FakeRuntime, FakeSageMaker
 from tests.functional.test_events import ROLE, fixture

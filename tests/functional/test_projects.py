@@ -11,8 +11,8 @@ import boto3
 from chalice.test import Client
 
 from chalicelib.gateways.champions import ChampionTable
-from chalicelib.models import Champion, Promotion
 from chalicelib.naming import model_name
+from chalicelib.records import Champion, Promotion
 from tests.factories import project_document
 from tests.functional.conftest import TABLE
 

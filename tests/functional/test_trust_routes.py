@@ -10,7 +10,7 @@ from chalice.test import Client
 
 from chalicelib import wiring
 from chalicelib.definitions import parse_project
-from chalicelib.models import Run
+from chalicelib.records import Run
 from tests.factories import project_document
 
 T0 = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)

@@ -22,13 +22,7 @@ from moto.dynamodb.models import DynamoDBBackend
 from chalicelib.errors import ServiceUnavailable
 from chalicelib.gateways.champions import ChampionTable
 from chalicelib.gateways.table import TABLE_SCHEMA
-from chalicelib.models import (
-    SETTLED_OUTCOMES,
-    Champion,
-    Promotion,
-    PromotionOutcome,
-    RunVariant,
-)
+from chalicelib.records import SETTLED_OUTCOMES, Champion, Promotion, PromotionOutcome, RunVariant
 from tests.gateways.conftest import TABLE
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

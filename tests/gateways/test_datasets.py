@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from chalicelib.gateways.datasets import DatasetTable
-from chalicelib.models import DatasetVersion
+from chalicelib.records import DatasetVersion
 from tests.gateways.conftest import TABLE
 
 if TYPE_CHECKING:

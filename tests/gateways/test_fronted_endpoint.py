@@ -16,7 +16,7 @@ from mypy_boto3_sagemaker.client import SageMakerClient
 from chalicelib.definitions import parse_project
 from chalicelib.errors import EndpointNotManaged
 from chalicelib.gateways.sagemaker import SageMakerGateway
-from chalicelib.models import EndpointChange, TrainingJobChange
+from chalicelib.records import EndpointChange, TrainingJobChange
 from tests.factories import automation, project_document
 from tests.fakes import FakeChampions, FakeProjects, FakeRuns
 from tests.gateways.test_sagemaker import ARN_PREFIX, TAGS, training_job

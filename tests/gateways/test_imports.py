@@ -12,9 +12,10 @@ from mypy_boto3_dynamodb.client import DynamoDBClient
 from mypy_boto3_events.client import EventBridgeClient
 
 from chalicelib.errors import ServiceUnavailable
+from chalicelib.event_types import IMPORT_REQUESTED
 from chalicelib.gateways.event_bus import EventBus
 from chalicelib.gateways.imports import ImportTable
-from chalicelib.imports import IMPORT_REQUESTED, RunImport, SearchCursor
+from chalicelib.imports import RunImport, SearchCursor
 from tests.gateways.conftest import TABLE
 
 STARTED = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)

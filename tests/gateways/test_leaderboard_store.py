@@ -11,7 +11,8 @@ import pytest
 from chalicelib.definitions import parse_project
 from chalicelib.errors import InvalidParameter
 from chalicelib.gateways.runs import RunTable
-from chalicelib.models import Objective, Project, Run
+from chalicelib.models import Objective, Project
+from chalicelib.records import Run
 from chalicelib.services.leaderboard import LeaderboardService
 from tests.factories import TRUSTED, project_document
 from tests.fakes import FakeProjects

@@ -14,11 +14,8 @@ from hypothesis import strategies as st
 from chalicelib.definitions import parse_project
 from chalicelib.gateways.runs import RunTable, sortable_number
 from chalicelib.gateways.table import DATASET_USAGE
-from chalicelib.models import (
-    Channel,
-    Objective,
-    Run,
-)
+from chalicelib.models import Objective
+from chalicelib.records import Channel, Run
 from tests.factories import project_document
 from tests.gateways.conftest import TABLE
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from chalicelib.gateways.runs import RunTable
-from chalicelib.models import Channel, Run
+from chalicelib.records import Channel, Run
 from tests.fakes import FakeRuns
 from tests.gateways.conftest import TABLE
 

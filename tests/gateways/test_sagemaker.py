@@ -27,17 +27,10 @@ from chalicelib.errors import (
     SagewireError,
 )
 from chalicelib.gateways.sagemaker import SageMakerGateway, control_plane_client_config
-from chalicelib.models import (
-    Channel,
-    EndpointSpec,
-    EndpointState,
-    ModelOverride,
-    Run,
-    Strategy,
-    Variant,
-)
+from chalicelib.models import EndpointSpec, ModelOverride, Strategy
 from chalicelib.naming import resource_name
 from chalicelib.processing.model_containers import ServingContainer, serving_container
+from chalicelib.records import Channel, EndpointState, Run, Variant
 
 ACCOUNT = "123456789012"
 ARN_PREFIX = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}"

@@ -10,7 +10,7 @@ from mypy_boto3_sagemaker.client import SageMakerClient
 
 from chalicelib.errors import NotFound
 from chalicelib.gateways.sagemaker import RUN_TAG, SageMakerGateway
-from chalicelib.models import ModelInfo, TrialComponent, Variant
+from chalicelib.records import ModelInfo, TrialComponent, Variant
 
 ARN_PREFIX = "arn:aws:sagemaker:us-east-1:123456789012"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"

@@ -18,10 +18,10 @@ from PIL import Image
 from chalicelib.config import Settings
 from chalicelib.definitions import parse_project
 from chalicelib.errors import EndpointUnavailable, ModelFailed
-from chalicelib.models import ObjectCreated
 from chalicelib.processing import decode as decode_module
 from chalicelib.processing.images import decode_image
 from chalicelib.processing.preprocess import preprocess
+from chalicelib.records import ObjectCreated
 from chalicelib.services import inference as inference_module
 from chalicelib.services.batch import BatchService, output_hash
 from chalicelib.services.inference import InferenceService

@@ -13,15 +13,9 @@ from hypothesis import strategies as st
 
 from chalicelib.definitions import parse_project
 from chalicelib.errors import EndpointUnavailable
-from chalicelib.models import (
-    Champion,
-    Project,
-    Run,
-    Strategy,
-    TrainingJobChange,
-    TuningJobChange,
-)
+from chalicelib.models import Project, Strategy
 from chalicelib.naming import promotion_names
+from chalicelib.records import Champion, Run, TrainingJobChange, TuningJobChange
 from tests.factories import automation, project_document
 from tests.fakes import EPOCH, FakeChampions, FakeMetrics, FakeProjects, FakeRuns, FakeSageMaker
 

@@ -10,7 +10,8 @@ import pytest
 
 from chalicelib.definitions import parse_project
 from chalicelib.errors import EndpointNotManaged, InvalidDefinition
-from chalicelib.models import EndpointChange, Project, Run, TrainingJobChange, Variant
+from chalicelib.models import Project
+from chalicelib.records import EndpointChange, Run, TrainingJobChange, Variant
 from chalicelib.services.lineage import LineageService
 from chalicelib.services.projects import ProjectService
 from tests.factories import TRUSTED, automation, completed_run, project_document

@@ -37,7 +37,7 @@ from chalicelib.inference_spec import (
     ResizeFilter,
     ResponseSpec,
 )
-from chalicelib.models import Project, RawInput, Run
+from chalicelib.models import Project, RawInput
 from chalicelib.processing.codecs import (
     REQUEST_CONTENT_TYPES,
     RESPONSE_CONTENT_TYPES,
@@ -60,6 +60,7 @@ from chalicelib.processing.leaderboard_query import (
 )
 from chalicelib.processing.postprocess import postprocess
 from chalicelib.processing.preprocess import preprocess
+from chalicelib.records import Run
 from devstack.container_codecs import parse_request
 
 T = TypeVar("T")

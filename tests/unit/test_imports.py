@@ -11,8 +11,10 @@ import pytest
 
 from chalicelib.definitions import parse_project
 from chalicelib.errors import Conflict, NotFound, ServiceUnavailable
-from chalicelib.imports import IMPORT_REQUESTED, RunImport, SearchCursor, SearchPage
-from chalicelib.models import Match, Project, Run, TrainingJobChange
+from chalicelib.event_types import IMPORT_REQUESTED
+from chalicelib.imports import RunImport, SearchCursor, SearchPage
+from chalicelib.models import Match, Project
+from chalicelib.records import Run, TrainingJobChange
 from chalicelib.services.imports import (
     RESERVE_MILLISECONDS,
     STALLED_AFTER,

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from chalicelib.definitions import parse_project
 from chalicelib.errors import InvalidParameter, ProjectNotFound
 from chalicelib.gateways.runs import sortable_number
-from chalicelib.models import Objective, Project, Run
+from chalicelib.models import Objective, Project
 from chalicelib.processing.leaderboard_query import STATUSES
+from chalicelib.records import Run
 from chalicelib.services.leaderboard import LeaderboardService
 from tests.factories import TRUSTED, project_document
 from tests.fakes import FakeProjects, FakeRuns

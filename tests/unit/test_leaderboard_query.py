@@ -11,7 +11,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.errors import InvalidParameter
-from chalicelib.models import Run
 from chalicelib.processing.leaderboard_query import (
     OPS,
     STATUSES,
@@ -27,6 +26,7 @@ from chalicelib.processing.leaderboard_query import (
     parse_filters,
     parse_sort,
 )
+from chalicelib.records import Run
 
 T = TypeVar("T")
 

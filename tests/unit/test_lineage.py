@@ -15,17 +15,16 @@ from hypothesis import strategies as st
 
 from chalicelib.definitions import parse_project, project_to_document
 from chalicelib.errors import EndpointNotFound, InvalidParameter, NotFound
-from chalicelib.models import (
+from chalicelib.models import Project, document
+from chalicelib.naming import resource_name
+from chalicelib.records import (
     Channel,
     DatasetVersion,
-    Project,
     Run,
     TrainingJobChange,
     TrialComponent,
     Variant,
-    document,
 )
-from chalicelib.naming import resource_name
 from chalicelib.services.lineage import LineageService, inference_hash
 from chalicelib.services.lineage_values import EndpointLineage
 from tests.factories import TRUSTED, automation, project_document

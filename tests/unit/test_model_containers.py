@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 
 from chalicelib.errors import DeploymentFailed
-from chalicelib.models import EndpointSpec, ModelOverride, Run
+from chalicelib.models import EndpointSpec, ModelOverride
 from chalicelib.processing.model_containers import (
     ServingContainer,
     inference_image,
     processor,
     serving_container,
 )
+from chalicelib.records import Run
 from tests.fakes import EPOCH
 
 # Made by bench/make_inference_images_golden.py with the SDK's image_uris.retrieve.

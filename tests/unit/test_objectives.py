@@ -7,8 +7,9 @@ from dataclasses import replace
 import pytest
 
 from chalicelib.definitions import parse_project
-from chalicelib.models import Objective, Project, Run, Statistic
+from chalicelib.models import Objective, Project, Statistic
 from chalicelib.objectives import metric_value, objective_metric
+from chalicelib.records import Run
 from chalicelib.services.selection import cannot_compete_because, objective_value
 from tests.factories import project_document
 from tests.fakes import EPOCH

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from chalicelib.definitions import parse_project
 from chalicelib.errors import EndpointUnavailable
-from chalicelib.models import Project, TrainingJobChange
+from chalicelib.models import Project
+from chalicelib.records import TrainingJobChange
 from chalicelib.registry import MAX_ENTRIES, MAX_KEY, MAX_VALUE, client_token, metadata
 from chalicelib.services.model_builds import ModelBuilds
 from chalicelib.services.registry import Approvals, Registrar, RegistryStores

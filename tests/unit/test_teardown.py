@@ -10,8 +10,9 @@ import pytest
 
 from chalicelib.definitions import parse_project
 from chalicelib.errors import Conflict, EndpointBusy, PreconditionFailed, ProjectNotFound
-from chalicelib.models import Champion, Project, Promotion, Run, TrainingJobChange, Variant
+from chalicelib.models import Project
 from chalicelib.naming import model_name
+from chalicelib.records import Champion, Promotion, Run, TrainingJobChange, Variant
 from chalicelib.services.projects import ProjectService
 from chalicelib.services.teardown import BUSY_RETRY_SECONDS, Deletion, TeardownService
 from tests.factories import automation, project_document

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from chalicelib.config import Settings
 from chalicelib.definitions import parse_project
 from chalicelib.errors import InvalidDefinition
-from chalicelib.models import Project, Run, Trust
+from chalicelib.models import Project, Trust
+from chalicelib.records import Run
 from chalicelib.services.trust import TrustPolicy
 from tests.factories import project_document
 from tests.fakes import EPOCH

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.models import Run
+from chalicelib.records import Run
 from chalicelib.services.leaderboard import LeaderboardService
 from chalicelib.services.selection import Eligibility, eligibility
 from tests.factories import TRUSTED

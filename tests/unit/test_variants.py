@@ -14,8 +14,9 @@ from chalicelib.errors import (
     NotFound,
     ServiceUnavailable,
 )
-from chalicelib.models import Promotion, RunVariant, Strategy
+from chalicelib.models import Strategy
 from chalicelib.naming import model_name
+from chalicelib.records import Promotion, RunVariant
 from chalicelib.services.projects import ProjectService
 from chalicelib.services.teardown import TeardownService
 from chalicelib.services.variants import TRAFFIC_WINDOW, VariantService

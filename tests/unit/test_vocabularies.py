@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.errors import InvalidVocabulary
-from chalicelib.models import StoredObject
+from chalicelib.records import StoredObject
 from chalicelib.services.vocabularies import MAX_VOCABULARY_BYTES, Vocabularies
 from tests.fakes import FakeObjects
 
