@@ -28,7 +28,7 @@ from chalicelib.definitions import parse_project
 from chalicelib.gateways.runs import RunTable
 from chalicelib.gateways.sagemaker import control_plane_client_config
 from chalicelib.gateways.table import TABLE_SCHEMA
-from chalicelib.models import EndpointChange
+from chalicelib.records import EndpointChange
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

@@ -26,8 +26,9 @@ from bench.coldstart import DEFINITION, PROJECT
 from chalicelib.config import Settings
 from chalicelib.definitions import parse_project
 from chalicelib.errors import SagewireError
-from chalicelib.models import Caller, ObjectCreated
+from chalicelib.models import Caller
 from chalicelib.processing.decode import DecodeLimits
+from chalicelib.records import ObjectCreated
 from chalicelib.services.batch import BATCH_LIMITS, BatchService
 from chalicelib.services.inference import InferenceService
 from chalicelib.services.projects import ProjectService

@@ -31,8 +31,9 @@ from chalicelib.definitions import parse_project
 from chalicelib.gateways.runs import RunTable
 from chalicelib.gateways.sagemaker import SageMakerGateway, control_plane_client_config
 from chalicelib.gateways.table import TABLE_SCHEMA
-from chalicelib.models import Channel, EndpointChange, Project, Run
+from chalicelib.models import Project
 from chalicelib.processing.report_values import LeaderboardRow
+from chalicelib.records import Channel, EndpointChange, Run
 from chalicelib.services.reports import leaderboard
 from chalicelib.services.selection import objective_value
 
