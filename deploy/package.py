@@ -23,7 +23,7 @@ from deploy.checks import (
 )
 from deploy.stages import APP_DIRS, APP_FILES, PROJECT_DIR, RUNTIME, Stage, load_stage
 from deploy.template import merge_template
-from deploy.trim import drop_tracing, trim
+from deploy.trim import drop_unused, trim
 from deploy.wheels import RUNTIMES, platforms
 
 # Where downloaded wheels are kept across builds, clones and test runs (`wheel_cache`).
@@ -204,9 +204,11 @@ def package(
     chalice_package(work / "project", stage, out, merge_path)
     shutil.rmtree(work)
     started = timings.record("chalice package --merge-template", started)
-    if not stage.settings.tracing:
-        dropped = drop_tracing(out / "deployment.zip")
-        log(f"trim: the stage does not trace: {dropped} files of the X-Ray SDK and wrapt left out")
+    dropped = drop_unused(out / "deployment.zip", stage.settings.tracing)
+    log(
+        f"trim: {dropped} files left out: joblib, cloudpickle, click, tqdm and nltk/cli.py"
+        + ("" if stage.settings.tracing else ", the X-Ray SDK and wrapt (the stage does not trace)")
+    )
     compiled = compile_zip(out / "deployment.zip", RUNTIMES[RUNTIME], interpreter)
     log(f"bytecode: {compiled} modules compiled by {interpreter} for {RUNTIME}")
     started = timings.record("bytecode", started)

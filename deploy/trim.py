@@ -1,5 +1,5 @@
-"""What the functions never import, left out of the package: the dependencies' test suites, and
-the X-Ray SDK of a stage that does not trace."""
+"""What the functions never import, left out of the package: the dependencies' test suites, NLTK's
+unused dependencies, and the X-Ray SDK of a stage that does not trace."""
 
 from __future__ import annotations
 
@@ -20,26 +20,55 @@ _TRACING_IMPORT = re.compile(r"^\s*(?:from|import)\s+(?:aws_xray_sdk|wrapt)\b", 
 _TRACING_IMPORTERS = ("aws_lambda_powertools/tracing/",)
 
 
-def _tracing_only(name: str) -> bool:
+# NLTK's dependencies that its Porter stemmer never loads: joblib (with its cloudpickle) and tqdm
+# are imported only inside nltk.util.parallelize, click and tqdm only by nltk/cli.py, the module of
+# the `nltk` console script, which goes with them (pip's bin/ is left out already).
+NLTK_UNUSED = ("joblib", "cloudpickle", "click", "tqdm")
+_NLTK_CLI = "nltk/cli.py"
+_NLTK_UNUSED_IMPORT = re.compile(
+    r"^([ \t]*)(?:from|import)\s+(?:joblib|cloudpickle|click|tqdm)\b", re.M
+)
+# Where they may still be named: inside a function (indented), never at a module's top level.
+_NLTK_FUNCTION_IMPORTERS = ("nltk/util.py",)
+
+
+def _of(name: str, packages: tuple[str, ...]) -> bool:
+    """Whether a zip entry belongs to one of `packages` (the package or its dist-info)."""
     top = name.split("/", 1)[0]
-    return top in TRACING_ONLY or (
-        top.endswith(".dist-info")
-        and top.removesuffix(".dist-info").rsplit("-", 1)[0] in TRACING_ONLY
+    return top in packages or (
+        top.endswith(".dist-info") and top.removesuffix(".dist-info").rsplit("-", 1)[0] in packages
     )
 
 
-def drop_tracing(zip_path: Path) -> int:
-    """Rewrites the zip without the X-Ray SDK and wrapt; returns how many entries went."""
+def _tracing_only(name: str) -> bool:
+    return _of(name, TRACING_ONLY)
+
+
+def _nltk_unused(name: str) -> bool:
+    return name == _NLTK_CLI or _of(name, NLTK_UNUSED)
+
+
+def drop_unused(zip_path: Path, tracing: bool) -> int:
+    """Rewrites the zip without NLTK's unused dependencies and, when the stage does not trace,
+    without the X-Ray SDK and wrapt; returns how many entries went."""
     kept = zip_path.with_suffix(".trimmed.zip")
     dropped = 0
     with zipfile.ZipFile(zip_path) as source, zipfile.ZipFile(kept, "w") as target:
         for entry in source.infolist():
-            if _tracing_only(entry.filename):
+            if _nltk_unused(entry.filename) or (not tracing and _tracing_only(entry.filename)):
                 dropped += 1
             else:
                 target.writestr(entry, source.read(entry), compress_type=entry.compress_type)
     kept.replace(zip_path)
     return dropped
+
+
+def _imports_nltk_unused(name: str, text: str) -> bool:
+    """Whether a module imports one of NLTK_UNUSED where a served request could reach it."""
+    indents = [match[1] for match in _NLTK_UNUSED_IMPORT.finditer(text)]
+    if name in _NLTK_FUNCTION_IMPORTERS:
+        return "" in indents
+    return bool(indents)
 
 
 def trim(vendor: Path) -> int:
@@ -63,7 +92,8 @@ def trim(vendor: Path) -> int:
 def check_trimmed(
     zip_path: Path, app_paths: tuple[str, ...], tracing: bool
 ) -> tuple[list[str], list[str]]:
-    """No dependency's test suite is in the zip, and no module that is imports one; without
+    """No dependency's test suite is in the zip, and no module that is imports one; no NLTK
+    dependency its stemmer never loads, and none imported at a module's top level; without
     tracing, no X-Ray SDK either. Returns (checked, violations) sentences."""
     with zipfile.ZipFile(zip_path) as archive:
         names = [name for name in archive.namelist() if not name.startswith(app_paths)]
@@ -82,16 +112,45 @@ def check_trimmed(
             and _TRACING_IMPORT.search(text)
         ]
         left = sorted({name.split("/", 1)[0] for name in names if _tracing_only(name)})
+        unused = sorted(
+            {
+                name if name == _NLTK_CLI else name.split("/", 1)[0]
+                for name in names
+                if _nltk_unused(name)
+            }
+        )
+        nltk_importers = [
+            name
+            for name, text in sources.items()
+            if not _nltk_unused(name) and _imports_nltk_unused(name, text)
+        ]
     violations = []
     if not tracing and left:
         violations.append(f"trim: the stage does not trace, yet the package has {', '.join(left)}")
     if not tracing and tracers:
         violations.append(f"trim: modules import the X-Ray SDK or wrapt: {', '.join(tracers[:5])}")
+    if unused:
+        violations.append(
+            f"trim: NLTK's unused dependencies are in the package: {', '.join(unused)}"
+        )
+    if nltk_importers:
+        violations.append(
+            "trim: modules import joblib, cloudpickle, click or tqdm: "
+            + ", ".join(nltk_importers[:5])
+        )
     if suites:
         violations.append(f"trim: test suites left in the package: {', '.join(suites[:5])}")
     if importers:
         violations.append(f"trim: modules import a removed test suite: {', '.join(importers[:5])}")
-    checked = [] if violations else ["trim: no dependency's tests in the package, none imported"]
+    checked = (
+        []
+        if violations
+        else [
+            "trim: no dependency's tests in the package, none imported",
+            "trim: no joblib, cloudpickle, click or tqdm (NLTK's stemmer never loads them), "
+            "imported only inside nltk.util's functions",
+        ]
+    )
     if not violations and not tracing:
         checked.append("trim: no X-Ray SDK or wrapt (the stage does not trace), none imported")
     return checked, violations

@@ -5,9 +5,14 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from deploy.trim import check_trimmed, drop_tracing, trim
+from deploy.trim import check_trimmed, drop_unused, trim
 
 APP = ("app.py", "chalicelib/")
+CLEAN = [
+    "trim: no dependency's tests in the package, none imported",
+    "trim: no joblib, cloudpickle, click or tqdm (NLTK's stemmer never loads them), "
+    "imported only inside nltk.util's functions",
+]
 
 
 def _zip(path: Path, files: dict[str, str]) -> Path:
@@ -47,10 +52,7 @@ def test_trim_removes_test_suites_and_their_record_lines(tmp_path: Path) -> None
 
 def test_the_check_finds_a_suite_left_or_still_imported(tmp_path: Path) -> None:
     clean = _zip(tmp_path / "clean.zip", {"pkg/mod.py": "import os\n", "chalicelib/tests.py": ""})
-    assert check_trimmed(clean, APP, tracing=True) == (
-        ["trim: no dependency's tests in the package, none imported"],
-        [],
-    )
+    assert check_trimmed(clean, APP, tracing=True) == (CLEAN, [])
     left = _zip(tmp_path / "left.zip", {"pkg/tests/test_a.py": "", "other/conftest.py": ""})
     assert check_trimmed(left, APP, tracing=True)[1] == [
         "trim: test suites left in the package: other, pkg"
@@ -80,7 +82,8 @@ def test_a_stage_that_does_not_trace_ships_no_xray_sdk(tmp_path: Path) -> None:
         "aws_xray_sdk-2.15.0.dist-info, wrapt, wrapt-2.5.2.dist-info"
     ]
 
-    assert drop_tracing(package) == 4
+    assert drop_unused(package, tracing=True) == 0
+    assert drop_unused(package, tracing=False) == 4
 
     with zipfile.ZipFile(package) as archive:
         assert sorted(archive.namelist()) == [
@@ -89,13 +92,59 @@ def test_a_stage_that_does_not_trace_ships_no_xray_sdk(tmp_path: Path) -> None:
             "wraptor/__init__.py",
         ]
     assert check_trimmed(package, APP, tracing=False) == (
-        [
-            "trim: no dependency's tests in the package, none imported",
-            "trim: no X-Ray SDK or wrapt (the stage does not trace), none imported",
-        ],
+        [*CLEAN, "trim: no X-Ray SDK or wrapt (the stage does not trace), none imported"],
         [],
     )
     importer = _zip(tmp_path / "importer.zip", {"pkg/mod.py": "from wrapt import decorator\n"})
     assert check_trimmed(importer, APP, tracing=False)[1] == [
         "trim: modules import the X-Ray SDK or wrapt: pkg/mod.py"
     ]
+
+
+def test_nltk_s_unused_dependencies_and_console_script_go_whatever_the_stage(
+    tmp_path: Path,
+) -> None:
+    package = _zip(
+        tmp_path / "deployment.zip",
+        {
+            "app.py": "import chalicelib\n",
+            "nltk/__init__.py": "from nltk.stem import *\n",
+            "nltk/cli.py": "import click\nfrom tqdm import tqdm\n",
+            # What nltk/util.py does: joblib and tqdm inside parallelize(), never at import.
+            "nltk/util.py": "def parallelize():\n    from joblib import Parallel\n",
+            "joblib/__init__.py": "import cloudpickle\n",
+            "joblib-1.6.0.dist-info/RECORD": "",
+            "cloudpickle/__init__.py": "",
+            "click/__init__.py": "",
+            "click-8.5.1.dist-info/RECORD": "",
+            "tqdm/__init__.py": "",
+            "clickhouse/__init__.py": "",  # another package whose name starts alike
+        },
+    )
+    assert check_trimmed(package, APP, tracing=True)[1] == [
+        "trim: NLTK's unused dependencies are in the package: click, click-8.5.1.dist-info, "
+        "cloudpickle, joblib, joblib-1.6.0.dist-info, nltk/cli.py, tqdm"
+    ]
+
+    assert drop_unused(package, tracing=True) == 7
+
+    with zipfile.ZipFile(package) as archive:
+        assert sorted(archive.namelist()) == [
+            "app.py",
+            "clickhouse/__init__.py",
+            "nltk/__init__.py",
+            "nltk/util.py",
+        ]
+    assert check_trimmed(package, APP, tracing=True) == (CLEAN, [])
+
+
+def test_a_module_importing_nltk_s_unused_dependencies_at_import_is_found(tmp_path: Path) -> None:
+    for name, text in (
+        ("pkg/mod.py", "def f():\n    import tqdm\n"),  # only nltk/util.py may, in a function
+        ("nltk/util.py", "from joblib import Parallel\n"),  # at its top level
+        ("nltk/probability.py", "import click.core\n"),
+    ):
+        importer = _zip(tmp_path / "importer.zip", {name: text})
+        assert check_trimmed(importer, APP, tracing=True)[1] == [
+            f"trim: modules import joblib, cloudpickle, click or tqdm: {name}"
+        ]
