@@ -11,6 +11,8 @@ from chalicelib.models import Run, document
 ImportStatus = Literal["running", "completed", "failed"]
 IMPORT_SOURCE = "sagewire"
 IMPORT_REQUESTED = "Run Import Requested"
+# The same machinery continues a leaderboard re-index (services/boards.py).
+REINDEX_REQUESTED = "Leaderboard Reindex Requested"
 
 
 @dataclass(frozen=True)
