@@ -794,8 +794,13 @@ def board_service(
     runs: FakeRuns | None = None,
     states: FakeBoards | None = None,
     bus: FakeBus | None = None,
+    page_size: int = 100,
 ) -> BoardService:
     """Leaderboard indexes over fakes; with no state saved, only the objective's is complete."""
     return BoardService(
-        projects or FakeProjects(), runs or FakeRuns(), states or FakeBoards(), bus or FakeBus()
+        projects or FakeProjects(),
+        runs or FakeRuns(),
+        states or FakeBoards(),
+        bus or FakeBus(),
+        page_size=page_size,
     )
