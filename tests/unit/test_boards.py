@@ -46,6 +46,14 @@ def seeded(project: Project, count: int = 25) -> FakeRuns:
     return runs
 
 
+def recorded(calls: list[str], name: str, method: Any) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        calls.append(name)
+        return method(*args, **kwargs)
+
+    return call
+
+
 def always() -> int:
     return 10**6
 
@@ -105,8 +113,7 @@ def test_a_named_metric_is_read_from_its_index_only_once_it_is_complete() -> Non
     service = LeaderboardService(FakeProjects(project), runs, TRUSTED, boards)
     calls: list[str] = []
     for name in ("leaderboard", "unranked_runs", "project_runs"):
-        original = getattr(runs, name)
-        setattr(runs, name, lambda *a, _n=name, _o=original, **k: calls.append(_n) or _o(*a, **k))
+        setattr(runs, name, recorded(calls, name, getattr(runs, name)))
 
     full = service.page("digits-zero", sort=f"Metrics.{F1}", order="desc", limit=25)
     full_calls, calls[:] = list(calls), []
@@ -137,7 +144,7 @@ def test_an_interrupted_reindex_resumes_where_its_last_page_was_saved() -> None:
             raise RuntimeError("the invocation died")
         return original(*args)
 
-    runs.reindex = crash_on_the_third_page  # type: ignore[method-assign]
+    runs.reindex = crash_on_the_third_page  # type: ignore[method-assign,assignment]
     with pytest.raises(RuntimeError):
         boards.advance("digits-zero", started.job_id or "", always)
     halfway = states.get("digits-zero")
