@@ -60,8 +60,9 @@ class RunTable:
         """Stores a run unless the stored one is as new or newer; False when skipped.
 
         In the same transaction: the run's entry in each project's leaderboard (indexed by the
-        project's objective, by its statistic, when the run has it) and one usage item per
-        input channel, the forward index from a dataset to the runs that read it."""
+        project's objective, by its statistic, when the run has it), its entry in the index of
+        each metric the project names sortable (board_writes.py), and one usage item per input
+        channel, the forward index from a dataset to the runs that read it."""
         modified: AttributeValueTypeDef = {"N": str(epoch_ms(run.last_modified_at))}
         document: AttributeValueTypeDef = {"S": orjson.dumps(_run_document(run)).decode()}
         run_put: PutTypeDef = {
