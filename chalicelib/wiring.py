@@ -171,7 +171,7 @@ class Container:
             settings.vocabulary_prefixes,
             settings.fronted_endpoints,
             start_import=lambda project, cause: self.import_requests.start(project, cause),
-            start_reindex=lambda project: self.leaderboard.boards.start(project),
+            start_reindex=lambda new, old: self.leaderboard.boards.start(new, old),
         )
 
     @cached_property

@@ -44,12 +44,14 @@ class BoardService:
         ready = legacy_ready(project) if state is None else state.ready
         return ready & boards(project)
 
-    def start(self, project: Project) -> BoardIndex:
-        """After a definition's write: the indexes it names that are not complete are built by
-        a new re-index (replacing any running one); those it no longer names are not used."""
+    def start(self, project: Project, previous: Project | None = None) -> BoardIndex:
+        """After a definition's write (over `previous`): the indexes it names that are not
+        complete are built by a new re-index (replacing any running one); those it no longer
+        names are not used."""
         wanted = boards(project)
         state = self._states.get(project.name)
-        ready = (legacy_ready(project) if state is None else state.ready) & wanted
+        before = legacy_ready(previous or project) if state is None else state.ready
+        ready = before & wanted
         if state is not None and state.ready == ready and state.building == wanted - ready:
             return state  # nothing changed, or the running re-index builds what is asked
         index = BoardIndex(project.name, ready, updated_at=self._clock())

@@ -37,7 +37,7 @@ class ProjectService:
         vocabulary_prefixes: tuple[str, ...] = (),
         fronted_endpoints: tuple[str, ...] = (),
         start_import: Callable[[Project, str], object] | None = None,
-        start_reindex: Callable[[Project], object] | None = None,
+        start_reindex: Callable[[Project, Project | None], object] | None = None,
     ) -> None:
         self._store = store
         self._start_import = start_import
@@ -85,7 +85,7 @@ class ProjectService:
                 logger.warning("import not started", extra={"project": project.name})
         if self._start_reindex is not None:
             try:
-                self._start_reindex(project)
+                self._start_reindex(project, previous)
             except ServiceUnavailable:
                 # Until a later write starts it, the leaderboard reads every run for those metrics.
                 logger.warning("re-index not started", extra={"project": project.name})

@@ -238,6 +238,17 @@ def test_a_cursor_into_an_index_that_is_no_longer_complete_is_refused() -> None:
         service.page("digits-zero", sort=f"Metrics.{F1}", limit=3, cursor=page.next_cursor)
 
 
+def test_a_new_objective_of_a_project_never_reindexed_is_not_taken_as_complete() -> None:
+    before = definition([])
+    after = replace(before, objective=Objective(ACC, "maximize"))
+    boards = board_service(FakeProjects(after), seeded(before))
+
+    started = boards.start(after, before)
+
+    assert started.ready == frozenset()
+    assert started.building == {objective_board(after.objective)}
+
+
 def test_the_schedule_requests_stalled_reindexes_again() -> None:
     project = definition([F1])
     states, bus = FakeBoards(), FakeBus()
