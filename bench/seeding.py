@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 class BatchedWrites:
     """Stands in for RunTable's client: takes its PutItem and TransactWriteItems and writes the
     items with BatchWriteItem (the table is fresh, so RunTable's freshness condition holds for
-    every one)."""
+    every one, and its deletes, of entries an older record might have left, find nothing)."""
 
     def __init__(self, client: DynamoDBClient, table: str) -> None:
         self._client = client
@@ -22,7 +22,9 @@ class BatchedWrites:
         self._items.append(params["Item"])
 
     def transact_write_items(self, **params: Any) -> None:
-        self._items.extend(action["Put"]["Item"] for action in params["TransactItems"])
+        self._items.extend(
+            action["Put"]["Item"] for action in params["TransactItems"] if "Put" in action
+        )
 
     def flush(self) -> int:
         for start in range(0, len(self._items), 25):

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any, cast, get_args
 
+from chalicelib.boards import MAX_SORTABLE, default_metrics
 from chalicelib.errors import InvalidDefinition
 from chalicelib.fields import Fields
 from chalicelib.inference_spec import parse_inference
@@ -81,6 +82,7 @@ def parse_project(document: Any, name: str | None = None) -> Project:
             "access",
             "trust",
             "import",
+            "leaderboard",
         ),
     )
     if name is not None and not root.has("name"):
@@ -91,14 +93,15 @@ def parse_project(document: Any, name: str | None = None) -> Project:
         raise InvalidDefinition("name", f"must match {PROJECT_NAME.pattern}")
     if name is not None and project_name != name:
         raise InvalidDefinition("name", f"must equal the project in the path ({name!r})")
+    objective = _objective(
+        root.obj("objective", ("metric", "goal", "min_improvement", "statistic"), True)
+    )
     return Project(
         name=project_name,
         match=_match(
             root.obj("match", ("tags", "experiment_name", "trial_name", "tuning_job_name"))
         ),
-        objective=_objective(
-            root.obj("objective", ("metric", "goal", "min_improvement", "statistic"), True)
-        ),
+        objective=objective,
         guards=tuple(_guard(path, value) for path, value in root.items("guards", 32)),
         endpoint=_endpoint(root.obj("endpoint", ("name", "managed", *DEPLOY_FIELDS), True)),
         inference=parse_inference(root.obj("inference", ("input", "request", "response"), True)),
@@ -107,7 +110,23 @@ def parse_project(document: Any, name: str | None = None) -> Project:
         if root.has("trust")
         else None,
         imports=ImportPolicy(promote=root.obj("import", ("promote",)).boolean("promote", False)),
+        leaderboard_metrics=_sortable(root.obj("leaderboard", ("metrics",)), objective),
     )
+
+
+def _sortable(fields: Fields, objective: Objective) -> tuple[str, ...]:
+    """The metrics named sortable, or by default the other metrics of the objective's built-in
+    algorithm; the objective's index is always kept, named or not."""
+    if not fields.has("metrics"):
+        return default_metrics(objective.metric)
+    metrics: list[str] = []
+    for path, value in fields.items("metrics", MAX_SORTABLE):
+        if not isinstance(value, str) or not METRIC_NAME.fullmatch(value):
+            raise InvalidDefinition(path, "must be a metric name of 1 to 255 characters")
+        if value in metrics:
+            raise InvalidDefinition(path, f"names {value!r} twice")
+        metrics.append(value)
+    return tuple(metrics)
 
 
 def _names(fields: Fields, key: str, pattern: re.Pattern[str], max_items: int) -> tuple[str, ...]:
@@ -252,6 +271,7 @@ def project_to_document(project: Project) -> dict[str, Any]:
     """The canonical JSON document of a project: what GET returns and what is stored."""
     document = asdict(project)
     document["import"] = document.pop("imports")
+    document["leaderboard"] = {"metrics": list(document.pop("leaderboard_metrics"))}
     document["guards"] = list(document["guards"])
     for part in ("access", "trust"):
         if document[part] is not None:

@@ -8,4 +8,6 @@ from typing import Final
 # imported, and a prediction's cold start should not load those modules' values.
 IMPORT_SOURCE: Final = "sagewire"
 IMPORT_REQUESTED: Final = "Run Import Requested"
+# The same handler continues a leaderboard re-index (services/boards.py).
+REINDEX_REQUESTED: Final = "Leaderboard Reindex Requested"
 MODEL_PACKAGE_STATE_CHANGE: Final = "SageMaker Model Package State Change"

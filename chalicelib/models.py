@@ -119,6 +119,7 @@ class Project:
     # None: the stage's trust policy; a field the project names replaces the stage's.
     trust: Trust | None = None
     imports: ImportPolicy = field(default_factory=ImportPolicy)
+    leaderboard_metrics: tuple[str, ...] = ()
 
 
 CallerKind = Literal["iam", "cognito", "api_key", "local"]

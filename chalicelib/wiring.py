@@ -171,6 +171,7 @@ class Container:
             settings.vocabulary_prefixes,
             settings.fronted_endpoints,
             start_import=lambda project, cause: self.import_requests.start(project, cause),
+            start_reindex=lambda new, old: self.leaderboard.boards.start(new, old),
         )
 
     @cached_property
@@ -323,9 +324,13 @@ class Container:
 
     @cached_property
     def leaderboard(self) -> LeaderboardService:
+        from chalicelib.gateways.boards import BoardTable
+        from chalicelib.services.boards import BoardService
         from chalicelib.services.leaderboard import LeaderboardService
 
-        return LeaderboardService(self.project_store, self.run_store, self.trust)
+        states = BoardTable(*self._table)
+        boards = BoardService(self.project_store, self.run_store, states, self.import_requests.bus)
+        return LeaderboardService(self.project_store, self.run_store, self.trust, boards)
 
     @cached_property
     def event_handlers(self) -> EventHandlers:
@@ -384,8 +389,7 @@ _container: Container | None = None
 
 def container() -> Container:
     global _container
-    if _container is None:
-        _container = Container()
+    _container = _container or Container()
     return _container
 
 

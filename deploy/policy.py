@@ -190,6 +190,8 @@ def allowed_resources(stage: Stage) -> dict[str, tuple[str, ...]]:
         "dynamodb:PutItem": (table,),
         "dynamodb:UpdateItem": (table,),
         "dynamodb:DeleteItem": (table,),
+        # A re-index writes a run's entries only while its leaderboard document is unchanged.
+        "dynamodb:ConditionCheckItem": (table,),
         "dynamodb:Query": (table, f"{table}/index/*"),
         "s3:ListBucket": (bucket,),
         "s3:GetObject": tuple(f"{bucket}/{key}*" for key in read_prefixes)
@@ -256,6 +258,7 @@ def build_policy(stage: Stage) -> dict[str, Any]:
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
+            "dynamodb:ConditionCheckItem",
             "dynamodb:Query",
         ),
         # Without ListBucket, S3 answers 403 instead of 404 for a missing key, and "no report

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import orjson
 
+from chalicelib.boards import BoardIndex, boards, indexed_metrics, metric_board, objective_board
 from chalicelib.errors import (
     Conflict,
     DeploymentFailed,
@@ -22,10 +23,10 @@ from chalicelib.errors import (
     SagewireError,
     ServiceUnavailable,
 )
-from chalicelib.gateways.runs import sortable_number
+from chalicelib.gateways.board_writes import sortable_number
 from chalicelib.imports import RunImport, SearchCursor, SearchPage
 from chalicelib.models import EndpointSpec, Invocation, Match, Project, Strategy
-from chalicelib.objectives import objective_metric
+from chalicelib.objectives import metric_value, objective_metric
 from chalicelib.processing.model_containers import ServingContainer
 from chalicelib.records import (
     SETTLED_OUTCOMES,
@@ -42,6 +43,7 @@ from chalicelib.records import (
     Variant,
 )
 from chalicelib.registry import ModelPackage, ModelPackageChange, PackageRequest
+from chalicelib.services.boards import BoardService
 from devstack.container_codecs import parse_request
 
 EPOCH = datetime(2026, 11, 23, tzinfo=UTC)
@@ -99,6 +101,8 @@ class FakeRuns:
         self.memberships: dict[str, set[str]] = {}
         # project -> run -> its gsi1sk, for the runs that had the project's objective when put.
         self.ranks: dict[str, dict[str, str]] = {}
+        # (project, named metric) -> run -> its entry's gsi1sk.
+        self.boards: dict[tuple[str, str], dict[str, str]] = {}
 
     def put_run(self, run: Run, projects: Sequence[Project] = ()) -> bool:
         with self._lock:
@@ -107,22 +111,50 @@ class FakeRuns:
                 return False
             self.runs[run.name] = run
             for project in projects:
-                self.memberships.setdefault(project.name, set()).add(run.name)
-                ranks = self.ranks.setdefault(project.name, {})
-                ranks.pop(run.name, None)
-                value = objective_metric(run, project.objective)
-                if value is not None and math.isfinite(value):
-                    ranks[run.name] = f"{sortable_number(value)}#{run.name}"
+                self._index(run, project, boards(project))
             return True
 
     def join(self, run: Run, projects: Sequence[Project]) -> None:
         with self._lock:
             for project in projects:
-                self.memberships.setdefault(project.name, set()).add(run.name)
-                value = objective_metric(run, project.objective)
-                if value is not None and math.isfinite(value):
-                    ranks = self.ranks.setdefault(project.name, {})
-                    ranks[run.name] = f"{sortable_number(value)}#{run.name}"
+                self._index(run, project, boards(project))
+
+    def reindex(
+        self,
+        project: Project,
+        building: frozenset[str],
+        start_key: dict[str, str] | None,
+        limit: int,
+    ) -> dict[str, str] | None:
+        keys = [
+            {"pk": f"PROJECT#{project.name}", "sk": f"RUN#{name}"}
+            for name in sorted(self.memberships.get(project.name, ()))
+        ]
+        page, next_key = self._page(keys, "sk", False, limit, start_key)
+        with self._lock:
+            for run, _ in page:
+                self._index(run, project, building)
+        return next_key
+
+    def _index(self, run: Run, project: Project, indexes: frozenset[str]) -> None:
+        """The run's membership and its entries in the project's `indexes` (boards.py)."""
+        self.memberships.setdefault(project.name, set()).add(run.name)
+        if objective_board(project.objective) in indexes:
+            self._rank(
+                self.ranks.setdefault(project.name, {}),
+                run,
+                objective_metric(run, project.objective),
+            )
+        for metric in indexed_metrics(project):
+            if metric_board(metric) in indexes:
+                entries = self.boards.setdefault((project.name, metric), {})
+                self._rank(entries, run, metric_value(run, metric))
+
+    @staticmethod
+    def _rank(entries: dict[str, str], run: Run, value: float | None) -> None:
+        entries.pop(run.name, None)
+        if value is not None and math.isfinite(value):
+            entries[run.name] = f"{sortable_number(value)}#{run.name}"
 
     def get_run(self, name: str) -> Run | None:
         return self.runs.get(name)
@@ -137,14 +169,19 @@ class FakeRuns:
         objective_order: Literal["asc", "desc"],
         limit: int,
         start_key: dict[str, str] | None = None,
+        metric: str | None = None,
     ) -> tuple[list[tuple[Run, dict[str, str]]], dict[str, str] | None]:
         """gsi1's order and keys; a page ends at `limit` items or at the index's end."""
-        ranks = self.ranks.get(project, {})
+        if metric is None:
+            ranks = self.ranks.get(project, {})
+            board, sk = f"LEADERBOARD#{project}", "RUN#{}"
+        else:
+            ranks = self.boards.get((project, metric), {})
+            board, sk = f"LEADERBOARD#{project}#{metric}", f"BOARD#{{}}#{metric}"
         keys = sorted(
             (
-                {"gsi1pk": f"LEADERBOARD#{project}", "gsi1sk": sk}
-                | {"pk": f"PROJECT#{project}", "sk": f"RUN#{name}"}
-                for name, sk in ranks.items()
+                {"gsi1pk": board, "gsi1sk": rank, "pk": f"PROJECT#{project}", "sk": sk.format(name)}
+                for name, rank in ranks.items()
             ),
             key=lambda key: key["gsi1sk"],
             reverse=objective_order == "desc",
@@ -152,15 +189,20 @@ class FakeRuns:
         return self._page(keys, "gsi1sk", objective_order == "desc", limit, start_key)
 
     def unranked_runs(
-        self, project: str, limit: int, start_key: dict[str, str] | None = None
+        self,
+        project: str,
+        limit: int,
+        start_key: dict[str, str] | None = None,
+        metric: str | None = None,
     ) -> tuple[list[tuple[Run, dict[str, str]]], dict[str, str] | None]:
-        """Like DynamoDB's Query with a filter: `limit` counts the items read, ranked or not."""
+        """Like DynamoDB's Query with a filter: `limit` counts the items read, ranked or not;
+        for a named metric, unfiltered (its index is not on the membership)."""
         keys = [
             {"pk": f"PROJECT#{project}", "sk": f"RUN#{name}"}
             for name in sorted(self.memberships.get(project, ()))
         ]
         runs, next_key = self._page(keys, "sk", False, limit, start_key)
-        ranked = self.ranks.get(project, {})
+        ranked = self.ranks.get(project, {}) if metric is None else {}
         return [(run, key) for run, key in runs if run.name not in ranked], next_key
 
     def _page(
@@ -175,7 +217,7 @@ class FakeRuns:
             after = start_key[sort_key]
             keys = [k for k in keys if (k[sort_key] < after if descending else k[sort_key] > after)]
         page = keys[:limit]
-        runs = [(self.runs[key["sk"].removeprefix("RUN#")], key) for key in page]
+        runs = [(self.runs[key["sk"].split("#")[1]], key) for key in page]
         # As DynamoDB does, a full page names its last key even when nothing follows it.
         return runs, page[-1] if len(page) == limit else None
 
@@ -666,6 +708,29 @@ class FakeImports:
         return max(mine, key=lambda item: item.import_id, default=None)
 
 
+class FakeBoards:
+    """Leaderboard index states by project, saves `after` a state conditional on it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.states: dict[str, BoardIndex] = {}
+        self.saves = 0
+
+    def get(self, project: str) -> BoardIndex | None:
+        return self.states.get(project)
+
+    def save(self, index: BoardIndex, after: BoardIndex | None = None) -> bool:
+        with self._lock:
+            current = self.states.get(index.project)
+            if after is not None and (
+                current is None or (current.job_id, current.pages) != (after.job_id, after.pages)
+            ):
+                return False
+            self.states[index.project] = index
+            self.saves += 1
+            return True
+
+
 class FakeBus:
     """EventBridge PutEvents: what was published, in order; `down` refuses every event."""
 
@@ -718,3 +783,20 @@ class FakeModelRegistry:
         self.packages[arn] = replace(self.packages[arn], approval=approval)
         group = self.packages[arn].group or ""
         return ModelPackageChange(arn, group, approval, datetime.now(UTC))
+
+
+def board_service(
+    projects: FakeProjects | None = None,
+    runs: FakeRuns | None = None,
+    states: FakeBoards | None = None,
+    bus: FakeBus | None = None,
+    page_size: int = 100,
+) -> BoardService:
+    """Leaderboard indexes over fakes; with no state saved, only the objective's is complete."""
+    return BoardService(
+        projects or FakeProjects(),
+        runs or FakeRuns(),
+        states or FakeBoards(),
+        bus or FakeBus(),
+        page_size=page_size,
+    )

@@ -11,7 +11,12 @@ from chalice.app import Blueprint, CloudWatchEvent, Rate
 
 from chalicelib import wiring
 from chalicelib.config import get_settings
-from chalicelib.event_types import IMPORT_REQUESTED, IMPORT_SOURCE, MODEL_PACKAGE_STATE_CHANGE
+from chalicelib.event_types import (
+    IMPORT_REQUESTED,
+    IMPORT_SOURCE,
+    MODEL_PACKAGE_STATE_CHANGE,
+    REINDEX_REQUESTED,
+)
 from chalicelib.observability import correlate, logger
 
 SAGEMAKER = "aws.sagemaker"
@@ -133,21 +138,28 @@ def on_model_package_state_change(event: CloudWatchEvent) -> Any:
 
 
 @events.on_cw_event(
-    _pinned({"source": [IMPORT_SOURCE], "detail-type": [IMPORT_REQUESTED]}), name="on_run_import"
+    _pinned({"source": [IMPORT_SOURCE], "detail-type": [IMPORT_REQUESTED, REINDEX_REQUESTED]}),
+    name="on_run_import",
 )
 @_observed
 @_own_account
 def on_run_import(event: CloudWatchEvent) -> Any:
-    """Continues a run import for as long as this invocation has time, then requests the next."""
+    """Continues a run import, or a leaderboard re-index, for as long as this invocation has
+    time, then requests the next."""
     detail = event.detail if isinstance(event.detail, dict) else {}
-    project, import_id = detail.get("project"), detail.get("import_id")
-    if not isinstance(project, str) or not isinstance(import_id, str):
-        logger.warning("import request without a project and an import id skipped")
-        return {"skipped": "no project or import_id"}
+    reindex = event.detail_type == REINDEX_REQUESTED
+    id_key = "job_id" if reindex else "import_id"
+    project, job = detail.get("project"), detail.get(id_key)
+    if not isinstance(project, str) or not isinstance(job, str):
+        logger.warning("import or re-index request without a project and an id skipped")
+        return {"skipped": f"no project or {id_key}"}
     correlate(project=project)
     context: Any = event.context  # Lambda's context object; Chalice annotates it as a dict
     remaining = context.get_remaining_time_in_millis if context is not None else _one_minute
-    run_import = wiring.container().imports.advance(project, import_id, remaining)
+    if reindex:
+        index = wiring.container().leaderboard.boards.advance(project, job, remaining)
+        return None if index is None else {"building": sorted(index.building), "pages": index.pages}
+    run_import = wiring.container().imports.advance(project, job, remaining)
     return None if run_import is None else {"status": run_import.status, "pages": run_import.pages}
 
 
@@ -202,7 +214,11 @@ def reconcile(event: CloudWatchEvent) -> Any:
 @events.schedule(Rate(15, unit=Rate.MINUTES), name="resume_imports")
 @_observed
 def resume_imports(event: CloudWatchEvent) -> Any:
-    return {"resumed": wiring.container().imports.resume_stalled()}
+    container = wiring.container()
+    return {
+        "resumed": container.imports.resume_stalled(),
+        "reindexes": container.leaderboard.boards.resume_stalled(),
+    }
 
 
 @events.schedule(Rate(1, unit=Rate.DAYS), name="lineage_report")

@@ -4,30 +4,31 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import struct
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
+from chalicelib.boards import indexed_metrics, metric_board, objective_board
 from chalicelib.definitions import SAGEMAKER_NAME
 from chalicelib.errors import InvalidParameter
+from chalicelib.gateways.board_writes import BoardWrites, membership
 from chalicelib.gateways.table import (
+    BOARD_PREFIX,
     DATASET_USAGE,
     INDEX,
+    LOST_RACE,
     RUN_PREFIX,
     Item,
     Table,
     epoch_ms,
     iso,
     leaderboard_pk,
-    membership_key,
     project_pk,
     run_key,
 )
 from chalicelib.models import Project
-from chalicelib.objectives import objective_metric
 from chalicelib.records import Channel, Run
 
 if TYPE_CHECKING:
@@ -54,13 +55,15 @@ class RunTable:
         self, client: DynamoDBClient, table_name: str, retry_after_seconds: int = 2
     ) -> None:
         self._table = Table(client, table_name, retry_after_seconds)
+        self._writes = BoardWrites(self._table)
 
     def put_run(self, run: Run, projects: Sequence[Project] = ()) -> bool:
         """Stores a run unless the stored one is as new or newer; False when skipped.
 
         In the same transaction: the run's entry in each project's leaderboard (indexed by the
-        project's objective, by its statistic, when the run has it) and one usage item per
-        input channel, the forward index from a dataset to the runs that read it."""
+        project's objective, by its statistic, when the run has it), its entry in the index of
+        each metric the project names sortable (board_writes.py), and one usage item per input
+        channel, the forward index from a dataset to the runs that read it."""
         modified: AttributeValueTypeDef = {"N": str(epoch_ms(run.last_modified_at))}
         document: AttributeValueTypeDef = {"S": orjson.dumps(_run_document(run)).decode()}
         run_put: PutTypeDef = {
@@ -75,32 +78,66 @@ class RunTable:
             "ExpressionAttributeNames": {"#pk": "pk", "#modified": "last_modified_ms"},
             "ExpressionAttributeValues": {":modified": modified},
         }
-        extra = [_membership(run, project, document) for project in projects] + [
-            {
-                "pk": {"S": DATASET_USAGE},
-                "sk": {"S": f"{channel.s3_uri}#{RUN_PREFIX}{run.name}"},
-                "run_name": {"S": run.name},
-                "channel": {"S": channel.name},
-            }
+        core: list[TransactWriteItemTypeDef] = [{"Put": run_put}]
+        core += [self._writes.put(membership(run, project, document)) for project in projects]
+        core += [
+            self._writes.put(
+                {
+                    "pk": {"S": DATASET_USAGE},
+                    "sk": {"S": f"{channel.s3_uri}#{RUN_PREFIX}{run.name}"},
+                    "run_name": {"S": run.name},
+                    "channel": {"S": channel.name},
+                }
+            )
             for channel in run.channels
         ]
-        if not extra:
+        if len(core) == 1:
             return self._table.put(run_put)
-        actions: list[TransactWriteItemTypeDef] = [{"Put": run_put}]
-        actions += [{"Put": {"TableName": self._table.name, "Item": other}} for other in extra]
         # Only the run's own put has a condition: a cancellation means a newer run is stored.
-        return not self._table.transact(actions, expected=_NEWER_STORED)
+        return self._writes.write(core, run, document, projects, _NEWER_STORED)
 
     def join(self, run: Run, projects: Sequence[Project]) -> None:
         """Adds a recorded run to projects' leaderboards (projects defined after it was recorded),
         as `put_run` would have."""
         document: AttributeValueTypeDef = {"S": orjson.dumps(_run_document(run)).decode()}
-        actions: list[TransactWriteItemTypeDef] = [
-            {"Put": {"TableName": self._table.name, "Item": _membership(run, project, document)}}
-            for project in projects
-        ]
-        if actions:
-            self._table.transact(actions)
+        core = [self._writes.put(membership(run, project, document)) for project in projects]
+        if core:
+            self._writes.write(core, run, document, projects, LOST_RACE)
+
+    def reindex(
+        self,
+        project: Project,
+        building: frozenset[str],
+        start_key: dict[str, str] | None,
+        limit: int,
+    ) -> dict[str, str] | None:
+        """Writes the entries of the `building` indexes (boards.py) for one page of the project's
+        runs, by name after `start_key`, from the documents its leaderboard holds; the key the
+        next page starts after (None after the last page). Each run's entries are written only
+        while its leaderboard document is the one they were computed from: a run recorded again
+        meanwhile was indexed by that write."""
+        page = self._table.query_page(
+            **_begins_with(project_pk(project.name), RUN_PREFIX),
+            Limit=limit,
+            ConsistentRead=True,
+            **({} if start_key is None else {"ExclusiveStartKey": _attributes(start_key)}),
+        )
+        metrics = [m for m in indexed_metrics(project) if metric_board(m) in building]
+        rank = objective_board(project.objective) in building
+        groups = []
+        for item in page.get("Items", []):
+            run, document = _run_from_item(item), item["run"]
+            lead = (
+                self._writes.ranked(run, project, document)
+                if rank
+                else self._writes.unchanged(run, project, document)
+            )
+            actions = self._writes.entries(run, project, document, metrics)
+            if rank or actions:
+                groups.append([lead, *actions])
+        self._writes.guarded(groups)
+        last = page.get("LastEvaluatedKey")
+        return None if last is None else {name: last[name]["S"] for name in _MEMBER_KEY}
 
     def get_run(self, name: str) -> Run | None:
         if not SAGEMAKER_NAME.fullmatch(name):
@@ -120,33 +157,40 @@ class RunTable:
         objective_order: Literal["asc", "desc"],
         limit: int,
         start_key: dict[str, str] | None = None,
+        metric: str | None = None,
     ) -> Page:
-        """One page of the project's runs that have its objective, ordered by it (ties by run
-        name), each with the key to resume after it, and the key the next page starts after
-        (None after the last page)."""
+        """One page of the project's runs that have its objective (or the final value of a named
+        `metric`), ordered by it (ties by run name), each with the key to resume after it, and
+        the key the next page starts after (None after the last page)."""
+        board = leaderboard_pk(project, metric)
         page = self._table.query_page(
             IndexName=INDEX,
             KeyConditionExpression="#gsi1pk = :board",
             ExpressionAttributeNames={"#gsi1pk": "gsi1pk"},
-            ExpressionAttributeValues={":board": {"S": leaderboard_pk(project)}},
+            ExpressionAttributeValues={":board": {"S": board}},
             ScanIndexForward=objective_order == "asc",
             Limit=limit,
-            **_start_key(project, start_key, _BOARD_KEY),
+            **_start_key(project, start_key, _BOARD_KEY, board, metric),
         )
         return _positioned(page, _BOARD_KEY)
 
     def unranked_runs(
-        self, project: str, limit: int, start_key: dict[str, str] | None = None
+        self,
+        project: str,
+        limit: int,
+        start_key: dict[str, str] | None = None,
+        metric: str | None = None,
     ) -> Page:
         """Like `leaderboard`, for the project's runs that lack its objective, by run name;
-        `limit` counts the items read, so a page may hold fewer runs (or none) before the last."""
+        `limit` counts the items read, so a page may hold fewer runs (or none) before the last.
+        For a named `metric` the page holds every run (the index is not on the membership):
+        the caller drops those that have it."""
         query = _begins_with(project_pk(project), RUN_PREFIX)
-        query["ExpressionAttributeNames"]["#gsi1pk"] = "gsi1pk"
+        if metric is None:
+            query["ExpressionAttributeNames"]["#gsi1pk"] = "gsi1pk"
+            query["FilterExpression"] = "attribute_not_exists(#gsi1pk)"
         page = self._table.query_page(
-            **query,
-            FilterExpression="attribute_not_exists(#gsi1pk)",
-            Limit=limit,
-            **_start_key(project, start_key, _MEMBER_KEY),
+            **query, Limit=limit, **_start_key(project, start_key, _MEMBER_KEY)
         )
         return _positioned(page, _MEMBER_KEY)
 
@@ -166,14 +210,6 @@ class RunTable:
             return []  # no usage item has such a key, and asking would fail
         items = self._table.query(**_begins_with(DATASET_USAGE, sk_prefix))
         return [(item["run_name"]["S"], item["channel"]["S"]) for item in items]
-
-
-def sortable_number(value: float) -> str:
-    """A float as 16 hex digits whose string order is the numbers' order (IEEE 754 bits, with
-    the sign bit flipped for positives and every bit flipped for negatives)."""
-    (bits,) = struct.unpack(">Q", struct.pack(">d", value))
-    bits = bits ^ 0xFFFFFFFFFFFFFFFF if bits >> 63 else bits | 1 << 63
-    return f"{bits:016x}"
 
 
 def _begins_with(pk: str, sk_prefix: str) -> dict[str, Any]:
@@ -196,15 +232,6 @@ def _ancestors(uri: str) -> list[str]:
     return [ancestor for ancestor in ancestors if ancestor != uri]
 
 
-def _membership(run: Run, project: Project, document: AttributeValueTypeDef) -> Item:
-    item: Item = {**membership_key(project.name, run.name), "run": document}
-    value = objective_metric(run, project.objective)
-    if value is not None and math.isfinite(value):
-        item["gsi1pk"] = {"S": leaderboard_pk(project.name)}
-        item["gsi1sk"] = {"S": f"{sortable_number(value)}#{run.name}"}
-    return item
-
-
 def _positioned(page: Mapping[str, Any], names: tuple[str, ...]) -> Page:
     """A page's runs, each with its key (`names` of its item), and its LastEvaluatedKey."""
     runs = [
@@ -215,18 +242,31 @@ def _positioned(page: Mapping[str, Any], names: tuple[str, ...]) -> Page:
     return runs, None if last is None else {name: last[name]["S"] for name in names}
 
 
-def _start_key(project: str, key: dict[str, str] | None, names: tuple[str, ...]) -> dict[str, Any]:
-    """`ExclusiveStartKey` from a key this table handed out for the project's leaderboard."""
+def _start_key(
+    project: str,
+    key: dict[str, str] | None,
+    names: tuple[str, ...],
+    board: str | None = None,
+    metric: str | None = None,
+) -> dict[str, Any]:
+    """`ExclusiveStartKey` from a key this table handed out for the project's leaderboard (the
+    objective's index, a named `metric`'s, or the runs by name)."""
     if key is None:
         return {}
+    entry = RUN_PREFIX if metric is None else BOARD_PREFIX
     if (
         sorted(key) != sorted(names)
         or key["pk"] != project_pk(project)
-        or not key["sk"].startswith(RUN_PREFIX)
-        or key.get("gsi1pk", leaderboard_pk(project)) != leaderboard_pk(project)
+        or not key["sk"].startswith(entry)
+        or (metric is not None and not key["sk"].endswith(f"#{metric}"))
+        or key.get("gsi1pk") != board
     ):
         raise InvalidParameter("cursor is not valid for this leaderboard")
-    return {"ExclusiveStartKey": {name: {"S": value} for name, value in key.items()}}
+    return {"ExclusiveStartKey": _attributes(key)}
+
+
+def _attributes(key: dict[str, str]) -> dict[str, Any]:
+    return {name: {"S": value} for name, value in key.items()}
 
 
 def _run_document(run: Run) -> dict[str, Any]:

@@ -59,6 +59,10 @@ RUN_PREFIX = "RUN#"
 PROMOTION_PREFIX = "PROMOTION#"
 LEADERBOARD_PREFIX = "LEADERBOARD#"
 IMPORT_PREFIX = "IMPORT#"
+# A run's entry in the index of one of its project's named metrics (boards.py).
+BOARD_PREFIX = "BOARD#"
+# Transactions hold at most 100 actions.
+MAX_TRANSACT = 100
 # Cancellation reasons that mean "another writer got there first": nothing was written.
 LOST_RACE = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
 # Throttled or briefly unavailable: botocore's standard mode has retried these already.
@@ -83,8 +87,22 @@ def project_pk(project: str) -> str:
     return f"PROJECT#{project}"
 
 
-def leaderboard_pk(project: str) -> str:
-    return f"{LEADERBOARD_PREFIX}{project}"
+def leaderboard_pk(project: str, metric: str | None = None) -> str:
+    """The index partition of a project's objective, or of one of its named metrics."""
+    return (
+        f"{LEADERBOARD_PREFIX}{project}"
+        if metric is None
+        else f"{LEADERBOARD_PREFIX}{project}#{metric}"
+    )
+
+
+def board_key(project: str, run: str, metric: str) -> Item:
+    """A run's entry in the index of a project's named metric (run names hold no "#")."""
+    return {"pk": {"S": project_pk(project)}, "sk": {"S": f"{BOARD_PREFIX}{run}#{metric}"}}
+
+
+def board_state_key(project: str) -> Item:
+    return {"pk": {"S": project_pk(project)}, "sk": {"S": "BOARDS"}}
 
 
 def idempotency_pk(handler: str) -> str:

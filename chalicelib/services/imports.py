@@ -58,7 +58,7 @@ class ImportRequests:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._imports = imports
-        self._bus = bus
+        self.bus = bus
         self._clock = clock
 
     def start(self, project: Project, cause: str) -> RunImport:
@@ -81,7 +81,7 @@ class ImportRequests:
 
     def request(self, run_import: RunImport) -> None:
         try:
-            self._bus.publish(
+            self.bus.publish(
                 IMPORT_REQUESTED,
                 {"project": run_import.project, "import_id": run_import.import_id},
             )

@@ -10,6 +10,7 @@ from typing import Literal
 
 import orjson
 
+from chalicelib.boards import indexed_metrics, metric_board, objective_board
 from chalicelib.errors import InvalidParameter, ProjectNotFound
 from chalicelib.models import Project
 from chalicelib.objectives import metric_value
@@ -26,6 +27,7 @@ from chalicelib.processing.leaderboard_query import (
     parse_sort,
 )
 from chalicelib.records import Run
+from chalicelib.services.boards import BoardService
 from chalicelib.services.ports import ProjectStore, RunStore
 from chalicelib.services.selection import Eligibility, eligibility
 from chalicelib.services.trust import TrustPolicy
@@ -55,13 +57,18 @@ class LeaderboardPage:
 
 
 class LeaderboardService:
-    """Sorted by the objective, pages come from the objective's index (O(limit) reads without
-    filters); sorted by any other metric, every run of the project is read and sorted per page."""
+    """Sorted by the objective, or by the final value of a metric the project names sortable,
+    pages come from that metric's index (O(limit) reads without filters) once the index is
+    complete (`boards`); sorted by anything else, or while the index is being built, every run
+    of the project is read and sorted per page."""
 
-    def __init__(self, projects: ProjectStore, runs: RunStore, trust: TrustPolicy) -> None:
+    def __init__(
+        self, projects: ProjectStore, runs: RunStore, trust: TrustPolicy, boards: BoardService
+    ) -> None:
         self._projects = projects
         self._runs = runs
         self._trust = trust
+        self.boards = boards
 
     def page(
         self,
@@ -82,14 +89,19 @@ class LeaderboardService:
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidParameter(f"limit must be an integer from 1 to {MAX_LIMIT}")
         fingerprint = _fingerprint(project, key, direction, conditions)
-        ranked = key == objective
-        start = Cursor(fingerprint, "ranked" if ranked else "sorted")
+        board = _board(definition, key)
+        indexed = board is not None and board in self.boards.ready(definition)
+        start = Cursor(fingerprint, "ranked" if indexed else "sorted")
         if cursor is not None:
             start = decode_cursor(cursor)
-            if start.fingerprint != fingerprint or (start.phase == "sorted") == ranked:
+            if start.fingerprint != fingerprint:
                 raise InvalidParameter("cursor belongs to another query: keep filters and sort")
-        if ranked:
-            entries, after = self._from_index(project, direction, conditions, limit, start)
+            if start.phase != "sorted" and not indexed:
+                raise InvalidParameter("the leaderboard's index changed: start again")
+        if start.phase != "sorted":
+            metric = None if key == objective else key.metric
+            query = _IndexQuery(project, key, metric, direction, conditions)
+            entries, after = self._from_index(query, limit, start)
         else:
             entries, after = self._sorted(project, key, direction, conditions, limit, start)
         return LeaderboardPage(
@@ -101,27 +113,24 @@ class LeaderboardService:
         )
 
     def _from_index(
-        self,
-        project: str,
-        order: Order,
-        conditions: tuple[Filter, ...],
-        limit: int,
-        start: Cursor,
+        self, query: _IndexQuery, limit: int, start: Cursor
     ) -> tuple[list[Run], Cursor | None]:
-        """The objective's index in `order`, then the runs lacking the objective by name."""
+        """The index in its order, then the runs lacking the metric by name."""
         found: list[Run] = []
         phase, key = start.phase, start.key
+        project, metric, conditions = query.project, query.metric, query.conditions
         while len(found) < limit:
             size = FILTERED_PAGE if conditions else limit - len(found)
             if phase == "ranked":
-                runs, next_key = self._runs.leaderboard(project, order, size, key)
+                runs, next_key = self._runs.leaderboard(project, query.order, size, key, metric)
             else:
-                runs, next_key = self._runs.unranked_runs(project, size, key)
+                runs, next_key = self._runs.unranked_runs(project, size, key, metric)
             for run, run_key in runs:
                 if len(found) == limit:
                     return found, Cursor(start.fingerprint, phase, key=key)
                 key = run_key
-                if all(matches(run, condition) for condition in conditions):
+                ranked_before = phase == "unranked" and _value(run, query.key) is not None
+                if not ranked_before and all(matches(run, c) for c in conditions):
                     found.append(run)
             if next_key is not None:
                 key = next_key
@@ -158,6 +167,27 @@ class LeaderboardService:
         end = start.offset + limit
         after = Cursor(start.fingerprint, "sorted", end) if end < len(ordered) else None
         return ordered[start.offset : end], after
+
+
+@dataclass(frozen=True)
+class _IndexQuery:
+    """A page read from an index: the objective's (`metric` None) or a named metric's."""
+
+    project: str
+    key: SortKey
+    metric: str | None
+    order: Order
+    conditions: tuple[Filter, ...]
+
+
+def _board(project: Project, key: SortKey) -> str | None:
+    """The index that answers a sort key, if the project's definition has one."""
+    objective = project.objective
+    if key == SortKey(objective.metric, objective.statistic):
+        return objective_board(objective)
+    if key.statistic == "last" and key.metric in indexed_metrics(project):
+        return metric_board(key.metric)
+    return None
 
 
 def _order(project: Project, metric: str, order: str | None) -> Order:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:  # annotations only: the ports add nothing to a function's import
+    from chalicelib.boards import BoardIndex
     from chalicelib.imports import RunImport, SearchCursor, SearchPage
     from chalicelib.models import EndpointSpec, Invocation, Match, Project, Strategy
     from chalicelib.processing.model_containers import ServingContainer
@@ -141,11 +142,33 @@ class RunStore(Protocol):
         objective_order: Literal["asc", "desc"],
         limit: int,
         start_key: dict[str, str] | None = None,
+        metric: str | None = None,
     ) -> tuple[list[tuple[Run, dict[str, str]]], dict[str, str] | None]: ...
 
     def unranked_runs(
-        self, project: str, limit: int, start_key: dict[str, str] | None = None
+        self,
+        project: str,
+        limit: int,
+        start_key: dict[str, str] | None = None,
+        metric: str | None = None,
     ) -> tuple[list[tuple[Run, dict[str, str]]], dict[str, str] | None]: ...
+
+    def reindex(
+        self,
+        project: Project,
+        building: frozenset[str],
+        start_key: dict[str, str] | None,
+        limit: int,
+    ) -> dict[str, str] | None: ...
+
+
+class BoardStore(Protocol):
+    """Leaderboard index states (gateways/boards.py); a save `after` a state is conditional on
+    it still being the stored one."""
+
+    def get(self, project: str) -> BoardIndex | None: ...
+
+    def save(self, index: BoardIndex, after: BoardIndex | None = None) -> bool: ...
 
 
 class RunFinder(Protocol):

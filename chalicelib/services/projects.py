@@ -37,9 +37,11 @@ class ProjectService:
         vocabulary_prefixes: tuple[str, ...] = (),
         fronted_endpoints: tuple[str, ...] = (),
         start_import: Callable[[Project, str], object] | None = None,
+        start_reindex: Callable[[Project, Project | None], object] | None = None,
     ) -> None:
         self._store = store
         self._start_import = start_import
+        self._start_reindex = start_reindex
         # SageMaker endpoint names are case-insensitive.
         self._fronted = frozenset(name.lower() for name in fronted_endpoints)
         self._vocabularies = vocabularies
@@ -69,7 +71,8 @@ class ProjectService:
     ) -> tuple[Project, bool, str]:
         """Validates and stores a definition: it, whether it was created, and its revision;
         with `if_match`, only over a revision it names. A new project, or a changed `match`,
-        starts an import of the runs it names that already exist."""
+        starts an import of the runs it names that already exist; leaderboard indexes it names
+        that are not complete (a new objective or named metric) are built in the background."""
         project = self._within_stage(parse_project(document, name))
         self._check_vocabulary(project)
         previous = self._store.get(project.name)
@@ -80,6 +83,12 @@ class ProjectService:
             except ServiceUnavailable:
                 # The definition is stored: an operator starts the import (POST .../imports).
                 logger.warning("import not started", extra={"project": project.name})
+        if self._start_reindex is not None:
+            try:
+                self._start_reindex(project, previous)
+            except ServiceUnavailable:
+                # Until a later write starts it, the leaderboard reads every run for those metrics.
+                logger.warning("re-index not started", extra={"project": project.name})
         return project, created, revision
 
     def _within_stage(self, project: Project) -> Project:

@@ -30,6 +30,8 @@ SERVICES = {
     "sagemaker_variants.py": "sagemaker",
     "cloudwatch.py": "cloudwatch",
     "imports.py": "dynamodb",
+    "boards.py": "dynamodb",
+    "board_writes.py": "dynamodb",
     "event_bus.py": "events",
     "model_registry.py": "sagemaker",
 }

@@ -97,4 +97,7 @@ def test_the_resume_schedule_leaves_fresh_imports_alone(client: Client) -> None:
     event = client.events.generate_cw_event(
         source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
     )
-    assert client.lambda_.invoke("resume_imports", event).payload == {"resumed": []}
+    assert client.lambda_.invoke("resume_imports", event).payload == {
+        "resumed": [],
+        "reindexes": [],
+    }

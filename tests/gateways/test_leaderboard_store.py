@@ -15,7 +15,7 @@ from chalicelib.models import Objective, Project
 from chalicelib.records import Run
 from chalicelib.services.leaderboard import LeaderboardService
 from tests.factories import TRUSTED, project_document
-from tests.fakes import FakeProjects
+from tests.fakes import FakeProjects, board_service
 from tests.gateways.conftest import TABLE
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -106,7 +106,7 @@ def test_a_top_ten_among_hundreds_of_runs_reads_about_ten_items(
         "after-call.dynamodb.Query",
         lambda parsed, **_: read.append(parsed.get("ScannedCount", parsed["Count"])),
     )
-    service = LeaderboardService(FakeProjects(project), table, TRUSTED)
+    service = LeaderboardService(FakeProjects(project), table, TRUSTED, board_service())
 
     first = service.page("digits-zero", limit=10)
     items_for_first = sum(read)
@@ -127,7 +127,7 @@ def test_unranked_runs_come_after_the_index_and_pages_may_be_short(
 
     page, next_key = table.unranked_runs("digits-zero", 2)
     rest, end = table.unranked_runs("digits-zero", 10, next_key)
-    service = LeaderboardService(FakeProjects(project), table, TRUSTED)
+    service = LeaderboardService(FakeProjects(project), table, TRUSTED, board_service())
     walked: list[str] = []
     cursor = None
     while True:

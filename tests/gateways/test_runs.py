@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.definitions import parse_project
-from chalicelib.gateways.runs import RunTable, sortable_number
+from chalicelib.gateways.board_writes import sortable_number
+from chalicelib.gateways.runs import RunTable
 from chalicelib.gateways.table import DATASET_USAGE
 from chalicelib.models import Objective
 from chalicelib.records import Channel, Run

@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 
 from chalicelib.definitions import parse_project
 from chalicelib.errors import InvalidParameter, ProjectNotFound
-from chalicelib.gateways.runs import sortable_number
+from chalicelib.gateways.board_writes import sortable_number
 from chalicelib.models import Objective, Project
 from chalicelib.processing.leaderboard_query import STATUSES
 from chalicelib.records import Run
 from chalicelib.services.leaderboard import LeaderboardService
 from tests.factories import TRUSTED, project_document
-from tests.fakes import FakeProjects, FakeRuns
+from tests.fakes import FakeProjects, FakeRuns, board_service
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
 LOSS = "train:objective_loss:final"
@@ -152,7 +152,7 @@ def test_walking_every_page_gives_the_reference_ranking(
     store = FakeRuns()
     for run in recorded:
         store.put_run(run, [definition])
-    service = LeaderboardService(FakeProjects(definition), store, TRUSTED)
+    service = LeaderboardService(FakeProjects(definition), store, TRUSTED, board_service())
 
     texts = ["".join(spec) for spec in filters]
     names = walk(service, limit, filters=texts, sort=sort, order=order)
@@ -169,7 +169,7 @@ def test_top_ten_by_objective_reads_ten_index_items_and_pages_on() -> None:
     for index in range(50):
         run = Run(f"run-{index:02d}", "arn", "Completed", T0, metrics={LOSS: 1.0 / (1 + index)})
         store.put_run(run, [definition])
-    service = LeaderboardService(FakeProjects(definition), store, TRUSTED)
+    service = LeaderboardService(FakeProjects(definition), store, TRUSTED, board_service())
 
     first = service.page("digits-zero")
     second = service.page("digits-zero", cursor=first.next_cursor)
@@ -191,7 +191,7 @@ def test_top_ten_by_objective_reads_ten_index_items_and_pages_on() -> None:
     ],
 )
 def test_bad_queries_are_invalid_parameters(query: dict[str, Any], message: str) -> None:
-    service = LeaderboardService(FakeProjects(project()), FakeRuns(), TRUSTED)
+    service = LeaderboardService(FakeProjects(project()), FakeRuns(), TRUSTED, board_service())
     with pytest.raises(InvalidParameter, match=message):
         service.page("digits-zero", **query)
 
@@ -203,7 +203,7 @@ def test_a_cursor_serves_only_its_own_query() -> None:
         store.put_run(
             Run(f"run-{index}", "arn", "Completed", T0, metrics={LOSS: 0.1}), [definition]
         )
-    service = LeaderboardService(FakeProjects(definition), store, TRUSTED)
+    service = LeaderboardService(FakeProjects(definition), store, TRUSTED, board_service())
     ranked = service.page("digits-zero", limit=1).next_cursor
     by_f1 = service.page("digits-zero", limit=1, sort="Metrics.validation:f1").next_cursor
 
@@ -217,7 +217,7 @@ def test_a_cursor_serves_only_its_own_query() -> None:
 
 def test_unknown_project() -> None:
     with pytest.raises(ProjectNotFound):
-        LeaderboardService(FakeProjects(), FakeRuns(), TRUSTED).page("nope")
+        LeaderboardService(FakeProjects(), FakeRuns(), TRUSTED, board_service()).page("nope")
 
 
 @pytest.mark.parametrize("sort", [None, "Metrics.validation:f1"])
@@ -227,7 +227,7 @@ def test_negative_zero_ranks_before_zero_as_in_the_index(sort: str | None) -> No
     for name, value in (("a", 0.0), ("b", -0.0), ("c", -1.0)):
         metrics = {LOSS: value, "validation:f1": value}
         store.put_run(Run(name, "arn", "Completed", T0, metrics=metrics), [definition])
-    service = LeaderboardService(FakeProjects(definition), store, TRUSTED)
+    service = LeaderboardService(FakeProjects(definition), store, TRUSTED, board_service())
 
     page = service.page("digits-zero", sort=sort, order="asc")
 
@@ -267,7 +267,7 @@ def test_sorting_by_a_metrics_statistic(statistic: str) -> None:
     store = FakeRuns()
     for run in statistic_runs():
         store.put_run(run, [definition])
-    service = LeaderboardService(FakeProjects(definition), store, TRUSTED)
+    service = LeaderboardService(FakeProjects(definition), store, TRUSTED, board_service())
 
     by_final = service.page("digits-zero", sort=f"Metrics.{ACCURACY}", order="desc")
     by_statistic = service.page("digits-zero", sort=f"Metrics.{ACCURACY}.{statistic}", order="desc")
@@ -285,7 +285,7 @@ def test_the_objectives_statistic_ranks_the_default_leaderboard_from_the_index()
     store = FakeRuns()
     for run in statistic_runs():
         store.put_run(run, [definition])
-    service = LeaderboardService(FakeProjects(definition), store, TRUSTED)
+    service = LeaderboardService(FakeProjects(definition), store, TRUSTED, board_service())
 
     first = service.page("digits-zero", limit=2)
     rest = service.page("digits-zero", limit=10, cursor=first.next_cursor)

@@ -9,7 +9,7 @@ from chalicelib.records import Run
 from chalicelib.services.leaderboard import LeaderboardService
 from chalicelib.services.selection import Eligibility, eligibility
 from tests.factories import TRUSTED
-from tests.fakes import FakeProjects
+from tests.fakes import FakeProjects, board_service
 from tests.unit.test_champions import METRIC, TAGS, World, project, run
 
 FOREIGN_IMAGE = "999999999999.dkr.ecr.us-east-1.amazonaws.com/exfiltrate:latest"
@@ -57,7 +57,7 @@ def test_a_trusted_image_with_a_foreign_artifact_is_untrusted_too() -> None:
 def test_the_leaderboard_ranks_the_attacker_first_and_says_it_may_not_be_promoted() -> None:
     world = World()
     world.complete(run("trusted-a", 0.3), attackers_run())
-    board = LeaderboardService(FakeProjects(project()), world.runs, TRUSTED)
+    board = LeaderboardService(FakeProjects(project()), world.runs, TRUSTED, board_service())
 
     page = board.page("digits-zero")
 
