@@ -84,7 +84,9 @@ class Container:
 
     @cached_property
     def s3_client(self) -> S3Client:
-        return reuse_user_agent(self.session.client("s3"))
+        from chalicelib.gateways.s3 import client_config as s3_client_config
+
+        return reuse_user_agent(self.session.client("s3", config=s3_client_config()))
 
     @cached_property
     def events_client(self) -> EventBridgeClient:
