@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 _MISSING = frozenset({"NoSuchKey", "NoSuchBucket", "NotFound", "404"})
 # What S3 answers for an object sagewire may not read (or, without s3:ListBucket, a missing one).
 _FORBIDDEN = frozenset({"AccessDenied", "Forbidden", "403"})
-# A multipart upload's part: holds what is held in memory of an object written in pieces.
-PART_BYTES = 8 * 1024 * 1024
+# A multipart upload's part (S3's smallest but the last): what is held in memory of an object
+# written in pieces.
+PART_BYTES = 5 * 1024 * 1024
 _LINE_CHUNK_BYTES = 64 * 1024
 
 
@@ -261,10 +262,11 @@ class Upload:
             Key=self._key,
             UploadId=self._upload_id,
             PartNumber=number,
-            Body=bytes(self._buffer),
+            # The buffer itself, not a copy of it: botocore sends a bytearray as it sends bytes.
+            Body=self._buffer,
         )
         self._parts.append({"ETag": response["ETag"], "PartNumber": number})
-        self._buffer.clear()
+        self._buffer = bytearray()
 
 
 def _bucket_key(uri: str) -> tuple[str, str]:

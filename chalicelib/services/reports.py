@@ -190,10 +190,7 @@ class ReportService:
             spills = _Spills(stack)
             projects_json = JsonArray(spills.projects_json.write)
             for project in projects:
-                runs = list(self._runs.each_project_run(project.name))
-                report = self._project_report(project, runs)
-                self._spill(report, runs, spills, projects_json)
-                tracker.add(report)
+                tracker.add(self._gather(project, spills, projects_json))
             projects_json.close()
             drift = tuple(
                 DriftRow(d.project, d.endpoint, d.champion_config, d.serving_config)
@@ -220,6 +217,14 @@ class ReportService:
             return LatestReport(self._objects.get(self._bucket, key, MAX_INLINE_BYTES).body or b"")
         except InputTooLarge:
             return LatestReport(url=self._objects.presigned_get(self._bucket, key, LINK_SECONDS))
+
+    def _gather(self, project: Project, spills: _Spills, projects: JsonArray) -> ProjectReport:
+        """One project's report, its parts spilled; its runs are freed on return, before the
+        next project's are read."""
+        runs = list(self._runs.each_project_run(project.name))
+        report = self._project_report(project, runs)
+        self._spill(report, runs, spills, projects)
+        return report
 
     def _spill(
         self, report: ProjectReport, runs: Sequence[Run], spills: _Spills, projects: JsonArray
