@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -70,16 +71,13 @@ class DiskS3:
         else:
             bucket, _slash, key = path.partition("/")
         query = {name: values[0] for name, values in parse_qs(url.query).items()}
-        body: Any = request.body
-        data = body.read() if hasattr(body, "read") else (body or b"")
         headers = {
             name.lower(): value.decode() if isinstance(value, bytes) else value
             for name, value in request.headers.items()
         }
-        if "aws-chunked" in headers.get("content-encoding", ""):
-            data = _unchunk(data)
+        body = _Body(request.body, "aws-chunked" in headers.get("content-encoding", ""))
         handler = getattr(self, f"_{operation}")
-        status, extra, payload = handler(bucket, key, query, data, headers)
+        status, extra, payload = handler(bucket, key, query, body, headers)
         response_headers = HTTPHeaders()
         for name, value in extra.items():
             response_headers[name] = value
@@ -91,24 +89,27 @@ class DiskS3:
             raw = _Raw(payload)
         return AWSResponse(request.url, status, response_headers, raw)
 
-    def _new(self, data: bytes) -> tuple[Path, str]:
+    def _new(self, body: _Body | None = None) -> tuple[Path, str]:
+        """A new file holding the body, written a piece at a time."""
         number = next(self._ids)
         path = self._root / f"{number}"
-        path.write_bytes(data)
+        with path.open("wb") as file:
+            for piece in () if body is None else body.pieces():
+                file.write(piece)
         return path, f'"{number:032x}"'
 
     def _CreateBucket(self, *_: Any) -> tuple[int, dict[str, str], bytes]:
         return 200, {}, b""
 
     def _PutObject(
-        self, bucket: str, key: str, query: dict[str, str], data: bytes, headers: dict[str, str]
+        self, bucket: str, key: str, query: dict[str, str], data: _Body, headers: dict[str, str]
     ) -> tuple[int, dict[str, str], bytes]:
         path, etag = self._new(data)
         self._objects[bucket, key] = _Object(path, headers.get("content-type", ""), etag)
         return 200, {"etag": etag}, b""
 
     def _CreateMultipartUpload(
-        self, bucket: str, key: str, query: dict[str, str], data: bytes, headers: dict[str, str]
+        self, bucket: str, key: str, query: dict[str, str], data: _Body, headers: dict[str, str]
     ) -> tuple[int, dict[str, str], bytes]:
         upload = f"upload-{next(self._ids)}-{headers.get('content-type', '')}"
         self._uploads[upload] = []
@@ -123,17 +124,17 @@ class DiskS3:
         )
 
     def _UploadPart(
-        self, bucket: str, key: str, query: dict[str, str], data: bytes, headers: dict[str, str]
+        self, bucket: str, key: str, query: dict[str, str], data: _Body, headers: dict[str, str]
     ) -> tuple[int, dict[str, str], bytes]:
         path, etag = self._new(data)
         self._uploads[query["uploadId"]].append(path)
         return 200, {"etag": etag}, b""
 
     def _CompleteMultipartUpload(
-        self, bucket: str, key: str, query: dict[str, str], data: bytes, headers: dict[str, str]
+        self, bucket: str, key: str, query: dict[str, str], data: _Body, headers: dict[str, str]
     ) -> tuple[int, dict[str, str], bytes]:
         upload = query["uploadId"]
-        path, etag = self._new(b"")
+        path, etag = self._new()
         with path.open("wb") as whole:
             for part in self._uploads.pop(upload):
                 with part.open("rb") as piece:
@@ -144,25 +145,25 @@ class DiskS3:
         return 200, {}, _xml("CompleteMultipartUploadResult", f"<ETag>{escape(etag)}</ETag>")
 
     def _AbortMultipartUpload(
-        self, bucket: str, key: str, query: dict[str, str], data: bytes, headers: dict[str, str]
+        self, bucket: str, key: str, query: dict[str, str], data: _Body, headers: dict[str, str]
     ) -> tuple[int, dict[str, str], bytes]:
         for part in self._uploads.pop(query["uploadId"], []):
             part.unlink()
         return 204, {}, b""
 
     def _CopyObject(
-        self, bucket: str, key: str, query: dict[str, str], data: bytes, headers: dict[str, str]
+        self, bucket: str, key: str, query: dict[str, str], data: _Body, headers: dict[str, str]
     ) -> tuple[int, dict[str, str], bytes]:
         source_bucket, _, source_key = unquote(headers["x-amz-copy-source"]).partition("/")
         source = self._objects[source_bucket, source_key]
-        path, etag = self._new(b"")
+        path, etag = self._new()
         shutil.copyfile(source.path, path)
         self._objects[bucket, key] = _Object(path, source.content_type, etag)
         result = f"<ETag>{escape(etag)}</ETag><LastModified>2026-12-24T06:00:00.000Z</LastModified>"
         return 200, {}, _xml("CopyObjectResult", result)
 
     def _HeadObject(
-        self, bucket: str, key: str, query: dict[str, str], data: bytes, headers: dict[str, str]
+        self, bucket: str, key: str, query: dict[str, str], data: _Body, headers: dict[str, str]
     ) -> tuple[int, dict[str, str], bytes]:
         stored = self._objects.get((bucket, key))
         if stored is None:
@@ -175,7 +176,7 @@ class DiskS3:
         )
 
     def _GetObject(
-        self, bucket: str, key: str, query: dict[str, str], data: bytes, headers: dict[str, str]
+        self, bucket: str, key: str, query: dict[str, str], data: _Body, headers: dict[str, str]
     ) -> tuple[int, dict[str, str], bytes | IO[bytes]]:
         stored = self._objects.get((bucket, key))
         if stored is None:
@@ -186,7 +187,7 @@ class DiskS3:
         return 200, answer, stored.path.open("rb")
 
     def _DeleteObject(
-        self, bucket: str, key: str, query: dict[str, str], data: bytes, headers: dict[str, str]
+        self, bucket: str, key: str, query: dict[str, str], data: _Body, headers: dict[str, str]
     ) -> tuple[int, dict[str, str], bytes]:
         stored = self._objects.pop((bucket, key), None)
         if stored is not None:
@@ -194,7 +195,7 @@ class DiskS3:
         return 204, {}, b""
 
     def _ListObjectsV2(
-        self, bucket: str, key: str, query: dict[str, str], data: bytes, headers: dict[str, str]
+        self, bucket: str, key: str, query: dict[str, str], data: _Body, headers: dict[str, str]
     ) -> tuple[int, dict[str, str], bytes]:
         keys = sorted(k for b, k in self._objects if b == bucket)
         contents = "".join(
@@ -209,18 +210,37 @@ class DiskS3:
         return 200, {}, _xml("ListBucketResult", body)
 
 
-def _unchunk(data: bytes) -> bytes:
-    """The payload of an aws-chunked body (botocore's checksum trailer mode): `<hex size>\\r\\n
-    <bytes>\\r\\n` chunks up to a zero-size one, then the trailer."""
-    out = bytearray()
-    at = 0
-    while True:
-        end = data.index(b"\r\n", at)
-        size = int(data[at:end].split(b";")[0], 16)
-        if size == 0:
-            return bytes(out)
-        out += data[end + 2 : end + 2 + size]
-        at = end + 2 + size + 2
+class _Body:
+    """A request's body read a piece at a time, as botocore would send it: a file-like body is
+    never held whole (an aws-chunked one, botocore's checksum trailer mode, is `<hex size>\\r\\n
+    <bytes>\\r\\n` chunks up to a zero-size one, then the trailer)."""
+
+    def __init__(self, body: Any, chunked: bool) -> None:
+        self._body = body
+        self._chunked = chunked
+
+    def pieces(self) -> Iterator[bytes]:
+        body = self._body
+        if not hasattr(body, "read"):
+            yield bytes(body or b"")
+            return
+        if not self._chunked:
+            yield from iter(lambda: body.read(_COPY_BYTES), b"")
+            return
+        pending = b""
+        while True:
+            while b"\r\n" not in pending:
+                pending += body.read(64)
+            line, _, pending = pending.partition(b"\r\n")
+            size = int(line.split(b";")[0], 16)
+            if size == 0:
+                return
+            left = size + 2 - len(pending)
+            while left > 0:
+                pending += body.read(min(left, _COPY_BYTES))
+                left = size + 2 - len(pending)
+            yield pending[:size]
+            pending = pending[size + 2 :]
 
 
 def _xml(root: str, inner: str) -> bytes:
