@@ -7,7 +7,7 @@ import hashlib
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, cast
 
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -262,8 +262,9 @@ class Upload:
             Key=self._key,
             UploadId=self._upload_id,
             PartNumber=number,
-            # The buffer itself, not a copy of it: botocore sends a bytearray as it sends bytes.
-            Body=self._buffer,
+            # The buffer itself, not a copy of it: botocore takes a bytearray blob as it takes
+            # bytes (botocore.validate), which the stubs do not say.
+            Body=cast("bytes", self._buffer),
         )
         self._parts.append({"ETag": response["ETag"], "PartNumber": number})
         self._buffer = bytearray()
