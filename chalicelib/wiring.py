@@ -78,13 +78,14 @@ class Container:
     def sagemaker_client(self) -> SageMakerClient:
         from chalicelib.gateways.sagemaker import control_plane_client_config
 
-        return reuse_user_agent(
-            self.session.client("sagemaker", config=control_plane_client_config())
-        )
+        config = control_plane_client_config()
+        return reuse_user_agent(self.session.client("sagemaker", config=config))
 
     @cached_property
     def s3_client(self) -> S3Client:
-        return reuse_user_agent(self.session.client("s3"))
+        from chalicelib.gateways.s3 import client_config as s3_client_config
+
+        return reuse_user_agent(self.session.client("s3", config=s3_client_config()))
 
     @cached_property
     def events_client(self) -> EventBridgeClient:

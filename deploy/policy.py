@@ -44,6 +44,7 @@ CATALOG: dict[str, ActionInfo] = {
     "s3:GetObject": ActionInfo("Read", ("object",)),
     "s3:GetObjectVersion": ActionInfo("Read", ("object",)),
     "s3:PutObject": ActionInfo("Write", ("object",)),
+    "s3:AbortMultipartUpload": ActionInfo("Write", ("object",)),
     "s3:DeleteObject": ActionInfo("Write", ("object",)),
     "s3:ListBucket": ActionInfo("List", ("bucket",)),
     "sagemaker:DescribeTrainingJob": ActionInfo("Read", ("training-job",)),
@@ -201,6 +202,7 @@ def allowed_resources(stage: Stage) -> dict[str, tuple[str, ...]]:
             for uri in settings.vocabulary_prefixes + settings.trusted_artifacts
         ),
         "s3:PutObject": tuple(f"{bucket}/{key}*" for key in write_prefixes),
+        "s3:AbortMultipartUpload": (f"{bucket}/{REPORTS_PREFIX}*",),
         "sagemaker:ListModels": ("*",),
         "sagemaker:ListEndpointConfigs": ("*",),
         "sagemaker:ListTrialComponents": ("*",),
@@ -266,6 +268,8 @@ def build_policy(stage: Stage) -> dict[str, Any]:
         grant("BucketMissingKeysAre404", "s3:ListBucket"),
         grant("ReadObjects", "s3:GetObject"),
         grant("WriteObjects", "s3:PutObject"),
+        # Reports are uploaded in parts; a failed upload's parts are aborted, not left to bill.
+        grant("AbortReportUploads", "s3:AbortMultipartUpload"),
         grant(
             "DescribeJobs",
             "sagemaker:DescribeTrainingJob",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -162,6 +163,9 @@ class FakeRuns:
     def project_runs(self, project: str) -> list[Run]:
         """Runs recorded with `project` among their projects, by name."""
         return [self.runs[name] for name in sorted(self.memberships.get(project, ()))]
+
+    def each_project_run(self, project: str) -> Iterator[Run]:
+        yield from self.project_runs(project)
 
     def leaderboard(
         self,
@@ -560,6 +564,36 @@ class FakeObjects:
 
     def delete(self, bucket: str, key: str) -> None:
         self.objects.pop((bucket, key), None)
+
+    @contextmanager
+    def writer(self, bucket: str, key: str, content_type: str) -> Iterator[FakeWriter]:
+        """The object exists only once the block ends without error, as S3's would."""
+        writer = FakeWriter()
+        yield writer
+        self.put(bucket, key, bytes(writer.body), content_type)
+
+    def copy(self, bucket: str, source: str, destination: str) -> None:
+        if (bucket, source) not in self.objects:
+            raise NotFound("the object does not exist")
+        self.objects[bucket, destination] = self.objects[bucket, source]
+        self.puts.append(destination)
+
+    @contextmanager
+    def lines(self, bucket: str, key: str) -> Iterator[Iterator[bytes]]:
+        if (bucket, key) not in self.objects:
+            raise NotFound("the object does not exist")
+        yield iter(self.objects[bucket, key][0].splitlines())
+
+    def presigned_get(self, bucket: str, key: str, seconds: int) -> str:
+        return f"https://{bucket}.s3.example/{key}?expires={seconds}"
+
+
+class FakeWriter:
+    def __init__(self) -> None:
+        self.body = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self.body += data
 
 
 class FakeDatasets:

@@ -332,16 +332,21 @@ def latest_report(request_id: str) -> Response:
     if kind not in REPORT_CONTENT_TYPES:
         raise errors.InvalidParameter("format must be one of json, html, csv, openlineage")
     try:
-        body = wiring.container().reports.latest(kind)
+        latest = wiring.container().reports.latest(kind)
     except errors.NotFound:
         raise errors.NotFound("no lineage report has been written yet") from None
+    if latest.url is not None:
+        # Too large for a Lambda's answer: the client follows a short-lived presigned GET.
+        return Response(
+            body="", status_code=303, headers={"Location": latest.url, "Cache-Control": "no-store"}
+        )
     headers: dict[str, str | list[str]] = {"Content-Type": REPORT_CONTENT_TYPES[kind]}
     if kind == "html":
         # Imported here: the report modules would cost every cold start 4 ms.
         from chalicelib.processing.report_html import CONTENT_SECURITY_POLICY_HEADER
 
         headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY_HEADER
-    return Response(body=body.decode(), status_code=200, headers=headers)
+    return Response(body=latest.body.decode(), status_code=200, headers=headers)
 
 
 @api.route(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -148,8 +148,12 @@ class RunTable:
 
     def project_runs(self, project: str) -> list[Run]:
         """Every run recorded in the project's leaderboard (Query PROJECT#<p>, RUN#...), by name."""
-        items = self._table.query(**_begins_with(project_pk(project), RUN_PREFIX))
-        return [_run_from_item(item) for item in items]
+        return list(self.each_project_run(project))
+
+    def each_project_run(self, project: str) -> Iterator[Run]:
+        """`project_runs` read a page at a time as it is used: one page's items in memory."""
+        for item in self._table.query(**_begins_with(project_pk(project), RUN_PREFIX)):
+            yield _run_from_item(item)
 
     def leaderboard(
         self,

@@ -1,12 +1,15 @@
-"""S3 objects: capped reads, metadata, writes, model artifacts repacked with their code; a
-missing object is None or NotFound."""
+"""S3 objects: capped and streamed reads, metadata, writes in parts, copies, model artifacts
+repacked with their code; a missing object is None or NotFound."""
 
 from __future__ import annotations
 
 import hashlib
 import tempfile
-from typing import IO, TYPE_CHECKING
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import IO, TYPE_CHECKING, cast
 
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import DeploymentFailed, InputTooLarge, NotFound
@@ -14,11 +17,22 @@ from chalicelib.records import StoredObject
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef, GetObjectOutputTypeDef
 
 # GetObject says NoSuchKey; HeadObject has no body, so only its status code: 404 (or NotFound).
 _MISSING = frozenset({"NoSuchKey", "NoSuchBucket", "NotFound", "404"})
 # What S3 answers for an object sagewire may not read (or, without s3:ListBucket, a missing one).
 _FORBIDDEN = frozenset({"AccessDenied", "Forbidden", "403"})
+# A multipart upload's part (S3's smallest but the last): what is held in memory of an object
+# written in pieces.
+PART_BYTES = 5 * 1024 * 1024
+_LINE_CHUNK_BYTES = 64 * 1024
+
+
+def client_config() -> Config:
+    # Presigned URLs signed with SigV4 (botocore presigns with SigV2 in some regions otherwise),
+    # which every region accepts with a Lambda role's temporary credentials.
+    return Config(signature_version="s3v4")
 
 
 def _missing(error: ClientError) -> bool:
@@ -39,14 +53,7 @@ class S3Gateway:
     def get(self, bucket: str, key: str, max_bytes: int) -> StoredObject:
         """The object with its bytes; InputTooLarge past max_bytes, NotFound when it is gone or
         may not be read."""
-        try:
-            response = self._client.get_object(Bucket=bucket, Key=key)
-        except ClientError as error:
-            if _missing(error):
-                raise NotFound("the object does not exist") from None
-            if error.response.get("Error", {}).get("Code") in _FORBIDDEN:
-                raise NotFound("the object is not readable") from None
-            raise
+        response = self._get_object(bucket, key)
         stream = response["Body"]
         try:
             if response.get("ContentLength", 0) > max_bytes:
@@ -92,6 +99,49 @@ class S3Gateway:
     def delete(self, bucket: str, key: str) -> None:
         """Deletes an object; a missing one is no error (S3 answers 204 either way)."""
         self._client.delete_object(Bucket=bucket, Key=key)
+
+    @contextmanager
+    def writer(self, bucket: str, key: str, content_type: str) -> Iterator[Upload]:
+        """An object written in pieces, whatever its size, holding at most a part in memory;
+        when the block raises, nothing is written and a begun multipart upload is aborted."""
+        upload = Upload(self._client, bucket, key, content_type)
+        try:
+            yield upload
+            upload.finish()
+        except BaseException:
+            upload.abort()
+            raise
+
+    def copy(self, bucket: str, source: str, destination: str) -> None:
+        """A server-side copy with the source's content type (CopyObject: up to 5 GB)."""
+        self._client.copy_object(
+            Bucket=bucket, Key=destination, CopySource={"Bucket": bucket, "Key": source}
+        )
+
+    @contextmanager
+    def lines(self, bucket: str, key: str) -> Iterator[Iterator[bytes]]:
+        """The object's lines, read as they are used; NotFound as `get`."""
+        stream = self._get_object(bucket, key)["Body"]
+        try:
+            yield stream.iter_lines(chunk_size=_LINE_CHUNK_BYTES)
+        finally:
+            stream.close()
+
+    def presigned_get(self, bucket: str, key: str, seconds: int) -> str:
+        """A URL that reads the object for `seconds` with this client's credentials (no call)."""
+        return self._client.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=seconds
+        )
+
+    def _get_object(self, bucket: str, key: str) -> GetObjectOutputTypeDef:
+        try:
+            return self._client.get_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            if _missing(error):
+                raise NotFound("the object does not exist") from None
+            if error.response.get("Error", {}).get("Code") in _FORBIDDEN:
+                raise NotFound("the object is not readable") from None
+            raise
 
     def repack_model(self, artifact: str, code: str, destination: str, max_bytes: int) -> str:
         """`destination` (an s3:// URI): the artifact with the code's files under code/, written
@@ -153,6 +203,71 @@ class S3Gateway:
         finally:
             stream.close()
         into.seek(0)
+
+
+class Upload:
+    """The ObjectWriter of `S3Gateway.writer`: one PutObject for a body under a part, else a
+    multipart upload of PART_BYTES parts (S3 takes parts of 5 MiB to 5 GiB, 10,000 of them)."""
+
+    def __init__(self, client: S3Client, bucket: str, key: str, content_type: str) -> None:
+        self._client = client
+        self._bucket, self._key = bucket, key
+        self._content_type = content_type
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[CompletedPartTypeDef] = []
+
+    def write(self, data: bytes) -> None:
+        self._buffer += data
+        if len(self._buffer) >= PART_BYTES:
+            self._upload_part()
+
+    def finish(self) -> None:
+        if self._upload_id is None:
+            self._client.put_object(
+                Bucket=self._bucket,
+                Key=self._key,
+                Body=bytes(self._buffer),
+                ContentType=self._content_type,
+            )
+            return
+        if self._buffer:
+            self._upload_part()
+        self._client.complete_multipart_upload(
+            Bucket=self._bucket,
+            Key=self._key,
+            UploadId=self._upload_id,
+            MultipartUpload={"Parts": self._parts},
+        )
+
+    def abort(self) -> None:
+        if self._upload_id is None:
+            return
+        # The error that stopped the upload is the one to report; the bucket's lifecycle rule
+        # (deploy/template.py) removes the parts of an upload an abort could not end.
+        with suppress(ClientError):
+            self._client.abort_multipart_upload(
+                Bucket=self._bucket, Key=self._key, UploadId=self._upload_id
+            )
+
+    def _upload_part(self) -> None:
+        if self._upload_id is None:
+            created = self._client.create_multipart_upload(
+                Bucket=self._bucket, Key=self._key, ContentType=self._content_type
+            )
+            self._upload_id = created["UploadId"]
+        number = len(self._parts) + 1
+        response = self._client.upload_part(
+            Bucket=self._bucket,
+            Key=self._key,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            # The buffer itself, not a copy of it: botocore takes a bytearray blob as it takes
+            # bytes (botocore.validate), which the stubs do not say.
+            Body=cast("bytes", self._buffer),
+        )
+        self._parts.append({"ETag": response["ETag"], "PartNumber": number})
+        self._buffer = bytearray()
 
 
 def _bucket_key(uri: str) -> tuple[str, str]:

@@ -1,4 +1,4 @@
-"""The report as one self-contained HTML page with inline CSS and SVG scatter plots."""
+"""The report as one self-contained HTML page (inline CSS, SVG plots), a section at a time."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from chalicelib.processing.report_values import ProjectReport, Report, iso
+from chalicelib.processing.report_values import ProjectReport, ReportSummary, iso
 from chalicelib.records import Run
 
 _PLOT_WIDTH, _PLOT_HEIGHT, _MARGIN = 560, 320, 56
@@ -163,7 +163,8 @@ CONTENT_SECURITY_POLICY = (
 CONTENT_SECURITY_POLICY_HEADER = f"{CONTENT_SECURITY_POLICY}; frame-ancestors 'none'"
 
 
-def _project_html(project: ProjectReport, runs: Mapping[str, Run]) -> str:
+def project_html(project: ProjectReport, runs: Mapping[str, Run]) -> bytes:
+    """One project's section of the page; `runs` holds at least the project's runs."""
     hyperparameters = sorted(
         {n for row in project.leaderboard for n in runs[row.run_name].hyperparameters}
     )
@@ -217,13 +218,16 @@ def _project_html(project: ProjectReport, runs: Mapping[str, Run]) -> str:
         f"<h3>Objective by hyperparameter</h3>{scatter_svg(project, runs)}"
         f"<h3>Champion history</h3>{history}"
         f"<h3>Endpoint lineage</h3>{lineage}</section>"
-    )
+    ).encode()
 
 
-def render_html(report: Report) -> bytes:
-    """One self-contained page: inline CSS and SVG, no scripts, no external assets."""
-    runs = {record.run.name: record.run for record in report.runs}
-    changes = report.changes
+HTML_END = b"</body></html>\n"
+
+
+def html_head(summary: ReportSummary) -> bytes:
+    """The page up to its first project's section (project_html), which HTML_END closes:
+    inline CSS and SVG, no scripts, no external assets."""
+    changes = summary.changes
     since = (
         f"Since {_esc(changes.since)} ({_esc(changes.since_key)})."
         if changes.since_key
@@ -243,28 +247,26 @@ def render_html(report: Report) -> bytes:
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         # An S3 object cannot carry the header; the page carries its policy wherever it goes.
         f'<meta http-equiv="Content-Security-Policy" content="{_esc(CONTENT_SECURITY_POLICY)}">',
-        f"<title>sagewire lineage report {_esc(iso(report.generated_at))}</title>",
+        f"<title>sagewire lineage report {_esc(iso(summary.generated_at))}</title>",
         f"<style>{_CSS}</style></head><body>",
-        f"<h1>sagewire lineage report</h1><p>Generated {_esc(iso(report.generated_at))} "
-        f"in {_esc(report.region)}.</p>",
+        f"<h1>sagewire lineage report</h1><p>Generated {_esc(iso(summary.generated_at))} "
+        f"in {_esc(summary.region)}.</p>",
         f"<h2>Changes</h2><p>{since}</p>",
         _table(["change", "project", "what"], change_rows, "Nothing changed."),
         "<h2>Drift</h2>",
         _table(
             ["project", "endpoint", "champion config", "serving config"],
-            ([d.project, d.endpoint, d.champion_config, d.serving_config] for d in report.drift),
+            ([d.project, d.endpoint, d.champion_config, d.serving_config] for d in summary.drift),
             "Every endpoint serves its champion.",
         ),
         "<h2>Orphans</h2>",
         _table(
             ["kind", "name"],
             [
-                *(["model", name] for name in report.orphans.models),
-                *(["endpoint config", name] for name in report.orphans.endpoint_configs),
+                *(["model", name] for name in summary.orphans.models),
+                *(["endpoint config", name] for name in summary.orphans.endpoint_configs),
             ],
             "No orphaned models or endpoint configs.",
         ),
-        *(_project_html(project, runs) for project in report.projects),
-        "</body></html>\n",
     ]
     return "".join(page).encode()

@@ -1,4 +1,4 @@
-"""The report's text renderings: JSON (and its document), CSV and OpenLineage events."""
+"""The report's text renderings, a piece at a time: JSON, CSV rows, OpenLineage events."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import csv
 import io
 import math
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,11 +17,13 @@ from chalicelib.processing.report_values import (
     REPORT_SCHEMA_VERSION,
     RUN_EVENT_SCHEMA,
     SCHEMA_URL,
-    Report,
+    LeaderboardRow,
+    ProjectReport,
+    ReportSummary,
     RunRecord,
     iso,
 )
-from chalicelib.records import Champion, Promotion
+from chalicelib.records import Champion, Promotion, Run
 
 _JSON = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
 # Spreadsheets run a cell that starts with one of these as a formula.
@@ -35,7 +38,8 @@ def _optional_iso(value: datetime | None) -> str | None:
     return None if value is None else iso(value)
 
 
-def _run_document(record: RunRecord) -> dict[str, Any]:
+def run_document(record: RunRecord) -> dict[str, Any]:
+    """One element of the report's `runs`."""
     run = record.run
     return {
         "name": run.name,
@@ -86,29 +90,31 @@ def _promotion_document(promotion: Promotion) -> dict[str, Any]:
     }
 
 
-def report_document(report: Report) -> dict[str, Any]:
-    """The report as JSON-safe data in the shape of docs/report-schema.json."""
-    changes = report.changes
+def project_document(project: ProjectReport) -> dict[str, Any]:
+    """One element of the report's `projects` (docs/report-schema.json)."""
+    return {
+        "name": project.name,
+        "objective": {"metric": project.objective_metric, "goal": project.goal},
+        "endpoint": project.endpoint,
+        "leaderboard": [
+            {"rank": row.rank, "run": row.run_name, "objective": _number(row.objective)}
+            for row in project.leaderboard
+        ],
+        "champion": _champion_document(project.champion),
+        "promotions": [_promotion_document(p) for p in project.promotions],
+        "lineage": None if project.lineage is None else dict(project.lineage),
+    }
+
+
+def summary_document(summary: ReportSummary) -> dict[str, Any]:
+    """The report's document with empty `projects` and `runs`, which are streamed in."""
+    changes = summary.changes
     return {
         "schema_version": REPORT_SCHEMA_VERSION,
-        "generated_at": iso(report.generated_at),
-        "region": report.region,
-        "projects": [
-            {
-                "name": project.name,
-                "objective": {"metric": project.objective_metric, "goal": project.goal},
-                "endpoint": project.endpoint,
-                "leaderboard": [
-                    {"rank": row.rank, "run": row.run_name, "objective": _number(row.objective)}
-                    for row in project.leaderboard
-                ],
-                "champion": _champion_document(project.champion),
-                "promotions": [_promotion_document(p) for p in project.promotions],
-                "lineage": None if project.lineage is None else dict(project.lineage),
-            }
-            for project in report.projects
-        ],
-        "runs": [_run_document(record) for record in report.runs],
+        "generated_at": iso(summary.generated_at),
+        "region": summary.region,
+        "projects": [],
+        "runs": [],
         "drift": [
             {
                 "project": row.project,
@@ -116,11 +122,11 @@ def report_document(report: Report) -> dict[str, Any]:
                 "champion_config": row.champion_config,
                 "serving_config": row.serving_config,
             }
-            for row in report.drift
+            for row in summary.drift
         ],
         "orphans": {
-            "models": list(report.orphans.models),
-            "endpoint_configs": list(report.orphans.endpoint_configs),
+            "models": list(summary.orphans.models),
+            "endpoint_configs": list(summary.orphans.endpoint_configs),
         },
         "changes": {
             "since_key": changes.since_key,
@@ -139,8 +145,32 @@ def report_document(report: Report) -> dict[str, Any]:
     }
 
 
-def render_json(report: Report) -> bytes:
-    return orjson.dumps(report_document(report), option=_JSON) + b"\n"
+def json_frame(summary: ReportSummary) -> tuple[bytes, bytes, bytes]:
+    """The indented JSON document cut where its `projects` and `runs` items go: what comes
+    before the first project, between the last project and the first run, after the last run.
+
+    The keys are sorted, so `projects` and `runs` are the only top-level keys with those names at
+    two spaces' indent after a newline; no string value holds a raw newline."""
+    whole = orjson.dumps(summary_document(summary), option=_JSON) + b"\n"
+    head, _, rest = whole.partition(b'\n  "projects": []')
+    middle, _, tail = rest.partition(b'\n  "runs": []')
+    return head + b'\n  "projects": ', middle + b'\n  "runs": ', tail
+
+
+class JsonArray:
+    """A top-level array of the indented document (json_frame), an element at a time."""
+
+    def __init__(self, write: Callable[[bytes], None]) -> None:
+        self._write = write
+        self._empty = True
+
+    def add(self, value: dict[str, Any]) -> None:
+        body = orjson.dumps(value, option=_JSON).replace(b"\n", b"\n    ")
+        self._write((b"[\n    " if self._empty else b",\n    ") + body)
+        self._empty = False
+
+    def close(self) -> None:
+        self._write(b"[]" if self._empty else b"\n  ]")
 
 
 def _cell(value: str | float | int | None) -> str | float | int:
@@ -151,15 +181,16 @@ def _cell(value: str | float | int | None) -> str | float | int:
     return value
 
 
-def render_csv(report: Report) -> bytes:
-    """Every project's leaderboard: one row per (project, run), a column per metric and
-    hyperparameter (`metric:<name>`, `hp:<name>`)."""
-    runs = {record.run.name: record.run for record in report.runs}
-    metrics = sorted({name for run in runs.values() for name in run.metrics})
-    hyperparameters = sorted({name for run in runs.values() for name in run.hyperparameters})
+def _csv_line(cells: list[str | float | int]) -> bytes:
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
+    csv.writer(out).writerow(cells)
+    return out.getvalue().encode()
+
+
+def csv_header(metrics: Sequence[str], hyperparameters: Sequence[str]) -> bytes:
+    """The CSV's columns: a row per (project, run) and a column per metric and hyperparameter
+    of any run of the report (`metric:<name>`, `hp:<name>`)."""
+    return _csv_line(
         [
             "project",
             "rank",
@@ -172,24 +203,35 @@ def render_csv(report: Report) -> bytes:
             *(f"hp:{name}" for name in hyperparameters),
         ]
     )
-    for project in report.projects:
-        champion = project.champion.run_name if project.champion else None
-        for row in project.leaderboard:
-            run = runs[row.run_name]
-            writer.writerow(
-                [
-                    _cell(project.name),
-                    _cell(row.rank),
-                    _cell(run.name),
-                    _cell(run.status),
-                    _cell(project.objective_metric),
-                    _cell(_number(row.objective)),
-                    "yes" if run.name == champion else "",
-                    *(_cell(_number(run.metrics.get(name))) for name in metrics),
-                    *(_cell(run.hyperparameters.get(name)) for name in hyperparameters),
-                ]
-            )
-    return out.getvalue().encode()
+
+
+def csv_cells(project: ProjectReport, row: LeaderboardRow, run: Run) -> list[Any]:
+    """A CSV row's values before the report's metric and hyperparameter names are known: the
+    fixed columns, then the run's metrics and hyperparameters (csv_row places them)."""
+    champion = project.champion.run_name if project.champion else None
+    return [
+        project.name,
+        row.rank,
+        run.name,
+        run.status,
+        project.objective_metric,
+        _number(row.objective),
+        "yes" if run.name == champion else "",
+        {name: _number(value) for name, value in run.metrics.items()},
+        dict(run.hyperparameters),
+    ]
+
+
+def csv_row(cells: list[Any], metrics: Sequence[str], hyperparameters: Sequence[str]) -> bytes:
+    *fixed, champion, run_metrics, run_hyperparameters = cells
+    return _csv_line(
+        [
+            *(_cell(value) for value in fixed),
+            champion,
+            *(_cell(run_metrics.get(name)) for name in metrics),
+            *(_cell(run_hyperparameters.get(name)) for name in hyperparameters),
+        ]
+    )
 
 
 def _split_s3(uri: str) -> tuple[str, str]:
@@ -202,54 +244,43 @@ def _facet(name: str, **fields: Any) -> dict[str, Any]:
     return {"_producer": PRODUCER, "_schemaURL": f"{SCHEMA_URL}#/$defs/{name}", **fields}
 
 
-def openlineage_events(report: Report) -> list[dict[str, Any]]:
-    """One COMPLETE RunEvent per training run, in run-name order."""
-    events = []
-    for record in report.runs:
-        run = record.run
-        inputs = []
-        for channel in run.channels:
-            namespace, name = _split_s3(channel.s3_uri)
-            inputs.append({"namespace": namespace, "name": name, "facets": {}})
-        outputs = []
-        if run.model_artifact:
-            namespace, name = _split_s3(run.model_artifact)
-            outputs.append({"namespace": namespace, "name": name, "facets": {}})
-        events.append(
-            {
-                "eventType": "COMPLETE",
-                "eventTime": iso(run.ended_at or run.last_modified_at),
-                "producer": PRODUCER,
-                "schemaURL": RUN_EVENT_SCHEMA,
-                "run": {
-                    "runId": str(uuid.uuid5(uuid.NAMESPACE_URL, run.arn)),
-                    "facets": {
-                        "sagewire_hyperparameters": _facet(
-                            "HyperparametersRunFacet", hyperparameters=dict(run.hyperparameters)
-                        ),
-                        "sagewire_metrics": _facet(
-                            "MetricsRunFacet",
-                            metrics={k: _number(v) for k, v in run.metrics.items()},
-                        ),
-                        "sagewire_preprocessing": _facet(
-                            "PreprocessingRunFacet", parameters=dict(record.preprocessing)
-                        ),
-                    },
-                },
-                "job": {
-                    "namespace": f"sagemaker://{report.region}",
-                    "name": run.name,
-                    "facets": {},
-                },
-                "inputs": inputs,
-                "outputs": outputs,
-            }
-        )
-    return events
+def openlineage_event(record: RunRecord, region: str) -> dict[str, Any]:
+    """The COMPLETE RunEvent of one training run."""
+    run = record.run
+    inputs = []
+    for channel in run.channels:
+        namespace, name = _split_s3(channel.s3_uri)
+        inputs.append({"namespace": namespace, "name": name, "facets": {}})
+    outputs = []
+    if run.model_artifact:
+        namespace, name = _split_s3(run.model_artifact)
+        outputs.append({"namespace": namespace, "name": name, "facets": {}})
+    return {
+        "eventType": "COMPLETE",
+        "eventTime": iso(run.ended_at or run.last_modified_at),
+        "producer": PRODUCER,
+        "schemaURL": RUN_EVENT_SCHEMA,
+        "run": {
+            "runId": str(uuid.uuid5(uuid.NAMESPACE_URL, run.arn)),
+            "facets": {
+                "sagewire_hyperparameters": _facet(
+                    "HyperparametersRunFacet", hyperparameters=dict(run.hyperparameters)
+                ),
+                "sagewire_metrics": _facet(
+                    "MetricsRunFacet",
+                    metrics={k: _number(v) for k, v in run.metrics.items()},
+                ),
+                "sagewire_preprocessing": _facet(
+                    "PreprocessingRunFacet", parameters=dict(record.preprocessing)
+                ),
+            },
+        },
+        "job": {"namespace": f"sagemaker://{region}", "name": run.name, "facets": {}},
+        "inputs": inputs,
+        "outputs": outputs,
+    }
 
 
-def render_openlineage(report: Report) -> bytes:
-    return b"".join(
-        orjson.dumps(event, option=orjson.OPT_SORT_KEYS) + b"\n"
-        for event in openlineage_events(report)
-    )
+def openlineage_line(record: RunRecord, region: str) -> bytes:
+    """One line of the JSON Lines file: the report's runs' events, in run-name order."""
+    return orjson.dumps(openlineage_event(record, region), option=orjson.OPT_SORT_KEYS) + b"\n"

@@ -90,11 +90,11 @@ class Changes:
 
 
 @dataclass(frozen=True)
-class Report:
+class ReportSummary:
+    """What a report says besides its projects and runs, which are written one at a time."""
+
     generated_at: datetime
     region: str
-    projects: tuple[ProjectReport, ...]
-    runs: tuple[RunRecord, ...]
     drift: tuple[DriftRow, ...]
     orphans: Orphans
     changes: Changes

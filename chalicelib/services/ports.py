@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -136,6 +137,8 @@ class RunStore(Protocol):
 
     def project_runs(self, project: str) -> list[Run]: ...
 
+    def each_project_run(self, project: str) -> Iterator[Run]: ...
+
     def leaderboard(
         self,
         project: str,
@@ -259,6 +262,22 @@ class ObjectStore(Protocol):
     def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None: ...
 
     def delete(self, bucket: str, key: str) -> None: ...
+
+    def writer(
+        self, bucket: str, key: str, content_type: str
+    ) -> AbstractContextManager[ObjectWriter]: ...
+
+    def copy(self, bucket: str, source: str, destination: str) -> None: ...
+
+    def lines(self, bucket: str, key: str) -> AbstractContextManager[Iterator[bytes]]: ...
+
+    def presigned_get(self, bucket: str, key: str, seconds: int) -> str: ...
+
+
+class ObjectWriter(Protocol):
+    """An object written in pieces; it exists once its `writer` context ends without error."""
+
+    def write(self, data: bytes) -> None: ...
 
 
 class DatasetStore(Protocol):

@@ -1,45 +1,64 @@
-"""The scheduled lineage report: gather, compare with the previous day's, render, write to S3."""
+"""The scheduled lineage report: gathered a project at a time, compared with the previous day's,
+written to S3 a piece at a time."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 import orjson
 
-from chalicelib.errors import NotFound
+from chalicelib.errors import InputTooLarge, NotFound
 from chalicelib.models import REPORT_CONTENT_TYPES, Project, ReportKind, document
 from chalicelib.objectives import objective_metric
-from chalicelib.processing.report_html import render_html
-from chalicelib.processing.report_text import render_csv, render_json, render_openlineage
+from chalicelib.processing.report_html import HTML_END, html_head, project_html
+from chalicelib.processing.report_text import (
+    JsonArray,
+    csv_cells,
+    csv_header,
+    csv_row,
+    json_frame,
+    openlineage_line,
+    project_document,
+    run_document,
+)
 from chalicelib.processing.report_values import (
-    REPORT_SCHEMA_VERSION,
-    ChampionChange,
-    Changes,
     DriftRow,
     LeaderboardRow,
     Orphans,
-    ProjectItem,
     ProjectReport,
-    Report,
+    ReportSummary,
     RunRecord,
+    iso,
 )
 from chalicelib.records import Run
 from chalicelib.services.ports import (
     ChampionStore,
     ControlPlane,
     ObjectStore,
+    ObjectWriter,
     ProjectStore,
     RunStore,
 )
+from chalicelib.services.report_changes import (
+    ChangeTracker,
+    SnapshotHead,
+    project_line,
+    snapshot_key,
+)
+from chalicelib.services.report_spill import RunSpill, Section
 from chalicelib.services.rollout import Drift
 from chalicelib.services.selection import objective_value
 
 LATEST_PREFIX = "reports/latest"
-MAX_REPORT_BYTES = 64 * 1024 * 1024
+# What `latest` answers with its bytes; a larger report is a link: a Lambda behind API Gateway
+# answers at most 6 MB, and the body travels JSON-escaped in the function's response.
+MAX_INLINE_BYTES = 4 * 1024 * 1024
+LINK_SECONDS = 300
 # The whole ledger of a project goes into its champion history.
 MAX_PROMOTIONS = 1000
 _DATED_NAMES: dict[ReportKind, str] = {
@@ -54,6 +73,8 @@ _LATEST_KEYS: dict[ReportKind, str] = {
     "csv": f"{LATEST_PREFIX}.csv",
     "openlineage": f"{LATEST_PREFIX}.openlineage.jsonl",
 }
+_LATEST_SNAPSHOT = f"{LATEST_PREFIX}.snapshot.jsonl"
+_SNAPSHOT_TYPE = "application/x-ndjson"
 
 
 class DriftSource(Protocol):
@@ -75,63 +96,39 @@ class ReportKeys:
 
 
 @dataclass(frozen=True)
-class _Snapshot:
-    """The facts of an earlier report that changes are measured against."""
+class LatestReport:
+    """The newest report in one format: its bytes, or, when too large to answer with, a URL
+    that reads it for LINK_SECONDS."""
 
-    key: str
-    generated_at: str
-    champions: dict[str, str | None]
-    runs: frozenset[tuple[str, str]]
-    promotions: frozenset[tuple[str, str]]
-    drift: frozenset[str]
+    body: bytes = b""
+    url: str | None = None
+
+
+@dataclass
+class _Spills:
+    """What a report gathers a project at a time, in /tmp until the whole is known; about what
+    the report's four bodies hold, plus the runs (docs/deploy.md, "Lineage reports")."""
+
+    stack: ExitStack
+    projects_json: Section = field(init=False)
+    projects_html: Section = field(init=False)
+    csv_rows: Section = field(init=False)
+    snapshot: Section = field(init=False)
+    runs: RunSpill = field(init=False)
+    metrics: set[str] = field(default_factory=set)
+    hyperparameters: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        for name in ("projects_json", "projects_html", "csv_rows", "snapshot"):
+            section = Section()
+            self.stack.callback(section.close)
+            setattr(self, name, section)
+        self.runs = RunSpill()
+        self.stack.callback(self.runs.close)
 
 
 def dated_key(day: datetime, kind: ReportKind) -> str:
     return f"reports/{day.astimezone(UTC):%Y/%m/%d}/{_DATED_NAMES[kind]}"
-
-
-def _snapshot(key: str, previous: Mapping[str, Any]) -> _Snapshot:
-    projects = previous.get("projects", [])
-    return _Snapshot(
-        key=key,
-        generated_at=str(previous.get("generated_at", "")),
-        champions={p["name"]: (p.get("champion") or {}).get("run") for p in projects},
-        runs=frozenset((p["name"], row["run"]) for p in projects for row in p["leaderboard"]),
-        promotions=frozenset(
-            (p["name"], e["promotion_id"]) for p in projects for e in p["promotions"]
-        ),
-        drift=frozenset(row["endpoint"] for row in previous.get("drift", [])),
-    )
-
-
-def _changes(report: Report, before: _Snapshot | None) -> Changes:
-    if before is None:
-        return Changes()
-    champions = {p.name: p.champion.run_name if p.champion else None for p in report.projects}
-    drift = {row.endpoint for row in report.drift}
-    return Changes(
-        since_key=before.key,
-        since=before.generated_at,
-        champions_changed=tuple(
-            ChampionChange(name, before.champions.get(name), run)
-            for name, run in sorted(champions.items())
-            if before.champions.get(name) != run
-        ),
-        new_runs=tuple(
-            ProjectItem(p.name, row.run_name)
-            for p in report.projects
-            for row in sorted(p.leaderboard, key=lambda row: row.run_name)
-            if (p.name, row.run_name) not in before.runs
-        ),
-        new_promotions=tuple(
-            ProjectItem(p.name, entry.promotion_id)
-            for p in report.projects
-            for entry in sorted(p.promotions, key=lambda entry: entry.promotion_id)
-            if (p.name, entry.promotion_id) not in before.promotions
-        ),
-        drift_appeared=tuple(sorted(drift - before.drift)),
-        drift_resolved=tuple(sorted(before.drift - drift)),
-    )
 
 
 def leaderboard(project: Project, runs: Sequence[Run]) -> tuple[LeaderboardRow, ...]:
@@ -181,52 +178,107 @@ class ReportService:
         self._region = region
 
     def write(self, now: datetime) -> ReportKeys:
-        """Builds the report and writes it under the day's keys and the `latest` keys; a second
+        """Writes the report under the day's keys, then copies it to the `latest` keys; a second
         run on the same day compares with the same earlier report, so it rewrites the same keys
-        with the same content but for `generated_at`."""
-        report = self.build(now)
-        bodies: dict[ReportKind, bytes] = {
-            "json": render_json(report),
-            "html": render_html(report),
-            "csv": render_csv(report),
-            "openlineage": render_openlineage(report),
-        }
-        dated: list[str] = []
-        latest: list[str] = []
-        for kind, body in bodies.items():
-            for key, keys in ((dated_key(now, kind), dated), (_LATEST_KEYS[kind], latest)):
-                self._objects.put(self._bucket, key, body, REPORT_CONTENT_TYPES[kind])
-                keys.append(key)
-        return ReportKeys(tuple(dated), tuple(latest))
+        with the same content but for `generated_at`.
 
-    def latest(self, kind: ReportKind) -> bytes:
-        """The newest report in one format; NotFound before the first report."""
-        body = self._objects.get(self._bucket, _LATEST_KEYS[kind], MAX_REPORT_BYTES).body
-        return body or b""
-
-    def build(self, now: datetime) -> Report:
+        Memory holds one project's runs, a part of each body being uploaded, and a run of each
+        project while the runs are merged by name; the rest waits in /tmp (_Spills)."""
         self._fresh_view()
         projects = sorted(self._projects.all(), key=lambda project: project.name)
-        runs: dict[str, Run] = {}
-        reports = []
-        for project in projects:
-            project_runs = self._runs.project_runs(project.name)
-            runs.update((run.name, run) for run in project_runs)
-            reports.append(self._project_report(project, project_runs))
-        drift = tuple(
-            DriftRow(d.project, d.endpoint, d.champion_config, d.serving_config)
-            for d in sorted(self._drift.drift(), key=lambda d: (d.project, d.endpoint))
+        with ExitStack() as stack:
+            tracker = self._baseline(now, stack)
+            spills = _Spills(stack)
+            projects_json = JsonArray(spills.projects_json.write)
+            for project in projects:
+                tracker.add(self._gather(project, spills, projects_json))
+            projects_json.close()
+            drift = tuple(
+                DriftRow(d.project, d.endpoint, d.champion_config, d.serving_config)
+                for d in sorted(self._drift.drift(), key=lambda d: (d.project, d.endpoint))
+            )
+            summary = ReportSummary(
+                now.astimezone(UTC),
+                self._region,
+                drift,
+                self._orphans(projects),
+                tracker.changes(drift),
+            )
+            self._upload(now, summary, spills)
+        dated = tuple(dated_key(now, kind) for kind in _DATED_NAMES)
+        for source, destination in zip(dated, _LATEST_KEYS.values(), strict=True):
+            self._objects.copy(self._bucket, source, destination)
+        self._objects.copy(self._bucket, snapshot_key(dated[0]), _LATEST_SNAPSHOT)
+        return ReportKeys(dated, tuple(_LATEST_KEYS.values()))
+
+    def latest(self, kind: ReportKind) -> LatestReport:
+        """The newest report in one format; NotFound before the first report."""
+        key = _LATEST_KEYS[kind]
+        try:
+            return LatestReport(self._objects.get(self._bucket, key, MAX_INLINE_BYTES).body or b"")
+        except InputTooLarge:
+            return LatestReport(url=self._objects.presigned_get(self._bucket, key, LINK_SECONDS))
+
+    def _gather(self, project: Project, spills: _Spills, projects: JsonArray) -> ProjectReport:
+        """One project's report, its parts spilled; its runs are freed on return, before the
+        next project's are read."""
+        runs = list(self._runs.each_project_run(project.name))
+        report = self._project_report(project, runs)
+        self._spill(report, runs, spills, projects)
+        return report
+
+    def _spill(
+        self, report: ProjectReport, runs: Sequence[Run], spills: _Spills, projects: JsonArray
+    ) -> None:
+        by_name = {run.name: run for run in runs}
+        projects.add(project_document(report))
+        spills.projects_html.write(project_html(report, by_name))
+        for row in report.leaderboard:
+            run = by_name[row.run_name]
+            spills.metrics.update(run.metrics)
+            spills.hyperparameters.update(run.hyperparameters)
+            spills.csv_rows.write(orjson.dumps(csv_cells(report, row, run)) + b"\n")
+        spills.snapshot.write(project_line(report))
+        spills.runs.add(runs)
+
+    def _upload(self, now: datetime, summary: ReportSummary, spills: _Spills) -> None:
+        with (
+            self._writer(now, "json") as body,
+            self._writer(now, "openlineage") as events,
+        ):
+            head, middle, tail = json_frame(summary)
+            body.write(head)
+            spills.projects_json.copy_to(body)
+            body.write(middle)
+            runs = JsonArray(body.write)
+            for run in spills.runs.merged():
+                record = self._record(run)
+                runs.add(run_document(record))
+                events.write(openlineage_line(record, self._region))
+            runs.close()
+            body.write(tail)
+        with self._writer(now, "html") as page:
+            page.write(html_head(summary))
+            spills.projects_html.copy_to(page)
+            page.write(HTML_END)
+        metrics, hyperparameters = sorted(spills.metrics), sorted(spills.hyperparameters)
+        with self._writer(now, "csv") as table:
+            table.write(csv_header(metrics, hyperparameters))
+            for line in spills.csv_rows.lines():
+                table.write(csv_row(orjson.loads(line), metrics, hyperparameters))
+        key = dated_key(now, "json")
+        facts = SnapshotHead(
+            key,
+            iso(summary.generated_at),
+            summary.changes.since_key,
+            tuple(sorted({row.endpoint for row in summary.drift})),
         )
-        report = Report(
-            generated_at=now.astimezone(UTC),
-            region=self._region,
-            projects=tuple(reports),
-            runs=tuple(self._record(runs[name]) for name in sorted(runs)),
-            drift=drift,
-            orphans=self._orphans(projects),
-            changes=Changes(),
-        )
-        return replace(report, changes=_changes(report, self._baseline(now)))
+        with self._objects.writer(self._bucket, snapshot_key(key), _SNAPSHOT_TYPE) as snapshot:
+            snapshot.write(facts.line())
+            spills.snapshot.copy_to(snapshot)
+
+    def _writer(self, now: datetime, kind: ReportKind) -> AbstractContextManager[ObjectWriter]:
+        return self._objects.writer(self._bucket, dated_key(now, kind), REPORT_CONTENT_TYPES[kind])
 
     def _project_report(self, project: Project, runs: Sequence[Run]) -> ProjectReport:
         try:
@@ -290,26 +342,25 @@ class ReportService:
             endpoint_configs=tuple(sorted(configs - used_configs)),
         )
 
-    def _baseline(self, now: datetime) -> _Snapshot | None:
-        """The newest report of an earlier day: `latest`, or, when `latest` is from today, the
-        report that today's compared with."""
-        latest = self._read(_LATEST_KEYS["json"])
-        if latest is None:
-            return None
-        if str(latest.get("generated_at", ""))[:10] != f"{now.astimezone(UTC):%Y-%m-%d}":
-            written = datetime.fromisoformat(str(latest["generated_at"]))
-            return _snapshot(dated_key(written, "json"), latest)
-        key = (latest.get("changes") or {}).get("since_key")
-        earlier = None if key is None else self._read(key)
-        return None if earlier is None or key is None else _snapshot(key, earlier)
+    def _baseline(self, now: datetime, stack: ExitStack) -> ChangeTracker:
+        """Changes against the newest report of an earlier day: `latest`, or, when `latest` is
+        from today, the report that today's compared with (reports written before snapshots
+        existed are no baseline: the first report after them starts its changes afresh)."""
+        opened = self._snapshot(_LATEST_SNAPSHOT, stack)
+        if opened is None:
+            return ChangeTracker()
+        head, rest = opened
+        if head.generated_at[:10] != f"{now.astimezone(UTC):%Y-%m-%d}":
+            return ChangeTracker(head, rest)
+        since = head.since_key
+        earlier = None if since is None else self._snapshot(snapshot_key(since), stack)
+        return ChangeTracker() if earlier is None else ChangeTracker(*earlier)
 
-    def _read(self, key: str) -> dict[str, Any] | None:
+    def _snapshot(self, key: str, stack: ExitStack) -> tuple[SnapshotHead, Iterator[bytes]] | None:
         try:
-            body = self._objects.get(self._bucket, key, MAX_REPORT_BYTES).body
+            lines = stack.enter_context(self._objects.lines(self._bucket, key))
         except NotFound:
             return None
-        value = orjson.loads(body or b"null")
-        # A report of another schema version is no baseline: its changes start afresh.
-        if isinstance(value, dict) and value.get("schema_version") == REPORT_SCHEMA_VERSION:
-            return value
-        return None
+        first = next(lines, None)
+        head = None if first is None else SnapshotHead.parse(first)
+        return None if head is None else (head, lines)

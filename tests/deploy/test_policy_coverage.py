@@ -36,7 +36,17 @@ SERVICES = {
     "model_registry.py": "sagemaker",
 }
 # Client methods whose IAM action is not their own name.
-ACTIONS = {"s3:HeadObject": "s3:GetObject"}
+ACTIONS = {
+    "s3:HeadObject": "s3:GetObject",
+    # A multipart upload's calls are authorized as PutObject; a copy as PutObject of its
+    # destination (and GetObject of its source); a presigned URL is signed, not called, and
+    # reads with the signer's GetObject.
+    "s3:CreateMultipartUpload": "s3:PutObject",
+    "s3:UploadPart": "s3:PutObject",
+    "s3:CompleteMultipartUpload": "s3:PutObject",
+    "s3:CopyObject": "s3:PutObject",
+    "s3:GeneratePresignedUrl": "s3:GetObject",
+}
 # A transaction is authorized item by item.
 TRANSACTION_ITEMS = {
     "Put": "dynamodb:PutItem",

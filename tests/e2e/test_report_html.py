@@ -11,7 +11,6 @@ from typing import cast
 import pytest
 from PIL import Image
 
-from chalicelib.processing.report_html import render_html
 from tests.fakes import EPOCH
 from tests.report_world import run, trained_world
 
@@ -39,7 +38,8 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     world.reports.write(EPOCH)
     world.train(run("ll-batch-400", 0.05, 400), settle=False)
     path = tmp_path_factory.mktemp("report") / "lineage.html"
-    path.write_bytes(render_html(world.reports.build(EPOCH.replace(day=24))))
+    world.reports.write(EPOCH.replace(day=24))
+    path.write_bytes(world.reports.latest("html").body)
     return path
 
 

@@ -1,6 +1,9 @@
-"""`GET /v1/reports/latest` over moto's S3: each format's type, the HTML's policy, nosniff."""
+"""`GET /v1/reports/latest` over moto's S3: each format's type, the HTML's policy, nosniff, and a
+link for a report too large to answer with."""
 
 from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
@@ -8,6 +11,7 @@ from chalice.test import Client
 
 from chalicelib.config import Settings
 from chalicelib.processing.report_html import CONTENT_SECURITY_POLICY_HEADER
+from chalicelib.services.reports import LINK_SECONDS, MAX_INLINE_BYTES
 
 PAGE = b"<!DOCTYPE html><html><head><title>r</title></head><body>report</body></html>\n"
 
@@ -43,3 +47,20 @@ def test_other_formats_and_errors_are_nosniff_too(client: Client, bucket: str) -
     health = client.http.get("/v1/health")
     for response in (served, refused, absent, health):
         assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_report_too_large_to_answer_is_a_redirect_to_a_presigned_get(
+    client: Client, bucket: str
+) -> None:
+    body = b"project,rank,run\n" + b"p,1,r\n" * (MAX_INLINE_BYTES // 6 + 1)
+    boto3.client("s3").put_object(Bucket=bucket, Key="reports/latest.csv", Body=body)
+
+    response = client.http.get("/v1/reports/latest?format=csv")
+
+    assert response.status_code == 303
+    assert response.body == b""
+    location = urlsplit(response.headers["Location"])
+    assert location.path.endswith("/reports/latest.csv")
+    assert parse_qs(location.query)["X-Amz-Expires"] == [str(LINK_SECONDS)]
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"

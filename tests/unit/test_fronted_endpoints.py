@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import orjson
 import pytest
 
 from chalicelib.definitions import parse_project
@@ -231,12 +232,12 @@ def test_the_report_has_the_fronted_project_but_no_orphans_or_drift_of_its_owner
     world.sagemaker.calls.clear()
     world.train(replace(report_run("kmeans-k10", 0.3, 100), tags=TAGS))
 
-    report = world.reports.build(EPOCH)
+    world.reports.write(EPOCH)
 
-    [project] = report.projects
-    assert (project.name, project.endpoint) == ("kmeans", ENDPOINT)
-    assert project.champion is not None
-    assert project.champion.run_name == "kmeans-k10"
-    assert [entry.run_name for entry in project.leaderboard] == ["kmeans-k10"]
-    assert (report.drift, report.orphans.endpoint_configs) == ((), ())
+    report = orjson.loads(world.reports.latest("json").body)
+    [project] = report["projects"]
+    assert (project["name"], project["endpoint"]) == ("kmeans", ENDPOINT)
+    assert project["champion"]["run"] == "kmeans-k10"
+    assert [entry["run"] for entry in project["leaderboard"]] == ["kmeans-k10"]
+    assert (report["drift"], report["orphans"]["endpoint_configs"]) == ([], [])
     assert not WRITES & set(world.sagemaker.calls)

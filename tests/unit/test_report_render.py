@@ -17,23 +17,20 @@ import jsonschema
 import orjson
 import pytest
 
+from chalicelib.models import ReportKind
 from chalicelib.processing.report_html import (
     CONTENT_SECURITY_POLICY,
     CONTENT_SECURITY_POLICY_HEADER,
     plot_hyperparameter,
-    render_html,
 )
-from chalicelib.processing.report_text import (
-    openlineage_events,
-    render_csv,
-    render_json,
-    render_openlineage,
-)
-from chalicelib.processing.report_values import RUN_EVENT_SCHEMA, Report
+from chalicelib.processing.report_values import RUN_EVENT_SCHEMA
 from tests.fakes import EPOCH
-from tests.report_world import HOSTILE, METRIC, run, trained_world
+from tests.report_world import HOSTILE, METRIC, ReportWorld, run, trained_world
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "report-schema.json").read_text())
+# How the report writes its JSON: keys sorted, two spaces of indent, a final newline.
+_CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
+
 # The OpenLineage 2-0-2 RunEvent's required structure, written from the spec by hand: no
 # installable package ships OpenLineage.json (openlineage-python 1.54 has only generated classes).
 _FACETS = {
@@ -81,9 +78,18 @@ RUN_EVENT = {
 }
 
 
+Bodies = dict[ReportKind, bytes]
+
+
+def _bodies(world: ReportWorld) -> Bodies:
+    world.reports.write(EPOCH)
+    kinds: tuple[ReportKind, ...] = ("json", "html", "csv", "openlineage")
+    return {kind: world.reports.latest(kind).body for kind in kinds}
+
+
 @pytest.fixture(scope="module")
-def report() -> Report:
-    return trained_world().reports.build(EPOCH)
+def report() -> Bodies:
+    return _bodies(trained_world())
 
 
 def _validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
@@ -95,8 +101,8 @@ def test_the_schema_is_a_valid_json_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
 
 
-def test_json_validates_against_the_documented_schema(report: Report) -> None:
-    document = orjson.loads(render_json(report))
+def test_json_validates_against_the_documented_schema(report: Bodies) -> None:
+    document = orjson.loads(report["json"])
     _validator(SCHEMA).validate(document)
     zero = next(p for p in document["projects"] if p["name"] == "digits-zero")
     assert [row["run"] for row in zero["leaderboard"]][:4] == [
@@ -110,13 +116,15 @@ def test_json_validates_against_the_documented_schema(report: Report) -> None:
     assert zero["lineage"]["endpoint"] == "digits-zero"
 
 
-def test_json_is_canonical(report: Report) -> None:
-    assert render_json(report) == render_json(report)
-    assert render_json(report).decode().startswith('{\n  "changes"')
+def test_json_is_canonical(report: Bodies) -> None:
+    """The streamed document is byte for byte the one orjson writes of its parsed value."""
+    canonical = orjson.dumps(orjson.loads(report["json"]), option=_CANONICAL) + b"\n"
+    assert report["json"] == canonical
+    assert report["json"].decode().startswith('{\n  "changes"')
 
 
-def test_html_is_self_contained(report: Report) -> None:
-    page = render_html(report).decode()
+def test_html_is_self_contained(report: Bodies) -> None:
+    page = report["html"].decode()
     assert page.count('<section class="project">') == 2
     assert page.count("<h3>Leaderboard</h3><table") == 2
     assert page.count("<h3>Champion history</h3><table") == 2
@@ -128,8 +136,8 @@ def test_html_is_self_contained(report: Report) -> None:
     assert set(re.findall(r"https?://[^\s\"'<>]+", page)) == {"http://www.w3.org/2000/svg"}
 
 
-def test_html_carries_its_content_security_policy_before_its_style(report: Report) -> None:
-    page = render_html(report).decode()
+def test_html_carries_its_content_security_policy_before_its_style(report: Bodies) -> None:
+    page = report["html"].decode()
     head = page[: page.index("</head>")]
     [meta] = re.findall(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', head)
     assert html.unescape(meta) == CONTENT_SECURITY_POLICY
@@ -147,8 +155,8 @@ def test_html_carries_its_content_security_policy_before_its_style(report: Repor
     assert f"{CONTENT_SECURITY_POLICY}; frame-ancestors 'none'" == CONTENT_SECURITY_POLICY_HEADER
 
 
-def test_html_escapes_hostile_names(report: Report) -> None:
-    page = render_html(report).decode()
+def test_html_escapes_hostile_names(report: Bodies) -> None:
+    page = report["html"].decode()
     assert HOSTILE not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
@@ -163,8 +171,8 @@ def test_the_plot_uses_the_hyperparameter_with_most_distinct_numbers() -> None:
     assert plot_hyperparameter([]) is None
 
 
-def test_csv_parses_back(report: Report) -> None:
-    rows = list(csv.DictReader(io.StringIO(render_csv(report).decode())))
+def test_csv_parses_back(report: Bodies) -> None:
+    rows = list(csv.DictReader(io.StringIO(report["csv"].decode())))
     zero = [row for row in rows if row["project"] == "digits-zero"]
     assert [row["run"] for row in zero] == [
         "ll-batch-200",
@@ -185,15 +193,17 @@ def test_csv_parses_back(report: Report) -> None:
 def test_csv_defuses_formulas() -> None:
     world = trained_world()
     world.train(run("=HYPERLINK(1)", 0.5, 10))
-    rows = list(csv.DictReader(io.StringIO(render_csv(world.reports.build(EPOCH)).decode())))
+    rows = list(csv.DictReader(io.StringIO(_bodies(world)["csv"].decode())))
     assert "'=HYPERLINK(1)" in {row["run"] for row in rows}
 
 
-def test_openlineage_events_follow_the_run_event_structure(report: Report) -> None:
-    lines = render_openlineage(report).decode().splitlines()
+def test_openlineage_events_follow_the_run_event_structure(report: Bodies) -> None:
+    lines = report["openlineage"].decode().splitlines()
     events = [json.loads(line) for line in lines]
-    assert events == openlineage_events(report)
-    assert len(events) == len(report.runs) == 5
+    assert [event["job"]["name"] for event in events] == [
+        run["name"] for run in orjson.loads(report["json"])["runs"]
+    ]
+    assert len(events) == 5
     for event in events:
         _validator(RUN_EVENT).validate(event)
         assert event["eventType"] == "COMPLETE"
@@ -217,8 +227,8 @@ def test_openlineage_events_follow_the_run_event_structure(report: Report) -> No
     assert "lr" not in facets["sagewire_preprocessing"]["parameters"]
 
 
-def test_custom_facets_name_their_schema_in_the_report_schema(report: Report) -> None:
-    event = openlineage_events(report)[0]
+def test_custom_facets_name_their_schema_in_the_report_schema(report: Bodies) -> None:
+    event = json.loads(report["openlineage"].splitlines()[0])
     for facet in event["run"]["facets"].values():
         name = facet["_schemaURL"].rsplit("/", 1)[1]
         facet_schema = {"$defs": SCHEMA["$defs"], "$ref": f"#/$defs/{name}"}

@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.errors import NotFound
 from chalicelib.models import ReportKind
-from chalicelib.services.reports import ReportService
+from chalicelib.services.reports import LatestReport, ReportService
 from tests.fakes import EPOCH
 from tests.report_world import BUCKET, ReportWorld, run, trained_world
 
@@ -27,7 +27,7 @@ def _written(world: ReportWorld) -> dict[str, bytes]:
 
 
 def _latest(service: ReportService) -> dict[str, object]:
-    document: dict[str, object] = orjson.loads(service.latest("json"))
+    document: dict[str, object] = orjson.loads(service.latest("json").body)
     return document
 
 
@@ -145,7 +145,7 @@ def test_drift_does_not_advance_promotions() -> None:
     world.train(run("ll-batch-400", 0.05, 400), settle=False)
     world.sagemaker.settle("digits-zero")
     before = world.champions.promotions("digits-zero")
-    world.reports.build(DAY)
+    world.reports.write(DAY)
     assert world.champions.promotions("digits-zero") == before
 
 
@@ -183,4 +183,4 @@ def test_latest_before_any_report_is_not_found() -> None:
 def test_latest_reads_each_format(kind: ReportKind, key: str) -> None:
     world = trained_world()
     world.reports.write(DAY)
-    assert world.reports.latest(kind) == _written(world)[key]
+    assert world.reports.latest(kind) == LatestReport(_written(world)[key])
