@@ -46,7 +46,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
 NAME = "report_scale"
-PROJECTS = 50
+# The issue's shape: 500 endpoints, each a project's, with 20 runs and then 200 runs each.
+PROJECTS = 500
 SIZES = (10_000, 100_000)
 # The naive peer makes a DescribeTrainingJob per run: at larger sizes the report's leaderboards
 # are checked against the same ranking of the seeded runs, without the calls.
@@ -542,9 +543,11 @@ def _same_boards(
     return rows == runs
 
 
-def _scale(runs_total: int, disk: DiskS3) -> Scale:
-    """Seeds the projects and their runs, promotes each project's best run to its endpoint, then
-    measures the report, the naive peer (up to NAIVE_MAX_RUNS) and the top-10 leaderboards."""
+def _scales(disk: DiskS3) -> list[Scale]:
+    """Seeds the projects, promotes each project's best run to its endpoint, then, for each size
+    in SIZES, records runs up to that size and measures the report, the naive peer (up to
+    NAIVE_MAX_RUNS) and the top-10 leaderboards: the same endpoints and champions at every size,
+    so that only the number of runs changes between them."""
     settings = replace(
         Settings.from_environ(),
         region=REGION,
@@ -564,9 +567,9 @@ def _scale(runs_total: int, disk: DiskS3) -> Scale:
     data_bucket, _, data_prefix = DATA.removeprefix("s3://").partition("/")
     s3.create_bucket(Bucket=data_bucket)
     projects = [_definition(index) for index in range(PROJECTS)]
-    rng = random.Random(runs_total)
-    runs = {p.name: _runs(p, runs_total // PROJECTS, rng) for p in projects}
-    sagemaker = FakeSageMaker({run.name: run for rs in runs.values() for run in rs})
+    rng = random.Random(max(SIZES))
+    every_run = {p.name: _runs(p, max(SIZES) // PROJECTS, rng) for p in projects}
+    sagemaker = FakeSageMaker({run.name: run for rs in every_run.values() for run in rs})
     sagemaker.attach(container.sagemaker_client)
     for project in projects:
         container.project_store.put(project)
@@ -576,13 +579,13 @@ def _scale(runs_total: int, disk: DiskS3) -> Scale:
     # deployed, and the promotion closed as succeeded by its endpoint's InService event; then the
     # other runs are recorded. (In this order because moto copies every table for each
     # TransactWriteItems, which costs seconds per promotion once the runs are in.)
-    best = {p.name: leaderboard(p, runs[p.name])[0].run_name for p in projects}
+    best = {p.name: leaderboard(p, every_run[p.name])[0].run_name for p in projects}
     seeding = time.perf_counter()
     batch = BatchedWrites(container.dynamodb_client, TABLE)
     table = RunTable(cast("DynamoDBClient", batch), TABLE)
     for project in projects:
         table.put_run(
-            next(r for r in runs[project.name] if r.name == best[project.name]), [project]
+            next(r for r in every_run[project.name] if r.name == best[project.name]), [project]
         )
     seeded_items = batch.flush()
     for project in projects:
@@ -593,12 +596,7 @@ def _scale(runs_total: int, disk: DiskS3) -> Scale:
         container.rollout.on_endpoint(
             EndpointChange(name, arn("endpoint", name), "InService", START, None)
         )
-    for project in projects:
-        for run in runs[project.name]:
-            if run.name != best[project.name]:
-                table.put_run(run, [project])
-    seeded_items += batch.flush()
-    seeded = time.perf_counter() - seeding
+    champions_seconds = time.perf_counter() - seeding
     settled = all(
         (champion := container.champion_store.get_champion(p.name)) is not None
         and (promotion := container.champion_store.get_promotion(p.name, champion.promotion_id))
@@ -606,10 +604,50 @@ def _scale(runs_total: int, disk: DiskS3) -> Scale:
         and promotion.outcome == "succeeded"
         for p in projects
     )
-
     counter = CallCounter()
     for client in (container.dynamodb_client, container.sagemaker_client, container.s3_client):
         counter.attach(client)
+    # The best run first, then the others in order: each size's runs are the first of the list.
+    ordered = {
+        p.name: sorted(every_run[p.name], key=lambda run: run.name != best[p.name])
+        for p in projects
+    }
+    scales: list[Scale] = []
+    recorded = 1
+    for size in sorted(SIZES):
+        seeding = time.perf_counter()
+        per_project = size // PROJECTS
+        for project in projects:
+            for run in ordered[project.name][recorded:per_project]:
+                table.put_run(run, [project])
+        seeded_items += batch.flush()
+        recorded = per_project
+        runs = {p.name: ordered[p.name][:per_project] for p in projects}
+        seeded = champions_seconds + time.perf_counter() - seeding
+        scale = _measured(container, sagemaker, counter, s3, disk, projects, runs)
+        checks = (("every champion's promotion succeeded before the report", settled),)
+        scales.append(
+            replace(
+                scale,
+                seeded_seconds=seeded,
+                seeded_items=seeded_items,
+                checks=checks + scale.checks,
+            )
+        )
+    return scales
+
+
+def _measured(
+    container: wiring.Container,
+    sagemaker: FakeSageMaker,
+    counter: CallCounter,
+    s3: S3Client,
+    disk: DiskS3,
+    projects: list[Project],
+    runs: dict[str, list[Run]],
+) -> Scale:
+    """The report (from an empty bucket), the naive peer and the top-10 reads over `runs`."""
+    runs_total = sum(len(project_runs) for project_runs in runs.values())
 
     def empty_bucket() -> None:
         listed = s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])
@@ -642,7 +680,6 @@ def _scale(runs_total: int, disk: DiskS3) -> Scale:
         same_top &= all(objective_value(project, entry.run) is not None for entry in page.entries)
 
     checks = (
-        ("every champion's promotion succeeded before the report", settled),
         (
             "the report was written under 4 dated and 4 latest keys",
             len(keys.dated + keys.latest) == 8,
@@ -658,7 +695,9 @@ def _scale(runs_total: int, disk: DiskS3) -> Scale:
         ),
         ("the top-10 pages are the naive full read's top 10", same_top),
     )
-    return Scale(runs_total, seeded, seeded_items, report, naive, top, naive_top, checks)
+    # The next size's report starts from an empty bucket too: no earlier report to compare with.
+    empty_bucket()
+    return Scale(runs_total, 0.0, 0, report, naive, top, naive_top, checks)
 
 
 def _naive_boards(
@@ -725,18 +764,16 @@ def _print_side(label: str, side: Side) -> None:
 
 def run() -> list[Outcome]:
     started = time.perf_counter()
-    scales: list[Scale] = []
-    for size in SIZES:
-        with (
-            mock_aws(config=MOTO_CONFIG),
-            _partitioned_queries(),
-            tempfile.TemporaryDirectory() as objects,
-        ):
-            scales.append(_scale(size, DiskS3(Path(objects))))
-        scale = scales[-1]
+    with (
+        mock_aws(config=MOTO_CONFIG),
+        _partitioned_queries(),
+        tempfile.TemporaryDirectory() as objects,
+    ):
+        scales = _scales(DiskS3(Path(objects)))
+    for scale in scales:
         print(
-            f"{NAME}: {size:>6} runs over {PROJECTS} projects/endpoints: "
-            f"{scale.seeded_items} items seeded, champions promoted in {scale.seeded_seconds:.1f} s"
+            f"{NAME}: {scale.runs:>6} runs over {PROJECTS} projects/endpoints: "
+            f"{scale.seeded_items} items in the table, seeded in {scale.seeded_seconds:.1f} s"
         )
     print(f"{NAME}: the lineage report (ReportService.write) against the naive report")
     for scale in scales:
