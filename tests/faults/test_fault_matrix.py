@@ -805,12 +805,23 @@ class _Clock(datetime):
 
 
 def _reports(settings: Settings) -> dict[str, bytes]:
+    """The reports' bodies by key, without the snapshots the next day's report compares with."""
     s3 = boto3.client("s3")
     listed = s3.list_objects_v2(Bucket=settings.bucket_name, Prefix="reports/").get("Contents", [])
     return {
         item["Key"]: s3.get_object(Bucket=settings.bucket_name, Key=item["Key"])["Body"].read()
         for item in listed
+        if not item["Key"].endswith(".snapshot.jsonl")
     }
+
+
+def _snapshots(settings: Settings) -> list[str]:
+    listed = boto3.client("s3").list_objects_v2(Bucket=settings.bucket_name, Prefix="reports/")
+    return [
+        item["Key"]
+        for item in listed.get("Contents", [])
+        if item["Key"].endswith(".snapshot.jsonl")
+    ]
 
 
 def test_a_report_run_twice_rewrites_the_same_keys_and_latest_follows_the_newest_day(
@@ -837,6 +848,10 @@ def test_a_report_run_twice_rewrites_the_same_keys_and_latest_follows_the_newest
 
     assert again == first
     assert sorted(after) == sorted(before) == sorted(first["dated"] + first["latest"])
+    assert _snapshots(settings) == [
+        "reports/2026/11/23/lineage.snapshot.jsonl",
+        "reports/latest.snapshot.jsonl",
+    ]
     assert len(after) == 8
     for key in after:
         if key.endswith((".csv", ".jsonl")):
@@ -852,6 +867,7 @@ def test_a_report_run_twice_rewrites_the_same_keys_and_latest_follows_the_newest
     next_day = client.lambda_.invoke("lineage_report", scheduled).payload
     final = _reports(settings)
     assert len(final) == 12
+    assert len(_snapshots(settings)) == 3
     assert all(key.startswith("reports/2026/11/24/") for key in next_day["dated"])
     for dated, latest in zip(next_day["dated"], next_day["latest"], strict=True):
         assert final[latest] == final[dated]
