@@ -5,9 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 BENCH_VENV := .venv-bench
 
-.PHONY: setup test unit lint typecheck demo serve bench clean package policies resources
+.PHONY: help setup test unit lint typecheck demo serve bench clean package policies resources
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed ## the virtual environment .venv (Python 3.11 to 3.13), built when requirements change
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 13), "sagewire needs Python 3.11 to 3.13"'
@@ -16,20 +16,26 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	@touch $@
 
-lint: setup
+lint: setup ## ruff check and ruff format --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: setup
+typecheck: setup ## mypy (strict)
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck ## lint, typecheck and every test suite (what .ci/run runs)
 	$(BIN)/python -m pytest
 
-demo: setup
+unit: setup ## the unit tests alone (pure, with fakes: about a minute)
+	$(BIN)/python -m pytest tests/unit
+
+help: ## this list
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+demo: setup ## start the local stack, tell the whole story end to end, stop
 	$(BIN)/python -m devstack demo
 
-serve: setup
+serve: setup ## start the local stack with the demo projects; Ctrl-C stops it
 	$(BIN)/python -m devstack serve
 
 $(BENCH_VENV)/.installed: requirements.txt bench/requirements.txt
@@ -39,7 +45,7 @@ $(BENCH_VENV)/.installed: requirements.txt bench/requirements.txt
 	@touch $@
 
 # The packaged cold start (bench coldstart_package) runs build/prod/deployment.zip: built first.
-bench: $(BENCH_VENV)/.installed
+bench: $(BENCH_VENV)/.installed ## every benchmark against its peer (builds .venv-bench and build/prod first)
 	$(MAKE) package STAGE=prod
 	$(BENCH_VENV)/bin/python -m bench
 
@@ -47,17 +53,17 @@ bench: $(BENCH_VENV)/.installed
 # and deployment.zip (python3.12 manylinux wheels, compiled by CPython 3.12), checked; fails on any
 # violation.
 STAGE ?= prod
-package: setup
+package: setup ## a deployable stage in build/<stage>/ (STAGE=prod by default), checked
 	$(BIN)/python -m deploy package --stage $(STAGE) --out build/$(STAGE)
 
 # Regenerates .chalice/policy-<stage>.json from .chalice/config.json (tests fail on drift).
-policies: setup
+policies: setup ## regenerate .chalice/policy-<stage>.json from .chalice/config.json
 	$(BIN)/python -m deploy policies
 
 # For `chalice deploy`: build/$(STAGE)-resources.json, the stage's table, bucket, dead-letter queue
 # and alarm topic as a stack of their own, checked and cfn-linted (deploy/README.md).
-resources: setup
+resources: setup ## the stage's table, bucket, queue and topic as a stack of their own
 	$(BIN)/python -m deploy resources --stage $(STAGE) --out build/$(STAGE)-resources.json
 
-clean:
+clean: ## remove the virtual environments, caches and build output
 	rm -rf $(VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis out build
