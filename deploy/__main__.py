@@ -6,10 +6,20 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from cli_conventions import (
+    FAILED,
+    OK,
+    UNAVAILABLE,
+    fail,
+    parser,
+    print_json,
+    subcommand,
+)
 from deploy.checks import (
     Findings,
     check_cfn_lint,
@@ -35,58 +45,96 @@ from deploy.harden import (
 )
 from deploy.package import package
 from deploy.policy import build_policy, policy_path, render_policy
-from deploy.stages import PROJECT_DIR, deployable_stages, load_config, load_stage
+from deploy.stages import (
+    PROJECT_DIR,
+    Stage,
+    StageError,
+    deployable_stages,
+    load_config,
+    load_stage,
+)
 from deploy.template import resources_template
 
+TOOL = "deploy"
 
-def _report(findings: Findings, title: str) -> int:
-    print(f"\n{title}: {len(findings.checked)} checks passed, {len(findings.violations)} failed")
+
+def _log(line: str) -> None:
+    """Progress under --json: stdout carries the JSON alone."""
+    print(line, file=sys.stderr)
+
+
+def _report(findings: Findings, stage: Stage, out: Path, as_json: bool, **extra: Any) -> int:
+    status = FAILED if findings.violations else OK
+    if as_json:
+        print_json(
+            {
+                "stage": stage.name,
+                "out": str(out),
+                **extra,
+                "passed": len(findings.checked),
+                "failed": len(findings.violations),
+                "checked": findings.checked,
+                "violations": findings.violations,
+            }
+        )
+        return status
+    print(
+        f"\n{stage.name}: {out}: {len(findings.checked)} checks passed, "
+        f"{len(findings.violations)} failed"
+    )
     for line in findings.checked:
         print(f"  ok    {line}")
     for line in findings.violations:
         print(f"  FAIL  {line}")
-    return 1 if findings.violations else 0
+    return status
 
 
-def policies(check: bool) -> int:
+def policies(check: bool, as_json: bool) -> int:
     """Writes (or with --check, compares) `.chalice/policy-<stage>.json` of every stage."""
-    drifted = []
+    states: dict[str, str] = {}
     for name in deployable_stages(load_config(PROJECT_DIR)):
         stage = load_stage(name)
         path = policy_path(stage)
         wanted = render_policy(build_policy(stage))
         current = path.read_text() if path.exists() else None
+        file = str(path.relative_to(PROJECT_DIR))
         if current == wanted:
-            print(f"{path.relative_to(PROJECT_DIR)}: up to date")
+            states[file] = "up to date"
         elif check:
-            drifted.append(path)
-            print(f"{path.relative_to(PROJECT_DIR)}: differs from the stage's configuration")
+            states[file] = "differs from the stage's configuration"
         else:
             path.write_text(wanted)
-            print(f"{path.relative_to(PROJECT_DIR)}: written")
-    return 1 if drifted else 0
+            states[file] = "written"
+    if as_json:
+        print_json({"policies": states})
+    else:
+        for file, state in states.items():
+            print(f"{file}: {state}")
+    return FAILED if check and set(states.values()) != {"up to date"} else OK
 
 
-def check(stage_name: str, out: Path) -> int:
+def check(stage: Stage, out: Path, as_json: bool) -> int:
     """The checks of `package` on an existing package directory."""
-    stage = load_stage(stage_name)
+    if not (out / "sam.json").is_file() or not (out / "deployment.zip").is_file():
+        return fail(
+            TOOL, f"no package in {out}; run `python -m deploy package --stage {stage.name}` first"
+        )
     findings = Findings()
     check_policy_file(stage, PROJECT_DIR, findings)
     findings.merge(check_template(json.loads((out / "sam.json").read_text()), stage))
     check_zip(out / "deployment.zip", findings, stage.settings.tracing)
     check_cfn_lint(out / "sam.json", findings)
-    return _report(findings, f"{stage_name}: {out}")
+    return _report(findings, stage, out, as_json)
 
 
-def resources(stage_name: str, out: Path) -> int:
+def resources(stage: Stage, out: Path, as_json: bool) -> int:
     """Writes the stage's resources stack for `chalice deploy` (deploy/template.py), checked."""
-    stage = load_stage(stage_name)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(resources_template(stage), indent=2) + "\n")
     findings = check_resources_template(json.loads(out.read_text()), stage)
     check_cfn_lint(out, findings)
-    status = _report(findings, f"{stage_name}: {out}")
-    if not status:
+    status = _report(findings, stage, out, as_json)
+    if not status and not as_json:
         print(
             f"deploy: aws cloudformation deploy --template-file {out} --stack-name "
             f"{resources_stack_name(stage)} [--parameter-overrides AlarmEmail=...]"
@@ -94,13 +142,30 @@ def resources(stage_name: str, out: Path) -> int:
     return status
 
 
-def harden_stage(stage_name: str, deployed: Path | None, stack: str | None, dry_run: bool) -> int:
+def package_stage(stage: Stage, out: Path, as_json: bool) -> int:
+    """Packages the stage into `out` and checks it; then says how to deploy it."""
+    findings, timings = package(stage.name, out, log=_log if as_json else print)
+    seconds = {phase: round(taken, 1) for phase, taken in timings.phases}
+    status = _report(findings, stage, out, as_json, seconds=seconds)
+    if as_json:
+        return status
+    print(f"\npackaged in {timings}")
+    if not status:
+        print(
+            f"deploy: aws cloudformation package --template-file {out / 'sam.json'} "
+            "--s3-bucket <artifacts bucket> --output-template-file packaged.json && "
+            f"aws cloudformation deploy --template-file packaged.json --stack-name "
+            f"sagewire-{stage.name} --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND"
+        )
+    return status
+
+
+def harden_stage(stage: Stage, deployed: Path | None, stack: str | None, dry_run: bool) -> int:
     """After `chalice deploy`: connects its functions and rules to the resources stack."""
-    stage = load_stage(stage_name)
+    deployment = Deployment.read(deployed or deployed_path(stage), stage)
+    stack_name = stack or resources_stack_name(stage)
+    session = boto3.Session(region_name=deployment.region)
     try:
-        deployment = Deployment.read(deployed or deployed_path(stage), stage)
-        stack_name = stack or resources_stack_name(stage)
-        session = boto3.Session(region_name=deployment.region)
         services = Services(
             stack=ResourcesStack(session.client("cloudformation")),
             functions=Functions(session.client("lambda")),
@@ -109,37 +174,78 @@ def harden_stage(stage_name: str, deployed: Path | None, stack: str | None, dry_
             alarms=Alarms(session.client("cloudwatch")),
             usage_plans=UsagePlans(session.client("apigateway")),
         )
-        print(f"{stage_name}: hardening in {deployment.region} with the stack {stack_name}")
+        print(f"{stage.name}: hardening in {deployment.region} with the stack {stack_name}")
         report = Report(dry_run=dry_run)
         try:
             harden(stage, deployment, stack_name, services, report)
         finally:
             for line in report.lines():
                 print(line)
-    except (HardenError, ClientError) as error:
-        print(f"FAIL  {error}")
-        return 1
-    return 0
+    except ClientError as error:
+        return fail(TOOL, error)
+    except BotoCoreError as error:
+        return fail(TOOL, error, UNAVAILABLE)
+    return OK
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    policies_parser = commands.add_parser("policies", help="write .chalice/policy-<stage>.json")
-    policies_parser.add_argument("--check", action="store_true", help="only compare; 1 if stale")
-    for name in ("package", "check"):
-        sub = commands.add_parser(name, help=f"{name} a stage (sam.json, deployment.zip)")
-        sub.add_argument("--stage", default="prod")
+def _parser() -> argparse.ArgumentParser:
+    top = parser(
+        "python -m deploy",
+        "Prepares a stage of .chalice/config.json (dev, prod) for AWS: its IAM policy files, its "
+        "checked deployment package (SAM template and zip), its resources stack, and after "
+        "`chalice deploy` what that leaves out. docs/deploy.md is the guide.",
+        "python -m deploy package --stage prod",
+        "python -m deploy check --stage prod --json",
+    )
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    policies_parser = subcommand(
+        commands,
+        "policies",
+        "write .chalice/policy-<stage>.json",
+        "Writes the IAM policy file of every deployable stage from .chalice/config.json "
+        "(deploy/policy.py); `chalice deploy` and `package` use them as they are.",
+        "python -m deploy policies --check",
+    )
+    policies_parser.add_argument(
+        "--check", action="store_true", help="only compare; exit 1 if one is stale"
+    )
+    package_parser = subcommand(
+        commands,
+        "package",
+        "package a stage (sam.json, deployment.zip) and check it",
+        "Builds the stage's package into --out: its dependencies as wheels for Lambda's "
+        "python3.12, `chalice package` with the merge template (the table, bucket, dead-letter "
+        "queue, alarms), bytecode; then runs the checks of `check` on it. Exit 1 when one fails.",
+        "python -m deploy package --stage dev --out build/dev",
+    )
+    check_parser = subcommand(
+        commands,
+        "check",
+        "the checks of package again, on build/<stage>",
+        "Checks an existing package: the policy file as `policies` writes it, the template's "
+        "resources, the zip's contents, cfn-lint. Exit 1 when one fails.",
+        "python -m deploy check --stage prod --json",
+    )
+    for sub in (package_parser, check_parser):
         sub.add_argument("--out", type=Path, help="default: build/<stage>")
-    resources_parser = commands.add_parser(
-        "resources", help="the stage's storage and failure handling stack, for chalice deploy"
+    resources_parser = subcommand(
+        commands,
+        "resources",
+        "the stage's storage and failure handling stack, for chalice deploy",
+        "Writes and checks the CloudFormation stack that `chalice deploy` needs beside it: the "
+        "table, the bucket, the dead-letter queue and the alarm topic (deploy/template.py).",
+        "python -m deploy resources --stage prod --out build/prod-resources.json",
     )
-    resources_parser.add_argument("--stage", default="prod")
     resources_parser.add_argument("--out", type=Path, help="default: build/<stage>-resources.json")
-    harden_parser = commands.add_parser(
-        "harden", help="after chalice deploy: retries, dead letters, alarms, log retention"
+    harden_parser = subcommand(
+        commands,
+        "harden",
+        "after chalice deploy: retries, dead letters, alarms, log retention",
+        "Connects the functions and rules of a `chalice deploy` to the resources stack: "
+        "EventBridge retry policies and dead letters, Lambda on-failure destinations, alarms, "
+        "log retention, usage plans. Changes only what differs; --dry-run says what would.",
+        "python -m deploy harden --stage prod --dry-run",
     )
-    harden_parser.add_argument("--stage", default="prod")
     harden_parser.add_argument(
         "--deployed", type=Path, help="chalice's record; default: .chalice/deployed/<stage>.json"
     )
@@ -147,29 +253,36 @@ def main(argv: list[str] | None = None) -> int:
         "--resources-stack", help="the resources stack; default: sagewire-<stage>-resources"
     )
     harden_parser.add_argument("--dry-run", action="store_true", help="only say what would change")
-    args = parser.parse_args(argv)
+    for sub in (package_parser, check_parser, resources_parser, harden_parser):
+        sub.add_argument(
+            "--stage", default="prod", help="a stage of .chalice/config.json (default: prod)"
+        )
+    for sub in (policies_parser, package_parser, check_parser, resources_parser):
+        sub.add_argument("--json", action="store_true", help="print the summary as JSON")
+    return top
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "policies":
-        return policies(args.check)
-    if args.command == "resources":
-        return resources(
-            args.stage, args.out or PROJECT_DIR / "build" / f"{args.stage}-resources.json"
-        )
+        return policies(args.check, args.json)
+    stage = load_stage(args.stage)
     if args.command == "harden":
-        return harden_stage(args.stage, args.deployed, args.resources_stack, args.dry_run)
-    out = args.out or PROJECT_DIR / "build" / args.stage
+        return harden_stage(stage, args.deployed, args.resources_stack, args.dry_run)
+    if args.command == "resources":
+        out = args.out or PROJECT_DIR / "build" / f"{stage.name}-resources.json"
+        return resources(stage, out, args.json)
+    out = args.out or PROJECT_DIR / "build" / stage.name
     if args.command == "check":
-        return check(args.stage, out)
-    findings, timings = package(args.stage, out)
-    status = _report(findings, f"{args.stage}: {out}")
-    print(f"\npackaged in {timings}")
-    if not status:
-        print(
-            f"deploy: aws cloudformation package --template-file {out / 'sam.json'} "
-            "--s3-bucket <artifacts bucket> --output-template-file packaged.json && "
-            f"aws cloudformation deploy --template-file packaged.json --stack-name "
-            f"sagewire-{args.stage} --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND"
-        )
-    return status
+        return check(stage, out, args.json)
+    return package_stage(stage, out, args.json)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except (StageError, HardenError) as error:
+        return fail(TOOL, error)
 
 
 if __name__ == "__main__":

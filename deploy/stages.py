@@ -125,7 +125,10 @@ def _check_fronted(name: str, settings: Settings) -> None:
 def load_stage(name: str, project_dir: Path = PROJECT_DIR) -> Stage:
     config = load_config(project_dir)
     environment = stage_environment(config, name)
-    settings = Settings.from_environ(environment)
+    try:
+        settings = Settings.from_environ(environment)
+    except ValueError as error:
+        raise StageError(f"stage {name!r}: {error}") from error
     policy_file = _setting(config, name, "iam_policy_file")
     if policy_file is None or _setting(config, name, "autogen_policy", True):
         raise StageError(f"stage {name!r} needs autogen_policy: false and an iam_policy_file")

@@ -11,18 +11,30 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import requests
 
+from cli_conventions import (
+    FAILED,
+    OK,
+    UNAVAILABLE,
+    USER_ERROR,
+    fail,
+    parser,
+    print_json,
+    subcommand,
+)
 from devstack import algorithms, control, demo, projects
 from devstack.samples import curl_line, write_samples
 from devstack.stack import STATE_FILE, Stack, StackError, StackSettings, StackState
 
 DEFAULT_API_PORT = 8000
 CONTROL_TIMEOUT_SECONDS = 600
+TOOL = "devstack"
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -93,28 +105,26 @@ def _running_stack() -> StackState | None:
         state = StackState.read(path)
         os.kill(state.pid, 0)
     except (OSError, ValueError, TypeError):
-        print(f"devstack: no running stack found ({path}); start one with `make serve`")
+        fail(TOOL, f"no running stack found ({path}); start one with `make serve`")
         return None
     return state
 
 
 def _control(action: str, body: dict[str, Any]) -> tuple[int, Any]:
-    """(0, answer) or (exit status, None) after printing why."""
+    """(OK, answer) or (exit status, None) after saying why on stderr."""
     state = _running_stack()
     if state is None:
-        return 1, None
+        return USER_ERROR, None
     try:
-        return 0, control.call(state.control_url, action, body, CONTROL_TIMEOUT_SECONDS)
+        return OK, control.call(state.control_url, action, body, CONTROL_TIMEOUT_SECONDS)
     except control.ControlError as error:
-        print(f"devstack: {action} refused: {error}")
+        return fail(TOOL, f"{action} refused: {error}"), None
     except requests.RequestException as error:
-        print(f"devstack: {action} failed: {error}")
-    return 1, None
+        return fail(TOOL, f"{action} failed: {error}", UNAVAILABLE), None
 
 
-def _print_deliveries(answer: dict[str, Any]) -> int:
-    """Every event delivered meanwhile and each handler's outcome; 3 if any was dropped."""
-    status = 0
+def _print_deliveries(answer: dict[str, Any]) -> None:
+    """Every event delivered meanwhile and each handler's outcome."""
     print("events delivered to the app:")
     for delivery in answer["deliveries"]:
         outcomes = delivery["outcomes"]
@@ -127,14 +137,9 @@ def _print_deliveries(answer: dict[str, Any]) -> int:
             )
             if outcome["error"]:
                 line += f": {outcome['error']}"
-                status = 3
             elif outcome["result"]:
                 line += f" -> {outcome['result']}"
             print(line)
-    if not answer["idle"]:
-        print("devstack: the app was still busy when the control API stopped waiting")
-        status = 3
-    return status
 
 
 def _print_job(job: dict[str, Any], indent: str = "") -> None:
@@ -147,6 +152,22 @@ def _print_job(job: dict[str, Any], indent: str = "") -> None:
         print(f"{indent}  artifact: {job['artifact']}")
     if job["failure"]:
         print(f"{indent}  failure: {job['failure']}")
+
+
+def _finish(
+    answer: dict[str, Any], as_json: bool, completed: bool, show: Callable[[], None]
+) -> int:
+    """Prints the control API's answer (as JSON, or `show` and the deliveries); FAILED if the job
+    did not complete, an event handler failed or the app was still busy."""
+    if as_json:
+        print_json(answer)
+    else:
+        show()
+        _print_deliveries(answer)
+    if not answer["idle"]:
+        fail(TOOL, "the app was still busy when the control API stopped waiting")
+    handled = not any(o["error"] for d in answer["deliveries"] for o in d["outcomes"])
+    return OK if completed and handled and answer["idle"] else FAILED
 
 
 def train(args: argparse.Namespace) -> int:
@@ -164,9 +185,8 @@ def train(args: argparse.Namespace) -> int:
     status, answer = _control("train", body)
     if answer is None:
         return status
-    _print_job(answer["job"])
-    delivered = _print_deliveries(answer)
-    return 2 if answer["job"]["status"] != "Completed" else delivered
+    job = answer["job"]
+    return _finish(answer, args.json, job["status"] == "Completed", lambda: _print_job(job))
 
 
 def tune(args: argparse.Namespace) -> int:
@@ -183,15 +203,19 @@ def tune(args: argparse.Namespace) -> int:
     if answer is None:
         return status
     tuning = answer["tuning_job"]
-    print(f"tuning job {tuning['name']} {tuning['status']}: {len(tuning['jobs'])} training jobs")
-    for job in tuning["jobs"]:
-        _print_job(job, indent="  ")
-    best = tuning["best"]
-    if best is not None:
-        value = best["metrics"][args.objective]
-        print(f"best training job: {best['name']} ({args.objective}={value})")
-    delivered = _print_deliveries(answer)
-    return 2 if tuning["status"] != "Completed" else delivered
+
+    def show() -> None:
+        print(
+            f"tuning job {tuning['name']} {tuning['status']}: {len(tuning['jobs'])} training jobs"
+        )
+        for job in tuning["jobs"]:
+            _print_job(job, indent="  ")
+        best = tuning["best"]
+        if best is not None:
+            value = best["metrics"][args.objective]
+            print(f"best training job: {best['name']} ({args.objective}={value})")
+
+    return _finish(answer, args.json, tuning["status"] == "Completed", show)
 
 
 def emit(args: argparse.Namespace) -> int:
@@ -199,27 +223,66 @@ def emit(args: argparse.Namespace) -> int:
         text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
         event = json.loads(text)
     except (OSError, ValueError) as error:
-        print(f"devstack: cannot read an event from {args.file}: {error}")
-        return 1
+        return fail(TOOL, f"cannot read an event from {args.file}: {error}")
     status, answer = _control("emit", {"event": event})
     if answer is None:
         return status
     handlers = answer["event"]["outcomes"]
-    print(
-        f"{answer['event']['event']}: "
-        + (", ".join(f"{h['handler']} {h['status']}" for h in handlers) or "no matching handler")
+
+    def show() -> None:
+        print(
+            f"{answer['event']['event']}: "
+            + (
+                ", ".join(f"{h['handler']} {h['status']}" for h in handlers)
+                or "no matching handler"
+            )
+        )
+
+    return _finish(answer, args.json, True, show)
+
+
+def _parser() -> argparse.ArgumentParser:
+    top = parser(
+        "python -m devstack",
+        "The local stack: sagewire's app with moto's AWS, a local SageMaker that trains and serves "
+        "for real, and the event router between them, in one process with no AWS account. `serve` "
+        "or `demo` starts it; `train`, `tune` and `emit` act on the stack `serve` runs.",
+        "python -m devstack serve",
+        "python -m devstack train --name linear-mbs-100 --algorithm linear-learner "
+        "--hp mini_batch_size=100 --tag Project=Project_Binary_Classifier",
     )
-    return _print_deliveries(answer)
-
-
-def main(argv: list[str] | None = None) -> int:
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        sys.stdout.reconfigure(line_buffering=True)
-    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="start the stack and the demo projects; Ctrl-C stops it")
-    commands.add_parser("demo", help="start the stack, show the whole story, stop")
-    training = commands.add_parser("train", help="run a local training job on the running stack")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subcommand(
+        commands,
+        "serve",
+        "start the stack and the demo projects; Ctrl-C stops it",
+        "Starts the stack, deploys the demo projects and prints curl lines to try; the app's log "
+        "lines follow on stdout. Ctrl-C (or SIGTERM) stops everything. SAGEWIRE_API_PORT and "
+        "SAGEWIRE_OUT_DIR choose the port and the state directory.",
+        "python -m devstack serve",
+    )
+    subcommand(
+        commands,
+        "demo",
+        "start the stack, show the whole story, stop",
+        "Starts a stack of its own, tells the whole story (predictions, champions deployed by "
+        "SageMaker's events, lineage, reports, the Model Registry) and stops it. Exit 1 when a "
+        "step of the story fails.",
+        "python -m devstack demo",
+    )
+    training = subcommand(
+        commands,
+        "train",
+        "run a local training job on the running stack",
+        "Runs a real training job on the stack `serve` runs and delivers SageMaker's events for "
+        "it to the app, which ranks the run and deploys it if it wins. Prints the job (status, "
+        "hyperparameters, metrics, artifact) and every event delivered meanwhile. Exit 1 when the "
+        "job fails or an event handler fails.",
+        "python -m devstack train --name linear-mbs-100 --algorithm linear-learner "
+        "--hp mini_batch_size=100 --tag Project=Project_Binary_Classifier",
+        "python -m devstack train --name hidden-16 --algorithm softmax --hp hidden_channels=16 "
+        "--experiment digits --trial hidden-16 --json",
+    )
     training.add_argument("--name", required=True, help="training job name")
     training.add_argument("--algorithm", required=True, choices=algorithms.ALGORITHMS)
     training.add_argument(
@@ -237,8 +300,17 @@ def main(argv: list[str] | None = None) -> int:
         "--output", help="the job's S3OutputPath, s3://bucket[/prefix] (default: the stack's)"
     )
     training.add_argument("--role", help="the job's RoleArn (default: the stack's)")
-    tuning = commands.add_parser(
-        "tune", help="run a grid-search hyperparameter tuning job on the running stack"
+    tuning = subcommand(
+        commands,
+        "tune",
+        "run a grid-search hyperparameter tuning job on the running stack",
+        "Runs a grid-search tuning job of the stack's own algorithms on the running stack: one "
+        "training job per combination of the --hp-range values, the best one named by the "
+        "objective. Prints every training job, the best one and the events delivered. Exit 1 when "
+        "the tuning job fails or an event handler fails.",
+        "python -m devstack tune --name hpo-1 --algorithm softmax --hp-range lr=0.01,0.05 "
+        "--hp-range batch-size=32,64 --objective validation:accuracy --goal maximize "
+        "--tag Project=digits-classifier",
     )
     tuning.add_argument("--name", required=True, help="tuning job name (at most 32 characters)")
     tuning.add_argument("--algorithm", default=algorithms.SOFTMAX, choices=algorithms.ALGORITHMS)
@@ -265,11 +337,31 @@ def main(argv: list[str] | None = None) -> int:
                 metavar="KEY=VALUE",
                 help=f"{what} (repeatable)",
             )
-    emitting = commands.add_parser(
-        "emit", help="deliver one EventBridge event (JSON) to the app's matching handlers"
+    emitting = subcommand(
+        commands,
+        "emit",
+        "deliver one EventBridge event (JSON) to the app's matching handlers",
+        "Delivers one EventBridge event to the handlers of the running stack's app whose event "
+        "patterns match it, as EventBridge would, and prints what each did. Exit 1 when a "
+        "handler fails.",
+        "python -m devstack emit ../shared/fixtures/events/training-job-completed.json",
+        'echo \'{"source": "x", "detail-type": "y", "detail": {}}\' | '
+        "python -m devstack emit - --json",
     )
     emitting.add_argument("file", metavar="FILE", help="the event as JSON; - reads stdin")
-    args = parser.parse_args(argv)
+    for command in (training, tuning, emitting):
+        command.add_argument(
+            "--json",
+            action="store_true",
+            help="print the control API's answer (the job or event, the deliveries) as JSON",
+        )
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
+    args = _parser().parse_args(argv)
     # Explicit: a shell starts background jobs with SIGINT ignored, and Python keeps it so.
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
@@ -285,7 +377,6 @@ def main(argv: list[str] | None = None) -> int:
             return demo.run()
         return {"train": train, "tune": tune, "emit": emit}[args.command](args)
     except StackError as error:
-        print(f"devstack: {error}", file=sys.stderr)
-        return 1
+        return fail(TOOL, error, FAILED)
     except KeyboardInterrupt:
         return 130

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -338,7 +339,7 @@ def run() -> int:
             adoption.teardown(champion)
             RegistryStories(stack, api).manual_approval()
         except (DemoFailure, requests.RequestException, KeyError) as error:
-            print(f"demo FAILED: {type(error).__name__}: {error}")
+            print(f"demo FAILED: {type(error).__name__}: {error}", file=sys.stderr)
             return 1
     print(f"demo: OK, stack stopped [{time.perf_counter() - started:.1f}s]")
     return 0

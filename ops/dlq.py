@@ -14,6 +14,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+import cli_conventions as cli
+
 if TYPE_CHECKING:
     from mypy_boto3_lambda.client import LambdaClient
     from mypy_boto3_lambda.literals import InvocationTypeType
@@ -29,6 +31,7 @@ FAILURE_CONDITIONS = frozenset({"RetriesExhausted", "EventAgeExceeded"})
 DEFAULT_POLL_SECONDS = 5
 DEFAULT_VISIBILITY_SECONDS = 300
 _MAX_TEXT = 160
+TOOL = "ops.dlq"
 
 Kind = Literal["eventbridge", "lambda"]
 
@@ -356,22 +359,77 @@ def _listing_json(listing: Listing, queue_url: str) -> dict[str, Any]:
     }
 
 
+def _letter_json(letter: Letter) -> dict[str, Any]:
+    return {
+        "message_id": letter.message_id,
+        "function": letter.function_name,
+        "event": describe_event(letter.event),
+        "error": letter.error,
+    }
+
+
+def _replay_json(report: Replay, queue_url: str, dry_run: bool) -> dict[str, Any]:
+    return {
+        "queue_url": queue_url,
+        "dry_run": dry_run,
+        "replayed": [_letter_json(letter) for letter in report.replayed],
+        "failed": [
+            {**_letter_json(letter), "problem": problem} for letter, problem in report.failed
+        ],
+        "unreadable": [
+            {"message_id": item.message_id, "reason": item.reason} for item in report.unreadable
+        ],
+        "not_selected": [_letter_json(letter) for letter in report.skipped],
+    }
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m ops.dlq",
-        description="List or replay sagewire's dead letters (EventBridge rule dead letters and "
-        "Lambda on-failure records) from its SQS dead-letter queue. AWS credentials, region and "
-        "endpoints come from the usual variables (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL).",
+    parser = cli.parser(
+        "python -m ops.dlq",
+        "List or replay sagewire's dead letters (EventBridge rule dead letters and Lambda "
+        "on-failure records) from its SQS dead-letter queue. AWS credentials, region and "
+        "endpoints come from the usual variables (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL). "
+        "docs/runbook.md says when and how.",
+        "python -m ops.dlq list --queue-name sagewire-prod-dlq",
+        "python -m ops.dlq replay --queue-name sagewire-prod-dlq --dry-run",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    listing = commands.add_parser("list", help="summarize the queue per function, event, error")
-    replaying = commands.add_parser("replay", help="re-invoke each dead letter's function")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    listing = cli.subcommand(
+        commands,
+        "list",
+        "summarize the queue per function, event, error",
+        "Reads every message once (long polling, 10 at a time), counts them per function, event "
+        "type and error with one example each, names the ones it cannot read, and makes them all "
+        "visible again. It changes nothing.",
+        "python -m ops.dlq list --queue-name sagewire-prod-dlq --json",
+    )
+    replaying = cli.subcommand(
+        commands,
+        "replay",
+        "re-invoke each dead letter's function",
+        "Invokes each dead letter's function with its original event and deletes the message "
+        "once Lambda accepted it (with --wait: once the function succeeded). Messages it cannot "
+        "read, and failed invokes, stay in the queue: exit 1 when any did.",
+        "python -m ops.dlq replay --queue-name sagewire-prod-dlq --dry-run",
+        "python -m ops.dlq replay --queue-name sagewire-prod-dlq --wait --function "
+        "sagewire-prod-on-training-job-state-change --json",
+    )
     for command in (listing, replaying):
         where = command.add_mutually_exclusive_group(required=True)
         where.add_argument("--queue-url", help="the dead-letter queue's URL")
         where.add_argument("--queue-name", help="its name, e.g. sagewire-prod-dlq")
         command.add_argument(
-            "--max", type=int, metavar="N", help="look at N messages at most (default: all)"
+            "--max",
+            type=_at_least_one,
+            metavar="N",
+            help="look at N messages at most (default: all)",
         )
         command.add_argument(
             "--poll-seconds",
@@ -391,6 +449,11 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--region", help="the AWS region (default: the environment's)")
     listing.add_argument("--json", action="store_true", help="print the summary as JSON")
     replaying.add_argument(
+        "--json",
+        action="store_true",
+        help="print the summary as JSON (the per-message lines go to stderr)",
+    )
+    replaying.add_argument(
         "--dry-run", action="store_true", help="print what would be replayed; change nothing"
     )
     replaying.add_argument(
@@ -406,12 +469,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    """0: done (replay: nothing left behind); 1: replay left messages in the queue; 2: error."""
+    """The exit codes of cli_conventions: 1 when replay left messages in the queue."""
     out = out or sys.stdout
     args = _parser().parse_args(argv)
-    if args.max is not None and args.max < 1:
-        out.write("ops.dlq: --max must be at least 1\n")
-        return 2
     session = boto3.session.Session(region_name=args.region)
     sqs: SQSClient = session.client("sqs")
     # A RequestResponse invoke may run for the function's whole timeout (at most 15 minutes).
@@ -426,7 +486,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             queue_url,
             poll_seconds=args.poll_seconds,
             visibility_seconds=args.visibility_seconds,
-            out=out,
+            out=sys.stderr if args.json else out,
         )
         if args.command == "list":
             listing = queue.list(args.max)
@@ -434,19 +494,23 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 out.write(json.dumps(_listing_json(listing, queue_url), indent=2) + "\n")
             else:
                 _print_listing(listing, queue_url, out)
-            return 0
+            return cli.OK
         report = queue.replay(
             args.max, dry_run=args.dry_run, wait=args.wait, function=args.function
         )
-    except (ClientError, BotoCoreError) as error:
-        out.write(f"ops.dlq: {error}\n")
-        return 2
-    verb = "would replay" if args.dry_run else "replayed"
-    out.write(
-        f"{verb} {len(report.replayed)}, failed {len(report.failed)}, "
-        f"unreadable {len(report.unreadable)}, not selected {len(report.skipped)}\n"
-    )
-    return 1 if report.left else 0
+    except ClientError as error:
+        return cli.fail(TOOL, error)
+    except BotoCoreError as error:
+        return cli.fail(TOOL, error, cli.UNAVAILABLE)
+    if args.json:
+        out.write(json.dumps(_replay_json(report, queue_url, args.dry_run), indent=2) + "\n")
+    else:
+        verb = "would replay" if args.dry_run else "replayed"
+        out.write(
+            f"{verb} {len(report.replayed)}, failed {len(report.failed)}, "
+            f"unreadable {len(report.unreadable)}, not selected {len(report.skipped)}\n"
+        )
+    return cli.FAILED if report.left else cli.OK
 
 
 if __name__ == "__main__":

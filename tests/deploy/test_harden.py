@@ -664,8 +664,12 @@ def test_the_command_fails_without_chalices_record(
 ) -> None:
     status = main(["harden", "--stage", "prod", "--deployed", str(tmp_path / "none.json")])
 
-    assert status == 1
-    assert "FAIL" in capsys.readouterr().out
+    assert status == 3
+    printed = capsys.readouterr()
+    assert printed.out == ""
+    assert printed.err == (
+        f"deploy: {tmp_path / 'none.json'}: not found; run `chalice deploy --stage prod` first\n"
+    )
 
 
 @pytest.mark.parametrize(

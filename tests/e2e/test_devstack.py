@@ -301,8 +301,10 @@ def test_a_foreign_run_is_ranked_but_not_promoted_on_the_local_stage(served: Ser
 
 def test_a_refused_training_job_says_why(served: Served) -> None:
     result = served.command("train", "--name", "bad_name", "--algorithm", "kmeans")
-    assert result.returncode == 1
-    assert "SageMaker name pattern" in result.stdout
+    assert result.returncode == 3
+    assert result.stdout == ""
+    assert result.stderr.startswith("devstack: train refused: ")
+    assert "SageMaker name pattern" in result.stderr
 
 
 def test_emit_delivers_a_duplicate_event_harmlessly(served: Served) -> None:
@@ -331,6 +333,11 @@ def test_emit_reads_stdin_and_an_unmatched_event_reaches_no_handler(served: Serv
     result = served.command("emit", "-", stdin=json.dumps(event))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Nothing Listens: no matching handler" in result.stdout
+    result = served.command("emit", "-", "--json", stdin=json.dumps(event))
+    assert result.returncode == 0, result.stdout + result.stderr
+    answer = json.loads(result.stdout)
+    assert (answer["event"]["event"], answer["event"]["outcomes"]) == ("Nothing Listens", [])
+    assert answer["idle"] is True
 
 
 def test_tune_runs_every_combination_and_names_the_best(served: Served) -> None:

@@ -157,6 +157,15 @@ def test_list_and_dry_run_change_nothing_and_replay_keeps_what_it_cannot_read(
     status, dry = _run(local, "replay", "--dry-run")
     assert status == 1  # the unreadable message would be left
     assert "would replay" in dry
+    status, text = _run(local, "replay", "--dry-run", "--json")
+    summary = json.loads(text)
+    assert status == 1
+    assert summary["dry_run"] is True
+    [would] = summary["replayed"]
+    assert would["function"] == f"sagewire-local-{TRAINING}"
+    assert would["event"] == "SageMaker Training Job State Change (zero-mbs-100 Completed)"
+    assert [item["reason"] for item in summary["unreadable"]] == ["the body is not JSON"]
+    assert summary["failed"] == summary["not_selected"] == []
     assert local.container.run_store.get_run("zero-mbs-100") is None
     assert len(local.peek()) == 2  # released: visible again at once
 
