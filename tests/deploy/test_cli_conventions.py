@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import boto3.session
 import pytest
 import requests
 from botocore.exceptions import EndpointConnectionError
@@ -220,7 +222,7 @@ class FakeControl:
 def stack_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """SAGEWIRE_OUT_DIR with no stack in it; main's signal handlers left out of the test run."""
     monkeypatch.setenv("SAGEWIRE_OUT_DIR", str(tmp_path))
-    monkeypatch.setattr(devstack_cli.signal, "signal", lambda *args: None)
+    monkeypatch.setattr(signal, "signal", lambda *args: None)
     return tmp_path
 
 
@@ -352,7 +354,7 @@ class FakeSession:
         self.sqs = sqs
 
     def client(self, name: str, **kwargs: Any) -> Any:
-        return self.sqs if name == "sqs" else boto3.client(name, region_name="us-east-1")
+        return self.sqs if name == "sqs" else object()  # Lambda: not reached
 
 
 class UnreachableSqs:
@@ -374,7 +376,7 @@ def test_an_aws_refusal_is_on_stderr_with_exit_3(
         http_status_code=400,
         expected_params={"QueueName": "nope"},
     )
-    monkeypatch.setattr(dlq.boto3.session, "Session", lambda **kwargs: FakeSession(sqs))
+    monkeypatch.setattr(boto3.session, "Session", lambda **kwargs: FakeSession(sqs))
 
     with stubber:
         assert dlq.main(["list", "--queue-name", "nope"]) == cli_conventions.USER_ERROR
@@ -387,9 +389,7 @@ def test_an_aws_refusal_is_on_stderr_with_exit_3(
 def test_an_unreachable_aws_is_exit_4(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(
-        dlq.boto3.session, "Session", lambda **kwargs: FakeSession(UnreachableSqs())
-    )
+    monkeypatch.setattr(boto3.session, "Session", lambda **kwargs: FakeSession(UnreachableSqs()))
 
     assert dlq.main(["replay", "--queue-name", "q"]) == cli_conventions.UNAVAILABLE
     printed = capsys.readouterr()
