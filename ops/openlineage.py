@@ -99,32 +99,14 @@ def _facets(document: Any, base: type[BaseFacet]) -> Any:
     return {name: _facet(name, value, base) for name, value in document.items()}
 
 
-def _inputs(documents: Any) -> list[InputDataset] | None:
-    if documents is None:
-        return None
-    return [
-        InputDataset(
-            item["namespace"],
-            item["name"],
-            facets=_facets(item.get("facets"), DatasetFacet),
-            inputFacets=_facets(item.get("inputFacets"), InputDatasetFacet),
-        )
-        for item in documents
-    ]
-
-
-def _outputs(documents: Any) -> list[OutputDataset] | None:
-    if documents is None:
-        return None
-    return [
-        OutputDataset(
-            item["namespace"],
-            item["name"],
-            facets=_facets(item.get("facets"), DatasetFacet),
-            outputFacets=_facets(item.get("outputFacets"), OutputDatasetFacet),
-        )
-        for item in documents
-    ]
+def _dataset(item: Any, own: str, base: type[BaseFacet]) -> dict[str, Any]:
+    """A dataset's model arguments; `own`: its inputFacets or outputFacets."""
+    return {
+        "namespace": item["namespace"],
+        "name": item["name"],
+        "facets": _facets(item.get("facets"), DatasetFacet),
+        own: _facets(item.get(own), base),
+    }
 
 
 def run_event(document: Any) -> RunEvent:
@@ -132,6 +114,7 @@ def run_event(document: Any) -> RunEvent:
     exactly that document (every field known to its models, nothing dropped or added)."""
     try:
         run, job = document["run"], document["job"]
+        inputs, outputs = document.get("inputs"), document.get("outputs")
         event = RunEvent(
             eventType=RunState(document["eventType"]),
             eventTime=document["eventTime"],
@@ -142,8 +125,14 @@ def run_event(document: Any) -> RunEvent:
                 name=job["name"],
                 facets=_facets(job.get("facets"), JobFacet),
             ),
-            inputs=_inputs(document.get("inputs")),
-            outputs=_outputs(document.get("outputs")),
+            inputs=None
+            if inputs is None
+            else [InputDataset(**_dataset(i, "inputFacets", InputDatasetFacet)) for i in inputs],
+            outputs=None
+            if outputs is None
+            else [
+                OutputDataset(**_dataset(o, "outputFacets", OutputDatasetFacet)) for o in outputs
+            ],
         )
     except InvalidEvent:
         raise
