@@ -27,6 +27,7 @@ from openlineage.client.facet_v2 import (
     RunFacet,
     error_message_run,
     job_type_job,
+    parent_run,
 )
 from openlineage.client.serde import Serde
 
@@ -42,6 +43,7 @@ EXIT_BAD_CONFIG = 4
 _TYPED_FACETS: dict[str, type[BaseFacet]] = {
     "errorMessage": error_message_run.ErrorMessageRunFacet,
     "jobType": job_type_job.JobTypeJobFacet,
+    "parent": parent_run.ParentRunFacet,
 }
 _EPILOG = f"""\
 exit codes:
@@ -80,6 +82,12 @@ def _facet(name: str, document: Any, base: type[BaseFacet]) -> BaseFacet:
         raise InvalidEvent(f"facet {name} needs the strings _producer and _schemaURL")
     model = _TYPED_FACETS.get(name)
     if model is not None:
+        if model is parent_run.ParentRunFacet:
+            fields = {
+                **fields,
+                "run": parent_run.Run(**{"facets": None, **fields["run"]}),
+                "job": parent_run.Job(**{"facets": None, **fields["job"]}),
+            }
         facet = model(producer=producer, **fields)
         if facet._schemaURL != schema:
             raise InvalidEvent(

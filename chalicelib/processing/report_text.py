@@ -15,6 +15,7 @@ import orjson
 from chalicelib.processing.report_values import (
     ERROR_MESSAGE_SCHEMA,
     JOB_TYPE_SCHEMA,
+    PARENT_SCHEMA,
     PRODUCER,
     REPORT_SCHEMA_VERSION,
     RUN_EVENT_SCHEMA,
@@ -263,7 +264,25 @@ _JOB_TYPE = {
 }
 
 
-def _run_facets(record: RunRecord) -> dict[str, Any]:
+def _run_id(arn: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, arn))
+
+
+def _tuning_parent(run: Run, namespace: str) -> dict[str, Any]:
+    """The `parent` facet of a tuning job's training job: the tuning job, its runId the UUIDv5 of
+    its ARN (the training job's partition, region and account; SageMaker's ARNs are lower case)."""
+    name = run.tuning_job_name or ""
+    prefix = run.arn.rsplit(":", 1)[0]
+    arn = f"{prefix}:hyper-parameter-tuning-job/{name.lower()}"
+    return {
+        "_producer": PRODUCER,
+        "_schemaURL": PARENT_SCHEMA,
+        "run": {"runId": _run_id(arn)},
+        "job": {"namespace": namespace, "name": name},
+    }
+
+
+def _run_facets(record: RunRecord, namespace: str) -> dict[str, Any]:
     run = record.run
     facets = {
         "sagewire_hyperparameters": _facet(
@@ -276,6 +295,8 @@ def _run_facets(record: RunRecord) -> dict[str, Any]:
             "PreprocessingRunFacet", parameters=dict(record.preprocessing)
         ),
     }
+    if run.tuning_job_name:
+        facets["parent"] = _tuning_parent(run, namespace)
     if run.failure_reason and run.status in ("Failed", "Stopped"):
         # The facet requires a language; what SageMaker reports is not any program's own error.
         facets["errorMessage"] = {
@@ -299,17 +320,15 @@ def openlineage_event(record: RunRecord, region: str) -> dict[str, Any]:
     if run.model_artifact and run.status != "Failed":
         namespace, name = _split_s3(run.model_artifact)
         outputs.append({"namespace": namespace, "name": name, "facets": {}})
+    namespace = f"sagemaker://{region}"
     return {
         "eventType": _EVENT_TYPES[run.status],
         "eventTime": iso(run.ended_at or run.last_modified_at),
         "producer": PRODUCER,
         "schemaURL": RUN_EVENT_SCHEMA,
-        "run": {
-            "runId": str(uuid.uuid5(uuid.NAMESPACE_URL, run.arn)),
-            "facets": _run_facets(record),
-        },
+        "run": {"runId": _run_id(run.arn), "facets": _run_facets(record, namespace)},
         "job": {
-            "namespace": f"sagemaker://{region}",
+            "namespace": namespace,
             "name": run.name,
             "facets": {"jobType": dict(_JOB_TYPE)},
         },

@@ -21,6 +21,7 @@ ERROR_MESSAGE_SCHEMA = (
 JOB_TYPE_SCHEMA = (
     "https://openlineage.io/spec/facets/2-0-4/JobTypeJobFacet.json#/$defs/JobTypeJobFacet"
 )
+PARENT_SCHEMA = "https://openlineage.io/spec/facets/1-2-0/ParentRunFacet.json#/$defs/ParentRunFacet"
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from openlineage.client.event_v2 import RunState
-from openlineage.client.facet_v2 import error_message_run, job_type_job
+from openlineage.client.facet_v2 import error_message_run, job_type_job, parent_run
 from openlineage.client.serde import Serde
 
 from chalicelib.processing.report_text import openlineage_event
@@ -80,6 +81,18 @@ def test_the_job_is_a_batch_sagemaker_training_job() -> None:
         "TRAINING_JOB",
     )
     assert facet._schemaURL == job_type_job.JobTypeJobFacet._get_schema()
+
+
+def test_a_tuning_jobs_training_job_names_the_tuning_job_as_its_parent() -> None:
+    tuned = replace(run("Tune-1-003-abc", 0.2, 100), tuning_job_name="Tune-1", status="Failed")
+    document = openlineage_event(RunRecord(tuned), "us-east-1")
+    facet = run_event(document).run.facets["parent"]  # type: ignore[index]
+    assert isinstance(facet, parent_run.ParentRunFacet)
+    assert facet._schemaURL == parent_run.ParentRunFacet._get_schema()
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/tune-1"
+    assert facet.run.runId == str(uuid.uuid5(uuid.NAMESPACE_URL, arn))
+    assert (facet.job.namespace, facet.job.name) == ("sagemaker://us-east-1", "Tune-1")
+    assert "parent" not in _event("Completed")["run"]["facets"]
 
 
 def test_every_facet_names_its_producer_and_a_versioned_schema() -> None:
