@@ -289,7 +289,9 @@ def _run_facets(record: RunRecord, namespace: str) -> dict[str, Any]:
             "HyperparametersRunFacet", hyperparameters=dict(run.hyperparameters)
         ),
         "sagewire_metrics": _facet(
-            "MetricsRunFacet", metrics={k: _number(v) for k, v in run.metrics.items()}
+            # Left out, not null, when not finite: the client drops nulls from what it sends.
+            "MetricsRunFacet",
+            metrics={k: v for k, v in run.metrics.items() if math.isfinite(v)},
         ),
         "sagewire_preprocessing": _facet(
             "PreprocessingRunFacet", parameters=dict(record.preprocessing)

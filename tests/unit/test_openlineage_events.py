@@ -95,6 +95,13 @@ def test_a_tuning_jobs_training_job_names_the_tuning_job_as_its_parent() -> None
     assert "parent" not in _event("Completed")["run"]["facets"]
 
 
+def test_a_metric_that_is_not_finite_is_left_out_not_null() -> None:
+    odd = replace(run("job-1", 0.2, 100), metrics={"loss": float("nan"), "acc": 0.9})
+    document = openlineage_event(RunRecord(odd), "us-east-1")
+    assert document["run"]["facets"]["sagewire_metrics"]["metrics"] == {"acc": 0.9}
+    run_event(document)
+
+
 def test_every_facet_names_its_producer_and_a_versioned_schema() -> None:
     document = _event("Failed")
     facets = {**document["run"]["facets"], **document["job"]["facets"]}
