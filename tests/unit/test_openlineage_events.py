@@ -9,11 +9,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openlineage.client.event_v2 import RunState
 from openlineage.client.facet_v2 import error_message_run, job_type_job, parent_run
 from openlineage.client.serde import Serde
 
-from chalicelib.processing.report_text import openlineage_event
+from chalicelib.processing.report_text import openlineage_event, openlineage_line
 from chalicelib.processing.report_values import PRODUCER, SCHEMA_URL, RunRecord
 from chalicelib.records import RunStatus
 from ops.openlineage import InvalidEvent, run_event
@@ -123,6 +125,36 @@ def test_every_event_of_a_report_passes_the_clients_models() -> None:
     assert states["ll-failed"] is RunState.FAIL
     assert states["ll-stopped"] is RunState.ABORT
     assert states["ll-batch-200"] is RunState.COMPLETE
+
+
+@settings(max_examples=60)
+@given(
+    status=st.sampled_from([status for status, _ in STATES]),
+    metrics=st.dictionaries(st.text(max_size=8), st.floats(), max_size=3),
+    hyperparameters=st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=3),
+    reason=st.none() | st.text(max_size=20),
+    tuning=st.none() | st.from_regex(r"[a-zA-Z0-9](-?[a-zA-Z0-9]){0,20}", fullmatch=True),
+)
+def test_any_run_makes_an_event_the_client_sends_unchanged(
+    status: RunStatus,
+    metrics: dict[str, float],
+    hyperparameters: dict[str, str],
+    reason: str | None,
+    tuning: str | None,
+) -> None:
+    base = run("job-1", 0.2, 100)
+    record = RunRecord(
+        replace(
+            base,
+            status=status,
+            metrics=metrics,
+            hyperparameters=hyperparameters,
+            failure_reason=reason,
+            tuning_job_name=tuning,
+        )
+    )
+    document = json.loads(openlineage_line(record, "eu-west-1"))
+    assert Serde.to_dict(run_event(document)) == document
 
 
 @pytest.mark.parametrize(
