@@ -132,5 +132,8 @@ def trained_world() -> ReportWorld:
     world.train(run("ll-batch-300", 0.27, 300))
     world.train(run(HOSTILE, 0.45, 50, Note=HOSTILE))
     failed = run("ll-failed", 0.0, 400)
-    world.train(Run(**{**vars(failed), "status": "Failed", "metrics": {}}))
+    reason = "AlgorithmError: ExecuteUserScriptError: exit code 1"
+    world.train(
+        Run(**{**vars(failed), "status": "Failed", "metrics": {}, "failure_reason": reason})
+    )
     return world

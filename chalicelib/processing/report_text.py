@@ -13,6 +13,9 @@ from typing import Any
 import orjson
 
 from chalicelib.processing.report_values import (
+    ERROR_MESSAGE_SCHEMA,
+    JOB_TYPE_SCHEMA,
+    PARENT_SCHEMA,
     PRODUCER,
     REPORT_SCHEMA_VERSION,
     RUN_EVENT_SCHEMA,
@@ -23,7 +26,7 @@ from chalicelib.processing.report_values import (
     RunRecord,
     iso,
 )
-from chalicelib.records import Champion, Promotion, Run
+from chalicelib.records import Champion, Promotion, Run, RunStatus
 
 _JSON = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
 # Spreadsheets run a cell that starts with one of these as a formula.
@@ -244,38 +247,93 @@ def _facet(name: str, **fields: Any) -> dict[str, Any]:
     return {"_producer": PRODUCER, "_schemaURL": f"{SCHEMA_URL}#/$defs/{name}", **fields}
 
 
+# The report is a snapshot: a run still going is RUNNING, a finished one its terminal event.
+_EVENT_TYPES: dict[RunStatus, str] = {
+    "InProgress": "RUNNING",
+    "Stopping": "RUNNING",
+    "Completed": "COMPLETE",
+    "Failed": "FAIL",
+    "Stopped": "ABORT",
+}
+_JOB_TYPE = {
+    "_producer": PRODUCER,
+    "_schemaURL": JOB_TYPE_SCHEMA,
+    "processingType": "BATCH",
+    "integration": "SAGEMAKER",
+    "jobType": "TRAINING_JOB",
+}
+
+
+def _run_id(arn: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, arn))
+
+
+def _tuning_parent(run: Run, namespace: str) -> dict[str, Any]:
+    """The `parent` facet of a tuning job's training job: the tuning job, its runId the UUIDv5 of
+    its ARN (the training job's partition, region and account; SageMaker's ARNs are lower case)."""
+    name = run.tuning_job_name or ""
+    prefix = run.arn.rsplit(":", 1)[0]
+    arn = f"{prefix}:hyper-parameter-tuning-job/{name.lower()}"
+    return {
+        "_producer": PRODUCER,
+        "_schemaURL": PARENT_SCHEMA,
+        "run": {"runId": _run_id(arn)},
+        "job": {"namespace": namespace, "name": name},
+    }
+
+
+def _run_facets(record: RunRecord, namespace: str) -> dict[str, Any]:
+    run = record.run
+    facets = {
+        "sagewire_hyperparameters": _facet(
+            "HyperparametersRunFacet", hyperparameters=dict(run.hyperparameters)
+        ),
+        "sagewire_metrics": _facet(
+            # Left out, not null, when not finite: the client drops nulls from what it sends.
+            "MetricsRunFacet",
+            metrics={k: v for k, v in run.metrics.items() if math.isfinite(v)},
+        ),
+        "sagewire_preprocessing": _facet(
+            "PreprocessingRunFacet", parameters=dict(record.preprocessing)
+        ),
+    }
+    if run.tuning_job_name:
+        facets["parent"] = _tuning_parent(run, namespace)
+    if run.failure_reason and run.status in ("Failed", "Stopped"):
+        # The facet requires a language; what SageMaker reports is not any program's own error.
+        facets["errorMessage"] = {
+            "_producer": PRODUCER,
+            "_schemaURL": ERROR_MESSAGE_SCHEMA,
+            "message": run.failure_reason,
+            "programmingLanguage": "SageMaker",
+        }
+    return facets
+
+
 def openlineage_event(record: RunRecord, region: str) -> dict[str, Any]:
-    """The COMPLETE RunEvent of one training run."""
+    """The RunEvent of one training run in its state now: RUNNING, COMPLETE, FAIL or ABORT."""
     run = record.run
     inputs = []
     for channel in run.channels:
         namespace, name = _split_s3(channel.s3_uri)
         inputs.append({"namespace": namespace, "name": name, "facets": {}})
     outputs = []
-    if run.model_artifact:
+    # A failed job wrote no model where its artifact would have gone; a stopped one may have.
+    if run.model_artifact and run.status != "Failed":
         namespace, name = _split_s3(run.model_artifact)
         outputs.append({"namespace": namespace, "name": name, "facets": {}})
+    namespace = f"sagemaker://{region}"
     return {
-        "eventType": "COMPLETE",
+        "eventType": _EVENT_TYPES[run.status],
         "eventTime": iso(run.ended_at or run.last_modified_at),
         "producer": PRODUCER,
         "schemaURL": RUN_EVENT_SCHEMA,
-        "run": {
-            "runId": str(uuid.uuid5(uuid.NAMESPACE_URL, run.arn)),
-            "facets": {
-                "sagewire_hyperparameters": _facet(
-                    "HyperparametersRunFacet", hyperparameters=dict(run.hyperparameters)
-                ),
-                "sagewire_metrics": _facet(
-                    "MetricsRunFacet",
-                    metrics={k: _number(v) for k, v in run.metrics.items()},
-                ),
-                "sagewire_preprocessing": _facet(
-                    "PreprocessingRunFacet", parameters=dict(record.preprocessing)
-                ),
-            },
+        "run": {"runId": _run_id(run.arn), "facets": _run_facets(record, namespace)},
+        "job": {
+            "namespace": namespace,
+            "name": run.name,
+            "facets": {"jobType": dict(_JOB_TYPE)},
         },
-        "job": {"namespace": f"sagemaker://{region}", "name": run.name, "facets": {}},
         "inputs": inputs,
         "outputs": outputs,
     }

@@ -14,6 +14,14 @@ REPORT_SCHEMA_VERSION = "1"
 PRODUCER = "https://github.com/sagewire/sagewire"
 SCHEMA_URL = f"{PRODUCER}/blob/main/docs/report-schema.json"
 RUN_EVENT_SCHEMA = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
+# The standard facets' schemas, at the versions openlineage-python 1.54's models name.
+ERROR_MESSAGE_SCHEMA = (
+    "https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet"
+)
+JOB_TYPE_SCHEMA = (
+    "https://openlineage.io/spec/facets/2-0-4/JobTypeJobFacet.json#/$defs/JobTypeJobFacet"
+)
+PARENT_SCHEMA = "https://openlineage.io/spec/facets/1-2-0/ParentRunFacet.json#/$defs/ParentRunFacet"
 
 
 @dataclass(frozen=True)

@@ -953,3 +953,16 @@ def test_demo_tells_the_story_and_exits_0(tmp_path: Path) -> None:
     for name in ("latest.json", "latest.html", "latest.csv", "latest.openlineage.jsonl"):
         assert (tmp_path / "reports" / name).stat().st_size > 0
     assert not (tmp_path / "devstack.json").exists()
+    # The demo's real events, its tuning jobs' runs among them, as the official client takes them.
+    events = tmp_path / "reports" / "latest.openlineage.jsonl"
+    push = ["push", "--file", str(events), "--dry-run", "--json"]
+    pushed = subprocess.run(
+        [sys.executable, "-m", "ops.openlineage", *push],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+        check=False,
+    )
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    assert json.loads(pushed.stdout)["events"] == len(events.read_text().splitlines())

@@ -32,7 +32,8 @@ SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "report-schema.json").
 _CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
 
 # The OpenLineage 2-0-2 RunEvent's required structure, written from the spec by hand: no
-# installable package ships OpenLineage.json (openlineage-python 1.54 has only generated classes).
+# installable package ships OpenLineage.json (openlineage-python 1.54 has only generated classes,
+# which tests/unit/test_openlineage_events.py holds every event to).
 _FACETS = {
     "type": "object",
     "additionalProperties": {
@@ -206,7 +207,8 @@ def test_openlineage_events_follow_the_run_event_structure(report: Bodies) -> No
     assert len(events) == 5
     for event in events:
         _validator(RUN_EVENT).validate(event)
-        assert event["eventType"] == "COMPLETE"
+        failed = event["job"]["name"] == "ll-failed"
+        assert event["eventType"] == ("FAIL" if failed else "COMPLETE")
         assert event["schemaURL"] == RUN_EVENT_SCHEMA
     event = next(e for e in events if e["job"]["name"] == "ll-batch-200")
     arn = "arn:aws:sagemaker:us-east-1:123456789012:training-job/ll-batch-200"
@@ -228,8 +230,10 @@ def test_openlineage_events_follow_the_run_event_structure(report: Bodies) -> No
 
 
 def test_custom_facets_name_their_schema_in_the_report_schema(report: Bodies) -> None:
-    event = json.loads(report["openlineage"].splitlines()[0])
-    for facet in event["run"]["facets"].values():
+    event = json.loads(report["openlineage"].splitlines()[-1])  # ll-failed: errorMessage too
+    custom = {k: v for k, v in event["run"]["facets"].items() if k.startswith("sagewire_")}
+    assert len(custom) == 3
+    for facet in custom.values():
         name = facet["_schemaURL"].rsplit("/", 1)[1]
         facet_schema = {"$defs": SCHEMA["$defs"], "$ref": f"#/$defs/{name}"}
         _validator(facet_schema).validate(facet)
