@@ -73,6 +73,10 @@ class EndpointNotFound(NotFound):
     code = "EndpointNotFound"
 
 
+class PromotionNotFound(NotFound):
+    code = "PromotionNotFound"
+
+
 class Conflict(SagewireError):
     code = "Conflict"
 

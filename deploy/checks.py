@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.gateways.table import TABLE_SCHEMA
+from deploy import gateway_responses
 from deploy import template as tpl
 from deploy.bytecode import check_bytecode
 from deploy.policy import (
@@ -299,6 +300,17 @@ def check_api_keys(expanded: dict[str, Any], stage: Stage, findings: Findings) -
         )
 
 
+def check_gateway_responses(expanded: dict[str, Any], findings: Findings) -> None:
+    for logical_id, api in _resources(expanded, "AWS::ApiGateway::RestApi"):
+        wrong = gateway_responses.missing(_props(api).get("Body", {}))
+        findings.expect(
+            not wrong,
+            f"{logical_id}: API Gateway's own errors ({len(gateway_responses.RESPONSES)} types) "
+            "answer sagewire's error envelope",
+            f"{logical_id}: gateway responses missing or not the error envelope: {wrong}",
+        )
+
+
 def missing_grants(document: dict[str, Any], allowed: dict[str, tuple[str, ...]]) -> list[str]:
     """What the stage needs (`allowed_resources`) that the policy does not grant."""
     grants = [
@@ -407,6 +419,7 @@ def check_template(template: dict[str, Any], stage: Stage) -> Findings:
     check_storage(expanded, stage, findings)
     check_alarms(expanded, stage, findings)
     check_api_keys(expanded, stage, findings)
+    check_gateway_responses(expanded, findings)
     check_iam(expanded, stage, findings)
     return findings
 

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from chalicelib.gateways.table import TABLE_SCHEMA
+from deploy.gateway_responses import sam_gateway_responses
 from deploy.stages import ARCHITECTURE, RUNTIME, Stage
 
 FUNCTION = "AWS::Serverless::Function"
@@ -452,7 +453,13 @@ def _api(chalice_template: dict[str, Any], stage: Stage) -> dict[str, Any]:
     api_stage = chalice_template["Resources"][API]["Properties"]["StageName"]
     return {
         # The API's name (the metrics' ApiName) is its OpenAPI title: one per stage.
-        API: {"Properties": {"DefinitionBody": {"info": {"title": api_name(stage)}}}},
+        API: {
+            "Properties": {
+                "DefinitionBody": {"info": {"title": api_name(stage)}},
+                # API Gateway's own 401/403/429/... in sagewire's error envelope.
+                "GatewayResponses": sam_gateway_responses(),
+            }
+        },
         "Api5xxAlarm": _alarm(
             f"{stage.prefix}-api-5xx",
             f"{api_name(stage)} answered with 5xx",

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
+from urllib.parse import quote, unquote
 
 import orjson
 from chalice.app import Blueprint, Response
@@ -193,7 +194,10 @@ def get_project(project: str, request_id: str) -> Response:
 def put_project(project: str, request_id: str) -> Response:
     document = _json_document(MAX_DEFINITION_BYTES)
     stored, created, revision = wiring.container().projects.put(project, document, _if_match())
-    return _json(201 if created else 200, project_to_document(stored), _etag(revision))
+    headers = _etag(revision)
+    if created:
+        headers["Location"] = f"/v1/projects/{quote(stored.name, safe='')}"
+    return _json(201 if created else 200, project_to_document(stored), headers)
 
 
 @api.route("/v1/projects/{project}", methods=["DELETE"], content_types=ANY, **OPERATORS)
@@ -286,6 +290,25 @@ def list_promotions(project: str, request_id: str) -> Response:
     return _json(200, {"project": project, "promotions": document(promotions)})
 
 
+def _promotion_path(project: str, promotion_id: str) -> str:
+    """The entry's URL path: its id has a `#` (and `:`), percent-encoded here."""
+    return f"/v1/projects/{quote(project, safe='')}/promotions/{quote(promotion_id, safe='')}"
+
+
+@api.route(
+    "/v1/projects/{project}/promotions/{promotion_id}",
+    methods=["GET"],
+    content_types=ANY,
+    **OPERATORS,
+)
+@_json_errors
+def get_promotion(project: str, promotion_id: str, request_id: str) -> Response:
+    # API Gateway decodes path parameters, Chalice's local server and test client do not; an id
+    # never holds a `%`, so decoding once more changes nothing: `%23` is a `#` either way.
+    promotion = wiring.container().rollout.promotion(project, unquote(promotion_id))
+    return _json(200, document(promotion))
+
+
 @api.route("/v1/projects/{project}/imports/latest", methods=["GET"], content_types=ANY, **OPERATORS)
 @_json_errors
 def get_latest_import(project: str, request_id: str) -> Response:
@@ -360,7 +383,8 @@ def create_promotion(project: str, request_id: str) -> Response:
     if not isinstance(run, str) or not run:
         raise errors.InvalidParameter('the body must be {"run": "<training job name>"}')
     promotion = wiring.container().champions.promote(project, run, cause=_operator_cause())
-    return _json(201, document(promotion))
+    location = {"Location": _promotion_path(promotion.project, promotion.promotion_id)}
+    return _json(201, document(promotion), location)
 
 
 def _operator_cause() -> str:

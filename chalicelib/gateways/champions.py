@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, cast
 
 from chalicelib.gateways.table import (
+    MAX_SORT_KEY_BYTES,
     PROMOTION_PREFIX,
     Item,
     Table,
@@ -100,7 +101,10 @@ class ChampionTable:
         }
 
     def get_promotion(self, project: str, promotion_id: str) -> Promotion | None:
-        item = self._table.get(promotion_key(project, promotion_id), consistent=True)
+        key = promotion_key(project, promotion_id)
+        if len(key["sk"]["S"].encode()) > MAX_SORT_KEY_BYTES:
+            return None  # no entry has such an id, and DynamoDB would refuse the key
+        item = self._table.get(key, consistent=True)
         return None if item is None else _promotion_from_item(item)
 
     def set_outcome(

@@ -19,6 +19,7 @@ from chalicelib.gateways.table import (
     DATASET_USAGE,
     INDEX,
     LOST_RACE,
+    MAX_SORT_KEY_BYTES,
     RUN_PREFIX,
     Item,
     Table,
@@ -42,8 +43,6 @@ if TYPE_CHECKING:
 _MEMBER_KEY = ("pk", "sk")
 _BOARD_KEY = ("gsi1pk", "gsi1sk", "pk", "sk")
 _RUN_TIMES = ("last_modified_at", "created_at", "started_at", "ended_at")
-# DynamoDB refuses a sort key (and a begins_with prefix) over 1,024 bytes.
-_MAX_SORT_KEY_BYTES = 1024
 _NEWER_STORED = frozenset({"ConditionalCheckFailed"})
 Page = tuple[list[tuple[Run, dict[str, str]]], dict[str, str] | None]
 
@@ -210,7 +209,7 @@ class RunTable:
         return sorted(found)
 
     def _usage(self, sk_prefix: str) -> list[tuple[str, str]]:
-        if len(sk_prefix.encode()) > _MAX_SORT_KEY_BYTES:
+        if len(sk_prefix.encode()) > MAX_SORT_KEY_BYTES:
             return []  # no usage item has such a key, and asking would fail
         items = self._table.query(**_begins_with(DATASET_USAGE, sk_prefix))
         return [(item["run_name"]["S"], item["channel"]["S"]) for item in items]

@@ -61,6 +61,8 @@ LEADERBOARD_PREFIX = "LEADERBOARD#"
 IMPORT_PREFIX = "IMPORT#"
 # A run's entry in the index of one of its project's named metrics (boards.py).
 BOARD_PREFIX = "BOARD#"
+# DynamoDB refuses a sort key (and a begins_with prefix) over 1,024 bytes.
+MAX_SORT_KEY_BYTES = 1024
 # Transactions hold at most 100 actions.
 MAX_TRANSACT = 100
 # Cancellation reasons that mean "another writer got there first": nothing was written.

@@ -17,6 +17,7 @@ from chalicelib.errors import (
     InvalidParameter,
     NotFound,
     ProjectNotFound,
+    PromotionNotFound,
 )
 from chalicelib.models import Project, Strategy
 from chalicelib.naming import champion_variants
@@ -202,6 +203,16 @@ class RolloutService:
         if not 1 <= limit <= MAX_PROMOTIONS:
             raise InvalidParameter(f"limit must be an integer from 1 to {MAX_PROMOTIONS}")
         return self._champions.promotions(self._project(project_name).name, limit)
+
+    def promotion(self, project_name: str, promotion_id: str) -> Promotion:
+        """One entry of the project's ledger, by its id."""
+        project = self._project(project_name)
+        found = self._champions.get_promotion(project.name, promotion_id)
+        if found is None:
+            # A `#` cut off (a URL's fragment) is the likely mistake.
+            form = "" if "#" in promotion_id else "; an id is <time>#<run or teardown>"
+            raise PromotionNotFound(f"no promotion {promotion_id!r} in {project.name!r}{form}")
+        return found
 
     def deploy(
         self,

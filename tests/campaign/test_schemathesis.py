@@ -42,7 +42,7 @@ from chalicelib.definitions import SAGEMAKER_NAME
 from chalicelib.inference_spec import MAX_FEATURES
 from tests.campaign.bodies import mutated, valid_bodies
 from tests.campaign.gateway import ApiGateway
-from tests.campaign.world import RUN_NAMES, SEED_PROJECTS, World, world
+from tests.campaign.world import CHAMPION_PROMOTION, RUN_NAMES, SEED_PROJECTS, World, world
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENT = ROOT / "docs" / "openapi.yaml"
@@ -134,6 +134,8 @@ def _aimed(draw: st.DrawFn, case: AnyCase) -> AnyCase:
     for name, choices in (("project", SEED_PROJECTS), ("training_job", RUN_NAMES)):
         if _valid_name(parameters.get(name)) and draw(st.integers(0, 3), label=name):
             parameters[name] = draw(st.sampled_from(sorted(choices)), label=name)
+    if "promotion_id" in parameters and draw(st.booleans(), label="promotion_id"):
+        parameters["promotion_id"] = CHAMPION_PROMOTION  # its `#` and `:` sent percent-encoded
     if _valid_name(parameters.get("endpoint")) and draw(st.booleans(), label="endpoint"):
         parameters["endpoint"] = draw(st.sampled_from(ENDPOINTS), label="endpoint")
     if draw(st.integers(0, 7), label="hostile") == 0:

@@ -45,6 +45,7 @@ LOSS = "train:objective_loss:final"
 TRAIN = "s3://sagewire-data/digits/train/"
 CHAMPION_RUN = "ll-batch-200"
 CHAMPION_CONFIG = f"digits-zero-{CHAMPION_RUN}-1a2b3c4d"
+CHAMPION_PROMOTION = f"2026-11-20T13:00:00.000000Z#{CHAMPION_RUN}"
 
 
 def _definition(name: str, **inference: dict[str, Any]) -> dict[str, Any]:
@@ -288,7 +289,7 @@ def _seed(container: wiring.Container, sagemaker: FakeSageMaker) -> None:
     ]:
         container.run_store.put_run(_run(name, loss, status), [zero])
     model = f"digits-zero-{CHAMPION_RUN}"
-    promotion_id = f"2026-11-20T13:00:00.000000Z#{CHAMPION_RUN}"
+    promotion_id = CHAMPION_PROMOTION
     champion = Champion(
         "digits-zero", CHAMPION_RUN, 0.10, 1, model, CHAMPION_CONFIG, promotion_id, T0
     )

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 import numpy as np
@@ -326,6 +327,24 @@ def test_emit_delivers_a_duplicate_event_harmlessly(served: Served) -> None:
         "on_training_job_state_change succeeded"
     ) in result.stdout
     assert served.get("/v1/projects/digits-zero-auto/promotions") == ledger
+
+
+def test_one_promotion_is_read_through_chalice_local_by_its_percent_encoded_id(
+    served: Served,
+) -> None:
+    """Chalice's local server hands the path parameter over undecoded, API Gateway decoded: the
+    same id must be found either way."""
+    [entry, *_] = served.get("/v1/projects/digits-zero-auto/promotions")["promotions"]
+    assert "#" in entry["promotion_id"]
+    encoded = quote(entry["promotion_id"], safe="")
+
+    assert served.get(f"/v1/projects/digits-zero-auto/promotions/{encoded}") == entry
+    cut = requests.get(
+        f"{served.url}/v1/projects/digits-zero-auto/promotions/{entry['promotion_id']}",
+        timeout=10,
+    )
+    assert cut.status_code == 404  # requests sends no fragment: the id ends at its `#`
+    assert cut.json()["error"]["code"] == "PromotionNotFound"
 
 
 def test_emit_reads_stdin_and_an_unmatched_event_reaches_no_handler(served: Served) -> None:

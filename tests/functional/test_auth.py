@@ -31,6 +31,7 @@ AUDIENCES = {
     "GET /v1/projects/{project}/champion": "operators",
     "GET /v1/projects/{project}/promotions": "operators",
     "POST /v1/projects/{project}/promotions": "operators",
+    "GET /v1/projects/{project}/promotions/{promotion_id}": "operators",
     "PUT /v1/projects/{project}/variants": "operators",
     "PATCH /v1/projects/{project}/variants": "operators",
     "GET /v1/projects/{project}/imports/latest": "operators",

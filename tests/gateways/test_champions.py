@@ -393,3 +393,38 @@ def test_a_recorded_entry_moves_to_rejected_only_from_the_outcome_expected(clien
         "recorded",
         "rejected",
     ]
+
+
+def test_a_promotion_is_read_by_key_and_an_id_too_long_for_a_key_is_never_asked() -> None:
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    _, promotion = champion_and_promotion(1, "2026-11-23T12:00:00.000000Z#a")
+    item = {
+        "project": {"S": "digits-zero"},
+        "promotion_id": {"S": promotion.promotion_id},
+        "run_name": {"S": promotion.run_name},
+        "cause": {"S": promotion.cause},
+        "strategy": {"S": promotion.strategy},
+        "outcome": {"S": promotion.outcome},
+        "model_name": {"S": promotion.model_name},
+        "endpoint_config_name": {"S": promotion.endpoint_config_name},
+        "created_at": {"S": promotion.created_at.isoformat()},
+        "updated_at": {"S": promotion.updated_at.isoformat()},
+    }
+    with Stubber(dynamodb) as stubber:
+        stubber.add_response(
+            "get_item",
+            {"Item": item},
+            {
+                "TableName": TABLE,
+                "Key": {
+                    "pk": {"S": "PROJECT#digits-zero"},
+                    "sk": {"S": "PROMOTION#2026-11-23T12:00:00.000000Z#a"},
+                },
+                "ConsistentRead": True,
+            },
+        )
+        table = ChampionTable(dynamodb, TABLE)
+
+        assert table.get_promotion("digits-zero", promotion.promotion_id) == promotion
+        # DynamoDB refuses a sort key over 1,024 bytes: no call is made (none is stubbed).
+        assert table.get_promotion("digits-zero", "é" * 510) is None

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.definitions import parse_project
-from chalicelib.errors import EndpointUnavailable
+from chalicelib.errors import EndpointUnavailable, ProjectNotFound, PromotionNotFound
 from chalicelib.models import Project, Strategy
 from chalicelib.naming import promotion_names
 from chalicelib.records import Champion, Run, TrainingJobChange, TuningJobChange
@@ -474,3 +474,18 @@ def test_an_operator_owned_endpoint_is_never_repaired(who: str) -> None:
     world.settle()
     assert world.serving() == other
     assert not any(p.cause.startswith("repair:") for p in world.champions.promotions("digits-zero"))
+
+
+def test_one_ledger_entry_is_read_by_its_id_and_an_unknown_one_is_not_found() -> None:
+    world = World()
+    world.complete(run("mbs-100", 0.3))
+    [promotion] = world.champions.promotions("digits-zero")
+
+    assert world.rollout.promotion("digits-zero", promotion.promotion_id) == promotion
+    with pytest.raises(PromotionNotFound, match="#<run or teardown>"):
+        world.rollout.promotion("digits-zero", promotion.promotion_id.partition("#")[0])
+    with pytest.raises(PromotionNotFound) as unknown:
+        world.rollout.promotion("digits-zero", f"{promotion.promotion_id}-2")
+    assert "<time>" not in unknown.value.message
+    with pytest.raises(ProjectNotFound):
+        world.rollout.promotion("nobody", promotion.promotion_id)
