@@ -7,13 +7,16 @@ BENCH_VENV := .venv-bench
 
 .PHONY: help setup test unit lint typecheck demo serve bench clean package policies resources
 
-setup: $(VENV)/.installed ## the virtual environment .venv (Python 3.11 to 3.13), built when requirements change
+setup: $(VENV)/.installed ## the virtual environment .venv (Python 3.11 to 3.13) and its sagewire command, built when requirements change
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# The sagewire client is installed editable (.venv/bin/sagewire runs this checkout's sagewire/);
+# pyproject.toml declares its command, hence a prerequisite.
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 13), "sagewire needs Python 3.11 to 3.13"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps --editable .
 	@touch $@
 
 lint: setup ## ruff check and ruff format --check

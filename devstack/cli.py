@@ -29,7 +29,7 @@ from cli_conventions import (
     subcommand,
 )
 from devstack import algorithms, control, demo, projects
-from devstack.samples import curl_line, write_samples
+from devstack.samples import curl_line, sagewire_command, sagewire_line, write_samples
 from devstack.stack import STATE_FILE, Stack, StackError, StackSettings, StackState
 
 DEFAULT_API_PORT = 8000
@@ -69,15 +69,17 @@ def serve() -> int:
             f"(projects {', '.join(p.name for p in projects.DEMO_PROJECTS)}) "
             f"[{time.perf_counter() - started:.1f}s]"
         )
-        print("Try:")
-        print(f"  curl -s {api}/v1/projects")
+        sagewire = sagewire_command(api)
+        print("Try (with curl, or the sagewire command: `pip install .` installs it elsewhere):")
+        print(f"  curl -s {api}/v1/projects\n  {sagewire} projects list")
         for sample in samples:
-            print(f"  # {sample.what}\n  {curl_line(api, sample)}")
+            print(f"  # {sample.what}\n  {curl_line(api, sample)}\n  {sagewire_line(api, sample)}")
         print(
             "  # a run competing for digits-zero-auto; sagewire deploys it if it wins\n"
             "  python -m devstack train --name linear-mbs-100 --algorithm linear-learner "
             "--hp mini_batch_size=100 --tag Project=Project_Binary_Classifier\n"
-            f"  curl -s {api}/v1/projects/digits-zero-auto/champion"
+            f"  curl -s {api}/v1/projects/digits-zero-auto/champion\n"
+            f"  {sagewire} champion digits-zero-auto"
         )
         state = stack.state
         print(

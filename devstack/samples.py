@@ -1,4 +1,5 @@
-"""Sample request bodies made from held-out digits, and the curl lines that send them."""
+"""Sample request bodies made from held-out digits, and the curl and sagewire lines that send
+them."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import base64
 import json
 import os
 import shlex
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import numpy as np
 
@@ -64,14 +67,32 @@ def write_samples(directory: Path) -> list[Sample]:
     ]
 
 
+def _shown(path: Path) -> str:
+    """The path as a shell word, relative when it is under the working directory."""
+    return shlex.quote(os.path.relpath(path) if path.is_relative_to(Path.cwd()) else str(path))
+
+
 def curl_line(api_url: str, sample: Sample) -> str:
-    path = (
-        Path(os.path.relpath(sample.path))
-        if sample.path.is_relative_to(Path.cwd())
-        else sample.path
-    )
     url = f"{api_url}/v1/projects/{sample.project}/predictions{sample.query}"
     return (
         f"curl -s -H {shlex.quote('Content-Type: ' + sample.content_type)} "
-        f"--data-binary @{shlex.quote(str(path))} {shlex.quote(url)}"
+        f"--data-binary @{_shown(sample.path)} {shlex.quote(url)}"
     )
+
+
+def sagewire_command(api_url: str) -> str:
+    """The `sagewire` command beside this interpreter (`make setup` installs it in .venv), else
+    the package run by this interpreter, pointed at the local API."""
+    python = Path(sys.executable)
+    script = python.with_name("sagewire")
+    command = _shown(script) if script.exists() else f"{_shown(python)} -m sagewire"
+    return f"{command} --endpoint-url {shlex.quote(api_url)}"
+
+
+def sagewire_line(api_url: str, sample: Sample) -> str:
+    """The sample sent by the `sagewire` command, its query as the command's options."""
+    options = "".join(
+        f" --{name.replace('_', '-')} {shlex.quote(value)}"
+        for name, value in parse_qsl(sample.query.removeprefix("?"))
+    )
+    return f"{sagewire_command(api_url)} predict {sample.project} {_shown(sample.path)}{options}"

@@ -46,3 +46,9 @@ def test_a_declared_target_runs_a_command(target: str) -> None:
     # `-n` prints the commands without running them: an empty recipe prints none of sagewire's.
     commands = _make("-n", target).splitlines()
     assert any(".venv/bin/" in command for command in commands), commands
+
+
+def test_setup_installs_the_sagewire_command_into_the_environment() -> None:
+    # -B: as if the environment were out of date; -n: printed, not run.
+    commands = _make("-n", "-B", "setup").splitlines()
+    assert ".venv/bin/python -m pip install --quiet --no-deps --editable ." in commands

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import struct
@@ -165,6 +166,23 @@ def test_ready_line_comes_with_working_curl_lines(served: Served) -> None:
     curls = [line.strip() for line in served.output().splitlines() if "curl " in line]
     assert any("image/png" in line and "--data-binary @" in line for line in curls)
     assert all(served.url in line for line in curls)
+
+
+def test_ready_lines_come_with_working_sagewire_lines(served: Served) -> None:
+    lines = [line.strip() for line in served.output().splitlines() if " --endpoint-url " in line]
+    assert any(" predict digits-classifier " in line and "--top-k 3" in line for line in lines)
+    for line in lines:
+        done = subprocess.run(
+            [*shlex.split(line), "--json"],
+            cwd=ROOT,
+            env=_environment(),
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+            check=False,
+        )
+        assert done.returncode == 0, (line, done.stderr)
+        assert all(json.loads(answer) for answer in done.stdout.splitlines())
 
 
 def test_a_png_of_a_held_out_zero_is_a_zero(served: Served) -> None:
