@@ -364,6 +364,14 @@ def _champions(commands: _Commands) -> None:
     )
     promotions.add_argument("project")
     promotions.add_argument("--limit", type=_positive, help="entries (API default: 100)")
+    promotion = commands.add(
+        "promotion",
+        "One promotion of the ledger by its id, to follow its outcome.",
+        "sagewire promotion digits-zero '2026-11-20T13:05:00.123456Z#linear-mbs-200'",
+        _show(lambda c, a: c.promotion(a.project, a.promotion_id), render.promotion),
+    )
+    promotion.add_argument("project")
+    promotion.add_argument("promotion_id", metavar="ID", help="its promotion_id")
     promote = commands.add(
         "promote",
         "Make a recorded run the champion whatever its metrics, or roll back to it.",

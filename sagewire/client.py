@@ -229,6 +229,11 @@ class Client:
         query = _present(limit=limit)
         return self._json("GET", f"/v1/projects/{_segment(project)}/promotions", query)
 
+    def promotion(self, project: str, promotion_id: str) -> Any:
+        """One ledger entry by its id (as `promote` and `promotions` show it)."""
+        path = f"/v1/projects/{_segment(project)}/promotions/{_segment(promotion_id)}"
+        return self._json("GET", path)
+
     def promote(self, project: str, run: str) -> Any:
         """Makes a recorded run the champion whatever its metrics (or rolls back to it)."""
         return self._json(

@@ -135,6 +135,7 @@ CODES: dict[str, type[SagewireError]] = {
     "NotFound": NotFound,
     "ProjectNotFound": NotFound,
     "EndpointNotFound": NotFound,
+    "PromotionNotFound": NotFound,
     "Conflict": Conflict,
     "EndpointNotManaged": Conflict,
     "EndpointBusy": Conflict,

@@ -181,6 +181,9 @@ def test_promote_a_recorded_run(stack: Stack) -> None:
         ok(stack, "promotions", "digits-kmeans")["promotions"][0]["promotion_id"]
         == (promotion["promotion_id"])
     )
+    entry = ok(stack, "promotion", "digits-kmeans", promotion["promotion_id"])
+    assert (entry["promotion_id"], entry["run_name"]) == (promotion["promotion_id"], champion)
+    refused(stack, EXIT_NOT_FOUND, "PromotionNotFound", "promotion", "digits-kmeans", "x#y")
     refused(stack, EXIT_NOT_FOUND, "NotFound", "promote", "digits-kmeans", "no-such-job")
 
 

@@ -138,6 +138,11 @@ def test_routes_methods_and_bodies(api: FakeApi, client: Client) -> None:
         (lambda: client.dataset_lineage("s3://b/k/"), "GET", "/v1/lineage/datasets"),
         (lambda: client.delete_project("p", teardown=True), "DELETE", "/v1/projects/p"),
         (lambda: client.health(), "GET", "/v1/health"),
+        (
+            lambda: client.promotion("p", "2026-11-20T13:05:00Z#r"),
+            "GET",
+            "/v1/projects/p/promotions/2026-11-20T13%3A05%3A00Z%23r",
+        ),
     ]
     for call, method, path in calls:
         call()

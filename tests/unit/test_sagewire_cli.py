@@ -60,6 +60,7 @@ def test_every_command_of_the_issue_is_there() -> None:
         "leaderboard",
         "champion",
         "promotions",
+        "promotion",
         "promote",
         "runs get",
         "lineage endpoint",
@@ -373,6 +374,10 @@ def test_every_other_command_calls_its_route(
         ("runs", "get", "job"): ("GET", "/v1/runs/job"),
         ("lineage", "endpoint", "e"): ("GET", "/v1/lineage/endpoints/e"),
         ("promotions", "p", "--limit", "3"): ("GET", "/v1/projects/p/promotions"),
+        ("promotion", "p", "2026-11-20T13:05:00Z#r"): (
+            "GET",
+            "/v1/projects/p/promotions/2026-11-20T13%3A05%3A00Z%23r",
+        ),
     }
     for argv, route in routes.items():
         assert sagewire(api, *argv, "--json") == 0
