@@ -9,6 +9,13 @@ from chalicelib.definitions import parse_project
 from chalicelib.errors import NotFound
 from chalicelib.models import Project
 from chalicelib.records import Channel, Run, TrainingJobChange, TrialComponent
+from chalicelib.services.lineage_values import (
+    ChannelLineage,
+    EndpointLineage,
+    ModelLineage,
+    TrainingLineage,
+    VariantLineage,
+)
 from chalicelib.services.reports import ReportService
 from tests.factories import Automation, automation, project_document
 from tests.fakes import EPOCH, FakeChampions, FakeObjects, FakeProjects, FakeRuns, FakeSageMaker
@@ -69,6 +76,48 @@ class FakeLineage:
 
 
 @dataclass
+class ChainLineage:
+    """The chain behind an endpoint as services/lineage.py describes it (EndpointLineage), from
+    the fake control plane and the recorded runs."""
+
+    sagemaker: FakeSageMaker
+    runs: FakeRuns
+
+    def endpoint(self, name: str) -> object:
+        endpoint = self.sagemaker.endpoints.get(name)
+        if endpoint is None or endpoint.config is None:
+            raise NotFound(f"no endpoint named {name!r}")
+        variants = self.sagemaker.configs[endpoint.config]
+        total = sum(v.weight for v in variants)
+        return EndpointLineage(
+            endpoint=name,
+            status="InService",
+            config_name=endpoint.config,
+            pending_config_name=endpoint.pending,
+            project=None,
+            variants=tuple(
+                VariantLineage(v.name, v.weight, v.weight / total, self._model(v.model_name))
+                for v in variants
+            ),
+            inference=None,
+        )
+
+    def _model(self, name: str) -> ModelLineage:
+        run_name = self.sagemaker.model_runs.get(name)
+        run = None if run_name is None else self.runs.runs.get(run_name)
+        training = (
+            None
+            if run is None
+            else TrainingLineage(
+                run,
+                tuple(ChannelLineage(c.name, c.s3_uri, "unversioned") for c in run.channels),
+                (),
+            )
+        )
+        return ModelLineage(name, None, None, run_name, "ledger", training)
+
+
+@dataclass
 class ReportWorld:
     """Champion automation and the report service over the same fakes."""
 
@@ -80,6 +129,8 @@ class ReportWorld:
     sagemaker: FakeSageMaker = field(default_factory=FakeSageMaker)
     objects: FakeObjects = field(default_factory=FakeObjects)
     ticks: int = 0
+    # The lineage chain as services/lineage.py has it; False: the fixtures' smaller chain.
+    chains: bool = False
 
     def clock(self) -> datetime:
         self.ticks += 1
@@ -97,7 +148,7 @@ class ReportWorld:
             self.champions,
             self.automation.rollout,
             self.sagemaker,
-            FakeLineage(self.sagemaker),
+            ChainLineage(self.sagemaker, self.runs) if self.chains else FakeLineage(self.sagemaker),
             self.objects,
             BUCKET,
             "us-east-1",
@@ -124,9 +175,9 @@ class ReportWorld:
                     self.automation.rollout.on_endpoint(settled)
 
 
-def trained_world() -> ReportWorld:
+def trained_world(chains: bool = False) -> ReportWorld:
     """Three linear-learner runs over mini_batch_size, one with a hostile name, one failed."""
-    world = ReportWorld()
+    world = ReportWorld(chains=chains)
     world.train(run("ll-batch-100", 0.31, 100))
     world.train(run("ll-batch-200", 0.12, 200))
     world.train(run("ll-batch-300", 0.27, 300))
