@@ -28,9 +28,9 @@ section.project{scroll-margin-top:56px}
 .facts{display:flex;flex-wrap:wrap;gap:4px 18px;margin:6px 0;color:#2d3748}
 .scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;margin:6px 0;background:#fff;font-variant-numeric:tabular-nums}
-th,td{border-bottom:1px solid #e2e8f0;padding:5px 10px;text-align:left;vertical-align:top;
+th,td{border-bottom:1px solid #e2e8f0;padding:5px 9px;text-align:left;vertical-align:top;
 white-space:nowrap}
-th{background:#edf2f7;position:relative;font-weight:600}
+th{background:#edf2f7;font-weight:600;white-space:normal;min-width:48px}
 table.sortable th{cursor:pointer;user-select:none}
 th[aria-sort=ascending]::after{content:" \\25B2";font-size:10px}
 th[aria-sort=descending]::after{content:" \\25BC";font-size:10px}
@@ -52,7 +52,8 @@ svg{max-width:100%;height:auto;display:block}
 svg text{font-size:11px;fill:#2d3748}svg .axis{font-size:12px;font-weight:600}
 svg .area{fill:#f7fafc}svg .grid{stroke:#e2e8f0}
 svg .dot{fill:#2b6cb0;fill-opacity:.85}svg .dot.champion{fill:#d53f8c;stroke:#702459;stroke-width:2}
-svg .step{fill:none;stroke:#d53f8c;stroke-width:2}svg .cross{stroke:#c53030;stroke-width:2}
+svg .step{fill:none;stroke:#d53f8c;stroke-width:2}svg .cross{stroke:#c53030;stroke-width:2.5}
+svg .ring{fill:#fff;stroke:#718096;stroke-width:2}
 .graphbox{overflow-x:auto}.graphbox svg.graph{min-width:760px}.graphbox svg.wide{min-width:480px}
 svg .node rect{fill:#fff;stroke:#a0aec0;stroke-dasharray:4 3}
 svg .node.serving rect{fill:#f0fff4;stroke:#2f855a;stroke-width:2;stroke-dasharray:none}

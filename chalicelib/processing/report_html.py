@@ -143,10 +143,7 @@ def _history(project: ProjectReport, table_id: str) -> str:
     chart = (
         timeline_svg(
             project.objective_metric,
-            [
-                Step(p.created_at, p.run_name, objectives.get(p.run_name), p.outcome == "succeeded")
-                for p in ledger
-            ],
+            [Step(p.created_at, p.run_name, objectives.get(p.run_name), p.outcome) for p in ledger],
         )
         if ledger
         else ""

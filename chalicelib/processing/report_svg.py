@@ -74,7 +74,7 @@ def _frame(x_name: str, y_name: str, x: Axis, y: Axis) -> list[str]:
         at = x.place(tick)
         parts += [
             f'<line class="grid" x1="{at:.1f}" y1="{_TOP}" x2="{at:.1f}" y2="{bottom}"/>',
-            f'<text x="{at:.1f}" y="{bottom + 15}" text-anchor="middle">{tick_label(tick)}</text>',
+            f'<text x="{at:.1f}" y="{bottom + 17}" text-anchor="middle">{tick_label(tick)}</text>',
         ]
     parts += _y_grid(y, right)
     parts += [
@@ -134,12 +134,16 @@ class Step:
     at: datetime
     run: str
     objective: float | None
-    succeeded: bool
+    outcome: str
+
+    @property
+    def crowned(self) -> bool:
+        return self.outcome == "succeeded" and self.objective is not None
 
 
 def timeline_svg(y_name: str, steps: Sequence[Step]) -> str:
     """The champion's objective over time as a step line through succeeded promotions; the
-    others are marks on the time axis (a cross: failed or superseded)."""
+    others are marks on the time axis: a cross when they failed, a ring otherwise."""
     width = _W * 5 // 3
     times = [s.at.timestamp() for s in steps]
     start, end = min(times), max(times)
@@ -149,7 +153,7 @@ def timeline_svg(y_name: str, steps: Sequence[Step]) -> str:
     def x_at(at: datetime) -> float:
         return _LEFT + (at.timestamp() - start) / span * (right - _LEFT)
 
-    good = [s for s in steps if s.succeeded and s.objective is not None]
+    good = [s for s in steps if s.crowned]
     values = [s.objective for s in good if s.objective is not None] or [0.0]
     y = axis(values, bottom, _TOP)
     parts = [
@@ -161,30 +165,37 @@ def timeline_svg(y_name: str, steps: Sequence[Step]) -> str:
     ]
     parts += _y_grid(y, right)
     ends = (("start", steps[0].at), ("end", steps[-1].at))[: 2 if end > start else 1]
+    # Seconds matter only when the promotions are close together.
+    shown = "%Y-%m-%d %H:%M" if span > 3600 else "%Y-%m-%d %H:%M:%S"
     for anchor, when in ends:
         parts.append(
             f'<text x="{x_at(when):.1f}" y="{bottom + 15}" text-anchor="{anchor}">'
-            f"{when:%Y-%m-%d %H:%M}</text>"
+            f"{when:{shown}}</text>"
         )
-    parts.append(
+    middle = (_TOP + bottom) / 2
+    parts += [
         f'<text class="axis" x="{(_LEFT + right) / 2:.0f}" y="{_H - 8}" text-anchor="middle">'
-        f"promotions over time ({len(steps)})</text>"
-    )
+        f"{len(steps)} promotions: ● champion from then on, ✕ failed, ○ other</text>",
+        f'<text class="axis" x="12" y="{middle:.0f}" text-anchor="middle" '
+        f'transform="rotate(-90 12 {middle:.0f})">{_esc(y_name)}</text>',
+    ]
     if good:
         first, *rest = ((x_at(s.at), y.place(s.objective or 0.0)) for s in good)
         line = "".join(f"H{px:.1f}V{py:.1f}" for px, py in rest)
         parts.append(f'<path class="step" d="M{first[0]:.1f} {first[1]:.1f}{line}H{right}"/>')
     for step in steps:
         x = x_at(step.at)
-        tip = f"<title>{_esc(step.run)} {step.at:%Y-%m-%d %H:%M:%S}</title>"
-        if step.succeeded and step.objective is not None:
+        tip = f"<title>{_esc(step.run)}: {_esc(step.outcome)} {step.at:%Y-%m-%d %H:%M:%S}</title>"
+        if step.crowned and step.objective is not None:
             parts.append(
                 f'<circle class="dot champion" cx="{x:.1f}" cy="{y.place(step.objective):.1f}" '
                 f'r="5">{tip}</circle>'
             )
-        else:
+        elif step.outcome in ("failed", "rejected"):
             parts.append(
                 f'<path class="cross" d="M{x - 4:.1f} {bottom - 4} l8 8 m0 -8 l-8 8">{tip}</path>'
             )
+        else:
+            parts.append(f'<circle class="ring" cx="{x:.1f}" cy="{bottom}" r="4">{tip}</circle>')
     parts.append("</svg>")
     return "".join(parts)
