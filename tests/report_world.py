@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from chalicelib.definitions import parse_project
 from chalicelib.errors import NotFound
 from chalicelib.models import Project
-from chalicelib.records import Channel, Run, TrainingJobChange, TrialComponent
+from chalicelib.records import Channel, Run, TrainingJobChange, TrialComponent, Variant
 from chalicelib.services.lineage_values import (
     ChannelLineage,
     EndpointLineage,
@@ -18,7 +18,15 @@ from chalicelib.services.lineage_values import (
 )
 from chalicelib.services.reports import ReportService
 from tests.factories import Automation, automation, project_document
-from tests.fakes import EPOCH, FakeChampions, FakeObjects, FakeProjects, FakeRuns, FakeSageMaker
+from tests.fakes import (
+    EPOCH,
+    FakeChampions,
+    FakeEndpoint,
+    FakeObjects,
+    FakeProjects,
+    FakeRuns,
+    FakeSageMaker,
+)
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
 TAGS = {"Project": "Project_Binary_Classifier"}
@@ -61,11 +69,14 @@ class FakeLineage:
 
     sagemaker: FakeSageMaker
 
-    def endpoint(self, name: str) -> object:
+    def serving(self, name: str) -> tuple[FakeEndpoint, tuple[Variant, ...]]:
         endpoint = self.sagemaker.endpoints.get(name)
         if endpoint is None or endpoint.config is None:
             raise NotFound(f"no endpoint named {name!r}")
-        variants = self.sagemaker.configs[endpoint.config]
+        return endpoint, self.sagemaker.configs[endpoint.config]
+
+    def endpoint(self, name: str) -> object:
+        endpoint, variants = self.serving(name)
         return {
             "endpoint": name,
             "endpoint_config": endpoint.config,
@@ -76,18 +87,14 @@ class FakeLineage:
 
 
 @dataclass
-class ChainLineage:
+class ChainLineage(FakeLineage):
     """The chain behind an endpoint as services/lineage.py describes it (EndpointLineage), from
     the fake control plane and the recorded runs."""
 
-    sagemaker: FakeSageMaker
-    runs: FakeRuns
+    runs: FakeRuns = field(default_factory=FakeRuns)
 
     def endpoint(self, name: str) -> object:
-        endpoint = self.sagemaker.endpoints.get(name)
-        if endpoint is None or endpoint.config is None:
-            raise NotFound(f"no endpoint named {name!r}")
-        variants = self.sagemaker.configs[endpoint.config]
+        endpoint, variants = self.serving(name)
         total = sum(v.weight for v in variants)
         return EndpointLineage(
             endpoint=name,

@@ -65,9 +65,9 @@ def table(
 ) -> str:
     """A sortable table (the page's script) with its filter box, which the script shows."""
     body = "".join(
-        f'<tr class="{kind}">' + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
-        if kind
-        else "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
+        (f'<tr class="{kind}">' if kind else "<tr>")
+        + "".join(f"<td>{cell}</td>" for cell in cells)
+        + "</tr>"
         for kind, cells in rows
     )
     if not body:
