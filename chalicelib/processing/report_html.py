@@ -224,7 +224,7 @@ def _stat(value: int, label: str, kind: str = "") -> str:
     )
 
 
-def html_head(summary: ReportSummary, glances: Sequence[ProjectGlance] = ()) -> bytes:
+def html_head(summary: ReportSummary, glances: Sequence[ProjectGlance]) -> bytes:
     """The page up to its first project's section (project_html), which HTML_END closes."""
     changes = summary.changes
     since = (

@@ -189,8 +189,9 @@ class ReportService:
         run on the same day compares with the same earlier report, so it rewrites the same keys
         with the same content but for `generated_at`.
 
-        Memory holds one project's runs, a part of each body being uploaded, and a run of each
-        project while the runs are merged by name; the rest waits in /tmp (_Spills)."""
+        Memory holds one project's runs, a part of each body being uploaded, a run of each
+        project while the runs are merged by name, and a glance at each project (its name and
+        counts, for the page's navigation); the rest waits in /tmp (_Spills)."""
         self._fresh_view()
         projects = sorted(self._projects.all(), key=lambda project: project.name)
         with ExitStack() as stack:
