@@ -203,7 +203,7 @@ def project_html(project: ProjectReport, runs: Mapping[str, Run]) -> bytes:
         f'<section class="project" id="{_esc(slug)}"><h2>{_esc(project.name)}</h2>'
         f'<div class="facts"><span>{current}</span><span>{_esc(project.goal)} '
         f"{_esc(project.objective_metric)}</span><span>endpoint <b>{_esc(project.endpoint)}</b>"
-        f"</span><span>{glance.runs} runs {failed}</span></div>"
+        f"</span><span>{glance.runs} run{'' if glance.runs == 1 else 's'} {failed}</span></div>"
         f'<h3>Runs</h3><div class="card">{_runs_table(project, runs, slug + "-runs")}</div>'
         f"<h3>Objective by hyperparameter</h3>{_charts(project, runs)}"
         f'<h3>Champion timeline</h3><div class="card graphbox">'

@@ -138,12 +138,14 @@ class Step:
 
     @property
     def crowned(self) -> bool:
-        return self.outcome == "succeeded" and self.objective is not None
+        """Whether the run was the champion from then on: deployed, or recorded (a manual or
+        fronted project's winner, which an operator deploys)."""
+        return self.outcome in ("succeeded", "recorded") and self.objective is not None
 
 
 def timeline_svg(y_name: str, steps: Sequence[Step]) -> str:
-    """The champion's objective over time as a step line through succeeded promotions; the
-    others are marks on the time axis: a cross when they failed, a ring otherwise."""
+    """The champion's objective over time as a step line through the promotions that crowned a
+    run; the others are marks on the time axis: a cross when they failed, a ring otherwise."""
     width = _W * 5 // 3
     times = [s.at.timestamp() for s in steps]
     start, end = min(times), max(times)
@@ -163,7 +165,8 @@ def timeline_svg(y_name: str, steps: Sequence[Step]) -> str:
         f'<rect class="area" x="{_LEFT}" y="{_TOP}" width="{right - _LEFT}" '
         f'height="{bottom - _TOP}"/>',
     ]
-    parts += _y_grid(y, right)
+    if good:
+        parts += _y_grid(y, right)
     ends = (("start", steps[0].at), ("end", steps[-1].at))[: 2 if end > start else 1]
     # Seconds matter only when the promotions are close together.
     shown = "%Y-%m-%d %H:%M" if span > 3600 else "%Y-%m-%d %H:%M:%S"
@@ -175,10 +178,14 @@ def timeline_svg(y_name: str, steps: Sequence[Step]) -> str:
     middle = (_TOP + bottom) / 2
     parts += [
         f'<text class="axis" x="{(_LEFT + right) / 2:.0f}" y="{_H - 8}" text-anchor="middle">'
-        f"{len(steps)} promotions: ● champion from then on, ✕ failed, ○ other</text>",
-        f'<text class="axis" x="12" y="{middle:.0f}" text-anchor="middle" '
-        f'transform="rotate(-90 12 {middle:.0f})">{_esc(y_name)}</text>',
+        f"{len(steps)} promotion{'' if len(steps) == 1 else 's'}: ● champion from then on, "
+        "✕ failed, ○ other</text>",
     ]
+    if good:
+        parts.append(
+            f'<text class="axis" x="12" y="{middle:.0f}" text-anchor="middle" '
+            f'transform="rotate(-90 12 {middle:.0f})">{_esc(y_name)}</text>'
+        )
     if good:
         first, *rest = ((x_at(s.at), y.place(s.objective or 0.0)) for s in good)
         line = "".join(f"H{px:.1f}V{py:.1f}" for px, py in rest)

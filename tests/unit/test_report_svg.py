@@ -51,3 +51,14 @@ def test_the_timeline_steps_through_succeeded_promotions_and_marks_the_others() 
     assert "<script>" not in svg
     assert "2026-11-23 00:00</text>" in svg
     assert "2026-11-26 00:00</text>" in svg
+
+
+def test_a_timeline_without_a_champion_has_no_objective_axis() -> None:
+    svg = timeline_svg(
+        "loss", [Step(EPOCH, "a", None, "recorded"), Step(EPOCH, "b", 0.1, "failed")]
+    )
+    assert 'class="grid"' not in svg
+    assert svg.count('class="ring"') == 1
+    assert svg.count('class="cross"') == 1
+    recorded = timeline_svg("loss", [Step(EPOCH, "a", 0.2, "recorded")])
+    assert recorded.count('class="dot champion"') == 1
