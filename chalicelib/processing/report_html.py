@@ -224,6 +224,18 @@ def _stat(value: int, label: str, kind: str = "") -> str:
     )
 
 
+def _nav_link(glance: ProjectGlance, drifting: bool) -> str:
+    """A project's link; marks for drift (⚠) and failed runs (✕n), spelled out in its title."""
+    marks = (" ⚠" if drifting else "") + (f" ✕{glance.failed}" if glance.failed else "")
+    words = [
+        *(["drift"] if drifting else []),
+        *([f"{glance.failed} failed"] if glance.failed else []),
+    ]
+    title = f"{glance.name}: {', '.join(words)}" if words else glance.name
+    link = f'href="#{_esc(anchor(glance.name))}" title="{_esc(title)}"'
+    return f"<a {link}>{_esc(glance.name)}{marks}</a>"
+
+
 def html_head(summary: ReportSummary, glances: Sequence[ProjectGlance]) -> bytes:
     """The page up to its first project's section (project_html), which HTML_END closes."""
     changes = summary.changes
@@ -246,13 +258,7 @@ def html_head(summary: ReportSummary, glances: Sequence[ProjectGlance]) -> bytes
         ),
         *(("", [badge("ok", "drift resolved"), "", _esc(e)]) for e in changes.drift_resolved),
     ]
-    links = "".join(
-        f'<a href="#{_esc(anchor(g.name))}">{_esc(g.name)}'
-        + (" ⚠" if g.name in drifting else "")
-        + (f" ✕{g.failed}" if g.failed else "")
-        + "</a>"
-        for g in glances
-    )
+    links = "".join(_nav_link(g, g.name in drifting) for g in glances)
     failed = sum(g.failed for g in glances)
     page = [
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
