@@ -30,7 +30,7 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> tuple[float, ...]:
     or above `hi`; each tick is the float nearest a short decimal (tick_label prints it)."""
     lo, hi = min(lo, hi), max(lo, hi)
     if lo == hi:
-        pad = abs(lo) * 0.1 or 1.0
+        pad = abs(lo) * 0.01 or 1.0
         lo, hi = lo - pad, hi + pad
     step = nice_step(hi - lo, n - 1)
     first = math.floor(Decimal(repr(lo)) / step)

@@ -23,7 +23,7 @@ def test_known_ranges_get_round_ticks() -> None:
     assert nice_ticks(0, 175, 5) == (0, 50, 100, 150, 200)
     assert nice_ticks(0.1035, 0.19425, 5) == (0.1, 0.12, 0.14, 0.16, 0.18, 0.2)
     assert [tick_label(t) for t in nice_ticks(0.1, 0.3, 5)] == ["0.1", "0.15", "0.2", "0.25", "0.3"]
-    assert nice_ticks(400, 400, 5) == (360, 380, 400, 420, 440)
+    assert nice_ticks(400, 400, 5) == (396, 398, 400, 402, 404)
 
 
 @given(finite, finite, st.integers(2, 10))
