@@ -8,10 +8,25 @@ from datetime import datetime, timedelta
 from chalicelib.definitions import parse_project
 from chalicelib.errors import NotFound
 from chalicelib.models import Project
-from chalicelib.records import Channel, Run, TrainingJobChange, TrialComponent
+from chalicelib.records import Channel, Run, TrainingJobChange, TrialComponent, Variant
+from chalicelib.services.lineage_values import (
+    ChannelLineage,
+    EndpointLineage,
+    ModelLineage,
+    TrainingLineage,
+    VariantLineage,
+)
 from chalicelib.services.reports import ReportService
 from tests.factories import Automation, automation, project_document
-from tests.fakes import EPOCH, FakeChampions, FakeObjects, FakeProjects, FakeRuns, FakeSageMaker
+from tests.fakes import (
+    EPOCH,
+    FakeChampions,
+    FakeEndpoint,
+    FakeObjects,
+    FakeProjects,
+    FakeRuns,
+    FakeSageMaker,
+)
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
 TAGS = {"Project": "Project_Binary_Classifier"}
@@ -54,11 +69,14 @@ class FakeLineage:
 
     sagemaker: FakeSageMaker
 
-    def endpoint(self, name: str) -> object:
+    def serving(self, name: str) -> tuple[FakeEndpoint, tuple[Variant, ...]]:
         endpoint = self.sagemaker.endpoints.get(name)
         if endpoint is None or endpoint.config is None:
             raise NotFound(f"no endpoint named {name!r}")
-        variants = self.sagemaker.configs[endpoint.config]
+        return endpoint, self.sagemaker.configs[endpoint.config]
+
+    def endpoint(self, name: str) -> object:
+        endpoint, variants = self.serving(name)
         return {
             "endpoint": name,
             "endpoint_config": endpoint.config,
@@ -66,6 +84,44 @@ class FakeLineage:
                 {"variant": v.name, "model": v.model_name, "weight": v.weight} for v in variants
             ],
         }
+
+
+@dataclass
+class ChainLineage(FakeLineage):
+    """The chain behind an endpoint as services/lineage.py describes it (EndpointLineage), from
+    the fake control plane and the recorded runs."""
+
+    runs: FakeRuns = field(default_factory=FakeRuns)
+
+    def endpoint(self, name: str) -> object:
+        endpoint, variants = self.serving(name)
+        total = sum(v.weight for v in variants)
+        return EndpointLineage(
+            endpoint=name,
+            status="InService",
+            config_name=endpoint.config,
+            pending_config_name=endpoint.pending,
+            project=None,
+            variants=tuple(
+                VariantLineage(v.name, v.weight, v.weight / total, self._model(v.model_name))
+                for v in variants
+            ),
+            inference=None,
+        )
+
+    def _model(self, name: str) -> ModelLineage:
+        run_name = self.sagemaker.model_runs.get(name)
+        run = None if run_name is None else self.runs.runs.get(run_name)
+        training = (
+            None
+            if run is None
+            else TrainingLineage(
+                run,
+                tuple(ChannelLineage(c.name, c.s3_uri, "unversioned") for c in run.channels),
+                (),
+            )
+        )
+        return ModelLineage(name, None, None, run_name, "ledger", training)
 
 
 @dataclass
@@ -80,6 +136,8 @@ class ReportWorld:
     sagemaker: FakeSageMaker = field(default_factory=FakeSageMaker)
     objects: FakeObjects = field(default_factory=FakeObjects)
     ticks: int = 0
+    # The lineage chain as services/lineage.py has it; False: the fixtures' smaller chain.
+    chains: bool = False
 
     def clock(self) -> datetime:
         self.ticks += 1
@@ -97,7 +155,7 @@ class ReportWorld:
             self.champions,
             self.automation.rollout,
             self.sagemaker,
-            FakeLineage(self.sagemaker),
+            ChainLineage(self.sagemaker, self.runs) if self.chains else FakeLineage(self.sagemaker),
             self.objects,
             BUCKET,
             "us-east-1",
@@ -124,9 +182,9 @@ class ReportWorld:
                     self.automation.rollout.on_endpoint(settled)
 
 
-def trained_world() -> ReportWorld:
+def trained_world(chains: bool = False) -> ReportWorld:
     """Three linear-learner runs over mini_batch_size, one with a hostile name, one failed."""
-    world = ReportWorld()
+    world = ReportWorld(chains=chains)
     world.train(run("ll-batch-100", 0.31, 100))
     world.train(run("ll-batch-200", 0.12, 200))
     world.train(run("ll-batch-300", 0.27, 300))

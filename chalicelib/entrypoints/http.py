@@ -366,7 +366,7 @@ def latest_report(request_id: str) -> Response:
     headers: dict[str, str | list[str]] = {"Content-Type": REPORT_CONTENT_TYPES[kind]}
     if kind == "html":
         # Imported here: the report modules would cost every cold start 4 ms.
-        from chalicelib.processing.report_html import CONTENT_SECURITY_POLICY_HEADER
+        from chalicelib.processing.report_assets import CONTENT_SECURITY_POLICY_HEADER
 
         headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY_HEADER
     return Response(body=latest.body.decode(), status_code=200, headers=headers)

@@ -15,7 +15,13 @@ import orjson
 from chalicelib.errors import InputTooLarge, NotFound
 from chalicelib.models import REPORT_CONTENT_TYPES, Project, ReportKind, document
 from chalicelib.objectives import objective_metric
-from chalicelib.processing.report_html import HTML_END, html_head, project_html
+from chalicelib.processing.report_html import (
+    HTML_END,
+    ProjectGlance,
+    html_head,
+    project_glance,
+    project_html,
+)
 from chalicelib.processing.report_text import (
     JsonArray,
     csv_cells,
@@ -117,6 +123,7 @@ class _Spills:
     runs: RunSpill = field(init=False)
     metrics: set[str] = field(default_factory=set)
     hyperparameters: set[str] = field(default_factory=set)
+    glances: list[ProjectGlance] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for name in ("projects_json", "projects_html", "csv_rows", "snapshot"):
@@ -182,8 +189,9 @@ class ReportService:
         run on the same day compares with the same earlier report, so it rewrites the same keys
         with the same content but for `generated_at`.
 
-        Memory holds one project's runs, a part of each body being uploaded, and a run of each
-        project while the runs are merged by name; the rest waits in /tmp (_Spills)."""
+        Memory holds one project's runs, a part of each body being uploaded, a run of each
+        project while the runs are merged by name, and a glance at each project (its name and
+        counts, for the page's navigation); the rest waits in /tmp (_Spills)."""
         self._fresh_view()
         projects = sorted(self._projects.all(), key=lambda project: project.name)
         with ExitStack() as stack:
@@ -233,6 +241,7 @@ class ReportService:
         by_name = {run.name: run for run in runs}
         projects.add(project_document(report))
         spills.projects_html.write(project_html(report, by_name))
+        spills.glances.append(project_glance(report, by_name))
         for row in report.leaderboard:
             run = by_name[row.run_name]
             spills.metrics.update(run.metrics)
@@ -258,7 +267,7 @@ class ReportService:
             runs.close()
             body.write(tail)
         with self._writer(now, "html") as page:
-            page.write(html_head(summary))
+            page.write(html_head(summary, spills.glances))
             spills.projects_html.copy_to(page)
             page.write(HTML_END)
         metrics, hyperparameters = sorted(spills.metrics), sorted(spills.hyperparameters)

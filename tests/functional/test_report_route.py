@@ -10,7 +10,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.config import Settings
-from chalicelib.processing.report_html import CONTENT_SECURITY_POLICY_HEADER
+from chalicelib.processing.report_assets import CONTENT_SECURITY_POLICY_HEADER
 from chalicelib.services.reports import LINK_SECONDS, MAX_INLINE_BYTES
 
 PAGE = b"<!DOCTYPE html><html><head><title>r</title></head><body>report</body></html>\n"

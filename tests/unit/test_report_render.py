@@ -18,11 +18,12 @@ import orjson
 import pytest
 
 from chalicelib.models import ReportKind
-from chalicelib.processing.report_html import (
+from chalicelib.processing.report_assets import (
     CONTENT_SECURITY_POLICY,
     CONTENT_SECURITY_POLICY_HEADER,
-    plot_hyperparameter,
 )
+from chalicelib.processing.report_html import anchor
+from chalicelib.processing.report_svg import charted_hyperparameters
 from chalicelib.processing.report_values import RUN_EVENT_SCHEMA
 from tests.fakes import EPOCH
 from tests.report_world import HOSTILE, METRIC, ReportWorld, run, trained_world
@@ -126,15 +127,37 @@ def test_json_is_canonical(report: Bodies) -> None:
 
 def test_html_is_self_contained(report: Bodies) -> None:
     page = report["html"].decode()
-    assert page.count('<section class="project">') == 2
-    assert page.count("<h3>Leaderboard</h3><table") == 2
-    assert page.count("<h3>Champion history</h3><table") == 2
-    assert page.count("<svg") == 2
-    assert "<script" not in page
+    assert page.count('<section class="project"') == 2
+    assert page.count('<h3>Runs</h3><div class="card"><input class="filter"') == 2
+    assert page.count("<h3>Champion timeline</h3>") == 2
+    assert page.count('<svg xmlns="http://www.w3.org/2000/svg" class="graph"') == 2
+    assert page.count("<script>") == 1
+    assert "<script src" not in page
     assert "<link" not in page
     assert "<img" not in page
-    # The only URL is the SVG namespace, which is an identifier, not an asset.
+    assert "@import" not in page
+    assert "url(" not in page
+    # No attribute names a URL; the only URL is the SVG namespace, an identifier, not an asset.
+    links = re.findall(r'\b(?:src|href|action|xlink:href)="([^"]*)"', page)
+    assert links
+    assert all(link.startswith("#") for link in links)
     assert set(re.findall(r"https?://[^\s\"'<>]+", page)) == {"http://www.w3.org/2000/svg"}
+
+
+def test_every_navigation_link_leads_to_an_id(report: Bodies) -> None:
+    page = report["html"].decode()
+    ids = set(re.findall(r' id="([^"]+)"', page))
+    nav = page[page.index("<nav") : page.index("</nav>")]
+    targets = [html.unescape(t) for t in re.findall(r'href="#([^"]+)"', nav)]
+    assert {anchor("digits-zero"), anchor("digits-backup"), "changes", "drift"} <= set(targets)
+    assert set(targets) <= {html.unescape(i) for i in ids}
+
+
+def test_anchors_are_safe_ids_that_keep_names_apart() -> None:
+    assert anchor("digits-zero") == "p-digits-zero"
+    hostile = anchor(HOSTILE)
+    assert re.fullmatch(r"[A-Za-z0-9_.-]+", hostile)
+    assert anchor("a b") != anchor("a_b") != anchor("a.b")
 
 
 def test_html_carries_its_content_security_policy_before_its_style(report: Bodies) -> None:
@@ -144,15 +167,22 @@ def test_html_carries_its_content_security_policy_before_its_style(report: Bodie
     assert html.unescape(meta) == CONTENT_SECURITY_POLICY
     assert head.index("Content-Security-Policy") < head.index("<style>")
     [style] = re.findall(r"<style>(.*?)</style>", page, re.DOTALL)
-    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    [script] = re.findall(r"<script>(.*?)</script>", page, re.DOTALL)
+
+    def digest(text: str) -> str:
+        return base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+
     directives = dict(d.split(" ", 1) for d in CONTENT_SECURITY_POLICY.split("; "))
     assert directives == {
         "default-src": "'none'",
-        "style-src": f"'sha256-{digest}'",
+        "style-src": f"'sha256-{digest(style)}'",
+        "script-src": f"'sha256-{digest(script)}'",
         "base-uri": "'none'",
         "form-action": "'none'",
     }
     assert " style=" not in page  # inline style attributes would need 'unsafe-inline'
+    assert " onclick=" not in page
+    assert " onload=" not in page
     assert f"{CONTENT_SECURITY_POLICY}; frame-ancestors 'none'" == CONTENT_SECURITY_POLICY_HEADER
 
 
@@ -162,14 +192,22 @@ def test_html_escapes_hostile_names(report: Bodies) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
-def test_the_plot_uses_the_hyperparameter_with_most_distinct_numbers() -> None:
-    runs = [(run(f"r{i}", 0.1 * i, 100 * i), 0.1 * i) for i in range(1, 4)]
+def test_charts_are_the_hyperparameters_with_several_numbers_most_distinct_first() -> None:
     runs = [
-        (r.__class__(**{**vars(r), "hyperparameters": {**r.hyperparameters, "lr": "0.1"}}), v)
-        for r, v in runs
+        (f"r{i}", {"mini_batch_size": str(100 * i), "lr": str(0.1 * (i % 2)), "c": "0.1"})
+        for i in range(1, 4)
     ]
-    assert plot_hyperparameter(runs) == "mini_batch_size"
-    assert plot_hyperparameter([]) is None
+    assert charted_hyperparameters(runs) == ["mini_batch_size", "lr"]
+    assert charted_hyperparameters(runs, limit=1) == ["mini_batch_size"]
+    assert charted_hyperparameters([]) == []
+
+
+def test_failed_runs_and_drift_stand_out_in_words_not_only_colour(report: Bodies) -> None:
+    page = report["html"].decode()
+    [failed] = re.findall(r'<tr class="failed">.*?</tr>', page)[:1]
+    assert "ll-failed" in failed
+    assert "✕ Failed" in failed
+    assert "★ champion" in page
 
 
 def test_csv_parses_back(report: Bodies) -> None:
