@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
+import requests
 import yaml
 from botocore.exceptions import BotoCoreError, ClientError
 from openlineage.client import OpenLineageClient
@@ -31,13 +32,17 @@ from openlineage.client.facet_v2 import (
 )
 from openlineage.client.serde import Serde
 
+import cli_conventions as cli
+
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
 LATEST_KEY = "reports/latest.openlineage.jsonl"
-EXIT_SEND_FAILED = 1
-EXIT_BAD_EVENTS = 3
-EXIT_BAD_CONFIG = 4
+TOOL = "ops.openlineage"
+# requests' errors for a backend that did not answer (refused, DNS, TLS, proxy, timeout), as
+# HttpTransport lets them through; an HTTP error answer is an HTTPError or, once the retries on
+# 5xx are spent, a RetryError: neither is one of these.
+UNREACHABLE = (requests.ConnectionError, requests.Timeout)
 # The standard facets sagewire writes, checked field by field against the client's models;
 # any other facet (sagewire's own) is checked for its `_producer` and `_schemaURL` only.
 _TYPED_FACETS: dict[str, type[BaseFacet]] = {
@@ -45,24 +50,18 @@ _TYPED_FACETS: dict[str, type[BaseFacet]] = {
     "jobType": job_type_job.JobTypeJobFacet,
     "parent": parent_run.ParentRunFacet,
 }
-_EPILOG = f"""\
-exit codes:
-  0  every event was sent (with --dry-run: every event is valid)
-  {EXIT_SEND_FAILED}  an event was not sent (transport error): those before it were, none after
-  2  usage error
-  {EXIT_BAD_EVENTS}  the events could not be read, or one is not a valid OpenLineage RunEvent
-  {EXIT_BAD_CONFIG}  the transport configuration is not one the client accepts
-
+_TRANSPORT = """\
 The transport is configured the client's way unless --transport-config names a file: the
 `transport` section of an openlineage.yml (OPENLINEAGE_CONFIG, ./openlineage.yml,
 ~/.openlineage/openlineage.yml), OPENLINEAGE__TRANSPORT__* variables, or OPENLINEAGE_URL (and
-OPENLINEAGE_API_KEY) for HTTP; with none of them, the client prints the events (console).
-
-examples:
-  OPENLINEAGE_URL=http://localhost:5000 python -m ops.openlineage push --bucket sagewire-prod-data
-  python -m ops.openlineage push --file latest.openlineage.jsonl --transport-config kafka.yml
-  python -m ops.openlineage push --file latest.openlineage.jsonl --dry-run --json
-"""
+OPENLINEAGE_API_KEY) for HTTP; with none of them, the client prints the events (console)."""
+_OUTCOMES = """\
+Exit 1: the backend answered an event with an HTTP error, or a transport other than HTTP failed
+it; 3: the events cannot be read (no such file or key), one is not a valid RunEvent, or the
+client refuses the transport configuration; 4: the HTTP backend or the bucket could not be
+reached (connection refused, DNS, TLS, timeout; AWS credentials). The other transports raise
+their libraries' errors unclassified, so an unreachable DataZone, Kafka or file is 1. The events
+before a failed one were sent, none after."""
 
 
 class InvalidEvent(ValueError):
@@ -185,10 +184,10 @@ class Outcome:
     sent: int = 0
     error: str | None = None
     line: int | None = None
-    code: int = 0
+    code: int = cli.OK
 
     def fail(self, code: int, line: int, error: str) -> Outcome:
-        self.code, self.line, self.error = code, line, error
+        self.code, self.line, self.error = code, line, " ".join(error.split())
         return self
 
     def document(self) -> dict[str, Any]:
@@ -217,7 +216,7 @@ def push(
         try:
             event = run_event(json.loads(line))
         except ValueError as error:  # InvalidEvent, or not JSON
-            return outcome.fail(EXIT_BAD_EVENTS, number, f"invalid event: {error}")
+            return outcome.fail(cli.USER_ERROR, number, f"invalid event: {error}")
         kind = event.eventType.value if event.eventType else "?"
         outcome.events[kind] += 1
         if not outcome.dry_run:
@@ -225,7 +224,8 @@ def push(
                 client.emit(event)
             except Exception as error:  # the transports raise what their libraries raise
                 message = f"not sent: {type(error).__name__}: {error}"
-                return outcome.fail(EXIT_SEND_FAILED, number, message)
+                code = cli.UNAVAILABLE if isinstance(error, UNREACHABLE) else cli.FAILED
+                return outcome.fail(code, number, message)
             outcome.sent += 1
         if say is not None:
             say.write(f"{verb} {kind} {event.job.name} ({event.run.runId})\n")
@@ -247,24 +247,30 @@ def _file_lines(path: str) -> Iterator[bytes]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m ops.openlineage",
-        description="Send the OpenLineage events of sagewire's lineage report to a lineage "
-        "backend (Marquez, DataHub, Amazon DataZone, Kafka, a file, the console) through the "
-        "official openlineage-python client (pip install openlineage-python).",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = cli.parser(
+        "python -m ops.openlineage",
+        "Send the OpenLineage events of sagewire's lineage report to a lineage backend (Marquez, "
+        "DataHub, Amazon DataZone, Kafka, a file, the console) through the official "
+        "openlineage-python client (pip install openlineage-python).\n\n" + _TRANSPORT,
+        "OPENLINEAGE_URL=http://localhost:5000 python -m ops.openlineage push --bucket "
+        "sagewire-prod-data",
+        "python -m ops.openlineage push --file latest.openlineage.jsonl --transport-config "
+        "kafka.yml",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    command = commands.add_parser(
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    command = cli.subcommand(
+        commands,
         "push",
-        help="send the report's events, in order, each once",
-        description="Send every event of a report's OpenLineage file (the latest report in the "
-        "stage's bucket, or a local file), in the file's order, each once, through the "
-        "client's configured transport. Events are validated against the client's models "
-        "first; the first invalid or failed event stops the push.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "send the report's events, in order, each once",
+        "Send every event of a report's OpenLineage file (the latest report in the stage's "
+        "bucket, or a local file), in the file's order, each once, through the client's "
+        "configured transport. Events are validated against the client's models first; the "
+        "first invalid or failed event stops the push.\n\n" + _TRANSPORT + "\n\n" + _OUTCOMES,
+        "OPENLINEAGE_URL=http://localhost:5000 python -m ops.openlineage push --bucket "
+        "sagewire-prod-data",
+        "python -m ops.openlineage push --file latest.openlineage.jsonl --transport-config "
+        "kafka.yml",
+        "python -m ops.openlineage push --file latest.openlineage.jsonl --dry-run --json",
     )
     source = command.add_mutually_exclusive_group()
     source.add_argument("--file", metavar="PATH", help="a local JSON Lines file ('-': stdin)")
@@ -291,34 +297,42 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _client_logs(out: TextIO, err: TextIO) -> None:
+class _OneLine(logging.Formatter):
+    """The client's log records without the tracebacks some transports attach (log.exception)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = super().format(
+            logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
+        )
+        return " ".join(message.split())
+
+
+def _client_logs(out: TextIO) -> None:
     """The console transport writes the events to stdout; the client's warnings go to stderr."""
     console = logging.getLogger("openlineage.client.transport.console")
     console.setLevel(logging.INFO)
     console.propagate = False
     console.handlers = [logging.StreamHandler(out)]
     client = logging.getLogger("openlineage")
-    client.handlers = [logging.StreamHandler(err)]
-    client.handlers[0].setFormatter(logging.Formatter("ops.openlineage: client: %(message)s"))
+    client.handlers = [logging.StreamHandler(sys.stderr)]
+    client.handlers[0].setFormatter(_OneLine(f"{TOOL}: client: %(message)s"))
 
 
-def main(
-    argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
-) -> int:
-    out, err = out or sys.stdout, err or sys.stderr
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """The exit codes of cli_conventions (see _OUTCOMES)."""
+    out = out or sys.stdout
     parser = _parser()
     args = parser.parse_args(argv)
     if args.file is None and not args.bucket:
         parser.error("give --file or --bucket (or set SAGEWIRE_BUCKET)")
-    _client_logs(out, err)
+    _client_logs(out)
     try:
         transport = (
             None if args.transport_config is None else read_transport_config(args.transport_config)
         )
         client = make_client(transport)
     except ConfigError as error:
-        err.write(f"ops.openlineage: transport: {error}\n")
-        return EXIT_BAD_CONFIG
+        return cli.fail(TOOL, f"transport: {error}")
     if args.file is not None:
         source, lines = args.file, _file_lines(args.file)
     else:
@@ -328,9 +342,10 @@ def main(
     outcome = Outcome(source, client.transport.kind or "?", args.dry_run)
     try:
         push(lines, client, outcome, None if args.json else out)
-    except (OSError, ClientError, BotoCoreError) as error:
-        err.write(f"ops.openlineage: cannot read {source}: {error}\n")
-        return EXIT_BAD_EVENTS
+    except (OSError, ClientError) as error:
+        return cli.fail(TOOL, f"cannot read {source}: {error}")
+    except BotoCoreError as error:
+        return cli.fail(TOOL, f"cannot read {source}: {error}", cli.UNAVAILABLE)
     finally:
         client.close(timeout=30)
     if args.json:
@@ -342,7 +357,7 @@ def main(
             f"{verb} {sum(outcome.events.values())} event(s) ({kinds}) via {outcome.transport}\n"
         )
     if outcome.error is not None:
-        err.write(f"ops.openlineage: line {outcome.line}: {outcome.error}\n")
+        return cli.fail(TOOL, f"line {outcome.line}: {outcome.error}", outcome.code)
     return outcome.code
 
 

@@ -27,6 +27,7 @@ from deploy import __main__ as deploy_cli
 from devstack import cli as devstack_cli
 from devstack import control
 from ops import dlq
+from ops import openlineage as openlineage_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,6 +43,7 @@ TOOLS = [
     Tool("devstack", devstack_cli._parser, ("serve", "demo", "train", "tune", "emit")),
     Tool("deploy", deploy_cli._parser, ("policies", "package", "check", "resources", "harden")),
     Tool("ops.dlq", dlq._parser, ("list", "replay")),
+    Tool("ops.openlineage", openlineage_cli._parser, ("push",)),
 ]
 
 

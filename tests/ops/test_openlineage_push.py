@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import threading
 from collections.abc import Iterator
+from contextlib import redirect_stderr
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
+import cli_conventions
 from ops import openlineage
 from tests.fakes import EPOCH
 from tests.report_world import BUCKET, trained_world
@@ -105,7 +108,8 @@ def _config(tmp_path: Path, transport: dict[str, Any]) -> str:
 
 def _run(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = openlineage.main(list(argv), out=out, err=err)
+    with redirect_stderr(err):
+        code = openlineage.main(list(argv), out=out)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -145,7 +149,7 @@ def test_a_refused_event_stops_the_push_with_exit_1(tmp_path: Path, events_file:
         code, out, err = _run(
             "push", "--file", str(events_file), "--transport-config", config, "--json"
         )
-    assert code == openlineage.EXIT_SEND_FAILED == 1
+    assert code == cli_conventions.FAILED
     assert len(receiver.received) == 3
     summary = json.loads(out)
     assert summary["sent"] == 2
@@ -176,7 +180,7 @@ def test_an_invalid_event_is_exit_3_and_nothing_after_it_is_sent(
     with Receiver() as receiver:
         config = _config(tmp_path, {"type": "http", "url": receiver.url})
         code, _, err = _run("push", "--file", str(path), "--transport-config", config)
-    assert code == openlineage.EXIT_BAD_EVENTS == 3
+    assert code == cli_conventions.USER_ERROR
     assert len(receiver.received) == 1
     assert "line 2: invalid event: facet sagewire_metrics needs the strings _producer" in err
 
@@ -224,19 +228,74 @@ def test_reads_the_latest_report_from_the_bucket(tmp_path: Path, events_file: Pa
     assert code == 0
     assert summary["source"] == f"s3://sagewire-test-data/{openlineage.LATEST_KEY}"
     assert summary["events"] == 5
-    assert missing[0] == openlineage.EXIT_BAD_EVENTS
+    assert missing[0] == cli_conventions.USER_ERROR
     assert "NoSuchKey" in missing[2]
 
 
-def test_a_transport_the_client_refuses_is_exit_4(tmp_path: Path, events_file: Path) -> None:
+def test_a_transport_the_client_refuses_is_exit_3(tmp_path: Path, events_file: Path) -> None:
     config = _config(tmp_path, {"type": "no.such.Transport"})
     code, out, err = _run("push", "--file", str(events_file), "--transport-config", config)
-    assert (code, out) == (openlineage.EXIT_BAD_CONFIG, "")
-    assert "ops.openlineage: transport: ImportError: Failed to import no.such.Transport" in err
+    assert (code, out) == (cli_conventions.USER_ERROR, "")
+    # the client logs why first, in lines of its own: no traceback
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == (
+        "ops.openlineage: transport: ImportError: Failed to import no.such.Transport"
+    )
     (tmp_path / "empty.yml").write_text("url: http://x\n")
     code, _, err = _run("push", "--file", str(events_file), "--transport-config", "empty.yml")
-    assert code == openlineage.EXIT_BAD_CONFIG
-    assert "holds no transport" in err
+    assert code == cli_conventions.USER_ERROR
+    assert (
+        err == "ops.openlineage: transport: empty.yml holds no transport (a mapping with `type`)\n"
+    )
+
+
+@pytest.fixture
+def silent_port() -> Iterator[tuple[int, socket.socket]]:
+    """A port that accepts connections (the kernel's backlog) and never answers."""
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(8)
+        yield listening.getsockname()[1], listening
+
+
+@pytest.mark.parametrize("backend", ["refused", "timeout"])
+def test_an_unreachable_backend_is_exit_4_and_one_line(
+    tmp_path: Path, events_file: Path, silent_port: tuple[int, socket.socket], backend: str
+) -> None:
+    if backend == "refused":
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))
+            port = closed.getsockname()[1]
+    else:
+        port = silent_port[0]
+    url = f"http://127.0.0.1:{port}"
+    config = _config(tmp_path, {"type": "http", "url": url, "timeout": 0.3, "retry": {"total": 0}})
+    code, out, err = _run(
+        "push", "--file", str(events_file), "--transport-config", config, "--json"
+    )
+    assert code == cli_conventions.UNAVAILABLE
+    assert json.loads(out)["sent"] == 0
+    assert err.startswith("ops.openlineage: line 1: not sent: ConnectionError: ")
+    assert err.count("\n") == 1
+
+
+def test_an_unreachable_bucket_is_exit_4(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    config = _config(tmp_path, {"type": "console"})
+    code, out, err = _run(
+        "push", "--bucket", "b", "--region", "us-east-1", "--transport-config", config, "--dry-run"
+    )
+    assert (code, out) == (cli_conventions.UNAVAILABLE, "")
+    assert err == (
+        f"ops.openlineage: cannot read s3://b/{openlineage.LATEST_KEY}: "
+        f'Could not connect to the endpoint URL: "http://127.0.0.1:{port}/b/{openlineage.LATEST_KEY}"\n'
+    )
 
 
 def test_usage_errors_are_argparses_and_help_lists_the_exit_codes(
@@ -249,14 +308,9 @@ def test_usage_errors_are_argparses_and_help_lists_the_exit_codes(
     with pytest.raises(SystemExit):
         openlineage.main(["push", "--help"])
     help_text = capsys.readouterr().out
-    assert "exit codes:" in help_text
-    assert "examples:" in help_text
-    for code in (
-        openlineage.EXIT_SEND_FAILED,
-        openlineage.EXIT_BAD_EVENTS,
-        openlineage.EXIT_BAD_CONFIG,
-    ):
-        assert f"\n  {code}  " in help_text
+    assert help_text.rstrip().endswith(cli_conventions.EXIT_CODES)
+    assert "Exit 1: the backend answered an event with an HTTP error" in help_text
+    assert "OPENLINEAGE_URL (and OPENLINEAGE_API_KEY) for HTTP" in help_text
 
 
 def test_datazone_transport_posts_each_event_to_the_domain(report_lines: list[bytes]) -> None:
