@@ -32,6 +32,7 @@ from deploy.harden import (
     Alarms,
     Deployment,
     Functions,
+    GatewayResponses,
     HardenError,
     LogGroups,
     Report,
@@ -166,13 +167,15 @@ def harden_stage(stage: Stage, deployed: Path | None, stack: str | None, dry_run
     stack_name = stack or resources_stack_name(stage)
     session = boto3.Session(region_name=deployment.region)
     try:
+        apigateway = session.client("apigateway")
         services = Services(
             stack=ResourcesStack(session.client("cloudformation")),
             functions=Functions(session.client("lambda")),
             rules=Rules(session.client("events")),
             log_groups=LogGroups(session.client("logs")),
             alarms=Alarms(session.client("cloudwatch")),
-            usage_plans=UsagePlans(session.client("apigateway")),
+            usage_plans=UsagePlans(apigateway),
+            gateway_responses=GatewayResponses(apigateway),
         )
         print(f"{stage.name}: hardening in {deployment.region} with the stack {stack_name}")
         report = Report(dry_run=dry_run)
@@ -240,10 +243,12 @@ def _parser() -> argparse.ArgumentParser:
     harden_parser = subcommand(
         commands,
         "harden",
-        "after chalice deploy: retries, dead letters, alarms, log retention",
+        "after chalice deploy: retries, dead letters, alarms, log retention, error answers",
         "Connects the functions and rules of a `chalice deploy` to the resources stack: "
         "EventBridge retry policies and dead letters, Lambda on-failure destinations, alarms, "
-        "log retention, usage plans. Changes only what differs; --dry-run says what would.",
+        "log retention, usage plans; puts API Gateway's own error answers in sagewire's "
+        "envelope and deploys the API's stage for them. Changes only what differs; --dry-run "
+        "says what would.",
         "python -m deploy harden --stage prod --dry-run",
     )
     harden_parser.add_argument(

@@ -60,22 +60,40 @@ def render(template: str, message: str, request_id: str) -> str:
     return template.replace(MESSAGE, json.dumps(message)).replace(REQUEST_ID, request_id)
 
 
+def _headers(response: GatewayResponse) -> dict[str, str]:
+    """Its headers' values, static ones single-quoted (API Gateway's parameter mapping)."""
+    return {name: f"'{value}'" for name, value in {**HEADERS, **response.headers}.items()}
+
+
 def sam_gateway_responses() -> dict[str, Any]:
     """The `GatewayResponses` property of the API (AWS::Serverless::Api). SAM writes them into
     the API's definition, so every deployment of it carries them; standalone
     AWS::ApiGateway::GatewayResponse resources are dropped when SAM redeploys the definition."""
     responses: dict[str, Any] = {}
     for kind, response in RESPONSES.items():
-        headers = {**HEADERS, **response.headers}
         responses[kind] = {
-            # Static header values are single-quoted (API Gateway's parameter mapping).
-            "ResponseParameters": {
-                "Headers": {name: f"'{value}'" for name, value in headers.items()}
-            },
+            "ResponseParameters": {"Headers": _headers(response)},
             "ResponseTemplates": {"application/json": body_template(response.code)},
         }
         if response.status is not None:
             responses[kind]["StatusCode"] = response.status
+    return responses
+
+
+def api_gateway_responses() -> dict[str, dict[str, Any]]:
+    """Each response type as API Gateway's PutGatewayResponse takes it (without `restApiId`
+    and `responseType`) and GetGatewayResponses answers it: `python -m deploy harden`'s."""
+    responses: dict[str, dict[str, Any]] = {}
+    for kind, response in RESPONSES.items():
+        responses[kind] = {
+            "responseParameters": {
+                f"gatewayresponse.header.{name}": value
+                for name, value in _headers(response).items()
+            },
+            "responseTemplates": {"application/json": body_template(response.code)},
+        }
+        if response.status is not None:
+            responses[kind]["statusCode"] = response.status
     return responses
 
 

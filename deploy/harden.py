@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from deploy import gateway_responses as gr
 from deploy import template as tpl
 from deploy.checks import s3_pattern
 from deploy.stages import ARCHITECTURE, PROJECT_DIR, RUNTIME, Stage
@@ -446,6 +447,44 @@ class UsagePlans:
             )
 
 
+class GatewayResponses:
+    """API Gateway's own error answers in sagewire's envelope (deploy/gateway_responses.py), on
+    the API that `chalice deploy` created: its definition has none, and each deploy overwrites
+    the definition."""
+
+    def __init__(self, apigateway: Client) -> None:
+        self._client = apigateway
+
+    def put(self, stage: Stage, api_id: str, report: Report) -> None:
+        current = {
+            response["responseType"]: response
+            for response in _pages(self._client, "get_gateway_responses", "items", restApiId=api_id)
+        }
+        stale = False
+        for kind, wanted in gr.api_gateway_responses().items():
+            status = wanted.get("statusCode", "API Gateway's status")
+            summary = f"gateway response {kind} of {api_id}: {status} in sagewire's envelope"
+            if _same_response(current.get(kind, {}), wanted):
+                report.same(summary)
+                continue
+            stale = True
+            if report.change(summary):
+                self._client.put_gateway_response(restApiId=api_id, responseType=kind, **wanted)
+        if stale and report.change(
+            f"REST API {api_id}: deployed to its stage {stage.api_stage}, for the gateway "
+            "responses to take effect"
+        ):
+            self._client.create_deployment(restApiId=api_id, stageName=stage.api_stage)
+
+
+def _same_response(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Exactly: a PUT replaces the whole response, so an extra header or template differs."""
+    return all(
+        current.get(key) == wanted.get(key) or not (current.get(key) or wanted.get(key))
+        for key in ("statusCode", "responseParameters", "responseTemplates")
+    )
+
+
 @dataclass(frozen=True)
 class Services:
     """The AWS services `harden` works with, each around its client."""
@@ -456,6 +495,7 @@ class Services:
     log_groups: LogGroups
     alarms: Alarms
     usage_plans: UsagePlans
+    gateway_responses: GatewayResponses
 
 
 def harden(
@@ -464,7 +504,8 @@ def harden(
     """Connects what `chalice deploy` created to the resources stack, as the packaged template
     does: every rule target retries and dead-letters, every function the rules invoke sends its
     failed invocations to the same queue, every function's log group has a retention and its
-    errors an alarm; with API keys, the usage plan. Reads everything it needs first, so a
+    errors an alarm; with API keys, the usage plan; API Gateway's own errors in sagewire's
+    envelope, deployed to the API's stage. Reads everything it needs first, so a
     missing function or rule fails before any change; idempotent."""
     dlq_arn, topic_arn = services.stack.outputs(stack_name, stage)
     for name in sorted(deployment.functions):
@@ -490,5 +531,8 @@ def harden(
         [tpl.function_errors_alarm(name, topic_arn) for name in sorted(deployment.functions)],
         report,
     )
-    if stage.settings.predictions_auth == "api_key" and deployment.rest_api_id is not None:
+    if deployment.rest_api_id is None:
+        return
+    if stage.settings.predictions_auth == "api_key":
         services.usage_plans.attach(stage, deployment.rest_api_id, report)
+    services.gateway_responses.put(stage, deployment.rest_api_id, report)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -17,12 +18,15 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from deploy import __main__ as deploy_main
+from deploy import gateway_responses as gr
 from deploy import template as tpl
 from deploy.__main__ import main
 from deploy.harden import (
     Alarms,
     Deployment,
     Functions,
+    GatewayResponses,
     HardenError,
     LogGroups,
     Report,
@@ -53,6 +57,7 @@ RECONCILE_RETRY = {"MaximumEventAgeInSeconds": 600, "MaximumRetryAttempts": 185}
 TRAINING_ASYNC_AGE = 6 * 3600
 RECONCILE_ASYNC_AGE = 600
 PLAN = "sagewire-prod-clients"
+API_ID = "abc123defg"
 
 
 def function_arn(name: str) -> str:
@@ -109,6 +114,7 @@ def aws() -> Iterator[Aws]:
         log_groups=LogGroups(clients["logs"]),
         alarms=Alarms(clients["cloudwatch"]),
         usage_plans=UsagePlans(clients["apigateway"]),
+        gateway_responses=GatewayResponses(clients["apigateway"]),
     )
     for stub in stubs.values():
         stub.activate()
@@ -223,6 +229,69 @@ ALARMS = [errors_alarm(name) for name in sorted((API, TRAINING, RECONCILE))]
 LOG_GROUPS = [f"/aws/lambda/{name}" for name in sorted((API, TRAINING, RECONCILE))]
 
 
+def default_response(kind: str) -> dict[str, Any]:
+    """What GetGatewayResponses answers for a type of an API that has none of its own."""
+    response: dict[str, Any] = {
+        "responseType": kind,
+        "defaultResponse": True,
+        "responseParameters": {},
+        "responseTemplates": {"application/json": '{"message":$context.error.messageString}'},
+    }
+    status = gr.RESPONSES[kind].status
+    return response if status is None else {**response, "statusCode": status}
+
+
+def envelope(kind: str) -> dict[str, Any]:
+    """What PutGatewayResponse gets for `kind`: sagewire's envelope and headers."""
+    response = gr.RESPONSES[kind]
+    headers = {"X-Content-Type-Options": "nosniff", **response.headers}
+    wanted: dict[str, Any] = {
+        "responseParameters": {
+            f"gatewayresponse.header.{name}": f"'{value}'" for name, value in headers.items()
+        },
+        "responseTemplates": {
+            "application/json": f'{{"error": {{"code": "{response.code}", "message": '
+            '$context.error.messageString, "request_id": "$context.requestId"}}'
+        },
+    }
+    return wanted if response.status is None else {**wanted, "statusCode": response.status}
+
+
+def gateway_responses(aws: Aws, current: list[dict[str, Any]]) -> None:
+    aws.add("apigateway", "get_gateway_responses", {"items": current}, restApiId=API_ID)
+
+
+def gateway_responses_put(
+    aws: Aws, current: list[dict[str, Any]], kinds: Iterable[str] = tuple(gr.RESPONSES)
+) -> None:
+    """Read `current`, put `kinds` in the envelope, then one deployment to Chalice's stage."""
+    gateway_responses(aws, current)
+    for kind in kinds:
+        aws.add(
+            "apigateway",
+            "put_gateway_response",
+            {"responseType": kind},
+            restApiId=API_ID,
+            responseType=kind,
+            **envelope(kind),
+        )
+    aws.add("apigateway", "create_deployment", {"id": "dep1"}, restApiId=API_ID, stageName="api")
+
+
+def as_wanted() -> list[dict[str, Any]]:
+    """What API Gateway answers after `harden`: the envelope, and what it adds."""
+    return [
+        {"responseType": kind, "defaultResponse": False, **envelope(kind)} for kind in gr.RESPONSES
+    ]
+
+
+def fresh_api() -> list[dict[str, Any]]:
+    return [default_response(kind) for kind in gr.RESPONSES]
+
+
+RESPONSE_TYPES = len(gr.RESPONSES)
+
+
 # ---------------------------------------------------------------------------------------------
 # A fresh `chalice deploy`, then again
 
@@ -280,19 +349,24 @@ def test_a_fresh_chalice_deploy_gets_retries_dead_letters_log_retention_and_alar
     )
     for alarm in ALARMS:
         aws.add("cloudwatch", "put_metric_alarm", {}, **alarm)
+    gateway_responses_put(aws, fresh_api())
     report = Report()
 
     harden(make_stage(), deployment, STACK, aws.services, report)
 
-    assert len(report.changed) == 2 + 2 + 3 + 3
+    assert len(report.changed) == 2 + 2 + 3 + 3 + RESPONSE_TYPES + 1
     assert report.unchanged == []
+    assert report.changed[-1] == (
+        f"REST API {API_ID}: deployed to its stage api, for the gateway responses to take effect"
+    )
     assert (
         f"{RECONCILE}: failed async invocations, after 2 retries within 600 s, go to the "
         "dead-letter queue" in report.changed
     )
 
 
-def test_a_second_run_changes_nothing(aws: Aws, deployment: Deployment) -> None:
+def hardened_stage(aws: Aws) -> None:
+    """Everything `harden` reads of a stage it hardened before, all as wanted."""
     reads(aws, fresh=False)
     for function, age in ((TRAINING, TRAINING_ASYNC_AGE), (RECONCILE, RECONCILE_ASYNC_AGE)):
         current = {
@@ -323,14 +397,19 @@ def test_a_second_run_changes_nothing(aws: Aws, deployment: Deployment) -> None:
         {"MetricAlarms": current_alarms},
         AlarmNames=[alarm["AlarmName"] for alarm in ALARMS],
     )
+
+
+def test_a_second_run_changes_nothing(aws: Aws, deployment: Deployment) -> None:
+    hardened_stage(aws)
+    gateway_responses(aws, as_wanted())
     report = Report()
 
-    # No PutTargets, no put_* at all: the stubbers have no response for one and would fail.
+    # No PutTargets, no put_*, no deployment: the stubbers have no response for one and would fail.
     harden(make_stage(), deployment, STACK, aws.services, report)
 
     assert report.changed == []
-    assert len(report.unchanged) == 10
-    assert "0 changed, 10 unchanged" in list(report.lines())
+    assert len(report.unchanged) == 10 + RESPONSE_TYPES
+    assert f"0 changed, {10 + RESPONSE_TYPES} unchanged" in list(report.lines())
 
 
 def test_a_dry_run_reads_and_writes_nothing(aws: Aws, deployment: Deployment) -> None:
@@ -354,12 +433,16 @@ def test_a_dry_run_reads_and_writes_nothing(aws: Aws, deployment: Deployment) ->
         {"MetricAlarms": []},
         AlarmNames=[alarm["AlarmName"] for alarm in ALARMS],
     )
+    gateway_responses(aws, fresh_api())
     report = Report(dry_run=True)
 
+    # No PutGatewayResponse, no CreateDeployment: the stubber would fail on one.
     harden(make_stage(), deployment, STACK, aws.services, report)
 
-    assert len(report.changed) == 10
-    assert list(report.lines())[-1] == "10 would change, 0 unchanged"
+    changes = 10 + RESPONSE_TYPES + 1
+    assert len(report.changed) == changes
+    assert list(report.lines())[-1] == f"{changes} would change, 0 unchanged"
+    assert f"REST API {API_ID}: deployed to its stage api" in report.changed[-1]
     assert f"/aws/lambda/{API}: created, kept 90 days" in report.changed
 
 
@@ -606,6 +689,88 @@ def test_harden_refuses_api_keys_without_chalices_rest_api(
 
 
 # ---------------------------------------------------------------------------------------------
+# API Gateway's own errors on the API that chalice deployed
+
+
+def test_the_envelope_puts_api_gateways_parameter_mapping() -> None:
+    """Spelled out once: the throttled answer, as PutGatewayResponse gets it."""
+    assert envelope("THROTTLED") == {
+        "statusCode": "429",
+        "responseParameters": {
+            "gatewayresponse.header.X-Content-Type-Options": "'nosniff'",
+            "gatewayresponse.header.Retry-After": "'1'",
+        },
+        "responseTemplates": {
+            "application/json": '{"error": {"code": "Throttled", "message": '
+            '$context.error.messageString, "request_id": "$context.requestId"}}'
+        },
+    }
+    assert envelope("THROTTLED") == gr.api_gateway_responses()["THROTTLED"]
+
+
+def test_only_the_responses_that_differ_are_put_then_the_stage_deployed(aws: Aws) -> None:
+    current = as_wanted()
+    # Someone's extra header: a PUT replaces the whole response, so it differs.
+    throttled = current[list(gr.RESPONSES).index("THROTTLED")]
+    throttled["responseParameters"] = {
+        **throttled["responseParameters"],
+        "gatewayresponse.header.X-Extra": "'1'",
+    }
+    # A default type put back to API Gateway's own answer.
+    current[list(gr.RESPONSES).index("DEFAULT_5XX")] = default_response("DEFAULT_5XX")
+    gateway_responses_put(aws, current, ("THROTTLED", "DEFAULT_5XX"))
+    report = Report()
+
+    aws.services.gateway_responses.put(make_stage(), API_ID, report)
+
+    assert report.changed == [
+        f"gateway response THROTTLED of {API_ID}: 429 in sagewire's envelope",
+        f"gateway response DEFAULT_5XX of {API_ID}: API Gateway's status in sagewire's envelope",
+        f"REST API {API_ID}: deployed to its stage api, for the gateway responses to take effect",
+    ]
+    assert len(report.unchanged) == RESPONSE_TYPES - 2
+
+
+def test_a_refused_put_exits_3_with_one_line(
+    aws: Aws,
+    names: ChaliceNames,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    deployed = tmp_path / "prod.json"
+    deployed.write_text(json.dumps(deployed_record(names)))
+    clients = {service: stub.client for service, stub in aws.stubs.items()}
+    session = SimpleNamespace(client=clients.__getitem__)
+    monkeypatch.setattr(deploy_main, "boto3", SimpleNamespace(Session=lambda **_: session))
+    hardened_stage(aws)
+    gateway_responses(aws, fresh_api())
+    aws.stubs["apigateway"].add_client_error(
+        "put_gateway_response",
+        service_error_code="AccessDeniedException",
+        service_message="User is not authorized to perform: apigateway:PUT",
+        http_status_code=403,
+        expected_params={
+            "restApiId": API_ID,
+            "responseType": "UNAUTHORIZED",
+            **envelope("UNAUTHORIZED"),
+        },
+    )
+
+    status = main(["harden", "--stage", "prod", "--deployed", str(deployed)])
+
+    assert status == 3
+    printed = capsys.readouterr()
+    assert printed.err == (
+        "deploy: An error occurred (AccessDeniedException) when calling the PutGatewayResponse "
+        "operation: User is not authorized to perform: apigateway:PUT\n"
+    )
+    # The report of what it read before goes to stdout; no deployment was made.
+    assert printed.out.startswith(f"prod: hardening in {REGION} with the stack {STACK}\n")
+    assert "deployed to its stage" not in printed.out
+
+
+# ---------------------------------------------------------------------------------------------
 # .chalice/deployed/<stage>.json
 
 
@@ -692,7 +857,8 @@ def test_contains(current: Any, wanted: Any, expected: bool) -> None:
 
 def _deploy_like_chalice(names: ChaliceNames, directory: Path) -> Path:
     """What `chalice deploy --stage prod` leaves: functions on python3.12, rules whose one target
-    is `{"Id": "1", "Arn": <function>}`, and its record; and the resources stack."""
+    is `{"Id": "1", "Arn": <function>}`, a REST API deployed to the stage `api` with no gateway
+    responses of its own, and its record; and the resources stack."""
     iam, lambda_client = boto3.client("iam"), boto3.client("lambda")
     events, cloudformation = boto3.client("events"), boto3.client("cloudformation")
     cloudformation.create_stack(
@@ -731,8 +897,18 @@ def _deploy_like_chalice(names: ChaliceNames, directory: Path) -> Path:
         else:
             events.put_rule(Name=rule, EventPattern=json.dumps(SAGEMAKER_PATTERN))
         events.put_targets(Rule=rule, Targets=[{"Id": "1", "Arn": function_arn(function)}])
+    apigateway = boto3.client("apigateway")
+    api_id = apigateway.create_rest_api(name="sagewire")["id"]
+    [root] = apigateway.get_resources(restApiId=api_id)["items"]
+    apigateway.put_method(
+        restApiId=api_id, resourceId=root["id"], httpMethod="ANY", authorizationType="AWS_IAM"
+    )
+    apigateway.put_integration(
+        restApiId=api_id, resourceId=root["id"], httpMethod="ANY", type="MOCK"
+    )
+    apigateway.create_deployment(restApiId=api_id, stageName="api")
     path = directory / "prod.json"
-    path.write_text(json.dumps(deployed_record(names)))
+    path.write_text(json.dumps(deployed_record(names, rest_api_id=api_id)))
     return path
 
 
@@ -746,12 +922,14 @@ def test_the_command_hardens_a_chalice_deployment_and_then_changes_nothing(
     deployed = _deploy_like_chalice(names, tmp_path)
     command = ["harden", "--stage", "prod", "--deployed", str(deployed)]
 
+    # 42 for the functions and rules, the gateway responses, and one deployment of the API.
+    changes = 42 + RESPONSE_TYPES + 1
     assert main([*command, "--dry-run"]) == 0
-    assert "42 would change, 0 unchanged" in capsys.readouterr().out
+    assert f"{changes} would change, 0 unchanged" in capsys.readouterr().out
     assert main(command) == 0
-    assert "42 changed, 0 unchanged" in capsys.readouterr().out
+    assert f"{changes} changed, 0 unchanged" in capsys.readouterr().out
     assert main(command) == 0
-    assert "0 changed, 42 unchanged" in capsys.readouterr().out
+    assert f"0 changed, {changes - 1} unchanged" in capsys.readouterr().out
 
     target = boto3.client("events").list_targets_by_rule(Rule=RECONCILE_RULE)["Targets"][0]
     assert target == hardened(chalice_target(RECONCILE), RECONCILE_RETRY)
@@ -759,3 +937,13 @@ def test_the_command_hardens_a_chalice_deployment_and_then_changes_nothing(
     assert config["DestinationConfig"]["OnFailure"] == {"Destination": DLQ}
     alarms = boto3.client("cloudwatch").describe_alarms()["MetricAlarms"]
     assert {alarm["AlarmName"] for alarm in alarms} >= {f"{API}-errors", f"{RECONCILE}-errors"}
+    [api_id] = [
+        resource["rest_api_id"]
+        for resource in json.loads(deployed.read_text())["resources"]
+        if resource["resource_type"] == "rest_api"
+    ]
+    apigateway = boto3.client("apigateway")
+    throttled = apigateway.get_gateway_response(restApiId=api_id, responseType="THROTTLED")
+    assert throttled["responseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
+    # Chalice's deployment, and harden's one: none from the dry run or the second run.
+    assert len(apigateway.get_deployments(restApiId=api_id)["items"]) == 2
