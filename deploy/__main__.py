@@ -179,10 +179,12 @@ def harden_stage(stage: Stage, deployed: Path | None, stack: str | None, dry_run
         )
         print(f"{stage.name}: hardening in {deployment.region} with the stack {stack_name}")
         report = Report(dry_run=dry_run)
+        finished = False
         try:
             harden(stage, deployment, stack_name, services, report)
+            finished = True
         finally:
-            for line in report.lines():
+            for line in report.lines(interrupted=not finished):
                 print(line)
     except ClientError as error:
         return fail(TOOL, error)

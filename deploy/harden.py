@@ -120,10 +120,14 @@ class Report:
     def same(self, what: str) -> None:
         self.unchanged.append(what)
 
-    def lines(self) -> Iterator[str]:
+    def lines(self, interrupted: bool = False) -> Iterator[str]:
+        """`interrupted`: an error stopped `harden`, maybe in the call that made the last change
+        recorded, so that one is said to have been attempted, not made."""
         verb = "would change" if self.dry_run else "changed"
-        for what in self.changed:
-            yield f"  {verb:<12}  {what}"
+        for index, what in enumerate(self.changed):
+            last = index == len(self.changed) - 1
+            said = "attempted" if interrupted and last and not self.dry_run else verb
+            yield f"  {said:<12}  {what}"
         for what in self.unchanged:
             yield f"  {'unchanged':<12}  {what}"
         yield f"{len(self.changed)} {verb}, {len(self.unchanged)} unchanged"

@@ -768,6 +768,9 @@ def test_a_refused_put_exits_3_with_one_line(
     # The report of what it read before goes to stdout; no deployment was made.
     assert printed.out.startswith(f"prod: hardening in {REGION} with the stack {STACK}\n")
     assert "deployed to its stage" not in printed.out
+    # The refused put is the last change recorded: attempted, not made.
+    assert "  attempted     gateway response UNAUTHORIZED" in printed.out
+    assert "  changed       gateway response UNAUTHORIZED" not in printed.out
 
 
 # ---------------------------------------------------------------------------------------------
