@@ -16,7 +16,7 @@ box-shadow:0 1px 3px rgba(0,0,0,.25)}
 nav a{color:#fff;text-decoration:none;padding:4px 10px;border-radius:14px;background:#2c5282;
 white-space:nowrap}
 nav a:hover,nav a:focus{background:#3182ce}
-main{max-width:1240px;margin:0 auto;padding:8px 24px 40px}
+main{max-width:1440px;margin:0 auto;padding:8px 24px 40px}
 h2{font-size:20px;margin:28px 0 8px}h3{font-size:15px;margin:18px 0 6px;color:#2d3748}
 .card{background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:12px 16px;margin:12px 0;
 box-shadow:0 1px 2px rgba(0,0,0,.05)}
@@ -28,13 +28,15 @@ section.project{scroll-margin-top:56px}
 .facts{display:flex;flex-wrap:wrap;gap:4px 18px;margin:6px 0;color:#2d3748}
 .scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;margin:6px 0;background:#fff;font-variant-numeric:tabular-nums}
-th,td{border-bottom:1px solid #e2e8f0;padding:5px 9px;text-align:left;vertical-align:top;
+th,td{border-bottom:1px solid #e2e8f0;padding:5px 8px;text-align:left;vertical-align:top;
 white-space:nowrap}
-th{background:#edf2f7;font-weight:600;white-space:normal;min-width:48px}
+th{background:#edf2f7;font-weight:600;white-space:normal;vertical-align:bottom;line-height:1.25}
+th.num,td.num{text-align:right}td.wrap{white-space:normal;min-width:140px}
+td.id{font:12px/1.5 ui-monospace,"SFMono-Regular",Menlo,Consolas,monospace;color:#4a5568;
+white-space:normal;min-width:120px}td.id span{white-space:nowrap}
 table.sortable th{cursor:pointer;user-select:none}
 th[aria-sort=ascending]::after{content:" \\25B2";font-size:10px}
 th[aria-sort=descending]::after{content:" \\25BC";font-size:10px}
-td.num{text-align:right}
 tr.failed td{background:#fff5f5}tr.champion td{background:#f0fff4}
 tr.drift td{background:#fffaf0}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;
@@ -46,7 +48,7 @@ border-color:#d69e2e}
 input.filter{font:inherit;padding:5px 10px;border:1px solid #cbd5e0;border-radius:6px;
 width:min(320px,100%);margin:4px 0}
 .none{color:#718096;font-style:italic}
-.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:10px}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:10px}
 .charts figure{margin:0;background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:6px}
 svg{max-width:100%;height:auto;display:block}
 svg text{font-size:11px;fill:#2d3748}svg .axis{font-size:12px;font-weight:600}
@@ -54,7 +56,8 @@ svg .area{fill:#f7fafc}svg .grid{stroke:#e2e8f0}
 svg .dot{fill:#2b6cb0;fill-opacity:.85}svg .dot.champion{fill:#d53f8c;stroke:#702459;stroke-width:2}
 svg .step{fill:none;stroke:#d53f8c;stroke-width:2}svg .cross{stroke:#c53030;stroke-width:2.5}
 svg .ring{fill:#fff;stroke:#718096;stroke-width:2}
-.graphbox{overflow-x:auto}.graphbox svg.graph{min-width:760px}.graphbox svg.wide{min-width:480px}
+.graphbox{overflow-x:auto}.graphbox svg.graph{min-width:960px}
+svg.wide{width:100%;min-width:720px;margin-bottom:8px}
 svg .node rect{fill:#fff;stroke:#a0aec0;stroke-dasharray:4 3}
 svg .node.serving rect{fill:#f0fff4;stroke:#2f855a;stroke-width:2;stroke-dasharray:none}
 svg .node .kind{font-size:10px;fill:#718096;text-transform:uppercase;letter-spacing:.4px}
@@ -66,7 +69,8 @@ footer{color:#718096;text-align:center;padding:16px}
 @media (min-width:900px){nav{position:sticky;top:0}}
 @media (max-width:600px){header.top,nav{padding-left:12px;padding-right:12px}
 main{padding:4px 12px 32px}.card{padding:10px}h2{font-size:18px}.stat b{font-size:22px}
-.charts{grid-template-columns:1fr}}
+.charts{grid-template-columns:1fr}
+.graphbox svg.graph,.graphbox svg.wide{max-width:none;width:auto}}
 """
 # Sorts a table by a header click (numbers as numbers, empty cells last) and filters its rows;
 # the fragment `#sort=<table>:<column>:<asc|desc>&filter=<table>:<text>` sets both on load, so a

@@ -12,8 +12,8 @@ from typing import Any
 from chalicelib.records import Champion
 
 KINDS = ("endpoint", "endpoint config", "variant", "model", "run", "dataset")
-_BOX_W, _BOX_H, _GAP_X, _GAP_Y, _PAD = 184, 42, 36, 14, 8
-_LABEL_CHARS = 26
+_BOX_W, _BOX_H, _GAP_X, _GAP_Y, _PAD = 184, 56, 28, 12, 8
+_LABEL_CHARS, _LABEL_LINES = 26, 2
 
 
 @dataclass(frozen=True)
@@ -129,8 +129,17 @@ def _esc(value: object) -> str:
     return html.escape(str(value))
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= _LABEL_CHARS else f"{text[: _LABEL_CHARS - 1]}…"
+def label_lines(text: str, width: int = _LABEL_CHARS, lines: int = _LABEL_LINES) -> list[str]:
+    """A name in at most `lines` lines of at most `width` characters, broken after the last `-`,
+    `/`, `_`, `.` or `:` that fits (anywhere when none does); the last line ends in `…` when
+    the name is longer still."""
+    out: list[str] = []
+    rest = text
+    while len(rest) > width and len(out) < lines - 1:
+        cut = max(rest.rfind(mark, 0, width) for mark in "-/_.:") + 1 or width
+        out.append(rest[:cut])
+        rest = rest[cut:]
+    return [*out, rest if len(rest) <= width else f"{rest[: width - 1]}…"]
 
 
 def _at(node: Node) -> tuple[int, int]:
@@ -164,12 +173,16 @@ def graph_svg(graph: Graph, title: str) -> str:
         x, y = where[node.key]
         kind = "node serving" if node.serving else "node"
         caption = node.kind + (f" · {node.note}" if node.note else "")
+        label = "".join(
+            f'<tspan x="{x + 8}" dy="{15 * (index > 0)}">{_esc(line)}</tspan>'
+            for index, line in enumerate(label_lines(node.label))
+        )
         parts.append(
             f'<g class="{kind}" data-kind="{_esc(node.kind)}"><title>{_esc(node.kind)}: '
             f"{_esc(node.label)}</title>"
             f'<rect x="{x}" y="{y}" width="{_BOX_W}" height="{_BOX_H}" rx="6"/>'
             f'<text x="{x + 8}" y="{y + 15}" class="kind">{_esc(caption)}</text>'
-            f'<text x="{x + 8}" y="{y + 32}">{_esc(_short(node.label))}</text></g>'
+            f'<text x="{x + 8}" y="{y + 31}">{label}</text></g>'
         )
     parts.append(
         f'<text x="{_PAD}" y="{height - 4}" class="legend">Bold green: the path that serves '

@@ -60,19 +60,37 @@ def badge(kind: str, text: str, tip: str | None = None) -> str:
     return f'<span class="badge {kind}"{title}>{_MARK.get(kind, "")}{_esc(text)}</span>'
 
 
+def _header(label: str) -> str:
+    """A column's label, breakable after `:` and `_` so that long metric names wrap."""
+    return re.sub(r"([:_])", r"\1<wbr>", _esc(label))
+
+
 def table(
-    table_id: str, columns: Sequence[Column], rows: Iterable[Row], empty: str, what: str
+    table_id: str,
+    columns: Sequence[Column],
+    rows: Iterable[Row],
+    empty: str,
+    what: str,
+    classes: Mapping[str, str] | None = None,
 ) -> str:
-    """A sortable table (the page's script) with its filter box, which the script shows."""
+    """A sortable table (the page's script) with its filter box, which the script shows;
+    `classes` gives a column (by key) a class for its header and cells: `num` (right-aligned),
+    `wrap` (long text) or `id` (small monospace)."""
+    kinds = [(classes or {}).get(key, "") for key, _ in columns]
+    attributes = [f' class="{kind}"' if kind else "" for kind in kinds]
+    opens = [f"<td{attribute}>" for attribute in attributes]
     body = "".join(
         (f'<tr class="{kind}">' if kind else "<tr>")
-        + "".join(f"<td>{cell}</td>" for cell in cells)
+        + "".join(f"{opens[index]}{cell}</td>" for index, cell in enumerate(cells))
         + "</tr>"
         for kind, cells in rows
     )
     if not body:
         return f'<p class="none">{_esc(empty)}</p>'
-    head = "".join(f'<th data-key="{_esc(key)}">{_esc(label)}</th>' for key, label in columns)
+    head = "".join(
+        f'<th data-key="{_esc(key)}"{attribute}>{_header(label)}</th>'
+        for (key, label), attribute in zip(columns, attributes, strict=True)
+    )
     return (
         f'<input class="filter" type="search" data-table="{_esc(table_id)}" hidden '
         f'placeholder="Filter {_esc(what)}…" aria-label="Filter {_esc(what)}">'
@@ -112,7 +130,13 @@ def _runs_table(project: ProjectReport, runs: Mapping[str, Run], table_id: str) 
         return kind, cells
 
     rows = (row(r.rank, runs[r.run_name], r.objective) for r in project.leaderboard)
-    return table(table_id, columns, rows, "No runs yet.", "runs")
+    numbers = [
+        f"hp:{h}"
+        for h in hyperparameters
+        if all(numeric(v) is not None for run in board if (v := run.hyperparameters.get(h)))
+    ]
+    right = dict.fromkeys(["rank", "objective", *(f"m:{m}" for m in metrics), *numbers], "num")
+    return table(table_id, columns, rows, "No runs yet.", "runs", right)
 
 
 def _charts(project: ProjectReport, runs: Mapping[str, Run]) -> str:
@@ -150,31 +174,39 @@ def _history(project: ProjectReport, table_id: str) -> str:
     )
     columns = [
         ("when", "when"),
-        ("promotion", "promotion"),
         ("run", "run"),
         ("previous", "previous"),
         ("strategy", "strategy"),
         ("outcome", "outcome"),
         ("cause", "cause"),
         ("message", "message"),
+        ("promotion", "promotion id"),
     ]
     rows = (
         (
             "failed" if _OUTCOME.get(p.outcome) == "bad" else "",
             [
-                _esc(iso(p.created_at)),
-                _esc(p.promotion_id),
+                f'<time datetime="{_esc(iso(p.created_at))}">'
+                f"{_esc(iso(p.created_at)[:19].replace('T', ' '))}</time>",
                 _esc(p.run_name),
                 _esc(p.previous_run_name),
                 _esc(p.strategy),
                 badge(_OUTCOME.get(p.outcome, "info"), p.outcome),
                 _esc(p.cause),
                 _esc(p.message),
+                "<wbr>".join(f"<span>{_esc(part)}</span>" for part in _id_parts(p.promotion_id)),
             ],
         )
         for p in reversed(ledger)
     )
-    return chart + table(table_id, columns, rows, "No promotions yet.", "promotions")
+    kinds = {"message": "wrap", "promotion": "id"}
+    return chart + table(table_id, columns, rows, "No promotions yet.", "promotions", kinds)
+
+
+def _id_parts(promotion_id: str) -> list[str]:
+    """A promotion id (`<time>#<run>`) in two parts that each stay on one line."""
+    when, mark, run = promotion_id.partition("#")
+    return [when + mark, run] if mark else [when]
 
 
 def project_glance(project: ProjectReport, runs: Mapping[str, Run]) -> ProjectGlance:

@@ -7,11 +7,20 @@ import html
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from chalicelib.processing.report_ticks import log_ticks, nice_ticks, tick_label, uses_log_scale
+from chalicelib.processing.report_ticks import (
+    log_ticks,
+    nice_ticks,
+    tick_label,
+    time_labels,
+    time_ticks,
+    uses_log_scale,
+)
 
 _W, _H = 340, 230
+# The timeline spans its card: wider, and taller at the bottom for two-line time labels.
+_TIMELINE_W, _TIMELINE_H, _TIMELINE_BOTTOM, _TIME_TICKS = 960, 250, 58, 8
 _LEFT, _RIGHT, _TOP, _BOTTOM = 62, 14, 14, 44
 # At most this many small charts per project: the hyperparameters with most distinct values.
 MAX_CHARTS = 8
@@ -143,50 +152,59 @@ class Step:
         return self.outcome in ("succeeded", "recorded") and self.objective is not None
 
 
+def _time_axis(start: datetime, end: datetime, x_at: Callable[[datetime], float]) -> list[str]:
+    """Vertical grid lines and labels at readable times, the date under the first and wherever
+    the day changes."""
+    bottom = _TIMELINE_H - _TIMELINE_BOTTOM
+    ticks = time_ticks(start, end, _TIME_TICKS)
+    parts = []
+    for tick, (clock, date) in zip(ticks, time_labels(ticks), strict=True):
+        at = x_at(tick)
+        under = f'<tspan x="{at:.1f}" dy="14">{date}</tspan>' if date else ""
+        parts += [
+            f'<line class="grid" x1="{at:.1f}" y1="{_TOP}" x2="{at:.1f}" y2="{bottom}"/>',
+            f'<text x="{at:.1f}" y="{bottom + 16}" text-anchor="middle">{clock}{under}</text>',
+        ]
+    return parts
+
+
 def timeline_svg(y_name: str, steps: Sequence[Step]) -> str:
     """The champion's objective over time as a step line through the promotions that crowned a
     run; the others are marks on the time axis: a cross when they failed, a ring otherwise."""
-    width = _W * 5 // 3
-    times = [s.at.timestamp() for s in steps]
-    start, end = min(times), max(times)
-    span = (end - start) or 1.0
-    right, bottom = width - _RIGHT, _H - _BOTTOM
+    width, height = _TIMELINE_W, _TIMELINE_H
+    times = [s.at for s in steps]
+    right, bottom = width - _RIGHT, height - _TIMELINE_BOTTOM
+    # A margin either side keeps the first and last marks off the frame.
+    margin = (max(times) - min(times)) * 0.03 or timedelta(seconds=1)
+    start, end = min(times) - margin, max(times) + margin
 
     def x_at(at: datetime) -> float:
-        return _LEFT + (at.timestamp() - start) / span * (right - _LEFT)
+        return _LEFT + (at - start) / (end - start) * (right - _LEFT)
 
     good = [s for s in steps if s.crowned]
     values = [s.objective for s in good if s.objective is not None] or [0.0]
     y = axis(values, bottom, _TOP)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="plot wide" viewBox="0 0 {width} {_H}" '
-        f'width="{width}" height="{_H}" role="img" aria-label="champion {_esc(y_name)} over '
-        'time">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="plot wide" viewBox="0 0 {width} '
+        f'{height}" width="{width}" height="{height}" role="img" aria-label="champion '
+        f'{_esc(y_name)} over time">',
         f'<rect class="area" x="{_LEFT}" y="{_TOP}" width="{right - _LEFT}" '
         f'height="{bottom - _TOP}"/>',
+        *_time_axis(start, end, x_at),
     ]
     if good:
         parts += _y_grid(y, right)
-    ends = (("start", steps[0].at), ("end", steps[-1].at))[: 2 if end > start else 1]
-    # Seconds matter only when the promotions are close together.
-    shown = "%Y-%m-%d %H:%M" if span > 3600 else "%Y-%m-%d %H:%M:%S"
-    for anchor, when in ends:
-        parts.append(
-            f'<text x="{x_at(when):.1f}" y="{bottom + 15}" text-anchor="{anchor}">'
-            f"{when:{shown}}</text>"
-        )
     middle = (_TOP + bottom) / 2
     parts += [
-        f'<text class="axis" x="{(_LEFT + right) / 2:.0f}" y="{_H - 8}" text-anchor="middle">'
-        f"{len(steps)} promotion{'' if len(steps) == 1 else 's'}: ● champion from then on, "
-        "✕ failed, ○ other</text>",
+        f'<text class="axis" x="{(_LEFT + right) / 2:.0f}" y="{height - 8}" '
+        f'text-anchor="middle">{len(steps)} promotion{"" if len(steps) == 1 else "s"} (UTC): '
+        "● champion from then on, ✕ failed, ○ other</text>",
     ]
     if good:
         parts.append(
             f'<text class="axis" x="12" y="{middle:.0f}" text-anchor="middle" '
             f'transform="rotate(-90 12 {middle:.0f})">{_esc(y_name)}</text>'
         )
-    if good:
         first, *rest = ((x_at(s.at), y.place(s.objective or 0.0)) for s in good)
         line = "".join(f"H{px:.1f}V{py:.1f}" for px, py in rest)
         parts.append(f'<path class="step" d="M{first[0]:.1f} {first[1]:.1f}{line}H{right}"/>')

@@ -89,7 +89,7 @@ def _rows(dom: str, table_id: str) -> list[tuple[str, bool]]:
     body = table[table.index("<tbody>") :]
     rows = re.findall(r"<tr([^>]*)>(.*?)</tr>", body, re.S)
     return [
-        (re.findall(r"<td>(.*?)</td>", cells, re.S)[1], "hidden" in attributes)
+        (re.findall(r"<td[^>]*>(.*?)</td>", cells, re.S)[1], "hidden" in attributes)
         for attributes, cells in rows
     ]
 

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from chalicelib.models import document
-from chalicelib.processing.report_graph import KINDS, graph_svg, lineage_graph
+from chalicelib.processing.report_graph import KINDS, graph_svg, label_lines, lineage_graph
 from chalicelib.records import Champion
 from chalicelib.services.lineage_values import (
     ChannelLineage,
@@ -119,3 +119,28 @@ def test_the_svg_draws_every_node_and_edge_and_escapes_names() -> None:
         assert int(x) < int(width)
         assert int(y) < int(height)
     assert graph_svg(lineage_graph(chain, None), "lineage") == graph_svg(graph, "lineage")
+
+
+def test_long_names_take_two_lines_broken_after_a_separator() -> None:
+    assert label_lines("digits-backup") == ["digits-backup"]
+    assert label_lines("digits-backup-ll-batch-200-5b7b63c9") == [
+        "digits-backup-ll-batch-",
+        "200-5b7b63c9",
+    ]
+    assert label_lines("s3://sagewire-data/digits/validation/data.csv") == [
+        "s3://sagewire-data/digits/",
+        "validation/data.csv",
+    ]
+    # No separator: a hard break; longer than two lines: an ellipsis at the end.
+    assert label_lines("x" * 30) == ["x" * 26, "xxxx"]
+    assert label_lines("a-" * 40) == ["a-" * 13, "a-" * 12 + "a…"]
+    assert all(len(line) <= 26 for line in label_lines("abc/" * 30))
+
+
+def test_each_node_names_itself_in_full_in_its_tooltip() -> None:
+    name = "digits-backup-ll-batch-200-5b7b63c9-with-a-very-long-tail-beyond-two-lines"
+    svg = graph_svg(lineage_graph(_chain([(name, 1.0, name)]), None), "lineage")
+    assert f"<title>run: {name}</title>" in svg
+    assert f"<title>model: model-{name}</title>" in svg
+    assert "<tspan" in svg
+    assert "…</tspan>" in svg

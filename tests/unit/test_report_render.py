@@ -144,6 +144,36 @@ def test_html_is_self_contained(report: Bodies) -> None:
     assert set(re.findall(r"https?://[^\s\"'<>]+", page)) == {"http://www.w3.org/2000/svg"}
 
 
+def _table(page: str, table_id: str) -> str:
+    [found] = re.findall(rf'<table class="sortable" id="{table_id}">(.*?)</table>', page, re.S)
+    return str(found)
+
+
+def test_numbers_align_right_and_long_headers_can_wrap(report: Bodies) -> None:
+    page = report["html"].decode()
+    runs = _table(page, anchor("digits-zero") + "-runs")
+    headers = dict(re.findall(r'<th data-key="([^"]+)"(?: class="([^"]+)")?>', runs))
+    numeric = {key for key, kind in headers.items() if kind == "num"}
+    assert numeric == {"rank", "objective", "m:validation:binary_f_beta", "hp:mini_batch_size"}
+    assert {"run", "status", "hp:predictor_type"} <= set(headers)
+    # Every numeric column's cells are right-aligned too (the failed run's objective is blank).
+    assert runs.count('<td class="num">') == len(numeric) * runs.count("<tr", runs.index("<tbody>"))
+    assert "train:<wbr>objective_<wbr>loss:<wbr>final (minimize)</th>" in runs
+
+
+def test_a_promotions_id_comes_last_in_two_unbreakable_parts(report: Bodies) -> None:
+    page = report["html"].decode()
+    promotions = _table(page, anchor("digits-zero") + "-promotions")
+    keys = re.findall(r'<th data-key="([^"]+)"', promotions)
+    assert keys[0] == "when"
+    assert keys[-1] == "promotion"
+    assert (
+        '<td class="id"><span>2026-11-23T00:00:01.000000Z#</span><wbr><span>ll-batch-100</span>'
+        in promotions
+    )
+    assert '<time datetime="2026-11-23T00:00:01.000000Z">2026-11-23 00:00:01</time>' in promotions
+
+
 def test_every_navigation_link_leads_to_an_id(report: Bodies) -> None:
     page = report["html"].decode()
     ids = set(re.findall(r' id="([^"]+)"', page))

@@ -49,15 +49,20 @@ def test_the_timeline_steps_through_succeeded_promotions_and_marks_the_others() 
     assert svg.count('class="ring"') == 1
     assert svg.count('class="step"') == 1
     assert "<script>" not in svg
-    assert "2026-11-23 00:00</text>" in svg
-    assert "2026-11-26 00:00</text>" in svg
+    # Ticks every 12 hours across the card, the date under each midnight.
+    assert 'viewBox="0 0 960 250"' in svg
+    assert svg.count(">00:00<tspan") == 4
+    assert svg.count(">12:00</text>") == 3
+    assert '">2026-11-23</tspan>' in svg
+    assert '">2026-11-26</tspan>' in svg
 
 
 def test_a_timeline_without_a_champion_has_no_objective_axis() -> None:
     svg = timeline_svg(
         "loss", [Step(EPOCH, "a", None, "recorded"), Step(EPOCH, "b", 0.1, "failed")]
     )
-    assert 'class="grid"' not in svg
+    assert "rotate(" not in svg  # no objective axis title, no objective ticks
+    assert svg.count('text-anchor="end"') == 0
     assert svg.count('class="ring"') == 1
     assert svg.count('class="cross"') == 1
     recorded = timeline_svg("loss", [Step(EPOCH, "a", 0.2, "recorded")])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from hypothesis import assume, given
@@ -13,8 +14,11 @@ from chalicelib.processing.report_ticks import (
     log_ticks,
     nice_ticks,
     tick_label,
+    time_labels,
+    time_ticks,
     uses_log_scale,
 )
+from tests.fakes import EPOCH
 
 finite = st.floats(-1e9, 1e9, allow_nan=False, allow_infinity=False)
 
@@ -84,3 +88,50 @@ def test_log_ticks_are_powers_of_ten_around_the_values(a: float, b: float) -> No
     for tick in ticks:
         assert math.isclose(math.log10(tick), round(math.log10(tick)), abs_tol=1e-9)
         assert "1" in tick_label(tick)
+
+
+def _at(seconds: float) -> datetime:
+    return EPOCH + timedelta(seconds=seconds)
+
+
+def test_time_ticks_fall_on_readable_times() -> None:
+    # Promotions 12 seconds apart: every 2 seconds, the date under the first tick only.
+    ticks = time_ticks(_at(3), _at(15), 8)
+    assert [f"{t:%S}" for t in ticks] == ["04", "06", "08", "10", "12", "14"]
+    labels = time_labels(ticks)
+    assert labels[0] == ("00:00:04", "2026-11-23")
+    assert [date for _, date in labels[1:]] == [""] * 5
+    # Across midnight: hours, the new date under its first tick.
+    evening = time_labels(time_ticks(_at(20 * 3600 + 70), _at(30 * 3600), 6))
+    assert evening[0] == ("22:00", "2026-11-23")
+    assert evening[1] == ("00:00", "2026-11-24")
+    assert [clock for clock, _ in evening[2:]] == ["02:00", "04:00", "06:00"]
+    # Whole days read as dates alone.
+    days = time_labels(time_ticks(_at(-3600), _at(10 * 86400), 6))
+    assert [date for date, _ in days] == [
+        *(f"2026-11-{d}" for d in (23, 25, 27, 29)),
+        "2026-12-01",
+        "2026-12-03",
+    ]
+    assert {under for _, under in days} == {""}
+    assert time_ticks(_at(0.5), _at(0.7)) == ()
+    # Never more than asked for: 2-second steps would give 7 ticks here.
+    assert time_ticks(_at(0), _at(12), 6) == (_at(0), _at(5), _at(10))
+
+
+@given(
+    st.datetimes(datetime(2000, 1, 1), datetime(2100, 1, 1), timezones=st.just(UTC)),
+    st.timedeltas(timedelta(seconds=1), timedelta(days=20000)),
+    st.integers(2, 12),
+)
+def test_time_ticks_are_few_evenly_spaced_and_within_the_range(
+    start: datetime, span: timedelta, n: int
+) -> None:
+    ticks = time_ticks(start, start + span, n)
+    assert len(ticks) <= n
+    assert all(start <= t <= start + span for t in ticks)
+    assert len({b - a for a, b in itertools.pairwise(ticks)}) <= 1
+    # Not wastefully few: the next smaller step (at most 3.5 times smaller) gave n or more.
+    if span >= timedelta(seconds=n):
+        assert len(ticks) >= int(n / 3.5)
+    assert len(time_labels(ticks)) == len(ticks)
