@@ -196,7 +196,9 @@ def put_project(project: str, request_id: str) -> Response:
     stored, created, revision = wiring.container().projects.put(project, document, _if_match())
     headers = _etag(revision)
     if created:
-        headers["Location"] = f"/v1/projects/{quote(stored.name, safe='')}"
+        # Relative to the request's URL (RFC 3986), so it holds under the stage's base path
+        # (`/api`, or a custom domain's mapping) that the function never sees.
+        headers["Location"] = quote(stored.name, safe="")
     return _json(201 if created else 200, project_to_document(stored), headers)
 
 
@@ -290,11 +292,6 @@ def list_promotions(project: str, request_id: str) -> Response:
     return _json(200, {"project": project, "promotions": document(promotions)})
 
 
-def _promotion_path(project: str, promotion_id: str) -> str:
-    """The entry's URL path: its id has a `#` (and `:`), percent-encoded here."""
-    return f"/v1/projects/{quote(project, safe='')}/promotions/{quote(promotion_id, safe='')}"
-
-
 @api.route(
     "/v1/projects/{project}/promotions/{promotion_id}",
     methods=["GET"],
@@ -323,7 +320,7 @@ def start_import(project: str, request_id: str) -> Response:
     from chalicelib.imports import progress
 
     run_import = wiring.container().imports.rerun(project, cause=_operator_cause())
-    location = {"Location": f"/v1/projects/{project}/imports/latest"}
+    location = {"Location": "imports/latest"}  # relative, as a created project's
     return _json(202, progress(run_import), location)
 
 
@@ -383,7 +380,8 @@ def create_promotion(project: str, request_id: str) -> Response:
     if not isinstance(run, str) or not run:
         raise errors.InvalidParameter('the body must be {"run": "<training job name>"}')
     promotion = wiring.container().champions.promote(project, run, cause=_operator_cause())
-    location = {"Location": _promotion_path(promotion.project, promotion.promotion_id)}
+    # Relative, as a created project's; the id's `#` and `:` percent-encoded.
+    location = {"Location": f"promotions/{quote(promotion.promotion_id, safe='')}"}
     return _json(201, document(promotion), location)
 
 

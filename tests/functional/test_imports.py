@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import urljoin
 
 from chalice.test import Client
 
@@ -55,7 +56,8 @@ def test_post_reruns_an_ended_import_and_refuses_while_one_runs(client: Client) 
     again = client.http.post("/v1/projects/digits-zero/imports")
 
     assert again.status_code == 202
-    assert again.headers["Location"] == "/v1/projects/digits-zero/imports/latest"
+    location = urljoin("/api/v1/projects/digits-zero/imports", again.headers["Location"])
+    assert location == "/api/v1/projects/digits-zero/imports/latest"
     assert again.json_body["status"] == "running"
     assert again.json_body["import_id"] != first["import_id"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from urllib.parse import urljoin
 
 import boto3
 from chalice.test import Client
@@ -109,8 +110,8 @@ def test_a_new_promotion_answers_201_with_a_location_that_reads_it_back(client: 
 
     assert created.status_code == 201, created.json_body
     location = created.headers["Location"]
-    assert location == "/v1/projects/digits-zero/promotions/2026-01-02T03%3A04%3A05.678901Z%23run-b"
-    read = client.http.get(location)
+    assert location == "promotions/2026-01-02T03%3A04%3A05.678901Z%23run-b"
+    read = client.http.get(urljoin("/v1/projects/digits-zero/promotions", location))
     assert read.status_code == 200
     assert read.json_body == created.json_body
 
@@ -125,7 +126,11 @@ def test_a_created_project_answers_201_with_its_location_and_a_replaced_one_with
     second = client.http.put("/v1/projects/digits-zero", headers=headers, body=body)
 
     assert first.status_code == 201
-    assert first.headers["Location"] == "/v1/projects/digits-zero"
-    assert client.http.get(first.headers["Location"]).status_code == 200
+    # Relative to the request's URL, so that it holds under any stage's base path.
+    assert first.headers["Location"] == "digits-zero"
+    assert urljoin("/api/v1/projects/digits-zero", first.headers["Location"]) == (
+        "/api/v1/projects/digits-zero"
+    )
+    assert client.http.get(urljoin("/v1/projects/digits-zero", "digits-zero")).status_code == 200
     assert second.status_code == 200
     assert "Location" not in second.headers
