@@ -64,31 +64,37 @@ def serve() -> int:
         stack.deploy_demo_projects()
         samples = write_samples(stack.settings.out_dir / "samples")
         api = stack.api_url
-        print(
+        sagewire = sagewire_command(api)
+        state = stack.state
+        lines = [
             f"devstack ready: sagewire API on {api} "
             f"(projects {', '.join(p.name for p in projects.DEMO_PROJECTS)}) "
-            f"[{time.perf_counter() - started:.1f}s]"
-        )
-        sagewire = sagewire_command(api)
-        print("Try (with curl, or the sagewire command: `pip install .` installs it elsewhere):")
-        print(f"  curl -s {api}/v1/projects\n  {sagewire} projects list")
+            f"[{time.perf_counter() - started:.1f}s]",
+            "Try (with curl, or the sagewire command: `pip install .` installs it elsewhere):",
+            f"  curl -s {api}/v1/projects",
+            f"  {sagewire} projects list",
+        ]
         for sample in samples:
-            print(f"  # {sample.what}\n  {curl_line(api, sample)}\n  {sagewire_line(api, sample)}")
-        print(
-            "  # a run competing for digits-zero-auto; sagewire deploys it if it wins\n"
+            lines += [
+                f"  # {sample.what}",
+                f"  {curl_line(api, sample)}",
+                f"  {sagewire_line(api, sample)}",
+            ]
+        lines += [
+            "  # a run competing for digits-zero-auto; sagewire deploys it if it wins",
             "  python -m devstack train --name linear-mbs-100 --algorithm linear-learner "
-            "--hp mini_batch_size=100 --tag Project=Project_Binary_Classifier\n"
-            f"  curl -s {api}/v1/projects/digits-zero-auto/champion\n"
-            f"  {sagewire} champion digits-zero-auto"
-        )
-        state = stack.state
-        print(
-            "  # events whose retries ran out land in the dead-letter queue; list or replay them\n"
+            "--hp mini_batch_size=100 --tag Project=Project_Binary_Classifier",
+            f"  curl -s {api}/v1/projects/digits-zero-auto/champion",
+            f"  {sagewire} champion digits-zero-auto",
+            "  # events whose retries ran out land in the dead-letter queue; list or replay them",
             f"  AWS_ENDPOINT_URL={state.aws_endpoint_url} AWS_ACCESS_KEY_ID=testing "
             f"AWS_SECRET_ACCESS_KEY=testing AWS_REGION={state.region} "
-            f"python -m ops.dlq list --queue-url {state.dead_letter_queue_url}"
-        )
-        print("Ctrl-C stops the stack.")
+            f"python -m ops.dlq list --queue-url {state.dead_letter_queue_url}",
+            "Ctrl-C stops the stack.",
+        ]
+        # One write: the handlers' log lines, printed from other threads as events arrive, would
+        # otherwise land between a line and its newline and break a command apart.
+        sys.stdout.write("\n".join(lines) + "\n")
         threading.Event().wait()  # until SIGINT or SIGTERM raises KeyboardInterrupt
     except KeyboardInterrupt:
         print("devstack: stopping")
