@@ -11,8 +11,9 @@ import pytest
 from chalicelib import errors as domain
 from chalicelib.entrypoints import http
 from chalicelib.gateways import sagemaker_errors  # noqa: F401  (its errors join the table)
+from chalicelib.processing.decode import SUPPORTED_CONTENT_TYPES
 from sagewire import errors
-from sagewire.client import Client, content_type_for
+from sagewire.client import CONTENT_TYPES, Client, content_type_for
 from tests.api_server import Answer, FakeApi, Seen, answer, error, running
 
 
@@ -198,6 +199,11 @@ def test_predict_sends_the_raw_bytes_with_variant_and_top_k(api: FakeApi, client
 )
 def test_the_content_type_comes_from_the_suffix(name: str, media: str) -> None:
     assert content_type_for(Path(name)) == media
+
+
+def test_the_suffixes_name_every_type_the_predictions_route_decodes_and_no_other() -> None:
+    # The client is installed without chalicelib, so it keeps its own table; this keeps it true.
+    assert set(CONTENT_TYPES.values()) == set(SUPPORTED_CONTENT_TYPES)
 
 
 def test_a_file_of_unknown_type_is_refused_before_sending(
